@@ -1,0 +1,67 @@
+import { STATUS_CODES } from 'node:http';
+
+/** Express middleware ended the response (redirect, 429, …) instead of calling `next()`. */
+export const ERR_MIDDLEWARE_ENDED = 'ERR_MIDDLEWARE_ENDED';
+/** Express middleware neither called `next()` nor ended the response within `timeoutMs`. */
+export const ERR_MIDDLEWARE_TIMEOUT = 'ERR_MIDDLEWARE_TIMEOUT';
+/** Express middleware threw, rejected, or called `next(err)`. */
+export const ERR_MIDDLEWARE_ERROR = 'ERR_MIDDLEWARE_ERROR';
+/** No logged-in user on the socket. */
+export const ERR_UNAUTHORIZED = 'ERR_UNAUTHORIZED';
+/** The `authorize` check turned the user down. */
+export const ERR_FORBIDDEN = 'ERR_FORBIDDEN';
+/** The `authorize` check threw or rejected. */
+export const ERR_AUTHORIZE_ERROR = 'ERR_AUTHORIZE_ERROR';
+
+/** Every code a {@link SessionAuthError} can carry in `data.code`. */
+export type SessionAuthErrorCode =
+  | typeof ERR_MIDDLEWARE_ENDED
+  | typeof ERR_MIDDLEWARE_TIMEOUT
+  | typeof ERR_MIDDLEWARE_ERROR
+  | typeof ERR_UNAUTHORIZED
+  | typeof ERR_FORBIDDEN
+  | typeof ERR_AUTHORIZE_ERROR;
+
+/** What the client receives as `err.data` in its `connect_error` handler. */
+export interface SessionAuthErrorData {
+  /** A stable, documented code: switch on it, never on the message. */
+  code: SessionAuthErrorCode;
+  /** The HTTP-style status: 401, 403, 429, 302, 500, 503, … */
+  status: number;
+  /** The `Location` header, when the middleware answered with a redirect. */
+  location?: string;
+}
+
+/** Messages and reasons sent to clients are cut to this many characters. */
+export const MAX_MESSAGE_LENGTH = 200;
+
+/**
+ * The one error class this package refuses sockets with. It has the shape of Socket.IO's
+ * `ExtendedError`: Socket.IO sends only `message` and `data` to the client.
+ *
+ * @example
+ * ```ts
+ * // client side
+ * socket.on('connect_error', (err) => {
+ *   if (err.data?.code === 'ERR_UNAUTHORIZED') location.assign('/login');
+ * });
+ * ```
+ */
+export class SessionAuthError extends Error {
+  override name = 'SessionAuthError';
+  readonly data: SessionAuthErrorData;
+
+  constructor(message: string, data: SessionAuthErrorData, options?: { cause?: unknown }) {
+    super(message.slice(0, MAX_MESSAGE_LENGTH), options);
+    this.data = data;
+  }
+}
+
+/** Builds a refusal whose message is the standard status text, e.g. 'Unauthorized'. */
+export function refusal(
+  code: SessionAuthErrorCode,
+  status: number,
+  cause?: unknown,
+): SessionAuthError {
+  return new SessionAuthError(STATUS_CODES[status] ?? 'Error', { code, status }, { cause });
+}

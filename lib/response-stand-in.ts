@@ -1,0 +1,118 @@
+import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import { MAX_MESSAGE_LENGTH } from './errors.js';
+import type { ExpressApp } from './types.js';
+
+/** How much of a refusing middleware's body is kept: enough for the message, never more. */
+export const MAX_BODY_BYTES = 4096;
+
+type Callback = (error?: Error | null) => void;
+
+export interface ResponseStandIn extends ServerResponse {
+  locals: Record<string, unknown>;
+}
+
+/**
+ * A real `http.ServerResponse` with the app's Express prototype, so `res.status`, `res.send`,
+ * `res.redirect`, headers and `on-headers` hooks behave as over HTTP. It has no socket: `write` and
+ * `end` are replaced to keep the first bytes of the body, emit `'finish'`, and tell the caller the
+ * middleware ended the response.
+ */
+export function createResponse(
+  req: IncomingMessage,
+  app: ExpressApp,
+  onEnd: (res: ServerResponse, body: string) => void,
+): ResponseStandIn {
+  const res = new ServerResponse(req) as ResponseStandIn;
+  Object.setPrototypeOf(res, app.response);
+  Object.assign(res, { app, locals: Object.create(null) as Record<string, unknown> });
+
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  const keep = (chunk: unknown, encoding: unknown): void => {
+    if (chunk == null || kept >= MAX_BODY_BYTES) return;
+    const buffer =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+        : Buffer.from(chunk as Uint8Array);
+    const part = buffer.subarray(0, MAX_BODY_BYTES - kept);
+    chunks.push(part);
+    kept += part.length;
+  };
+  // `writeHead` is called, not skipped, so that on-headers hooks (express-session's) run as usual.
+  const sendHeaders = (): void => {
+    if (!res.headersSent) res.writeHead(res.statusCode);
+  };
+  const callbackOf = (...args: unknown[]): Callback | undefined =>
+    args.find((a): a is Callback => typeof a === 'function');
+
+  res.write = function write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    if (res.writableEnded) return false;
+    sendHeaders();
+    keep(chunk, encoding);
+    const done = callbackOf(encoding, cb);
+    if (done) process.nextTick(done);
+    return true;
+  } as ResponseStandIn['write'];
+
+  res.end = function end(chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
+    if (res.writableEnded) return res;
+    if (typeof chunk !== 'function') keep(chunk, encoding);
+    sendHeaders();
+    // `writableEnded`, `finished` and on-finished all read this flag.
+    (res as { finished: boolean }).finished = true;
+    onEnd(res, Buffer.concat(chunks).toString('utf8'));
+    const done = callbackOf(chunk, encoding, cb);
+    process.nextTick(() => {
+      res.emit('prefinish');
+      res.emit('finish');
+      done?.();
+    });
+    return res;
+  } as ResponseStandIn['end'];
+
+  res.flushHeaders = sendHeaders;
+  return res;
+}
+
+const entities: Record<string, string> = {
+  '&amp;': '&',
+  '&lt;': '<',
+  '&gt;': '>',
+  '&quot;': '"',
+  '&#39;': "'",
+};
+
+/**
+ * The text a client is shown for an ended response: the short body when it is text (HTML with its
+ * tags taken out, JSON's `message` or `error`), else the status text.
+ */
+export function endedMessage(res: ServerResponse, body: string): string {
+  const type = String(res.getHeader('content-type') ?? '').toLowerCase();
+  let text = '';
+  if (type === '' || type.startsWith('text/plain')) {
+    text = body;
+  } else if (type.startsWith('text/html')) {
+    text = body
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/&(amp|lt|gt|quot|#39);/g, (e) => entities[e] ?? e);
+  } else if (type.includes('json')) {
+    text = jsonMessage(body);
+  }
+  text = text.replace(/\s+/g, ' ').trim();
+  return (text || STATUS_CODES[res.statusCode] || 'Refused').slice(0, MAX_MESSAGE_LENGTH);
+}
+
+function jsonMessage(body: string): string {
+  try {
+    const value: unknown = JSON.parse(body);
+    if (typeof value === 'string') return value;
+    if (value !== null && typeof value === 'object') {
+      const { message, error } = value as { message?: unknown; error?: unknown };
+      if (typeof message === 'string') return message;
+      if (typeof error === 'string') return error;
+    }
+  } catch {
+    // A body cut at MAX_BODY_BYTES, or not JSON at all: fall back to the status text.
+  }
+  return '';
+}

@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Session, SessionData } from 'express-session';
+import type { Namespace, Server } from 'socket.io';
+
+// Socket.IO types `socket.request` as Node's IncomingMessage. These declarations are identical,
+// to the letter, to the ones express-session and Passport add to `Express.Request` (which extends
+// IncomingMessage): any difference would make TypeScript reject Express's own Request type.
+declare module 'http' {
+  interface IncomingMessage {
+    /** The express-session session, on namespaces set up with `sessionNamespace`. */
+    session: Session & Partial<SessionData>;
+    /** The express-session session ID, on namespaces set up with `sessionNamespace`. */
+    sessionID: string;
+    /** The Passport user, on namespaces set up with `sessionNamespace(…, { passport })`. */
+    user?: Express.User | undefined;
+  }
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    // Declared by @types/passport too; declared here so the package type-checks without it.
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+    interface User {}
+  }
+}
+
+/**
+ * Any Express middleware `(req, res, next)`. The parameter types are left open so that
+ * middleware typed against Express 4's or Express 5's `Request` and `Response` both fit.
+ */
+export type ExpressMiddleware = (req: never, res: never, next: never) => unknown;
+
+/** What this package needs of an Express application: its settings and its prototypes. */
+export interface ExpressApp {
+  /** Reads a setting, such as `'trust proxy fn'` or `'query parser fn'`. */
+  get(setting: string): unknown;
+  /** The app's request prototype (`app.request`). */
+  request: IncomingMessage;
+  /** The app's response prototype (`app.response`). */
+  response: ServerResponse;
+}
+
+/** What this package needs of a Passport `Authenticator` (`import passport from 'passport'`). */
+export interface PassportAuthenticator {
+  initialize(): ExpressMiddleware;
+  session(): ExpressMiddleware;
+}
+
+/** A Socket.IO server (its default namespace `/` is meant) or any namespace, parents included. */
+export type NamespaceTarget = Server | Namespace;
+
+/** Called with an error the client was not shown, so it is not lost on the server. */
+export type ErrorHook = (error: unknown, socket: import('socket.io').Socket) => void;

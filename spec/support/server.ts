@@ -1,0 +1,227 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express5 from 'express';
+import express4 from 'express4';
+import session, { MemoryStore, type SessionData } from 'express-session';
+import { Passport } from 'passport';
+import { Strategy as LocalStrategy } from 'passport-local';
+import { Server, type ServerOptions } from 'socket.io';
+import {
+  io as ioClient,
+  type Socket as ClientSocket,
+  type ManagerOptions,
+  type SocketOptions,
+} from 'socket.io-client';
+
+export interface TestUser {
+  id: string;
+  username: string;
+  password: string;
+  role: 'admin' | 'member';
+  tenants: string[];
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface User {
+      id: string;
+      username: string;
+      role: 'admin' | 'member';
+      tenants: string[];
+    }
+  }
+}
+
+export const users: readonly TestUser[] = [
+  { id: '1', username: 'alice', password: 'alice-pw', role: 'admin', tenants: ['acme'] },
+  { id: '2', username: 'bob', password: 'bob-pw', role: 'member', tenants: ['globex'] },
+];
+
+/** A real MemoryStore that counts what the package asks of it. */
+export class CountingStore extends MemoryStore {
+  gets = 0;
+  sets = 0;
+  touches = 0;
+  destroys = 0;
+  override get(sid: string, cb: (err: unknown, session?: SessionData | null) => void): void {
+    this.gets++;
+    super.get(sid, cb);
+  }
+  override set(sid: string, s: SessionData, cb?: (err?: unknown) => void): void {
+    this.sets++;
+    super.set(sid, s, cb);
+  }
+  override touch(sid: string, s: SessionData, cb?: () => void): void {
+    this.touches++;
+    super.touch(sid, s, cb);
+  }
+  override destroy(sid: string, cb?: (err?: unknown) => void): void {
+    this.destroys++;
+    super.destroy(sid, cb);
+  }
+  reset(): void {
+    this.gets = this.sets = this.touches = this.destroys = 0;
+  }
+}
+
+export type ExpressFlavour = 'express4' | 'express5';
+export type ExpressAppOf = ReturnType<typeof express5>;
+
+export interface TestContext {
+  io: Server;
+  app: ExpressAppOf;
+  session: ReturnType<typeof session>;
+  passport: InstanceType<typeof Passport>;
+  store: CountingStore;
+  /** How many times deserializeUser ran. */
+  deserializeCount: () => number;
+}
+
+export interface TestServer extends TestContext {
+  url: string;
+  port: number;
+  http: HttpServer;
+  /** Logs in over HTTP (POST /login) and returns the Cookie header to reuse. */
+  login(username: string, password?: string): Promise<string>;
+  /** Logs out over HTTP (POST /logout) with that cookie. */
+  logout(cookie: string): Promise<void>;
+  /** A real socket.io-client socket, closed by cleanup(). Reconnection is off unless asked for. */
+  connect(
+    nsp: string,
+    options?: Partial<ManagerOptions & SocketOptions> & { cookie?: string },
+  ): ClientSocket;
+  cleanup(): Promise<void>;
+}
+
+export interface CreateTestServerOptions {
+  express?: ExpressFlavour;
+  serverOptions?: Partial<ServerOptions>;
+  sessionOptions?: Partial<session.SessionOptions>;
+  /** Routes added before the login routes, e.g. to set app settings. */
+  configureApp?: (app: ExpressAppOf) => void;
+}
+
+/**
+ * Starts a real HTTP server on a free port with Express, express-session (a counting MemoryStore),
+ * Passport with passport-local, and Socket.IO. `setup` wires the namespaces under test.
+ */
+export async function createTestServer(
+  setup: (ctx: TestContext) => void,
+  options: CreateTestServerOptions = {},
+): Promise<TestServer> {
+  const flavour = options.express ?? 'express5';
+  const app = flavour === 'express4' ? express4() : express5();
+  options.configureApp?.(app);
+  const store = new CountingStore();
+  const sessionMiddleware = session({
+    secret: 'spec-secret',
+    resave: false,
+    saveUninitialized: false,
+    store,
+    ...options.sessionOptions,
+  });
+  const passport = new Passport();
+  let deserialized = 0;
+  passport.use(
+    new LocalStrategy((username, password, done) => {
+      const user = users.find((u) => u.username === username && u.password === password);
+      done(null, user ? publicUser(user) : false);
+    }),
+  );
+  passport.serializeUser((user, done) => {
+    done(null, user.id);
+  });
+  passport.deserializeUser((id: string, done) => {
+    deserialized++;
+    const user = users.find((u) => u.id === id);
+    done(null, user ? publicUser(user) : false);
+  });
+
+  app.use(sessionMiddleware);
+  app.use(passport.session());
+  app.use(express5.urlencoded({ extended: false }));
+  app.post('/login', passport.authenticate('local') as express5.RequestHandler, (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.post('/logout', (req, res, next) => {
+    req.logout((err) => {
+      if (err) {
+        next(err);
+        return;
+      }
+      res.json({ ok: true });
+    });
+  });
+
+  const http = createServer(app);
+  const io = new Server(http, options.serverOptions);
+  const ctx: TestContext = {
+    io,
+    app,
+    session: sessionMiddleware,
+    passport,
+    store,
+    deserializeCount: () => deserialized,
+  };
+  setup(ctx);
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const port = (http.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  const clients = new Set<ClientSocket>();
+
+  return {
+    ...ctx,
+    url,
+    port,
+    http,
+    async login(username, password) {
+      const user = users.find((u) => u.username === username);
+      const res = await fetch(`${url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username, password: password ?? user?.password ?? '' }),
+        redirect: 'manual',
+      });
+      if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status}`);
+      return cookieOf(res);
+    },
+    async logout(cookie) {
+      const res = await fetch(`${url}/logout`, { method: 'POST', headers: { cookie } });
+      if (res.status !== 200) throw new Error(`logout failed: ${res.status}`);
+      await res.arrayBuffer();
+    },
+    connect(nsp, { cookie, ...clientOptions } = {}) {
+      const socket = ioClient(`${url}${nsp}`, {
+        forceNew: true,
+        reconnection: false,
+        ...(cookie !== undefined && { extraHeaders: { cookie } }),
+        ...clientOptions,
+      });
+      clients.add(socket);
+      return socket;
+    },
+    async cleanup() {
+      for (const socket of clients) socket.disconnect();
+      clients.clear();
+      await io.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => {
+        http.close(() => {
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+function publicUser({ id, username, role, tenants }: TestUser): Express.User {
+  return { id, username, role, tenants };
+}
+
+/** The `name=value` pairs of a response's Set-Cookie headers, as a Cookie header. */
+export function cookieOf(res: Response): string {
+  const cookies = res.headers.getSetCookie().map((c) => c.split(';')[0] ?? '');
+  if (cookies.length === 0) throw new Error('the response set no cookie');
+  return cookies.join('; ');
+}
