@@ -1,4 +1,9 @@
 import { STATUS_CODES } from 'node:http';
+import createDebug from 'debug';
+import type { Socket } from 'socket.io';
+import type { ErrorHook } from './types.js';
+
+const debug = createDebug('socket.io-session-auth');
 
 /** Express middleware ended the response (redirect, 429, …) instead of calling `next()`. */
 export const ERR_MIDDLEWARE_ENDED = 'ERR_MIDDLEWARE_ENDED';
@@ -64,4 +69,26 @@ export function refusal(
   cause?: unknown,
 ): SessionAuthError {
   return new SessionAuthError(STATUS_CODES[status] ?? 'Error', { code, status }, { cause });
+}
+
+/**
+ * Reports an error the client was not shown in full: to `onError` when given, else as Express's
+ * final handler does (5xx to `console.error`), and always to the debug log.
+ */
+export function report(
+  onError: ErrorHook | undefined,
+  error: unknown,
+  socket: Socket,
+  status = 500,
+): void {
+  debug('nsp %s socket %s: %O', socket.nsp.name, socket.id, error);
+  if (onError) {
+    try {
+      onError(error, socket);
+    } catch (hookError) {
+      debug('onError threw: %O', hookError);
+    }
+  } else if (status >= 500) {
+    console.error('socket.io-session-auth:', error);
+  }
 }

@@ -1,8 +1,6 @@
 import type { Namespace, Socket } from 'socket.io';
-import { ERR_AUTHORIZE_ERROR, ERR_FORBIDDEN, ERR_UNAUTHORIZED, refusal } from './errors.js';
-import { checkFunction, checkOptions } from './check.js';
-import { markGuarded, toNamespace } from './namespace-target.js';
-import { report } from './report.js';
+import { ERR_AUTHORIZE_ERROR, ERR_FORBIDDEN, ERR_UNAUTHORIZED, refusal, report } from './errors.js';
+import { checkFunction, checkOptions, markGuarded, toNamespace } from './setup.js';
 import type { ErrorHook, NamespaceTarget } from './types.js';
 
 /** Options for {@link requireAuth}. */

@@ -1,6 +1,5 @@
 import type { Namespace } from 'socket.io';
-import { checkOptions } from './check.js';
-import { isGuarded, toNamespace } from './namespace-target.js';
+import { checkOptions, isGuarded, toNamespace } from './setup.js';
 import type {
   ErrorHook,
   ExpressApp,

@@ -1,15 +1,15 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'socket.io';
-import { checkFunction, checkOptions } from './check.js';
+import { checkFunction, checkOptions } from './setup.js';
 import {
   ERR_MIDDLEWARE_ENDED,
   ERR_MIDDLEWARE_ERROR,
   ERR_MIDDLEWARE_TIMEOUT,
   SessionAuthError,
   refusal,
+  report,
 } from './errors.js';
 import { createResponse, endedMessage } from './response-stand-in.js';
-import { report } from './report.js';
 import { dressRequest, socketRequest } from './socket-request.js';
 import type { ErrorHook, ExpressApp, ExpressMiddleware } from './types.js';
 

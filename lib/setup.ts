@@ -1,5 +1,21 @@
+// Setup checks shared by the factories: each throws, at once, a TypeError that names the helper.
 import type { Namespace, Server } from 'socket.io';
 import type { NamespaceTarget } from './types.js';
+
+export function checkOptions<T extends object>(helper: string, options: T | undefined): Partial<T> {
+  const value: unknown = options;
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') {
+    throw new TypeError(`${helper}: options must be an object`);
+  }
+  return value;
+}
+
+export function checkFunction(helper: string, name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new TypeError(`${helper}: ${name} must be a function`);
+  }
+}
 
 // Namespaces that requireAuth guards: sessionNamespace must come first on them, or the guard
 // would run before any session is read.
