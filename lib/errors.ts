@@ -18,6 +18,17 @@ export const ERR_FORBIDDEN = 'ERR_FORBIDDEN';
 /** The `authorize` check threw or rejected. */
 export const ERR_AUTHORIZE_ERROR = 'ERR_AUTHORIZE_ERROR';
 
+/** `session:ended`: the session was logged out or destroyed. */
+export const ERR_SESSION_REVOKED = 'ERR_SESSION_REVOKED';
+/** `session:ended`: the session ID was regenerated (Passport's login): reconnect to pick it up. */
+export const ERR_SESSION_ROTATED = 'ERR_SESSION_ROTATED';
+/** `session:ended`: the session's cookie expired. */
+export const ERR_SESSION_EXPIRED = 'ERR_SESSION_EXPIRED';
+
+/** The codes a socket can receive in its `session:ended` event. */
+export type SessionEndedCode =
+  typeof ERR_SESSION_REVOKED | typeof ERR_SESSION_ROTATED | typeof ERR_SESSION_EXPIRED;
+
 /** Every code a {@link SessionAuthError} can carry in `data.code`. */
 export type SessionAuthErrorCode =
   | typeof ERR_MIDDLEWARE_ENDED
@@ -91,4 +102,10 @@ export function report(
   } else if (status >= 500) {
     console.error('socket.io-session-auth:', error);
   }
+}
+
+/** An Error for what a store or a callback passed as an error, whatever it was. */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(typeof value === 'string' ? value : 'session store error', { cause: value });
 }

@@ -70,6 +70,19 @@ export function createResponse(
     return res;
   } as ResponseStandIn['end'];
 
+  // Node writes headers given to writeHead straight into the raw header text, where getHeader()
+  // cannot see them; set them first, so the refusal can read Location and Content-Type.
+  const writeHead = res.writeHead.bind(res);
+  res.writeHead = function writeHeadVisibly(
+    statusCode: number,
+    reason?: unknown,
+    headers?: unknown,
+  ): ServerResponse {
+    const fields = typeof reason === 'string' ? headers : reason;
+    for (const [name, value] of headerEntries(fields)) res.setHeader(name, value);
+    return typeof reason === 'string' ? writeHead(statusCode, reason) : writeHead(statusCode);
+  } as ResponseStandIn['writeHead'];
+
   res.flushHeaders = sendHeaders;
   return res;
 }
@@ -115,4 +128,19 @@ function jsonMessage(body: string): string {
     // A body cut at MAX_BODY_BYTES, or not JSON at all: fall back to the status text.
   }
   return '';
+}
+
+type HeaderValue = number | string | string[];
+
+/** The headers of writeHead's last argument: an object, or a flat or paired array. */
+function headerEntries(fields: unknown): [string, HeaderValue][] {
+  if (fields === null || typeof fields !== 'object') return [];
+  if (!Array.isArray(fields)) return Object.entries(fields as Record<string, HeaderValue>);
+  const list = fields as unknown[];
+  if (list.every((item) => Array.isArray(item))) return list as [string, HeaderValue][];
+  const entries: [string, HeaderValue][] = [];
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    entries.push([String(list[i]), list[i + 1] as HeaderValue]);
+  }
+  return entries;
 }

@@ -17,6 +17,19 @@ export function checkFunction(helper: string, name: string, value: unknown): voi
   }
 }
 
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+export function checkTimeout(helper: string, timeoutMs: unknown, name = 'options.timeoutMs'): void {
+  if (
+    timeoutMs !== undefined &&
+    !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT_MS)
+  ) {
+    throw new TypeError(
+      `${helper}: ${name} must be a number of milliseconds between 1 and ${MAX_TIMEOUT_MS}`,
+    );
+  }
+}
+
 // Namespaces that requireAuth guards: sessionNamespace must come first on them, or the guard
 // would run before any session is read.
 const guarded = new WeakSet<Namespace>();
@@ -41,4 +54,12 @@ export function markGuarded(nsp: Namespace): void {
 
 export function isGuarded(nsp: Namespace): boolean {
   return guarded.has(nsp);
+}
+
+/** Checks that `io` is a Socket.IO Server (not a namespace); throws a TypeError naming `helper`. */
+export function toServer(io: unknown, helper: string): Server {
+  if (io !== null && typeof io === 'object' && isServer(io as NamespaceTarget)) {
+    return io as Server;
+  }
+  throw new TypeError(`${helper}: io must be a Socket.IO Server`);
 }

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'socket.io';
-import { checkFunction, checkOptions } from './setup.js';
+import { checkFunction, checkOptions, checkTimeout } from './setup.js';
 import {
   ERR_MIDDLEWARE_ENDED,
   ERR_MIDDLEWARE_ERROR,
@@ -42,7 +42,6 @@ export type SocketMiddleware = (socket: Socket, next: (err?: Error) => void) => 
 type Next = (err?: unknown) => void;
 type Middleware = (req: unknown, res: unknown, next: Next) => unknown;
 
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 let defaultApp: ExpressApp | undefined;
 
 function expressApp(): ExpressApp {
@@ -88,14 +87,7 @@ function checkArguments(
     }
   });
   const { timeoutMs, app, onError } = checkOptions('wrapExpressMiddleware', options);
-  if (
-    timeoutMs !== undefined &&
-    !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT_MS)
-  ) {
-    throw new TypeError(
-      `wrapExpressMiddleware: options.timeoutMs must be a number of milliseconds between 1 and ${MAX_TIMEOUT_MS}`,
-    );
-  }
+  checkTimeout('wrapExpressMiddleware', timeoutMs);
   if (app !== undefined && !isExpressApp(app)) {
     throw new TypeError('wrapExpressMiddleware: options.app must be an Express application');
   }
@@ -215,7 +207,9 @@ export function wrapExpressMiddleware(
 
     let index = 0;
     const step = (signal?: unknown): void => {
-      if (settled) return;
+      // A response that has started (express-session holds back the real end until it has saved)
+      // is on its way to a refusal: the end, or the timeout, settles it.
+      if (settled || res.headersSent) return;
       // 'route' moves on to the next middleware; 'router' leaves this chain, as in Express.
       if (signal === 'router') {
         finish();
