@@ -4,6 +4,12 @@ export {
   wrapExpressMiddleware,
   sessionNamespace,
   requireAuth,
+  disconnectSession,
+  disconnectUser,
+  disconnectOnLogout,
+  reloadSession,
+  saveSession,
+  SESSION_ENDED_EVENT,
   SessionAuthError,
   ERR_MIDDLEWARE_ENDED,
   ERR_MIDDLEWARE_TIMEOUT,
@@ -11,5 +17,8 @@ export {
   ERR_UNAUTHORIZED,
   ERR_FORBIDDEN,
   ERR_AUTHORIZE_ERROR,
+  ERR_SESSION_REVOKED,
+  ERR_SESSION_ROTATED,
+  ERR_SESSION_EXPIRED,
 } from './index.js';
 export type * from './index.js';

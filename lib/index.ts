@@ -4,6 +4,14 @@ export { sessionNamespace } from './session-namespace.js';
 export type { SessionNamespaceOptions } from './session-namespace.js';
 export { requireAuth } from './require-auth.js';
 export type { RequireAuthOptions } from './require-auth.js';
+export { disconnectSession } from './disconnect-session.js';
+export { disconnectUser } from './disconnect-user.js';
+export { disconnectOnLogout } from './disconnect-on-logout.js';
+export { reloadSession } from './reload-session.js';
+export { saveSession } from './save-session.js';
+export { SESSION_ENDED_EVENT } from './live-session.js';
+export type { SessionEndedPayload } from './live-session.js';
+export type { EventRefusal } from './event-refusal.js';
 export {
   SessionAuthError,
   ERR_MIDDLEWARE_ENDED,
@@ -12,8 +20,11 @@ export {
   ERR_UNAUTHORIZED,
   ERR_FORBIDDEN,
   ERR_AUTHORIZE_ERROR,
+  ERR_SESSION_REVOKED,
+  ERR_SESSION_ROTATED,
+  ERR_SESSION_EXPIRED,
 } from './errors.js';
-export type { SessionAuthErrorCode, SessionAuthErrorData } from './errors.js';
+export type { SessionAuthErrorCode, SessionAuthErrorData, SessionEndedCode } from './errors.js';
 export type {
   ErrorHook,
   ExpressApp,

@@ -1,6 +1,16 @@
 import type { Namespace, Socket } from 'socket.io';
-import { ERR_AUTHORIZE_ERROR, ERR_FORBIDDEN, ERR_UNAUTHORIZED, refusal, report } from './errors.js';
-import { checkFunction, checkOptions, markGuarded, toNamespace } from './setup.js';
+import { decide, type Verdict } from './decide.js';
+import {
+  ERR_AUTHORIZE_ERROR,
+  ERR_FORBIDDEN,
+  ERR_MIDDLEWARE_TIMEOUT,
+  ERR_UNAUTHORIZED,
+  SessionAuthError,
+  refusal,
+  report,
+} from './errors.js';
+import { refuseEvent } from './event-refusal.js';
+import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
 import type { ErrorHook, NamespaceTarget } from './types.js';
 
 /** Options for {@link requireAuth}. */
@@ -13,8 +23,27 @@ export interface RequireAuthOptions<User = Express.User> {
    */
   authorize?: (user: User, socket: Socket) => boolean | Promise<boolean>;
   /**
-   * Receives the error when `authorize` throws or rejects; the client sees only
-   * `Internal Server Error`.
+   * Decides, event by event, whether the user may send this event. A refused event never reaches
+   * its handlers; when the client sent an ack callback, it receives
+   * `{ error: { message: 'Forbidden', code: 'ERR_FORBIDDEN', status: 403 } }` (a throw or
+   * rejection: `ERR_AUTHORIZE_ERROR`, 500). Only `true` lets the event through.
+   * @default undefined (every event goes through)
+   */
+  authorizeEvent?: (
+    user: User,
+    event: string,
+    args: unknown[],
+    socket: Socket,
+  ) => boolean | Promise<boolean>;
+  /**
+   * How long, in milliseconds, an asynchronous `authorize` or `authorizeEvent` may take. Past it,
+   * the socket is refused (or the event refused) with `ERR_MIDDLEWARE_TIMEOUT`, status 503.
+   * @default 10000
+   */
+  timeoutMs?: number;
+  /**
+   * Receives the error when `authorize` or `authorizeEvent` throws or rejects; the client sees
+   * only `Internal Server Error`.
    * @default logs it with `console.error`
    */
   onError?: ErrorHook;
@@ -42,10 +71,55 @@ export function requireAuth<User = Express.User>(
   options?: RequireAuthOptions<User>,
 ): Namespace {
   const nsp = toNamespace(target, 'requireAuth');
-  const { authorize, onError } = checkOptions('requireAuth', options);
+  const {
+    authorize,
+    authorizeEvent,
+    timeoutMs = 10_000,
+    onError,
+  } = checkOptions('requireAuth', options);
   checkFunction('requireAuth', 'options.authorize', authorize);
+  checkFunction('requireAuth', 'options.authorizeEvent', authorizeEvent);
   checkFunction('requireAuth', 'options.onError', onError);
+  checkTimeout('requireAuth', timeoutMs);
   let warned = false;
+  // Recovered sockets run the namespace middleware again: one event guard per socket.
+  const guardedSockets = new WeakSet<Socket>();
+
+  const refusalOf = (verdict: Verdict, socket: Socket): SessionAuthError | undefined => {
+    switch (verdict.kind) {
+      case 'allow':
+        return undefined;
+      case 'deny':
+        return refusal(ERR_FORBIDDEN, 403);
+      case 'timeout':
+        return refusal(ERR_MIDDLEWARE_TIMEOUT, 503);
+      case 'error':
+        report(onError, verdict.error, socket);
+        return refusal(ERR_AUTHORIZE_ERROR, 500, verdict.error);
+    }
+  };
+
+  const guardEvents = (socket: Socket, check: NonNullable<typeof authorizeEvent>): void => {
+    if (guardedSockets.has(socket)) return;
+    guardedSockets.add(socket);
+    socket.use(function authorizeEventGuard(event, next) {
+      const user = socket.request.user as User | undefined;
+      if (!user) {
+        refuseEvent(event, ERR_UNAUTHORIZED, 401);
+        return;
+      }
+      const [name, ...args] = event as [string, ...unknown[]];
+      decide(
+        () => check(user, name, args, socket),
+        timeoutMs,
+        (verdict) => {
+          const refused = refusalOf(verdict, socket);
+          if (refused) refuseEvent(event, refused.data.code, refused.data.status);
+          else next();
+        },
+      );
+    });
+  };
 
   markGuarded(nsp);
   nsp.use(function requireAuthMiddleware(socket, next) {
@@ -63,29 +137,23 @@ export function requireAuth<User = Express.User>(
       next(refusal(ERR_UNAUTHORIZED, 401));
       return;
     }
-    if (!authorize) {
+    const admit = (): void => {
+      if (authorizeEvent) guardEvents(socket, authorizeEvent);
       next();
+    };
+    if (!authorize) {
+      admit();
       return;
     }
-    const decide = (allowed: unknown): void => {
-      next(allowed === true ? undefined : refusal(ERR_FORBIDDEN, 403));
-    };
-    const failed = (error: unknown): void => {
-      report(onError, error, socket);
-      next(refusal(ERR_AUTHORIZE_ERROR, 500, error));
-    };
-    let result: unknown;
-    try {
-      result = authorize(user, socket);
-    } catch (error) {
-      failed(error);
-      return;
-    }
-    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-      (result as PromiseLike<unknown>).then(decide, failed);
-    } else {
-      decide(result);
-    }
+    decide(
+      () => authorize(user, socket),
+      timeoutMs,
+      (verdict) => {
+        const refused = refusalOf(verdict, socket);
+        if (refused) next(refused);
+        else admit();
+      },
+    );
   });
   return nsp;
 }

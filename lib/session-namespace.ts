@@ -1,5 +1,7 @@
 import type { Namespace } from 'socket.io';
-import { checkOptions, isGuarded, toNamespace } from './setup.js';
+import { listenForEnds } from './live-session.js';
+import { defaultUserData, trackSession, watchSessions } from './session-lifecycle.js';
+import { checkFunction, checkOptions, checkTimeout, isGuarded, toNamespace } from './setup.js';
 import type {
   ErrorHook,
   ExpressApp,
@@ -35,6 +37,27 @@ export interface SessionNamespaceOptions {
    * @default logs them with `console.error`
    */
   onError?: ErrorHook;
+  /**
+   * With it, an active socket (one that sends events) touches its session in the store at most
+   * once per this many milliseconds, so a rolling session stays alive while the user is active on
+   * the socket alone. Needs a store with `touch`. Choose it well below the cookie's `maxAge`.
+   * @default undefined (sockets never touch their session)
+   */
+  touchIntervalMs?: number;
+  /**
+   * With it, a session an event handler changed is saved after the handler is done: when it
+   * returns, when its promise settles, and before its ack reaches the client. Saves of one session
+   * run one after another.
+   * @default false (save with `saveSession(socket)`)
+   */
+  autoSave?: boolean;
+  /**
+   * Builds the small, serialisable summary of the user put in `socket.data.user`, which
+   * `fetchSockets()` returns on every node (it never returns `socket.request`). `false` leaves
+   * `socket.data` alone.
+   * @default the user's `id`, `username`, `name` and `displayName`, those that are strings or numbers
+   */
+  userData?: ((user: Express.User) => unknown) | false;
 }
 
 function isAuthenticator(value: unknown): value is PassportAuthenticator {
@@ -75,7 +98,20 @@ export function sessionNamespace(
   if (typeof (session as unknown) !== 'function') {
     throw new TypeError('sessionNamespace: session must be the express-session middleware');
   }
-  const { passport, timeoutMs, app, onError } = checkOptions('sessionNamespace', options);
+  const {
+    passport,
+    timeoutMs,
+    app,
+    onError,
+    touchIntervalMs,
+    autoSave = false,
+    userData = defaultUserData,
+  } = checkOptions('sessionNamespace', options);
+  checkTimeout('sessionNamespace', touchIntervalMs, 'options.touchIntervalMs');
+  if (typeof autoSave !== 'boolean') {
+    throw new TypeError('sessionNamespace: options.autoSave must be a boolean');
+  }
+  if (userData !== false) checkFunction('sessionNamespace', 'options.userData', userData);
   if (passport !== undefined && !isAuthenticator(passport)) {
     throw new TypeError('sessionNamespace: options.passport must be a Passport authenticator');
   }
@@ -104,5 +140,14 @@ export function sessionNamespace(
     }
     throw error;
   }
+  const lifecycle = {
+    touchIntervalMs,
+    autoSave,
+    userData: userData === false ? undefined : userData,
+    onError,
+  };
+  nsp.use(trackSession(lifecycle));
+  nsp.on('connection', watchSessions(nsp, lifecycle));
+  listenForEnds(nsp.server);
   return nsp;
 }

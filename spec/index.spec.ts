@@ -38,6 +38,15 @@ const PUBLIC_EXPORTS = [
   'ERR_UNAUTHORIZED',
   'ERR_FORBIDDEN',
   'ERR_AUTHORIZE_ERROR',
+  'disconnectSession',
+  'disconnectUser',
+  'disconnectOnLogout',
+  'reloadSession',
+  'saveSession',
+  'SESSION_ENDED_EVENT',
+  'ERR_SESSION_REVOKED',
+  'ERR_SESSION_ROTATED',
+  'ERR_SESSION_EXPIRED',
 ].sort();
 
 interface Run {

@@ -100,6 +100,8 @@ export interface CreateTestServerOptions {
   sessionOptions?: Partial<session.SessionOptions>;
   /** Routes added before the login routes, e.g. to set app settings. */
   configureApp?: (app: ExpressAppOf) => void;
+  /** Middleware installed after passport.session() and before the login and logout routes. */
+  afterSession?: (io: Server) => express5.RequestHandler[];
 }
 
 /**
@@ -140,6 +142,9 @@ export async function createTestServer(
 
   app.use(sessionMiddleware);
   app.use(passport.session());
+  const http = createServer(app);
+  const io = new Server(http, options.serverOptions);
+  for (const middleware of options.afterSession?.(io) ?? []) app.use(middleware);
   app.use(express5.urlencoded({ extended: false }));
   app.post('/login', passport.authenticate('local') as express5.RequestHandler, (_req, res) => {
     res.json({ ok: true });
@@ -154,8 +159,6 @@ export async function createTestServer(
     });
   });
 
-  const http = createServer(app);
-  const io = new Server(http, options.serverOptions);
   const ctx: TestContext = {
     io,
     app,

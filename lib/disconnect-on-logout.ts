@@ -1,0 +1,99 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Session } from 'express-session';
+import type { Server } from 'socket.io';
+import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from './errors.js';
+import { endEverywhere, sessionRoom } from './live-session.js';
+import { toServer } from './setup.js';
+
+type Done = (err?: unknown) => void;
+type SessionRequest = IncomingMessage & { user?: unknown };
+
+/**
+ * Express middleware, installed once after `passport.session()`: from then on, every
+ * `req.logout()`, `req.session.destroy()` and `req.session.regenerate()` in the app ends the old
+ * session's sockets, in every namespace and on every node. Logout and destroy end them with
+ * `ERR_SESSION_REVOKED`; a regenerate with a user on the request (Passport's login) ends them with
+ * `ERR_SESSION_ROTATED` once the response carrying the new cookie is sent, so the client can
+ * reconnect with it.
+ *
+ * @example
+ * ```ts
+ * app.use(sessionMiddleware, passport.session(), disconnectOnLogout(io));
+ * app.post('/logout', (req, res, next) => req.logout((err) => (err ? next(err) : res.redirect('/'))));
+ * ```
+ */
+export function disconnectOnLogout(
+  io: Server,
+): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  const server = toServer(io, 'disconnectOnLogout');
+
+  const end = (sessionID: string, code: SessionEndedCode): void => {
+    void endEverywhere(server, sessionRoom(sessionID), code);
+  };
+
+  // Per-request wrappers, as express-session's own save/reload: non-enumerable, so they are never
+  // stored with the session.
+  const watch = (req: SessionRequest, res: ServerResponse, session: Session): void => {
+    const destroy = session.destroy.bind(session);
+    const regenerate = session.regenerate.bind(session);
+    Object.defineProperty(session, 'destroy', {
+      configurable: true,
+      writable: true,
+      value: function destroyAndDisconnect(this: Session, done?: Done) {
+        const sessionID = this.id;
+        return destroy((err?: unknown) => {
+          if (!err) end(sessionID, ERR_SESSION_REVOKED);
+          done?.(err);
+        });
+      },
+    });
+    Object.defineProperty(session, 'regenerate', {
+      configurable: true,
+      writable: true,
+      value: function regenerateAndDisconnect(this: Session, done?: Done) {
+        const sessionID = this.id;
+        // Passport's login sets req.user before it regenerates; its logout clears req.user first.
+        const code = req.user ? ERR_SESSION_ROTATED : ERR_SESSION_REVOKED;
+        return regenerate((err?: unknown) => {
+          if (!err) {
+            if (code === ERR_SESSION_ROTATED) {
+              // The client must hold the new cookie before it reconnects.
+              afterResponse(res, () => {
+                end(sessionID, code);
+              });
+            } else {
+              end(sessionID, code);
+            }
+            // The new session can be logged out or regenerated in turn.
+            const { session: renewed } = req as { session?: Session };
+            if (renewed) watch(req, res, renewed);
+          }
+          done?.(err);
+        });
+      },
+    });
+  };
+
+  return function disconnectOnLogoutMiddleware(req, res, next) {
+    const { session } = req as { session?: Session };
+    if (session) watch(req, res, session);
+    next();
+  };
+}
+
+function afterResponse(res: ServerResponse, fn: () => void): void {
+  if (res.writableFinished || res.destroyed) {
+    fn();
+    return;
+  }
+  let called = false;
+  const once = (): void => {
+    if (called) return;
+    called = true;
+    res.off('finish', once);
+    res.off('close', once);
+    fn();
+  };
+  res.on('finish', once);
+  res.on('close', once);
+}

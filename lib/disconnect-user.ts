@@ -1,0 +1,23 @@
+import type { Server } from 'socket.io';
+import { ERR_SESSION_REVOKED } from './errors.js';
+import { endEverywhere, userKeyOf, userRoom } from './live-session.js';
+import { toServer } from './setup.js';
+
+/**
+ * Ends every socket of one user, in every session, every namespace (dynamic children included) and
+ * on every node of the adapter. `userKey` is what Passport's `serializeUser` stored for the user
+ * (usually the user's ID). Each socket first receives `session:ended` with `ERR_SESSION_REVOKED`.
+ *
+ * @example
+ * ```ts
+ * adminSocket.on('kick', (userId: string) => disconnectUser(io, userId));
+ * ```
+ */
+export function disconnectUser(io: Server, userKey: unknown): Promise<void> {
+  const server = toServer(io, 'disconnectUser');
+  const key = userKeyOf(userKey);
+  if (key === undefined || key === '') {
+    throw new TypeError('disconnectUser: userKey must be what serializeUser stored, not empty');
+  }
+  return endEverywhere(server, userRoom(key), ERR_SESSION_REVOKED);
+}

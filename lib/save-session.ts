@@ -1,0 +1,19 @@
+import type { Socket } from 'socket.io';
+import { save, sessionOf } from './session-writes.js';
+
+/**
+ * Saves `socket.request.session` to the store, after any save of the same session already under
+ * way from this node. The last write wins: see the README on HTTP and sockets writing one session.
+ *
+ * @example
+ * ```ts
+ * socket.on('set-theme', async (theme: string, ack: () => void) => {
+ *   socket.request.session.theme = theme;
+ *   await saveSession(socket);
+ *   ack();
+ * });
+ * ```
+ */
+export function saveSession(socket: Socket): Promise<void> {
+  return save(socket, sessionOf(socket, 'saveSession'));
+}

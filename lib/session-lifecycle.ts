@@ -1,0 +1,203 @@
+import type { Session } from 'express-session';
+import type { Namespace, Socket } from 'socket.io';
+import {
+  ERR_SESSION_EXPIRED,
+  ERR_SESSION_REVOKED,
+  ERR_SESSION_ROTATED,
+  ERR_UNAUTHORIZED,
+  report,
+} from './errors.js';
+import { refuseEvent } from './event-refusal.js';
+import {
+  armExpiry,
+  endSocket,
+  cookieExpiry,
+  guardRecovery,
+  isSessionRoom,
+  liveSession,
+  rememberExpiry,
+  setLive,
+  track,
+  type LiveSession,
+  type SessionStoreLike,
+} from './live-session.js';
+import { autoSave, hashOf } from './session-writes.js';
+import type { ErrorHook } from './types.js';
+
+/** What sessionNamespace's lifecycle needs from its options. */
+export interface LifecycleOptions {
+  touchIntervalMs: number | undefined;
+  autoSave: boolean;
+  userData: ((user: Express.User) => unknown) | undefined;
+  onError: ErrorHook | undefined;
+}
+
+/** The default `userData`: the user's usual identifying fields, nothing else. */
+export function defaultUserData(user: Express.User): Record<string, unknown> {
+  const summary: Record<string, unknown> = {};
+  for (const key of ['id', 'username', 'name', 'displayName']) {
+    const value = (user as unknown as Record<string, unknown>)[key];
+    if (typeof value === 'string' || typeof value === 'number') summary[key] = value;
+  }
+  return summary;
+}
+
+const set = new WeakSet<Socket>();
+
+/**
+ * Namespace middleware that runs once the session is read: rooms for revocation, `socket.data.user`
+ * for who's online, the per-event guard, autoSave.
+ */
+export function trackSession(options: LifecycleOptions) {
+  return function trackSessionMiddleware(socket: Socket, next: (err?: Error) => void): void {
+    const state = track(socket);
+    const { user } = socket.request;
+    if (user && options.userData) {
+      try {
+        (socket.data as Record<string, unknown>).user = options.userData(user);
+      } catch (error) {
+        report(options.onError, error, socket);
+      }
+    }
+    if (state) {
+      state.savedHash = hashOf(socket.request.session);
+      if (!set.has(socket)) {
+        set.add(socket);
+        socket.use(sessionGuard(socket, options));
+        if (options.autoSave) autoSave(socket, options.onError);
+      }
+    }
+    next();
+  };
+}
+
+// Events wait for a recovered socket's check, and are refused once its session has ended. With
+// touchIntervalMs, an active socket touches its session at most once per interval.
+function sessionGuard(socket: Socket, options: LifecycleOptions) {
+  return function sessionEventGuard(
+    event: Parameters<Parameters<Socket['use']>[0]>[0],
+    next: (err?: Error) => void,
+  ): void {
+    const state = liveSession(socket);
+    if (!state) {
+      next();
+      return;
+    }
+    if (state.pending) {
+      void state.pending.then(() => {
+        sessionEventGuard(event, next);
+      });
+      return;
+    }
+    if (state.ended || (state.expires !== undefined && state.expires <= Date.now())) {
+      refuseEvent(event, ERR_UNAUTHORIZED, 401);
+      return;
+    }
+    if (options.touchIntervalMs !== undefined) touch(socket, state, options);
+    next();
+  };
+}
+
+function touch(socket: Socket, state: LiveSession, options: LifecycleOptions): void {
+  const now = Date.now();
+  if (now - state.lastTouch < (options.touchIntervalMs ?? 0)) return;
+  const { sessionStore: store } = socket.request as { sessionStore?: SessionStoreLike };
+  const session = socket.request.session as Session | undefined;
+  if (!store?.touch || !session) return;
+  state.lastTouch = now;
+  session.touch();
+  armExpiry(socket, state, cookieExpiry(session));
+  store.touch(state.sessionID, session, (err?: unknown) => {
+    if (err) report(options.onError, err, socket);
+  });
+}
+
+/**
+ * The namespace's `connection` listener: arms the expiry timer of a tracked socket, and checks a
+ * socket that connectionStateRecovery restored without running the namespace middleware.
+ */
+export function watchSessions(nsp: Namespace, options: LifecycleOptions) {
+  guardRecoveryOf(nsp);
+  return function watchSession(socket: Socket): void {
+    const state = liveSession(socket);
+    if (state) {
+      armExpiry(socket, state, cookieExpiry(socket.request.session));
+      socket.once('disconnect', () => {
+        clearTimeout(state.timer);
+        state.timer = undefined;
+        rememberExpiry(socket.nsp.server, pidOf(socket), state.expires);
+      });
+      return;
+    }
+    if (socket.recovered) recheck(socket, options);
+  };
+}
+
+function guardRecoveryOf(nsp: Namespace): void {
+  const children = (nsp as Namespace & { children?: Set<Namespace> }).children;
+  if (!children) {
+    guardRecovery(nsp);
+    return;
+  }
+  // A parent (dynamic) namespace: its children are created on demand, each with its own adapter.
+  for (const child of children) guardRecovery(child);
+  nsp.server.sockets.on('new_namespace', (child: Namespace) => {
+    if (children.has(child)) guardRecovery(child);
+  });
+}
+
+type RunMiddleware = (socket: Socket, fn: (err?: Error) => void) => void;
+
+// A recovered socket sits on a new connection whose request carries nothing: run the namespace's
+// middleware on it again (session, user, requireAuth), holding its events meanwhile.
+function recheck(socket: Socket, options: LifecycleOptions): void {
+  const previous = [...socket.rooms].find(isSessionRoom);
+  if (previous === undefined) return;
+  let release = (): void => undefined;
+  const pending = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const placeholder: LiveSession = {
+    sessionID: previous.slice('session-auth:session:'.length),
+    userKey: undefined,
+    expires: undefined,
+    timer: undefined,
+    ended: undefined,
+    lastTouch: 0,
+    pending,
+    saving: undefined,
+    savedHash: undefined,
+  };
+  setLive(socket, placeholder);
+  if (!set.has(socket)) {
+    set.add(socket);
+    socket.use(sessionGuard(socket, options));
+    if (options.autoSave) autoSave(socket, options.onError);
+  }
+  (socket.nsp as unknown as { run: RunMiddleware }).run(socket, (err) => {
+    const state = liveSession(socket);
+    if (err || !state || state === placeholder) {
+      endSocket(socket, ERR_SESSION_REVOKED);
+    } else if (state.sessionID !== placeholder.sessionID) {
+      endSocket(socket, ERR_SESSION_ROTATED);
+    } else {
+      const expires = cookieExpiry(socket.request.session);
+      if (expires !== undefined && expires <= Date.now()) {
+        endSocket(socket, ERR_SESSION_EXPIRED);
+      } else {
+        armExpiry(socket, state, expires);
+        socket.once('disconnect', () => {
+          clearTimeout(state.timer);
+          rememberExpiry(socket.nsp.server, pidOf(socket), state.expires);
+        });
+      }
+    }
+    placeholder.pending = undefined;
+    release();
+  });
+}
+
+// The private recovery ID Socket.IO persists a disconnected socket under.
+function pidOf(socket: Socket): string | undefined {
+  return (socket as unknown as { pid?: string }).pid;
+}

@@ -1,0 +1,130 @@
+import type { Session } from 'express-session';
+import type { Socket } from 'socket.io';
+import { report, toError } from './errors.js';
+import { liveSession } from './live-session.js';
+import type { ErrorHook } from './types.js';
+
+// Writes of one session, from any of its sockets, run one after another: the tail of each
+// session's queue, dropped once it has drained.
+const queues = new Map<string, Promise<void>>();
+
+export function serialise(sessionID: string, write: () => Promise<void>): Promise<void> {
+  const previous = queues.get(sessionID) ?? Promise.resolve();
+  const next = previous.then(write, write);
+  const tail = next.then(
+    () => undefined,
+    () => undefined,
+  );
+  queues.set(sessionID, tail);
+  void tail.then(() => {
+    if (queues.get(sessionID) === tail) queues.delete(sessionID);
+  });
+  return next;
+}
+
+/** What express-session compares to decide a session changed: everything but the cookie. */
+export function hashOf(session: Session): string {
+  const { cookie: _cookie, ...data } = session as Session & Record<string, unknown>;
+  return JSON.stringify(data);
+}
+
+export function sessionOf(socket: Socket, helper: string): Session {
+  const session = (socket.request as { session?: Session }).session;
+  if (!session) {
+    throw new TypeError(
+      `${helper}: the socket has no session; set its namespace up with sessionNamespace`,
+    );
+  }
+  return session;
+}
+
+export function save(socket: Socket, session: Session): Promise<void> {
+  const state = liveSession(socket);
+  return serialise(
+    session.id,
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const hash = hashOf(session);
+        session.save((err?: unknown) => {
+          if (err) {
+            reject(toError(err));
+            return;
+          }
+          if (state) state.savedHash = hash;
+          resolve();
+        });
+      }),
+  );
+}
+
+/** Saves the socket's session if an event handler changed it; errors go to `onError`. */
+export function saveIfChanged(socket: Socket, onError: ErrorHook | undefined): Promise<void> {
+  const state = liveSession(socket);
+  const session = (socket.request as { session?: Session }).session;
+  if (!state || !session || state.ended) return Promise.resolve();
+  if (hashOf(session) === state.savedHash) return Promise.resolve();
+  return save(socket, session).catch((error: unknown) => {
+    report(onError, error, socket);
+  });
+}
+
+const reserved = new Set([
+  'connect',
+  'connect_error',
+  'disconnect',
+  'disconnecting',
+  'error',
+  'newListener',
+  'removeListener',
+]);
+type Listener = (...args: unknown[]) => unknown;
+
+/**
+ * autoSave: wraps the event listeners the app adds to this socket, so that a session changed by a
+ * handler is saved after it is done: when it returns, when its promise settles, and before its ack
+ * reaches the client.
+ */
+export function autoSave(socket: Socket, onError: ErrorHook | undefined): void {
+  const wrap = (event: string | symbol, listener: Listener): Listener => {
+    if (typeof event !== 'string' || reserved.has(event)) return listener;
+    const wrapped = function autoSavedListener(this: unknown, ...args: unknown[]): unknown {
+      const ack = args[args.length - 1];
+      if (typeof ack === 'function') {
+        args[args.length - 1] = (...reply: unknown[]) => {
+          void saveIfChanged(socket, onError).then(() => (ack as Listener)(...reply));
+        };
+      }
+      const result = listener.apply(this, args);
+      if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+        (result as PromiseLike<unknown>).then(
+          () => saveIfChanged(socket, onError),
+          () => saveIfChanged(socket, onError),
+        );
+      } else {
+        void saveIfChanged(socket, onError);
+      }
+      return result;
+    };
+    // EventEmitter's removeListener matches `.listener`, so socket.off(event, listener) still works.
+    return Object.assign(wrapped, { listener });
+  };
+  const target = socket as unknown as Record<
+    string,
+    (event: string | symbol, listener: Listener) => Socket
+  >;
+  for (const method of ['on', 'addListener', 'once', 'prependListener', 'prependOnceListener']) {
+    const original = target[method];
+    if (!original) continue;
+    Object.defineProperty(socket, method, {
+      configurable: true,
+      writable: true,
+      value: function addAutoSavedListener(
+        this: Socket,
+        event: string | symbol,
+        listener: Listener,
+      ) {
+        return original.call(this, event, wrap(event, listener));
+      },
+    });
+  }
+}
