@@ -29,6 +29,11 @@ export const ERR_SESSION_EXPIRED = 'ERR_SESSION_EXPIRED';
 export type SessionEndedCode =
   typeof ERR_SESSION_REVOKED | typeof ERR_SESSION_ROTATED | typeof ERR_SESSION_EXPIRED;
 
+/** The handshake came from a browser page of an origin that is not allowed. */
+export const ERR_ORIGIN_FORBIDDEN = 'ERR_ORIGIN_FORBIDDEN';
+/** The session store failed, timed out or is disconnected. */
+export const ERR_SESSION_UNAVAILABLE = 'ERR_SESSION_UNAVAILABLE';
+
 /** Every code a {@link SessionAuthError} can carry in `data.code`. */
 export type SessionAuthErrorCode =
   | typeof ERR_MIDDLEWARE_ENDED
@@ -36,7 +41,9 @@ export type SessionAuthErrorCode =
   | typeof ERR_MIDDLEWARE_ERROR
   | typeof ERR_UNAUTHORIZED
   | typeof ERR_FORBIDDEN
-  | typeof ERR_AUTHORIZE_ERROR;
+  | typeof ERR_AUTHORIZE_ERROR
+  | typeof ERR_ORIGIN_FORBIDDEN
+  | typeof ERR_SESSION_UNAVAILABLE;
 
 /** What the client receives as `err.data` in its `connect_error` handler. */
 export interface SessionAuthErrorData {

@@ -20,5 +20,7 @@ export {
   ERR_SESSION_REVOKED,
   ERR_SESSION_ROTATED,
   ERR_SESSION_EXPIRED,
+  ERR_ORIGIN_FORBIDDEN,
+  ERR_SESSION_UNAVAILABLE,
 } from './index.js';
 export type * from './index.js';

@@ -23,6 +23,8 @@ export {
   ERR_SESSION_REVOKED,
   ERR_SESSION_ROTATED,
   ERR_SESSION_EXPIRED,
+  ERR_ORIGIN_FORBIDDEN,
+  ERR_SESSION_UNAVAILABLE,
 } from './errors.js';
 export type { SessionAuthErrorCode, SessionAuthErrorData, SessionEndedCode } from './errors.js';
 export type {

@@ -1,7 +1,22 @@
 import type { Namespace } from 'socket.io';
+import {
+  ERR_MIDDLEWARE_ERROR,
+  ERR_MIDDLEWARE_TIMEOUT,
+  ERR_SESSION_UNAVAILABLE,
+  SessionAuthError,
+  refusal,
+} from './errors.js';
 import { listenForEnds } from './live-session.js';
+import { type AllowedOrigins, checkAllowedOrigins, originCheck } from './origin-check.js';
 import { defaultUserData, trackSession, watchSessions } from './session-lifecycle.js';
-import { checkFunction, checkOptions, checkTimeout, isGuarded, toNamespace } from './setup.js';
+import {
+  checkBoolean,
+  checkFunction,
+  checkOptions,
+  checkTimeout,
+  isGuarded,
+  toNamespace,
+} from './setup.js';
 import type {
   ErrorHook,
   ExpressApp,
@@ -9,7 +24,7 @@ import type {
   NamespaceTarget,
   PassportAuthenticator,
 } from './types.js';
-import { wrapExpressMiddleware } from './wrap-express-middleware.js';
+import { type SocketMiddleware, wrapExpressMiddleware } from './wrap-express-middleware.js';
 
 /** Options for {@link sessionNamespace}. */
 export interface SessionNamespaceOptions {
@@ -58,6 +73,22 @@ export interface SessionNamespaceOptions {
    * @default the user's `id`, `username`, `name` and `displayName`, those that are strings or numbers
    */
   userData?: ((user: Express.User) => unknown) | false;
+  /**
+   * The browser origins allowed to open a socket this session cookie authenticates: exact origins
+   * (`['https://app.example']`), or a function of the origin. A handshake whose `Origin` is not
+   * allowed is refused with `ERR_ORIGIN_FORBIDDEN` (403) before any store read: this stops
+   * cross-site WebSocket hijacking, which Socket.IO's `cors` option does not (it covers
+   * long-polling only).
+   * @default the request's own origin: its scheme and `Host` (or, behind a proxy the `app`'s
+   * `trust proxy` trusts, `X-Forwarded-Proto` and `X-Forwarded-Host`)
+   */
+  allowedOrigins?: AllowedOrigins;
+  /**
+   * Refuses handshakes that send no `Origin` header. Browsers send one with every WebSocket and
+   * every cross-origin request; other clients (Node, mobile apps) usually do not.
+   * @default false (clients without an Origin are let through)
+   */
+  requireOrigin?: boolean;
 }
 
 function isAuthenticator(value: unknown): value is PassportAuthenticator {
@@ -106,11 +137,13 @@ export function sessionNamespace(
     touchIntervalMs,
     autoSave = false,
     userData = defaultUserData,
+    allowedOrigins,
+    requireOrigin = false,
   } = checkOptions('sessionNamespace', options);
   checkTimeout('sessionNamespace', touchIntervalMs, 'options.touchIntervalMs');
-  if (typeof autoSave !== 'boolean') {
-    throw new TypeError('sessionNamespace: options.autoSave must be a boolean');
-  }
+  checkBoolean('sessionNamespace', 'options.autoSave', autoSave);
+  checkBoolean('sessionNamespace', 'options.requireOrigin', requireOrigin);
+  checkAllowedOrigins('sessionNamespace', allowedOrigins);
   if (userData !== false) checkFunction('sessionNamespace', 'options.userData', userData);
   if (passport !== undefined && !isAuthenticator(passport)) {
     throw new TypeError('sessionNamespace: options.passport must be a Passport authenticator');
@@ -121,16 +154,18 @@ export function sessionNamespace(
         'requireAuth would otherwise run before the session is read',
     );
   }
-  const chain: ExpressMiddleware[] = [forgetSession, session];
-  if (passport) chain.push(passport.initialize(), passport.session());
+  const wrapOptions = {
+    ...(timeoutMs !== undefined && { timeoutMs }),
+    ...(app !== undefined && { app }),
+    ...(onError !== undefined && { onError }),
+  };
+  let readSession: SocketMiddleware;
+  let readUser: SocketMiddleware | undefined;
   try {
-    nsp.use(
-      wrapExpressMiddleware(chain, {
-        ...(timeoutMs !== undefined && { timeoutMs }),
-        ...(app !== undefined && { app }),
-        ...(onError !== undefined && { onError }),
-      }),
-    );
+    readSession = wrapExpressMiddleware([forgetSession, session, requireStoreAnswer], wrapOptions);
+    if (passport) {
+      readUser = wrapExpressMiddleware([passport.initialize(), passport.session()], wrapOptions);
+    }
   } catch (error) {
     // Name this helper, not the one it builds on, in setup errors.
     if (error instanceof TypeError) {
@@ -140,6 +175,15 @@ export function sessionNamespace(
     }
     throw error;
   }
+
+  // Before any store read: a page of another origin must not ride on the user's cookie.
+  nsp.use(originCheck({ allowedOrigins, requireOrigin, app }));
+  nsp.use(function readSessionMiddleware(socket, next) {
+    readSession(socket, (err) => {
+      next(err && storeRefusal(err));
+    });
+  });
+  if (readUser) nsp.use(readUser);
   const lifecycle = {
     touchIntervalMs,
     autoSave,
@@ -150,4 +194,22 @@ export function sessionNamespace(
   nsp.on('connection', watchSessions(nsp, lifecycle));
   listenForEnds(nsp.server);
   return nsp;
+}
+
+// express-session calls next() with no session when its store has disconnected.
+function requireStoreAnswer(
+  req: { session?: unknown },
+  _res: unknown,
+  next: (err?: Error) => void,
+): void {
+  next(req.session === undefined ? new Error('the session store is disconnected') : undefined);
+}
+
+// The session step fails only when the store does: tell the client the store is unavailable.
+function storeRefusal(error: Error): Error {
+  const code = (error as Partial<SessionAuthError>).data?.code;
+  if (code === ERR_MIDDLEWARE_ERROR || code === ERR_MIDDLEWARE_TIMEOUT) {
+    return refusal(ERR_SESSION_UNAVAILABLE, 503, error);
+  }
+  return error;
 }

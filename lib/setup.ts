@@ -17,6 +17,12 @@ export function checkFunction(helper: string, name: string, value: unknown): voi
   }
 }
 
+export function checkBoolean(helper: string, name: string, value: unknown): void {
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`${helper}: ${name} must be a boolean`);
+  }
+}
+
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export function checkTimeout(helper: string, timeoutMs: unknown, name = 'options.timeoutMs'): void {

@@ -6,7 +6,7 @@ import { Server, type Namespace, type Socket as ServerSocket } from 'socket.io';
 import { Manager, type Socket as ClientSocket } from 'socket.io-client';
 import {
   ERR_MIDDLEWARE_ERROR,
-  ERR_MIDDLEWARE_TIMEOUT,
+  ERR_SESSION_UNAVAILABLE,
   ERR_UNAUTHORIZED,
   requireAuth,
   sessionNamespace,
@@ -763,7 +763,7 @@ describe('sessionNamespace: transports and Express versions', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('sessionNamespace: failures', () => {
-  test('store.get errors: 500 Internal Server Error, nothing internal shown, onError gets it', async (tc) => {
+  test('store.get errors: 503 ERR_SESSION_UNAVAILABLE, nothing internal shown, onError gets it', async (tc) => {
     const store = new FlakyStore();
     const reported: Reported[] = [];
     const t = await start(
@@ -784,8 +784,8 @@ describe('sessionNamespace: failures', () => {
     store.mode = 'fail';
     const socket = t.connect('/ns', { cookie });
     const refused = await connectError(socket);
-    assert.equal(refused.message, 'Internal Server Error');
-    assert.deepEqual(refused.data, { code: ERR_MIDDLEWARE_ERROR, status: 500 });
+    assert.equal(refused.message, 'Service Unavailable');
+    assert.deepEqual(refused.data, { code: ERR_SESSION_UNAVAILABLE, status: 503 });
     assert.doesNotMatch(
       JSON.stringify({ m: refused.message, d: refused.data }),
       /ECONNREFUSED|hunter2/,
@@ -823,7 +823,7 @@ describe('sessionNamespace: failures', () => {
     assert.deepEqual(reported, [failure]);
   });
 
-  test('timeoutMs: a store that never answers → 503 ERR_MIDDLEWARE_TIMEOUT (timeoutMs 200)', async (tc) => {
+  test('timeoutMs: a store that never answers → 503 ERR_SESSION_UNAVAILABLE (timeoutMs 200)', async (tc) => {
     const store = new FlakyStore();
     const t = await start(
       tc,
@@ -839,7 +839,7 @@ describe('sessionNamespace: failures', () => {
     const refused = await connectError(socket);
     const elapsed = Date.now() - started;
     assert.equal(refused.message, 'Service Unavailable');
-    assert.deepEqual(refused.data, { code: ERR_MIDDLEWARE_TIMEOUT, status: 503 });
+    assert.deepEqual(refused.data, { code: ERR_SESSION_UNAVAILABLE, status: 503 });
     assert.equal(socket.active, false);
     // The option is honoured: not before it, and long before the 10 s default.
     assert.ok(elapsed >= 190, `refused after ${elapsed} ms, before timeoutMs`);
