@@ -1,3 +1,4 @@
+import createDebug from 'debug';
 import type { Session } from 'express-session';
 import type { Namespace, Server, Socket } from 'socket.io';
 import {
@@ -26,6 +27,8 @@ const endedMessages: Record<SessionEndedCode, string> = {
 // every node, in every namespace that node has (dynamic children included).
 const END_EVENT = 'socket.io-session-auth:end';
 const MAX_TIMER_MS = 2 ** 31 - 1;
+const END_ATTEMPTS = 3;
+const debug = createDebug('socket.io-session-auth');
 
 /** What this package keeps for each socket of a session namespace: a few fields and a timer. */
 export interface LiveSession {
@@ -174,7 +177,7 @@ export function wasEnded(io: Server, rooms: Iterable<string>): boolean {
   return false;
 }
 
-function crossNode(io: Server): boolean {
+export function crossNode(io: Server): boolean {
   const adapter = io.of('/').adapter as object;
   // The in-memory adapter only warns on serverSideEmit: find the base class and compare.
   let base = Object.getPrototypeOf(adapter) as object;
@@ -197,8 +200,9 @@ export function listenForEnds(io: Server): void {
   listening.add(io);
   io.on(
     END_EVENT as never,
-    ((room: unknown, code: unknown) => {
+    ((room: unknown, code: unknown, ack: unknown) => {
       if (typeof room === 'string' && isEndedCode(code)) endLocal(io, room, code);
+      if (typeof ack === 'function') (ack as (ok: boolean) => void)(true);
     }) as never,
   );
 }
@@ -210,11 +214,31 @@ function isEndedCode(code: unknown): code is SessionEndedCode {
 }
 
 /** Ends the sockets in `room` on this node and, through the adapter, on every other node. */
-export function endEverywhere(io: Server, room: string, code: SessionEndedCode): Promise<void> {
+export async function endEverywhere(
+  io: Server,
+  room: string,
+  code: SessionEndedCode,
+): Promise<void> {
   listenForEnds(io);
   endLocal(io, room, code);
-  if (crossNode(io)) io.serverSideEmit(END_EVENT as never, room, code);
-  return Promise.resolve();
+  if (!crossNode(io)) return;
+  // Not one fire-and-forget publish: every node acknowledges, and a missing answer is retried.
+  // A node that still misses it ends those sockets at its next revalidation (revalidateIntervalMs).
+  for (let attempt = 1; attempt <= END_ATTEMPTS; attempt++) {
+    try {
+      // The adapter's requestsTimeout (5 s by default) bounds each attempt.
+      await io.serverSideEmitWithAck(END_EVENT as never, room, code);
+      return;
+    } catch (error) {
+      debug(
+        'ending %s: attempt %d of %d not acknowledged by every node: %O',
+        room,
+        attempt,
+        END_ATTEMPTS,
+        error,
+      );
+    }
+  }
 }
 
 /** Arms (or re-arms) the timer that ends a socket when its session's cookie expires. */

@@ -12,6 +12,7 @@ import {
   armExpiry,
   endSocket,
   cookieExpiry,
+  crossNode,
   guardRecovery,
   isSessionRoom,
   liveSession,
@@ -21,6 +22,7 @@ import {
   type LiveSession,
   type SessionStoreLike,
 } from './live-session.js';
+import { revalidate } from './revalidate.js';
 import { autoSave, hashOf } from './session-writes.js';
 import type { ErrorHook } from './types.js';
 
@@ -30,6 +32,16 @@ export interface LifecycleOptions {
   autoSave: boolean;
   userData: ((user: Express.User) => unknown) | undefined;
   onError: ErrorHook | undefined;
+  /** undefined: 30 s on an adapter that spans nodes, off on the in-memory one. */
+  revalidateIntervalMs: number | false | undefined;
+}
+
+const DEFAULT_REVALIDATE_MS = 30_000;
+
+function revalidation(socket: Socket, options: LifecycleOptions): number | false {
+  const { revalidateIntervalMs } = options;
+  if (revalidateIntervalMs !== undefined) return revalidateIntervalMs;
+  return crossNode(socket.nsp.server) ? DEFAULT_REVALIDATE_MS : false;
 }
 
 /** The default `userData`: the user's usual identifying fields, nothing else. */
@@ -122,6 +134,8 @@ export function watchSessions(nsp: Namespace, options: LifecycleOptions) {
     const state = liveSession(socket);
     if (state) {
       armExpiry(socket, state, cookieExpiry(socket.request.session));
+      const interval = revalidation(socket, options);
+      if (interval !== false) revalidate(socket, state, interval);
       socket.once('disconnect', () => {
         clearTimeout(state.timer);
         state.timer = undefined;

@@ -89,6 +89,14 @@ export interface SessionNamespaceOptions {
    * @default false (clients without an Origin are let through)
    */
   requireOrigin?: boolean;
+  /**
+   * Every this many milliseconds, each session with sockets on this node is read from the store
+   * (one read per session), and sockets whose session is gone or whose user changed are ended with
+   * `session:ended`. It bounds how long a socket can outlive a revocation whose broadcast a node
+   * missed. `false` turns it off.
+   * @default 30000 on an adapter that spans nodes (Redis, …), `false` on the in-memory adapter
+   */
+  revalidateIntervalMs?: number | false;
 }
 
 function isAuthenticator(value: unknown): value is PassportAuthenticator {
@@ -139,7 +147,11 @@ export function sessionNamespace(
     userData = defaultUserData,
     allowedOrigins,
     requireOrigin = false,
+    revalidateIntervalMs,
   } = checkOptions('sessionNamespace', options);
+  if (revalidateIntervalMs !== false) {
+    checkTimeout('sessionNamespace', revalidateIntervalMs, 'options.revalidateIntervalMs');
+  }
   checkTimeout('sessionNamespace', touchIntervalMs, 'options.touchIntervalMs');
   checkBoolean('sessionNamespace', 'options.autoSave', autoSave);
   checkBoolean('sessionNamespace', 'options.requireOrigin', requireOrigin);
@@ -189,6 +201,7 @@ export function sessionNamespace(
     autoSave,
     userData: userData === false ? undefined : userData,
     onError,
+    revalidateIntervalMs,
   };
   nsp.use(trackSession(lifecycle));
   nsp.on('connection', watchSessions(nsp, lifecycle));
