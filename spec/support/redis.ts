@@ -1,0 +1,99 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/** A real redis-server on a free loopback port, that a spec can stop and start again. */
+export interface RedisServer {
+  url: string;
+  port: number;
+  /** Stops the server (SIGKILL: an outage, not a shutdown) and waits for it to exit. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and waits until it accepts connections. */
+  start(): Promise<void>;
+}
+
+/** Whether redis-server is installed. */
+export function hasRedis(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Why a spec that needs Redis cannot run, or undefined when it can. Under CI=true a missing
+ * redis-server is a failure, never a skip: the caller turns the reason into a thrown error.
+ */
+export function redisUnavailable(): string | undefined {
+  if (hasRedis()) return undefined;
+  const reason =
+    'redis-server is not installed (apt-get install redis-server, or run bash .ci/run)';
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
+  console.warn(`\n*** SKIPPED: ${reason} ***\n`);
+  return reason;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const start = Date.now();
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => {
+        resolve(false);
+      });
+    });
+    if (ok) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`redis-server did not listen on ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Starts a throwaway redis-server (no persistence) on a free port. */
+export async function startRedis(): Promise<RedisServer> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    await waitForPort(port);
+  };
+  await launch();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      const running = child;
+      child = undefined;
+      if (!running || running.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        running.once('exit', () => {
+          resolve();
+        });
+        running.kill('SIGKILL');
+      });
+    },
+    async start() {
+      if (child) return;
+      await launch();
+    },
+  };
+}
