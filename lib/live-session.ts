@@ -41,8 +41,7 @@ export interface LiveSession {
   lastTouch: number;
   /** Set while a recovered socket is being checked again; its events wait for it. */
   pending: Promise<void> | undefined;
-  /** Serialises autoSave's writes of this socket's session. */
-  saving: Promise<void> | undefined;
+  /** What the session looked like when last read or saved, for autoSave. */
   savedHash: string | undefined;
 }
 
@@ -90,7 +89,6 @@ export function track(socket: Socket): LiveSession | undefined {
     ended: undefined,
     lastTouch: 0,
     pending: undefined,
-    saving: undefined,
     savedHash: undefined,
   };
   live.set(socket, state);
@@ -111,7 +109,12 @@ export function endSocket(socket: Socket, code: SessionEndedCode): void {
     clearTimeout(state.timer);
     state.timer = undefined;
   }
-  if (!socket.connected) return;
+  // A socket still in its handshake is ended when it connects (see sendEnded).
+  if (socket.connected) sendEnded(socket, code);
+}
+
+/** Tells the client why its socket ends, then disconnects this namespace only. */
+export function sendEnded(socket: Socket, code: SessionEndedCode): void {
   const payload: SessionEndedPayload = {
     message: endedMessages[code],
     data: { code, status: 401 },
@@ -126,8 +129,12 @@ export function endLocal(io: Server, room: string, code: SessionEndedCode): numb
   for (const nsp of io._nsps.values()) {
     const ids = nsp.adapter.rooms.get(room);
     if (!ids) continue;
+    // Sockets still in their handshake (past sessionNamespace, before 'connection') are in the
+    // room too: Socket.IO 4.8 keeps them in _preConnectSockets.
+    const pending = (nsp as unknown as { _preConnectSockets?: Map<string, Socket> })
+      ._preConnectSockets;
     for (const id of [...ids]) {
-      const socket = nsp.sockets.get(id);
+      const socket = nsp.sockets.get(id) ?? pending?.get(id);
       if (socket) {
         endSocket(socket, code);
         ended++;

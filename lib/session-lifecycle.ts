@@ -17,6 +17,7 @@ import {
   isSessionRoom,
   liveSession,
   rememberExpiry,
+  sendEnded,
   setLive,
   track,
   type LiveSession,
@@ -133,6 +134,11 @@ export function watchSessions(nsp: Namespace, options: LifecycleOptions) {
   return function watchSession(socket: Socket): void {
     const state = liveSession(socket);
     if (state) {
+      if (state.ended) {
+        // Revoked while its handshake was under way.
+        sendEnded(socket, state.ended);
+        return;
+      }
       armExpiry(socket, state, cookieExpiry(socket.request.session));
       const interval = revalidation(socket, options);
       if (interval !== false) revalidate(socket, state, interval);
@@ -179,7 +185,6 @@ function recheck(socket: Socket, options: LifecycleOptions): void {
     ended: undefined,
     lastTouch: 0,
     pending,
-    saving: undefined,
     savedHash: undefined,
   };
   setLive(socket, placeholder);
