@@ -1,0 +1,372 @@
+// Helpers shared by the specs of disconnectSession, disconnectUser, disconnectOnLogout and the
+// live-session module: what a client sees when its session ends, and what the server keeps after.
+import assert from 'node:assert/strict';
+import type { TestContext as NodeTestContext } from 'node:test';
+import express, { type RequestHandler } from 'express';
+import type { Namespace, Server } from 'socket.io';
+import type { Socket as ClientSocket } from 'socket.io-client';
+import {
+  SESSION_ENDED_EVENT,
+  requireAuth,
+  sessionNamespace,
+  type SessionEndedCode,
+} from '../../lib/index.js';
+import {
+  connected as connectedOrError,
+  connectError as connectErrorOf,
+  delay,
+  request,
+  waitFor,
+  type ConnectError,
+} from './client.js';
+import {
+  cookieOf,
+  createTestServer,
+  users,
+  type CreateTestServerOptions,
+  type TestContext,
+  type TestServer,
+} from './server.js';
+
+/** Fails within `ms` instead of waiting for the test timeout. */
+export function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`${what}: nothing within ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([promise, limit]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+export function connected(socket: ClientSocket): Promise<ClientSocket> {
+  return within(connectedOrError(socket), 'connect');
+}
+
+export function connectError(socket: ClientSocket): Promise<ConnectError> {
+  return within(connectErrorOf(socket), 'connect_error');
+}
+
+/** Starts a test server that is closed when the test ends. */
+export async function start(
+  tc: NodeTestContext,
+  setup: (ctx: TestContext) => void,
+  options?: CreateTestServerOptions,
+): Promise<TestServer> {
+  const t = await createTestServer(setup, options);
+  tc.after(() => t.cleanup());
+  return t;
+}
+
+/**
+ * Session options under which every tracked socket has an expiry timer: the timer checks below
+ * then also prove that ending a socket clears its timer.
+ */
+export const withExpiry = { cookie: { maxAge: 10 * 60 * 1000 } };
+
+// ---------------------------------------------------------------------------------------------
+// What the server-side socket reports
+// ---------------------------------------------------------------------------------------------
+
+export interface Who {
+  nsp: string;
+  user: string | null;
+  sessionID: string | null;
+}
+
+/** Answers `whoami` acks with the namespace, the user and the session ID of the socket. */
+export function reporting(nsp: Namespace): Namespace {
+  nsp.on('connection', (socket) => {
+    socket.on('whoami', (cb: (who: Who) => void) => {
+      const { sessionID } = socket.request as { sessionID?: unknown };
+      cb({
+        nsp: socket.nsp.name,
+        user: socket.request.user?.username ?? null,
+        sessionID: typeof sessionID === 'string' ? sessionID : null,
+      });
+    });
+  });
+  return nsp;
+}
+
+/** How many connected server-side sockets of this session there are, in every namespace. */
+export function socketsOf(io: Server, sessionID: string): number {
+  let count = 0;
+  for (const nsp of io._nsps.values()) {
+    for (const socket of nsp.sockets.values()) {
+      if ((socket.request as { sessionID?: unknown }).sessionID === sessionID) count++;
+    }
+  }
+  return count;
+}
+
+/** `/` (open), `/chat` (guarded) and per-tenant children (guarded), all session-aware. */
+export function everyKindOfNamespace({ io, session, passport }: TestContext): void {
+  reporting(sessionNamespace(io, session, { passport }));
+  reporting(requireAuth(sessionNamespace(io.of('/chat'), session, { passport })));
+  reporting(
+    requireAuth(sessionNamespace(io.of(/^\/tenant-\w+$/), session, { passport }), {
+      authorize: (user, socket) => user.tenants.includes(socket.nsp.name.slice('/tenant-'.length)),
+    }),
+  );
+}
+
+export interface Tab {
+  nsp: string;
+  socket: ClientSocket;
+  seen: Seen;
+}
+
+/**
+ * One "browser": one client per namespace, all with `cookie` and `reconnection: true`, each watched
+ * with {@link watchEnd}; resolves once every one is in, on the cookie's session.
+ */
+export async function browser(t: TestServer, cookie: string, namespaces: string[]): Promise<Tab[]> {
+  const tabs = namespaces.map((nsp) => {
+    const socket = t.connect(nsp, { cookie, reconnection: true });
+    return { nsp, socket, seen: watchEnd(socket) };
+  });
+  for (const tab of tabs) {
+    const who = await whoami(tab.socket);
+    assert.equal(who.nsp, tab.nsp);
+    assert.equal(who.sessionID, sidOf(cookie));
+  }
+  return tabs;
+}
+
+export async function whoami(socket: ClientSocket): Promise<Who> {
+  await connected(socket);
+  return request<Who>(socket, 'whoami');
+}
+
+/** The session ID inside an express-session cookie (`connect.sid=s:<id>.<signature>`). */
+export function sidOf(cookie: string): string {
+  const raw = /(?:^|;\s*)connect\.sid=([^;]+)/.exec(cookie)?.[1];
+  assert.ok(raw !== undefined, `no connect.sid in ${cookie}`);
+  const value = decodeURIComponent(raw);
+  assert.ok(value.startsWith('s:'), `unsigned cookie ${value}`);
+  return value.slice(2, value.lastIndexOf('.'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// App routes used by the specs (installed through createTestServer's `afterSession`)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * `POST /visit` stores data in the session (so an anonymous visitor has a saved session and a
+ * cookie); `POST /destroy` calls `req.session.destroy()`; `POST /regenerate` calls
+ * `req.session.regenerate()`. Both of the latter wait `holdMs` before answering, and answer with
+ * what `inspect` says just before the response is sent.
+ */
+export function appRoutes(inspect: (oldSessionID: string) => unknown, holdMs = 0): RequestHandler {
+  const router = express.Router();
+  router.post('/visit', (req, res) => {
+    (req.session as unknown as { visits?: number }).visits = 1;
+    res.json({ ok: true });
+  });
+  for (const action of ['destroy', 'regenerate'] as const) {
+    router.post(`/${action}`, (req, res, next) => {
+      const oldSessionID = req.sessionID;
+      req.session[action]((err?: unknown) => {
+        if (err) {
+          next(err);
+          return;
+        }
+        // What the app sees after holding the response, just before sending it.
+        setTimeout(() => {
+          res.json({ seen: inspect(oldSessionID) });
+        }, holdMs);
+      });
+    });
+  }
+  return router;
+}
+
+/** POSTs to a route of the test app with a cookie; returns the response's JSON and cookie. */
+export async function post(
+  t: TestServer,
+  path: string,
+  cookie?: string,
+): Promise<{ body: unknown; cookie: string | undefined }> {
+  const res = await fetch(`${t.url}${path}`, {
+    method: 'POST',
+    headers: cookie === undefined ? {} : { cookie },
+  });
+  assert.equal(res.status, 200, `POST ${path} answered ${res.status}`);
+  const body: unknown = await res.json();
+  return { body, cookie: res.headers.getSetCookie().length > 0 ? cookieOf(res) : undefined };
+}
+
+/** Logs in over HTTP with the browser's existing cookie (an anonymous session) and a password. */
+export async function loginWithCookie(
+  t: TestServer,
+  username: string,
+  cookie: string,
+): Promise<string> {
+  const user = users.find((u) => u.username === username);
+  assert.ok(user);
+  const res = await fetch(`${t.url}/login`, {
+    method: 'POST',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password: user.password }),
+    redirect: 'manual',
+  });
+  assert.equal(res.status, 200, `login as ${username} answered ${res.status}`);
+  await res.arrayBuffer();
+  return cookieOf(res);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the client sees
+// ---------------------------------------------------------------------------------------------
+
+export interface Seen {
+  /** `session:ended` and `disconnect`, in the order they arrived. */
+  events: string[];
+  payloads: unknown[];
+  reasons: string[];
+}
+
+/** Records what a client socket receives about its end. Call it before the socket connects. */
+export function watchEnd(socket: ClientSocket): Seen {
+  const seen: Seen = { events: [], payloads: [], reasons: [] };
+  socket.on(SESSION_ENDED_EVENT, (payload: unknown) => {
+    seen.events.push(SESSION_ENDED_EVENT);
+    seen.payloads.push(payload);
+  });
+  socket.on('disconnect', (reason) => {
+    seen.events.push('disconnect');
+    seen.reasons.push(reason);
+  });
+  return seen;
+}
+
+const messages: Record<SessionEndedCode, string> = {
+  ERR_SESSION_REVOKED: 'Session revoked',
+  ERR_SESSION_ROTATED: 'Session rotated',
+  ERR_SESSION_EXPIRED: 'Session expired',
+};
+
+/**
+ * Waits until the client is disconnected, then asserts it got `session:ended` with `code` first,
+ * then `disconnect` with the reason 'io server disconnect', and that it stays disconnected
+ * (`socket.active` false) even when its Manager would reconnect.
+ */
+export async function expectEnded(
+  socket: ClientSocket,
+  seen: Seen,
+  code: SessionEndedCode,
+  what = 'socket',
+): Promise<void> {
+  await waitFor(() => seen.events.includes('disconnect'), 5000, `${what} to be disconnected`);
+  assert.deepEqual(seen.events, [SESSION_ENDED_EVENT, 'disconnect'], `${what}: events in order`);
+  assert.deepEqual(
+    seen.payloads,
+    [{ message: messages[code], data: { code, status: 401 } }],
+    `${what}: the session:ended payload`,
+  );
+  assert.deepEqual(seen.reasons, ['io server disconnect'], `${what}: the disconnect reason`);
+  assert.equal(socket.connected, false, `${what}: connected`);
+  assert.equal(socket.active, false, `${what}: active (would reconnect by itself)`);
+  // It does not come back by itself.
+  await delay(300);
+  assert.equal(socket.connected, false, `${what}: reconnected by itself`);
+  assert.equal(seen.events.length, 2, `${what}: more events after the end: ${seen.events.join()}`);
+}
+
+/** Asserts the client is still connected and was told nothing. */
+export function expectUntouched(socket: ClientSocket, seen: Seen, what = 'socket'): void {
+  assert.equal(socket.connected, true, `${what} should still be connected`);
+  assert.deepEqual(seen.events, [], `${what} should have received nothing`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the server keeps
+// ---------------------------------------------------------------------------------------------
+
+/** Ref'd timers of this process (the test's own timeout among them: compare with a baseline). */
+export function activeTimeouts(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}
+
+/** Waits (bounded) until the process has no more ref'd timers than `baseline`. */
+export async function expectTimersBack(baseline: number): Promise<void> {
+  await waitFor(
+    () => activeTimeouts() <= baseline,
+    5000,
+    `timers back to ${baseline} (now ${activeTimeouts()})`,
+  );
+}
+
+export interface Leftovers {
+  /** Namespaces to check, by name ('/', '/chat', '/tenant-acme'). */
+  namespaces: string[];
+  /** Session IDs of which no socket, and no room, may be left. */
+  sessionIDs?: string[];
+  /** User keys of which no socket, and no room, may be left. */
+  userKeys?: string[];
+  /** How many sockets each namespace still has (others' sockets); 0 when not listed. */
+  remaining?: Record<string, number>;
+}
+
+const sessionRoomPrefix = 'session-auth:session:';
+const userRoomPrefix = 'session-auth:user:';
+
+/**
+ * Asserts the server keeps nothing of the ended sessions or users: no socket (`nsp.sockets`,
+ * `fetchSockets()`, pending handshakes), no `session-auth:` room for them, and, in namespaces
+ * where nobody is left, no `session-auth:` room at all.
+ */
+export async function expectNothingLeft(io: Server, leftovers: Leftovers): Promise<void> {
+  const sessionIDs = new Set(leftovers.sessionIDs ?? []);
+  const userKeys = new Set(leftovers.userKeys ?? []);
+  const forbidden = new Set([
+    ...[...sessionIDs].map((sid) => `${sessionRoomPrefix}${sid}`),
+    ...[...userKeys].map((key) => `${userRoomPrefix}${key}`),
+  ]);
+  for (const name of leftovers.namespaces) {
+    const nsp = io._nsps.get(name);
+    assert.ok(nsp, `namespace ${name} exists`);
+    const expected = leftovers.remaining?.[name] ?? 0;
+    await waitFor(
+      () => nsp.sockets.size === expected,
+      3000,
+      `${name} to have ${expected} sockets (has ${nsp.sockets.size})`,
+    );
+    const pending = (nsp as unknown as { _preConnectSockets: Map<string, unknown> })
+      ._preConnectSockets;
+    await waitFor(() => pending.size === 0, 3000, `${name}: pending handshakes to be gone`);
+    for (const socket of nsp.sockets.values()) {
+      const { sessionID } = socket.request as { sessionID?: unknown };
+      assert.ok(
+        typeof sessionID !== 'string' || !sessionIDs.has(sessionID),
+        `${name}: a socket of ended session ${String(sessionID)} is left`,
+      );
+      const user = socket.request.user?.id;
+      assert.ok(
+        user === undefined || !userKeys.has(user),
+        `${name}: a socket of user ${user} left`,
+      );
+    }
+    const fetched = await nsp.fetchSockets();
+    assert.equal(fetched.length, expected, `${name}: fetchSockets()`);
+    for (const remote of fetched) {
+      for (const room of remote.rooms) {
+        assert.ok(!forbidden.has(room), `${name}: fetchSockets() shows a socket in ${room}`);
+      }
+    }
+    for (const room of nsp.adapter.rooms.keys()) {
+      assert.ok(!forbidden.has(room), `${name}: room ${room} is left`);
+      if (expected === 0) {
+        assert.ok(!room.startsWith('session-auth:'), `${name}: room ${room} is left`);
+      }
+    }
+  }
+}
+
+/** The `session-auth:` rooms of a namespace, sorted. */
+export function sessionAuthRooms(nsp: Namespace): string[] {
+  return [...nsp.adapter.rooms.keys()].filter((room) => room.startsWith('session-auth:')).sort();
+}
