@@ -5,7 +5,7 @@ import session from 'express-session';
 import createMemoryStore from 'memorystore';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import { Server, type Namespace, type Socket } from 'socket.io';
+import { Server, type Namespace, type ServerOptions, type Socket } from 'socket.io';
 import {
   disconnectOnLogout,
   disconnectUser,
@@ -33,6 +33,12 @@ export interface CreateAppOptions {
    * @default false
    */
   secureCookie?: boolean;
+  /**
+   * A Socket.IO adapter that spans processes (`createAdapter(pub, sub)` from
+   * `@socket.io/redis-adapter`), so several copies of the app behave as one.
+   * @default Socket.IO's in-memory adapter (one process)
+   */
+  adapter?: ServerOptions['adapter'];
 }
 
 /** What {@link createApp} builds. Nothing listens until you call `httpServer.listen()`. */
@@ -84,7 +90,7 @@ export function createApp(options: CreateAppOptions): ExampleApp {
 
   const app = express();
   const httpServer = createServer(app);
-  const io = new Server(httpServer);
+  const io = new Server(httpServer, options.adapter ? { adapter: options.adapter } : {});
 
   // --- HTTP: sessions, Passport, login and logout ------------------------------------------
 

@@ -1,9 +1,14 @@
 // Runs the demo: `npm run example`. Configuration comes from the environment:
 //   PORT            the port to listen on (default 3000; 0 picks a free one)
 //   SESSION_SECRET  signs the session cookie (default: a random one, so sessions end on restart)
+//   REDIS_URL       when set, sessions live in Redis and Socket.IO uses the Redis adapter, so
+//                   several copies (same SESSION_SECRET, other PORTs) behave as one app
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { createApp } from './app.js';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { RedisStore } from 'connect-redis';
+import { createClient } from 'redis';
+import { createApp, type CreateAppOptions } from './app.js';
 import { demoAccounts } from './users.js';
 
 function portFromEnv(value: string | undefined): number {
@@ -13,6 +18,28 @@ function portFromEnv(value: string | undefined): number {
     throw new RangeError(`PORT must be a port number (0-65535), not ${JSON.stringify(value)}`);
   }
   return port;
+}
+
+async function connectRedis(
+  url: string | undefined,
+): Promise<{ options: Partial<CreateAppOptions>; quit(): Promise<void> } | undefined> {
+  if (url === undefined || url === '') return undefined;
+  const client = createClient({ url });
+  client.on('error', (error: unknown) => {
+    console.error('redis:', error);
+  });
+  const pub = client.duplicate();
+  const sub = client.duplicate();
+  await Promise.all([client.connect(), pub.connect(), sub.connect()]);
+  return {
+    options: {
+      store: new RedisStore({ client, prefix: 'demo:sess:' }),
+      adapter: createAdapter(pub, sub),
+    },
+    async quit() {
+      await Promise.all([client.quit(), pub.quit(), sub.quit()]);
+    },
+  };
 }
 
 const port = portFromEnv(process.env.PORT);
@@ -25,32 +52,45 @@ if (sessionSecret === '') {
   );
 }
 
-// The session store: memorystore's MemoryStore, in this process (see README.md to use Redis).
-const demo = createApp({ sessionSecret });
+// The session store and the Socket.IO adapter: Redis when REDIS_URL is set, else memorystore's
+// MemoryStore and the in-memory adapter, in this process.
+async function main(): Promise<void> {
+  const redis = await connectRedis(process.env.REDIS_URL);
+  const demo = createApp({ sessionSecret, ...redis?.options });
 
-demo.httpServer.listen(port, () => {
-  const { port: actual } = demo.httpServer.address() as AddressInfo;
-  console.log(`socket.io-session-auth demo: http://localhost:${actual}/`);
-  console.log('Demo accounts (username / password, role, tenants):');
-  for (const account of demoAccounts) {
-    console.log(
-      `  ${account.username} / ${account.password}  ${account.role}, ${account.tenants.join(', ')}`,
-    );
-  }
-});
+  demo.httpServer.listen(port, () => {
+    const { port: actual } = demo.httpServer.address() as AddressInfo;
+    console.log(`socket.io-session-auth demo: http://localhost:${actual}/`);
+    if (redis) console.log('Sessions and Socket.IO: Redis (REDIS_URL)');
+    console.log('Demo accounts (username / password, role, tenants):');
+    for (const account of demoAccounts) {
+      console.log(
+        `  ${account.username} / ${account.password}  ${account.role}, ${account.tenants.join(', ')}`,
+      );
+    }
+  });
 
-let stopping = false;
-function stop(signal: string): void {
-  if (stopping) return;
-  stopping = true;
-  console.log(`${signal}: closing`);
-  demo.close().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: closing`);
+    demo
+      .close()
+      .then(() => redis?.quit())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
