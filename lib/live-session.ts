@@ -123,8 +123,17 @@ export function sendEnded(socket: Socket, code: SessionEndedCode): void {
   socket.disconnect();
 }
 
-/** Ends this node's sockets in `room`, in every namespace. */
-export function endLocal(io: Server, room: string, code: SessionEndedCode): number {
+/**
+ * Ends this node's sockets in `room`, in every namespace: those whose handshake came before
+ * `before` (ms since epoch), so that a late or repeated broadcast never ends a socket that
+ * connected after the revocation (a user kicked, then logged in again).
+ */
+export function endLocal(
+  io: Server,
+  room: string,
+  code: SessionEndedCode,
+  before = Date.now(),
+): number {
   let ended = 0;
   for (const nsp of io._nsps.values()) {
     const ids = nsp.adapter.rooms.get(room);
@@ -135,7 +144,7 @@ export function endLocal(io: Server, room: string, code: SessionEndedCode): numb
       ._preConnectSockets;
     for (const id of [...ids]) {
       const socket = nsp.sockets.get(id) ?? pending?.get(id);
-      if (socket) {
+      if (socket && socket.handshake.issued <= before) {
         endSocket(socket, code);
         ended++;
       }
@@ -207,8 +216,10 @@ export function listenForEnds(io: Server): void {
   listening.add(io);
   io.on(
     END_EVENT as never,
-    ((room: unknown, code: unknown, ack: unknown) => {
-      if (typeof room === 'string' && isEndedCode(code)) endLocal(io, room, code);
+    ((room: unknown, code: unknown, before: unknown, ack: unknown) => {
+      if (typeof room === 'string' && isEndedCode(code) && typeof before === 'number') {
+        endLocal(io, room, code, before);
+      }
       if (typeof ack === 'function') (ack as (ok: boolean) => void)(true);
     }) as never,
   );
@@ -227,14 +238,15 @@ export async function endEverywhere(
   code: SessionEndedCode,
 ): Promise<void> {
   listenForEnds(io);
-  endLocal(io, room, code);
+  const before = Date.now();
+  endLocal(io, room, code, before);
   if (!crossNode(io)) return;
   // Not one fire-and-forget publish: every node acknowledges, and a missing answer is retried.
   // A node that still misses it ends those sockets at its next revalidation (revalidateIntervalMs).
   for (let attempt = 1; attempt <= END_ATTEMPTS; attempt++) {
     try {
       // The adapter's requestsTimeout (5 s by default) bounds each attempt.
-      await io.serverSideEmitWithAck(END_EVENT as never, room, code);
+      await io.serverSideEmitWithAck(END_EVENT as never, room, code, before);
       return;
     } catch (error) {
       debug(

@@ -10,6 +10,8 @@ import {
 
 /** How many store reads one revalidation round has under way at once. */
 const CONCURRENT_READS = 32;
+/** A revalidation read that takes longer is given up, like an outage, until the next round. */
+const READ_TIMEOUT_MS = 10_000;
 
 interface StoredSession {
   cookie?: { expires?: unknown };
@@ -69,6 +71,7 @@ class Revalidator {
     }
   }
 
+  // A read that never answers (a reply lost with its connection) must not stall every later round.
   private check(sessionID: string): Promise<void> {
     const sockets = this.sessions.get(sessionID);
     const first = sockets?.values().next().value;
@@ -76,7 +79,18 @@ class Revalidator {
     const { sessionStore: store } = first.request as { sessionStore?: SessionStoreLike };
     if (!store) return Promise.resolve();
     return new Promise((resolve) => {
+      let answered = false;
+      const timer = setTimeout(
+        () => {
+          answered = true;
+          resolve();
+        },
+        Math.min(this.intervalMs, READ_TIMEOUT_MS),
+      );
       store.get(sessionID, (err, stored) => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
         // A store outage is not a revocation: sockets already connected keep working.
         if (!err) {
           for (const socket of [...sockets]) verdict(socket, stored);

@@ -1,0 +1,679 @@
+// Several nodes: a real redis-server, and each node a separate Node process (spec/support/
+// cluster-node.ts) with a connect-redis session store and @socket.io/redis-adapter. Driven the way
+// a user drives an app: HTTP logins and logouts with cookies, and real socket.io-client sockets.
+//
+// Clients are websocket-only. A polling client's requests must all reach the node that holds its
+// engine session (sticky sessions, which a load balancer gives); this spec talks to each node
+// directly, with no load balancer, so it cannot give them. One WebSocket is one TCP connection to
+// one node: sticky by construction.
+//
+// Needs redis-server. Under CI=true its absence fails this spec; elsewhere it is skipped with a
+// warning. Run it alone with:
+//   node --import tsx --test --test-timeout=120000 spec/cluster.spec.ts
+import assert from 'node:assert/strict';
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { createClient } from 'redis';
+import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
+import {
+  ERR_SESSION_EXPIRED,
+  ERR_SESSION_REVOKED,
+  ERR_UNAUTHORIZED,
+  type SessionEndedCode,
+} from '../lib/index.js';
+import { delay, request, waitFor, type ConnectError } from './support/client.js';
+import type {
+  FetchedSocket,
+  NodeCommands,
+  NodeReady,
+  NodeReply,
+  NodeWho,
+} from './support/cluster-node.js';
+import { freePort, redisUnavailable, startRedis, type RedisServer } from './support/redis.js';
+import { cookieOf, users } from './support/server.js';
+import {
+  expectEnded,
+  expectUntouched,
+  sidOf,
+  watchEnd,
+  within,
+  type Seen,
+} from './support/session-ending.js';
+
+// Throws under CI=true when redis-server is missing: the spec then fails instead of skipping.
+const unavailable = redisUnavailable();
+if (unavailable !== undefined) {
+  console.warn(
+    `\n*** SKIPPED spec/cluster.spec.ts (the multi-node spec): ${unavailable}.\n` +
+      '*** Install redis-server, then run it with:\n' +
+      '***   node --import tsx --test --test-timeout=120000 spec/cluster.spec.ts ***\n',
+  );
+}
+const skip = unavailable ?? false;
+
+const NODE_ENTRY = path.join(__dirname, 'support', 'cluster-node.ts');
+const REVALIDATE_MS = 500;
+// How late a revalidation may end a socket past its interval on this busy 2-core machine: the
+// timer's own lateness, one Redis read, the emit to the client.
+const REVALIDATE_SLACK_MS = 1500;
+
+// ---------------------------------------------------------------------------------------------
+// Node processes
+// ---------------------------------------------------------------------------------------------
+
+const running = new Set<ChildProcess>();
+function killAll(): void {
+  for (const child of running) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  running.clear();
+}
+// A spec process that dies any way at all takes its nodes with it (they also exit on their own
+// when their IPC channel closes).
+process.once('exit', killAll);
+
+/** The spec's side of one node process. */
+class ClusterNode {
+  private child: ChildProcess | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (error: Error) => void }
+  >();
+
+  private constructor(
+    readonly name: string,
+    readonly port: number,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  get running(): boolean {
+    const child = this.child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  static async start(name: string, env: Record<string, string>): Promise<ClusterNode> {
+    const node = new ClusterNode(name, await freePort(), env);
+    await node.launch();
+    return node;
+  }
+
+  /** Starts the process (again, on the same port) and waits until it listens. */
+  async launch(): Promise<void> {
+    const child = fork(NODE_ENTRY, [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, ...this.env, PORT: String(this.port), NODE_NAME: this.name },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    running.add(child);
+    this.child = child;
+    child.on('message', (message: unknown) => {
+      const reply = message as NodeReply | { ready: NodeReady };
+      if (!('id' in reply)) return;
+      const call = this.pending.get(reply.id);
+      if (!call) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) call.resolve(reply.result);
+      else call.reject(new Error(`${this.name}: ${reply.error}`));
+    });
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      const error = new Error(`${this.name} exited (${signal ?? `code ${code ?? '?'}`})`);
+      for (const call of this.pending.values()) call.reject(error);
+      this.pending.clear();
+    });
+    const ready = new Promise<NodeReady>((resolve, reject) => {
+      child.on('message', (message: unknown) => {
+        const { ready: value } = message as { ready?: NodeReady };
+        if (value) resolve(value);
+      });
+      child.once('exit', (code) => {
+        reject(new Error(`${this.name} exited before it was ready (code ${code ?? '?'})`));
+      });
+    });
+    const { port } = await within(ready, `${this.name} to start`, 30_000);
+    assert.equal(port, this.port);
+  }
+
+  /** Sends a command and waits for its answer. */
+  call<K extends keyof NodeCommands>(
+    cmd: K,
+    args: NodeCommands[K]['args'],
+  ): Promise<NodeCommands[K]['result']> {
+    const child = this.child;
+    if (!child || !this.running) return Promise.reject(new Error(`${this.name} is not running`));
+    const id = this.nextId++;
+    const answer = new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      child.send({ id, cmd, args });
+    });
+    return within(answer, `${this.name}: ${cmd}`, 15_000) as Promise<NodeCommands[K]['result']>;
+  }
+
+  /** SIGKILL: a crash, not a shutdown. Waits until the process is gone. */
+  async kill(): Promise<void> {
+    await this.stop('SIGKILL');
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await gone;
+    clearTimeout(timer);
+  }
+}
+
+async function startNodes(
+  names: string[],
+  env: Record<string, string>,
+  nodes: ClusterNode[],
+): Promise<void> {
+  // Pushed as they come up, so that `after` stops those that started even if another did not.
+  await Promise.all(
+    names.map(async (name) => {
+      nodes.push(await ClusterNode.start(name, env));
+    }),
+  );
+  nodes.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function nodeNamed(nodes: ClusterNode[], name: string): ClusterNode {
+  const node = nodes.find((n) => n.name === name);
+  assert.ok(node, `node ${name} started`);
+  return node;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browsers: HTTP with cookies, websocket-only Socket.IO clients
+// ---------------------------------------------------------------------------------------------
+
+async function login(node: ClusterNode, username: string): Promise<string> {
+  const user = users.find((u) => u.username === username);
+  assert.ok(user);
+  const res = await fetch(`${node.url}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password: user.password }),
+    redirect: 'manual',
+  });
+  assert.equal(res.status, 200, `login as ${username} on ${node.name}`);
+  await res.arrayBuffer();
+  return cookieOf(res);
+}
+
+async function logout(node: ClusterNode, cookie: string): Promise<void> {
+  const res = await fetch(`${node.url}/logout`, { method: 'POST', headers: { cookie } });
+  assert.equal(res.status, 200, `logout on ${node.name}`);
+  await res.arrayBuffer();
+}
+
+const clients = new Set<ClientSocket>();
+
+interface Tab {
+  node: string;
+  nsp: string;
+  socket: ClientSocket;
+  seen: Seen;
+  /** When the client saw `disconnect` (ms since epoch). */
+  endedAt: number | undefined;
+  /** The `connect_error`s it saw, in order. */
+  errors: ConnectError[];
+}
+
+/** A websocket-only client of `nsp` on `node`, sending `cookie`; reconnection off unless asked. */
+function open(
+  node: ClusterNode,
+  nsp: string,
+  cookie: string,
+  options: { reconnection?: boolean } = {},
+): Tab {
+  const socket = ioClient(`${node.url}${nsp}`, {
+    forceNew: true,
+    transports: ['websocket'],
+    extraHeaders: { cookie },
+    reconnection: options.reconnection ?? false,
+    reconnectionDelay: 100,
+    reconnectionDelayMax: 300,
+    randomizationFactor: 0,
+  });
+  clients.add(socket);
+  const tab: Tab = {
+    node: node.name,
+    nsp,
+    socket,
+    seen: watchEnd(socket),
+    endedAt: undefined,
+    errors: [],
+  };
+  socket.on('disconnect', () => {
+    tab.endedAt ??= Date.now();
+  });
+  socket.on('connect_error', (err: ConnectError) => {
+    tab.errors.push(err);
+  });
+  return tab;
+}
+
+/** Opens one client per namespace on `node` and waits until each is in, as `username`. */
+async function tabs(
+  node: ClusterNode,
+  cookie: string,
+  namespaces: string[],
+  username: string | null,
+): Promise<Tab[]> {
+  const opened = namespaces.map((nsp) => open(node, nsp, cookie));
+  for (const tab of opened) {
+    const who = await whoami(tab);
+    assert.deepEqual(who, {
+      node: node.name,
+      nsp: tab.nsp,
+      user: username,
+      sessionID: username === null ? who.sessionID : sidOf(cookie),
+    });
+  }
+  return opened;
+}
+
+async function whoami(tab: Tab): Promise<NodeWho> {
+  await within(
+    new Promise<void>((resolve, reject) => {
+      if (tab.socket.connected) {
+        resolve();
+        return;
+      }
+      tab.socket.once('connect', () => {
+        resolve();
+      });
+      tab.socket.once('connect_error', reject);
+    }),
+    `${tab.nsp} on ${tab.node} to connect`,
+  );
+  return request<NodeWho>(tab.socket, 'whoami');
+}
+
+/** The code and status of a namespace-level refusal. */
+function refusalOf(err: ConnectError | undefined): { code: unknown; status: unknown } {
+  return { code: err?.data?.code, status: err?.data?.status };
+}
+
+function label(tab: Tab): string {
+  return `${tab.nsp} on ${tab.node}`;
+}
+
+async function expectAllEnded(list: Tab[], code: SessionEndedCode): Promise<void> {
+  await Promise.all(list.map((tab) => expectEnded(tab.socket, tab.seen, code, label(tab))));
+}
+
+function closeClients(): void {
+  for (const socket of clients) socket.disconnect();
+  clients.clear();
+}
+
+/** Closes every client, and waits (bounded) until no running node has a socket left. */
+async function settle(nodes: ClusterNode[]): Promise<void> {
+  closeClients();
+  const start = Date.now();
+  for (const node of nodes) {
+    for (;;) {
+      if (!node.running) break;
+      const { sockets } = await node.call('stats', null);
+      if (Object.values(sockets).every((count) => count === 0)) break;
+      if (Date.now() - start > 5000) {
+        assert.fail(`${node.name} still has sockets: ${JSON.stringify(sockets)}`);
+      }
+      await delay(20);
+    }
+  }
+}
+
+/** The `user` of each fetched socket's data, sorted, with the node-independent fields only. */
+function onlineUsers(sockets: FetchedSocket[]): unknown[] {
+  return sockets
+    .map((socket) => (socket.data as { user?: unknown }).user ?? null)
+    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spec
+// ---------------------------------------------------------------------------------------------
+
+describe('cluster: a real Redis and separate node processes', { skip }, () => {
+  let redis: RedisServer | undefined;
+  let redisClient: ReturnType<typeof createClient> | undefined;
+
+  const store = (): ReturnType<typeof createClient> => {
+    assert.ok(redisClient, 'the spec’s Redis client');
+    return redisClient;
+  };
+
+  before(async () => {
+    redis = await startRedis();
+    redisClient = createClient({ url: redis.url });
+    redisClient.on('error', (error: unknown) => {
+      console.error('cluster spec: redis client:', error);
+    });
+    await redisClient.connect();
+  });
+  // Registered before any node starts, so that a failed start still cleans up.
+  after(async () => {
+    closeClients();
+    killAll();
+    if (redisClient?.isOpen) redisClient.destroy();
+    await redis?.stop();
+  });
+  afterEach(closeClients);
+
+  describe('revocation broadcasts (revalidation off, so only broadcasts can end a socket)', () => {
+    const nodes: ClusterNode[] = [];
+    const env = { REVALIDATE_MS: 'off', ADAPTER_KEY: 'cluster-broadcast' };
+    before(async () => {
+      assert.ok(redis);
+      await startNodes(['A', 'B', 'C'], { ...env, REDIS_URL: redis.url }, nodes);
+    });
+    afterEach(() => settle(nodes));
+    after(async () => {
+      await Promise.all(nodes.map((node) => node.stop()));
+    });
+    const A = (): ClusterNode => nodeNamed(nodes, 'A');
+    const B = (): ClusterNode => nodeNamed(nodes, 'B');
+    const C = (): ClusterNode => nodeNamed(nodes, 'C');
+
+    test('logged in through A, the user is the same on B and C', async () => {
+      const alice = await login(A(), 'alice');
+      await tabs(B(), alice, ['/', '/chat'], 'alice');
+      await tabs(C(), alice, ['/chat'], 'alice');
+      // A stranger is still refused on every node.
+      const stranger = open(B(), '/chat', 'connect.sid=s%3Anope.nope');
+      await waitFor(() => stranger.errors.length > 0, 5000, 'a connect_error');
+      assert.equal(stranger.errors[0]?.data?.code, ERR_UNAUTHORIZED);
+    });
+
+    test('a logout through A ends the session’s sockets on B and C: session:ended, then disconnect', async () => {
+      const [alice, bob] = await Promise.all([login(A(), 'alice'), login(B(), 'bob')]);
+      const aliceTabs = [
+        ...(await tabs(A(), alice, ['/chat'], 'alice')),
+        ...(await tabs(B(), alice, ['/', '/chat'], 'alice')),
+        ...(await tabs(C(), alice, ['/', '/chat'], 'alice')),
+      ];
+      const bobTabs = await tabs(B(), bob, ['/', '/chat'], 'bob');
+
+      await logout(A(), alice);
+      await expectAllEnded(aliceTabs, ERR_SESSION_REVOKED);
+      for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob: ${label(tab)}`);
+      // The old cookie opens nothing on any node.
+      for (const node of [B(), C()]) {
+        const again = open(node, '/chat', alice);
+        await waitFor(() => again.errors.length > 0, 5000, `a connect_error on ${node.name}`);
+        assert.deepEqual(refusalOf(again.errors[0]), { code: ERR_UNAUTHORIZED, status: 401 });
+      }
+    });
+
+    test('disconnectUser on A ends the user’s sockets on every node, in every session', async () => {
+      const [aliceOnA, aliceOnC, bob] = await Promise.all([
+        login(A(), 'alice'),
+        login(C(), 'alice'),
+        login(B(), 'bob'),
+      ]);
+      assert.notEqual(sidOf(aliceOnA), sidOf(aliceOnC));
+      const aliceTabs = [
+        ...(await tabs(B(), aliceOnA, ['/', '/chat'], 'alice')),
+        ...(await tabs(C(), aliceOnA, ['/chat'], 'alice')),
+        ...(await tabs(A(), aliceOnC, ['/chat'], 'alice')),
+        ...(await tabs(B(), aliceOnC, ['/chat'], 'alice')),
+      ];
+      const bobTabs = [
+        ...(await tabs(B(), bob, ['/chat'], 'bob')),
+        ...(await tabs(C(), bob, ['/'], 'bob')),
+      ];
+
+      // Resolves once every node acknowledged.
+      assert.equal(await A().call('disconnectUser', { key: '1' }), null);
+      await expectAllEnded(aliceTabs, ERR_SESSION_REVOKED);
+      for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob: ${label(tab)}`);
+      for (const node of nodes) {
+        const { sockets } = await node.call('stats', null);
+        assert.equal(sockets['/chat'], node.name === 'B' ? 1 : 0, `${node.name}: /chat sockets`);
+      }
+    });
+
+    test('disconnectSession on C ends that session on A and B, and no other session', async () => {
+      const [first, second] = await Promise.all([login(A(), 'alice'), login(A(), 'alice')]);
+      const ended = [
+        ...(await tabs(A(), first, ['/', '/chat'], 'alice')),
+        ...(await tabs(B(), first, ['/chat'], 'alice')),
+      ];
+      const kept = await tabs(B(), second, ['/chat'], 'alice');
+      await C().call('disconnectSession', { sid: sidOf(first) });
+      await expectAllEnded(ended, ERR_SESSION_REVOKED);
+      for (const tab of kept) expectUntouched(tab.socket, tab.seen, `second: ${label(tab)}`);
+    });
+
+    test('who is online: fetchSockets() on A returns the sockets of B and C with data.user', async () => {
+      const [alice, bob] = await Promise.all([login(A(), 'alice'), login(A(), 'bob')]);
+      await tabs(B(), alice, ['/', '/chat'], 'alice');
+      await tabs(C(), bob, ['/chat'], 'bob');
+
+      const local = await A().call('stats', null);
+      assert.deepEqual(local.sockets, { '/': 0, '/chat': 0 }, 'A itself has no socket');
+      const chat = await A().call('fetchSockets', { nsp: '/chat' });
+      assert.deepEqual(onlineUsers(chat), [
+        { id: '1', username: 'alice' },
+        { id: '2', username: 'bob' },
+      ]);
+      const root = await A().call('fetchSockets', { nsp: '/' });
+      assert.deepEqual(onlineUsers(root), [{ id: '1', username: 'alice' }]);
+      // socket.data is a summary: no session ID in it, whichever node it comes from.
+      for (const socket of [...chat, ...root]) {
+        const json = JSON.stringify(socket.data);
+        assert.ok(!json.includes(sidOf(alice)) && !json.includes(sidOf(bob)), json);
+      }
+    });
+
+    test('with revalidateIntervalMs: false, a session deleted straight from Redis goes unnoticed, and nothing is read', async () => {
+      // The control for the revalidation describe below: what a missed revocation looks like
+      // without it.
+      const alice = await login(A(), 'alice');
+      const aliceTabs = await tabs(B(), alice, ['/', '/chat'], 'alice');
+      const before = await B().call('stats', null);
+      assert.equal(await store().del(`sess:${sidOf(alice)}`), 1);
+      await delay(3 * REVALIDATE_MS);
+      for (const tab of aliceTabs) expectUntouched(tab.socket, tab.seen, label(tab));
+      const later = await B().call('stats', null);
+      assert.equal(later.storeGets, before.storeGets, 'store reads on B while nothing happened');
+    });
+
+    // Last of this describe: it restarts B.
+    test('a node restarted during a logout: the client’s reconnect to it is refused, never the old identity', async () => {
+      const alice = await login(A(), 'alice');
+      const [root, chat] = [
+        open(B(), '/', alice, { reconnection: true }),
+        open(B(), '/chat', alice, { reconnection: true }),
+      ];
+      for (const tab of [root, chat]) assert.equal((await whoami(tab)).user, 'alice');
+
+      await B().kill();
+      await waitFor(
+        () => !root.socket.connected && !chat.socket.connected,
+        5000,
+        'the clients to see B go',
+      );
+      assert.equal(chat.seen.reasons.length, 1);
+      assert.match(chat.seen.reasons[0] ?? '', /^transport (close|error)$/);
+      assert.ok(chat.socket.active, 'the client keeps trying to reconnect');
+
+      await logout(A(), alice);
+      // B comes back, on the same port, having heard nothing of the logout.
+      await B().launch();
+
+      // `/chat` is refused with a namespace-level 401: the client stops trying.
+      await waitFor(
+        () => chat.errors.some((err) => err.data?.code !== undefined),
+        10_000,
+        'the reconnect to /chat to be refused',
+      );
+      const refused = chat.errors.find((err) => err.data?.code !== undefined);
+      assert.deepEqual(refusalOf(refused), { code: ERR_UNAUTHORIZED, status: 401 });
+      assert.equal(chat.socket.active, false, 'the client would go on reconnecting');
+      // `/` is open to anyone: it comes back, as a stranger on a fresh session.
+      const who = await whoami(root);
+      assert.equal(who.node, 'B');
+      assert.equal(who.user, null);
+      assert.notEqual(who.sessionID, sidOf(alice));
+      await delay(500);
+      assert.equal(chat.socket.connected, false, '/chat came back');
+      assert.deepEqual(chat.seen.events, ['disconnect'], 'events on /chat');
+      const online = await A().call('fetchSockets', { nsp: '/chat' });
+      assert.deepEqual(onlineUsers(online), [], 'alice is online somewhere');
+    });
+  });
+
+  describe(`missed revocations, caught by revalidation (revalidateIntervalMs: ${REVALIDATE_MS})`, () => {
+    const nodes: ClusterNode[] = [];
+    const env = {
+      REVALIDATE_MS: String(REVALIDATE_MS),
+      ADAPTER_KEY: 'cluster-revalidate',
+      // The logout's broadcast to a deaf node is retried: keep those retries short.
+      REQUESTS_TIMEOUT: '1000',
+    };
+    before(async () => {
+      assert.ok(redis);
+      await startNodes(['D', 'E'], { ...env, REDIS_URL: redis.url }, nodes);
+    });
+    afterEach(() => settle(nodes));
+    after(async () => {
+      await Promise.all(nodes.map((node) => node.stop()));
+    });
+    const D = (): ClusterNode => nodeNamed(nodes, 'D');
+    const E = (): ClusterNode => nodeNamed(nodes, 'E');
+
+    /** Asserts every tab ended with `code` no later than the revalidation bound after `since`. */
+    async function expectEndedWithinBound(list: Tab[], since: number): Promise<void> {
+      await expectAllEnded(list, ERR_SESSION_REVOKED);
+      for (const tab of list) {
+        assert.ok(tab.endedAt !== undefined);
+        const late = tab.endedAt - since;
+        assert.ok(
+          late <= REVALIDATE_MS + REVALIDATE_SLACK_MS,
+          `${label(tab)} ended ${late} ms after the revocation (bound ${REVALIDATE_MS} ms + slack)`,
+        );
+      }
+    }
+
+    test('a session deleted straight from Redis ends its sockets on every node within the interval', async () => {
+      const [alice, bob] = await Promise.all([login(D(), 'alice'), login(D(), 'bob')]);
+      const aliceTabs = [
+        ...(await tabs(D(), alice, ['/chat'], 'alice')),
+        ...(await tabs(E(), alice, ['/', '/chat'], 'alice')),
+      ];
+      const bobTabs = await tabs(E(), bob, ['/chat'], 'bob');
+      // No node hears of this: no logout, no broadcast.
+      const since = Date.now();
+      assert.equal(await store().del(`sess:${sidOf(alice)}`), 1);
+      await expectEndedWithinBound(aliceTabs, since);
+      for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob: ${label(tab)}`);
+    });
+
+    test('a session whose user changed straight in Redis ends within the interval', async () => {
+      const alice = await login(D(), 'alice');
+      const aliceTabs = [
+        ...(await tabs(D(), alice, ['/'], 'alice')),
+        ...(await tabs(E(), alice, ['/chat'], 'alice')),
+      ];
+      const key = `sess:${sidOf(alice)}`;
+      const stored = await store().get(key);
+      assert.ok(stored !== null);
+      const data = JSON.parse(stored) as { passport: { user: string } };
+      assert.equal(data.passport.user, '1');
+      data.passport.user = '2';
+      const since = Date.now();
+      await store().set(key, JSON.stringify(data), { expiration: 'KEEPTTL' });
+      await expectEndedWithinBound(aliceTabs, since);
+    });
+
+    test('a logout broadcast that E never hears: E ends the sockets at its next revalidation', async () => {
+      const alice = await login(D(), 'alice');
+      const onD = await tabs(D(), alice, ['/chat'], 'alice');
+      const onE = await tabs(E(), alice, ['/', '/chat'], 'alice');
+      await E().call('deafen', null);
+      try {
+        const since = Date.now();
+        await logout(D(), alice);
+        // D ends its own at once; E, which never got (nor acknowledged) the broadcast, within the
+        // revalidation bound.
+        await expectEndedWithinBound([...onD, ...onE], since);
+      } finally {
+        await E().call('hear', null);
+      }
+    });
+
+    test('one store read per session per interval on each node, not one per socket', async () => {
+      const alice = await login(D(), 'alice');
+      // Four sockets of one session on E.
+      const aliceTabs = [
+        ...(await tabs(E(), alice, ['/', '/chat'], 'alice')),
+        ...(await tabs(E(), alice, ['/', '/chat'], 'alice')),
+      ];
+      const { sockets } = await E().call('stats', null);
+      assert.deepEqual(sockets, { '/': 2, '/chat': 2 });
+      const window = 4 * REVALIDATE_MS;
+      const before = await E().call('stats', null);
+      await delay(window);
+      const later = await E().call('stats', null);
+      const reads = later.storeGets - before.storeGets;
+      // One read per round: at most window / interval + 1 of them (timers only run late). One
+      // read per socket would be four per round.
+      assert.ok(reads >= 1, `E read nothing in ${window} ms`);
+      assert.ok(reads <= window / REVALIDATE_MS + 1, `E read the store ${reads} times`);
+      for (const tab of aliceTabs) expectUntouched(tab.socket, tab.seen, label(tab));
+    });
+  });
+
+  describe('expiry on every node (maxAge 3 s, the default revalidation)', () => {
+    const MAX_AGE = 3000;
+    const nodes: ClusterNode[] = [];
+    before(async () => {
+      assert.ok(redis);
+      await startNodes(
+        ['F', 'G'],
+        { MAX_AGE: String(MAX_AGE), ADAPTER_KEY: 'cluster-expiry', REDIS_URL: redis.url },
+        nodes,
+      );
+    });
+    after(async () => {
+      await Promise.all(nodes.map((node) => node.stop()));
+    });
+
+    test('the session’s sockets end with ERR_SESSION_EXPIRED on both nodes, at the expiry', async () => {
+      const [F, G] = [nodeNamed(nodes, 'F'), nodeNamed(nodes, 'G')];
+      const loggedIn = Date.now();
+      const alice = await login(F, 'alice');
+      const aliceTabs = [
+        ...(await tabs(F, alice, ['/chat'], 'alice')),
+        ...(await tabs(G, alice, ['/', '/chat'], 'alice')),
+      ];
+      await waitFor(
+        () => aliceTabs.every((tab) => tab.endedAt !== undefined),
+        MAX_AGE + 5000,
+        'the sockets to end',
+      );
+      await expectAllEnded(aliceTabs, ERR_SESSION_EXPIRED);
+      for (const tab of aliceTabs) {
+        const at = (tab.endedAt ?? 0) - loggedIn;
+        // Not before the cookie expired (the login's response set it), not long after.
+        assert.ok(at >= MAX_AGE - 100, `${label(tab)} ended ${at} ms after the login`);
+        assert.ok(at <= MAX_AGE + 3000, `${label(tab)} ended ${at} ms after the login`);
+      }
+      const again = open(G, '/chat', alice);
+      await waitFor(() => again.errors.length > 0, 5000, 'a connect_error');
+      assert.equal(again.errors[0]?.data?.code, ERR_UNAUTHORIZED);
+    });
+  });
+});

@@ -1,0 +1,291 @@
+// One node of the cluster spec, run as its own process:
+//   node --import tsx spec/support/cluster-node.ts   (forked with an IPC channel)
+// Express 5 + express-session on a connect-redis store + Passport (passport-local) + Socket.IO on
+// @socket.io/redis-adapter, set up as an app of this package's users would set it up.
+//
+// Configuration, from the environment:
+//   PORT              the port to listen on (required: a restarted node comes back on the same one)
+//   REDIS_URL         redis://host:port (required)
+//   NODE_NAME         a name for logs and `whoami` answers (default `node-<pid>`)
+//   MAX_AGE           the session cookie's maxAge in ms (default 10 minutes)
+//   REVALIDATE_MS     sessionNamespace's revalidateIntervalMs: a number, `off` (false), or unset
+//                     (the package's default)
+//   ADAPTER_KEY       the Redis adapter's channel prefix: nodes with one key form one cluster
+//   REQUESTS_TIMEOUT  the adapter's requestsTimeout in ms (its default is 5000)
+//
+// It tells its parent `{ ready: { port, name } }` once it listens, then answers `{ id, cmd, args }`
+// messages with `{ id, ok, result }` or `{ id, ok: false, error }`. It exits on SIGTERM and as soon
+// as its parent is gone.
+import { createServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { RedisStore } from 'connect-redis';
+import express from 'express';
+import session from 'express-session';
+import { Passport } from 'passport';
+import { Strategy as LocalStrategy } from 'passport-local';
+import { createClient } from 'redis';
+import { Server, type ServerOptions } from 'socket.io';
+import {
+  disconnectOnLogout,
+  disconnectSession,
+  disconnectUser,
+  requireAuth,
+  sessionNamespace,
+} from '../../lib/index.js';
+import { users } from './server.js';
+
+/** What a node answers to `whoami` (an event with an ack, on `/` and `/chat`). */
+export interface NodeWho {
+  node: string;
+  nsp: string;
+  user: string | null;
+  sessionID: string | null;
+}
+
+/** What `fetchSockets` returns for one socket (of any node of the cluster). */
+export interface FetchedSocket {
+  id: string;
+  data: unknown;
+  rooms: string[];
+}
+
+/** What `stats` returns. */
+export interface NodeStats {
+  /** Connected sockets of this node, by namespace. */
+  sockets: Record<string, number>;
+  /** Every store.get of this node's session store since it started. */
+  storeGets: number;
+}
+
+/** The commands a node answers over IPC: their arguments and results. */
+export interface NodeCommands {
+  /** `io.of(nsp).fetchSockets()`: every node's sockets of that namespace. */
+  fetchSockets: { args: { nsp: string }; result: FetchedSocket[] };
+  disconnectUser: { args: { key: string }; result: null };
+  disconnectSession: { args: { sid: string }; result: null };
+  stats: { args: null; result: NodeStats };
+  /** Stops hearing other nodes' revocation broadcasts (the package's internal event). */
+  deafen: { args: null; result: null };
+  /** Hears them again. */
+  hear: { args: null; result: null };
+}
+
+export interface NodeReady {
+  port: number;
+  name: string;
+}
+
+export type NodeCall = {
+  [K in keyof NodeCommands]: { id: number; cmd: K; args: NodeCommands[K]['args'] };
+}[keyof NodeCommands];
+
+export type NodeReply =
+  { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+
+// The event through which one node tells the others to end a session's sockets. It is internal to
+// the package (lib/live-session.ts): `deafen` uses it to make this node miss broadcasts.
+const END_EVENT = 'socket.io-session-auth:end';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') throw new Error(`cluster-node: ${name} is required`);
+  return value;
+}
+
+function revalidateOption(): number | false | undefined {
+  const value = process.env.REVALIDATE_MS;
+  if (value === undefined || value === '') return undefined;
+  if (value === 'off') return false;
+  return Number(value);
+}
+
+/** A connect-redis store that counts its reads. */
+class CountingRedisStore extends RedisStore {
+  gets = 0;
+  override get(sid: string, cb?: Parameters<RedisStore['get']>[1]): Promise<unknown> {
+    this.gets++;
+    return super.get(sid, cb);
+  }
+}
+
+async function main(): Promise<void> {
+  const send = process.send?.bind(process);
+  if (!send) throw new Error('cluster-node: run me with an IPC channel (child_process.fork)');
+  // Never outlive the spec: a crashed or killed parent takes its nodes with it.
+  process.on('disconnect', () => process.exit(0));
+
+  const port = Number(required('PORT'));
+  const url = required('REDIS_URL');
+  const name = process.env.NODE_NAME ?? `node-${process.pid}`;
+  const maxAge = Number(process.env.MAX_AGE ?? 10 * 60 * 1000);
+  const revalidateIntervalMs = revalidateOption();
+  const requestsTimeout = Number(process.env.REQUESTS_TIMEOUT ?? 5000);
+  const key = process.env.ADAPTER_KEY ?? 'socket.io';
+
+  const logError = (what: string) => (error: unknown) => {
+    console.error(`[${name}] ${what}:`, error);
+  };
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  pub.on('error', logError('redis pub'));
+  sub.on('error', logError('redis sub'));
+  await Promise.all([pub.connect(), sub.connect()]);
+
+  const store = new CountingRedisStore({ client: pub, prefix: 'sess:' });
+  const sessionMiddleware = session({
+    secret: 'cluster-spec-secret',
+    resave: false,
+    saveUninitialized: false,
+    store,
+    cookie: { maxAge },
+  });
+  const passport = new Passport();
+  passport.use(
+    new LocalStrategy((username, password, done) => {
+      const user = users.find((u) => u.username === username && u.password === password);
+      done(null, user ? publicUser(user.id) : false);
+    }),
+  );
+  passport.serializeUser((user, done) => {
+    done(null, user.id);
+  });
+  passport.deserializeUser((id: string, done) => {
+    done(null, publicUser(id) ?? false);
+  });
+
+  const app = express();
+  const http = createServer(app);
+  const io = new Server(http, {
+    adapter: createAdapter(pub, sub, { key, requestsTimeout }) as ServerOptions['adapter'],
+  });
+  app.use(sessionMiddleware);
+  app.use(passport.session());
+  app.use(disconnectOnLogout(io));
+  app.use(express.urlencoded({ extended: false }));
+  app.post('/login', passport.authenticate('local') as express.RequestHandler, (_req, res) => {
+    res.json({ ok: true, node: name });
+  });
+  app.post('/logout', (req, res, next) => {
+    req.logout((err) => {
+      if (err) {
+        next(err);
+        return;
+      }
+      res.json({ ok: true, node: name });
+    });
+  });
+
+  const options = {
+    passport,
+    app,
+    ...(revalidateIntervalMs !== undefined && { revalidateIntervalMs }),
+  };
+  for (const nsp of [
+    sessionNamespace(io, sessionMiddleware, options),
+    requireAuth(sessionNamespace(io.of('/chat'), sessionMiddleware, options)),
+  ]) {
+    nsp.on('connection', (socket) => {
+      socket.on('whoami', (cb: (who: NodeWho) => void) => {
+        const { sessionID } = socket.request as { sessionID?: unknown };
+        cb({
+          node: name,
+          nsp: socket.nsp.name,
+          user: socket.request.user?.username ?? null,
+          sessionID: typeof sessionID === 'string' ? sessionID : null,
+        });
+      });
+    });
+  }
+
+  let deafened: ((...args: unknown[]) => void)[] = [];
+  const handlers: {
+    [K in keyof NodeCommands]: (
+      args: NodeCommands[K]['args'],
+    ) => Promise<NodeCommands[K]['result']> | NodeCommands[K]['result'];
+  } = {
+    async fetchSockets({ nsp }) {
+      const sockets = await io.of(nsp).fetchSockets();
+      return sockets.map((socket) => ({
+        id: socket.id,
+        data: socket.data as unknown,
+        rooms: [...socket.rooms],
+      }));
+    },
+    async disconnectUser({ key: userKey }) {
+      await disconnectUser(io, userKey);
+      return null;
+    },
+    async disconnectSession({ sid }) {
+      await disconnectSession(io, sid);
+      return null;
+    },
+    stats() {
+      const sockets: Record<string, number> = {};
+      for (const [nspName, nsp] of io._nsps) sockets[nspName] = nsp.sockets.size;
+      return { sockets, storeGets: store.gets };
+    },
+    deafen() {
+      deafened = [...deafened, ...(io.sockets.listeners(END_EVENT) as typeof deafened)];
+      io.sockets.removeAllListeners(END_EVENT);
+      return null;
+    },
+    hear() {
+      for (const listener of deafened) io.sockets.on(END_EVENT, listener);
+      deafened = [];
+      return null;
+    },
+  };
+
+  process.on('message', (message: NodeCall) => {
+    const reply = (answer: NodeReply): void => {
+      if (process.connected) send(answer);
+    };
+    const handler = handlers[message.cmd] as ((args: unknown) => unknown) | undefined;
+    if (!handler) {
+      reply({ id: message.id, ok: false, error: `unknown command ${message.cmd as string}` });
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(message.args))
+      .then(
+        (result) => {
+          reply({ id: message.id, ok: true, result });
+        },
+        (error: unknown) => {
+          reply({
+            id: message.id,
+            ok: false,
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          });
+        },
+      );
+  });
+
+  process.once('SIGTERM', () => {
+    // A clean shutdown: clients are told the server is going, Redis connections are closed.
+    void io.close().finally(() => {
+      http.closeAllConnections();
+      void Promise.allSettled([pub.quit(), sub.quit()]).finally(() => process.exit(0));
+    });
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(port, '127.0.0.1', resolve);
+  });
+  const ready: NodeReady = { port, name };
+  send({ ready });
+}
+
+function publicUser(id: string): Express.User | undefined {
+  const user = users.find((u) => u.id === id);
+  if (!user) return undefined;
+  const { username, role, tenants } = user;
+  return { id, username, role, tenants };
+}
+
+main().catch((error: unknown) => {
+  console.error('cluster-node failed to start:', error);
+  process.exit(1);
+});
