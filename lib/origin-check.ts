@@ -26,15 +26,20 @@ export function checkAllowedOrigins(helper: string, value: unknown): void {
     );
   }
   for (const origin of value as unknown[]) {
-    if (
-      typeof origin !== 'string' ||
-      canonicalOrigin(origin) !== origin.replace(/\/$/, '').toLowerCase()
-    ) {
+    if (typeof origin !== 'string' || !isBareOrigin(origin)) {
       throw new TypeError(
-        `${helper}: options.allowedOrigins must hold exact origins such as 'https://app.example', got ${JSON.stringify(origin)}`,
+        `${helper}: options.allowedOrigins must hold origins such as 'https://app.example' ` +
+          `(a scheme and a host, no path), got ${JSON.stringify(origin)}`,
       );
     }
   }
+}
+
+// An origin as a browser sends it: scheme, host and port only ('https://app.example:443' is fine,
+// it is the same origin as 'https://app.example').
+function isBareOrigin(value: string): boolean {
+  const rest = value.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#@]*/i, '');
+  return (rest === '' || rest === '/') && canonicalOrigin(value) !== undefined;
 }
 
 function firstValue(header: string | string[] | undefined): string | undefined {

@@ -36,8 +36,9 @@ export interface SessionNamespaceOptions {
    */
   passport?: PassportAuthenticator;
   /**
-   * How long, in milliseconds, reading the session and the user may take before the socket is
-   * refused with `ERR_MIDDLEWARE_TIMEOUT` (status 503).
+   * How long, in milliseconds, reading the session may take before the socket is refused with
+   * `ERR_SESSION_UNAVAILABLE` (status 503); and, separately, reading the user (`deserializeUser`)
+   * before `ERR_MIDDLEWARE_TIMEOUT` (503).
    * @default 10000
    */
   timeoutMs?: number;
