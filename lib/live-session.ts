@@ -43,6 +43,8 @@ export interface LiveSession {
   pending: Promise<void> | undefined;
   /** What the session looked like when last read or saved, for autoSave. */
   savedHash: string | undefined;
+  /** What autoSave has queued a write of, not yet done. */
+  queuedHash?: string | undefined;
 }
 
 const live = new WeakMap<Socket, LiveSession>();

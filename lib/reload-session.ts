@@ -1,7 +1,7 @@
 import type { Socket } from 'socket.io';
 import { toError } from './errors.js';
 import { liveSession } from './live-session.js';
-import { hashOf, serialise, sessionOf } from './session-writes.js';
+import { checkNotEnded, hashOf, serialise, sessionOf } from './session-writes.js';
 
 /**
  * Reloads `socket.request.session` from the store, to see what HTTP requests (or other sockets)
@@ -21,6 +21,7 @@ export function reloadSession(socket: Socket): Promise<void> {
     session.id,
     () =>
       new Promise<void>((resolve, reject) => {
+        checkNotEnded(socket, 'reloadSession');
         session.reload((err?: unknown) => {
           if (err) {
             reject(toError(err));

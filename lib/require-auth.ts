@@ -108,7 +108,9 @@ export function requireAuth<User = Express.User>(
         refuseEvent(event, ERR_UNAUTHORIZED, 401);
         return;
       }
-      const [name, ...args] = event as [string, ...unknown[]];
+      const [name, ...rest] = event as [string, ...unknown[]];
+      // The ack callback is Socket.IO's, not an argument the client sent.
+      const args = typeof rest[rest.length - 1] === 'function' ? rest.slice(0, -1) : rest;
       decide(
         () => check(user, name, args, socket),
         timeoutMs,

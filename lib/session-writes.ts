@@ -38,12 +38,22 @@ export function sessionOf(socket: Socket, helper: string): Session {
   return session;
 }
 
-export function save(socket: Socket, session: Session): Promise<void> {
+/** Rejects writes from a socket whose session has ended: they would bring a logout back. */
+export function checkNotEnded(socket: Socket, helper: string): void {
+  const ended = liveSession(socket)?.ended;
+  if (ended) {
+    throw new Error(`${helper}: the socket's session has ended (${ended}); nothing was written`);
+  }
+}
+
+export function save(socket: Socket, session: Session, helper = 'saveSession'): Promise<void> {
   const state = liveSession(socket);
   return serialise(
     session.id,
     () =>
       new Promise<void>((resolve, reject) => {
+        // Checked when the write's turn comes, not when it was asked for.
+        checkNotEnded(socket, helper);
         const hash = hashOf(session);
         session.save((err?: unknown) => {
           if (err) {
@@ -62,10 +72,19 @@ export function saveIfChanged(socket: Socket, onError: ErrorHook | undefined): P
   const state = liveSession(socket);
   const session = (socket.request as { session?: Session }).session;
   if (!state || !session || state.ended) return Promise.resolve();
-  if (hashOf(session) === state.savedHash) return Promise.resolve();
-  return save(socket, session).catch((error: unknown) => {
-    report(onError, error, socket);
-  });
+  const hash = hashOf(session);
+  // Compared with what was last saved or is already queued to be: one change, one write.
+  if (hash === (state.queuedHash ?? state.savedHash)) return Promise.resolve();
+  state.queuedHash = hash;
+  return save(socket, session, 'autoSave')
+    .catch((error: unknown) => {
+      // Failed: the next handler's change is written again.
+      state.savedHash = undefined;
+      if (!state.ended) report(onError, error, socket);
+    })
+    .finally(() => {
+      if (state.queuedHash === hash) state.queuedHash = undefined;
+    });
 }
 
 const reserved = new Set([
