@@ -1,3 +1,6 @@
+import type { Socket } from 'socket.io';
+import { onConnectionClose } from './connection-close.js';
+
 /** The outcome of an `authorize` check: only a literal `true` allows. */
 export type Verdict =
   { kind: 'allow' } | { kind: 'deny' } | { kind: 'error'; error: unknown } | { kind: 'timeout' };
@@ -9,15 +12,22 @@ export type Verdict =
 export function decide(
   check: () => unknown,
   timeoutMs: number,
+  socket: Socket,
   done: (verdict: Verdict) => void,
 ): void {
-  let settled = false;
+  // Dropped once called: a user's promise that never settles keeps only this small closure, not
+  // the socket and its handshake, alive.
+  let callback: ((verdict: Verdict) => void) | undefined = done;
   let timer: NodeJS.Timeout | undefined;
+  let stopWatching: (() => void) | undefined;
   const finish = (verdict: Verdict): void => {
-    if (settled) return;
-    settled = true;
+    if (!callback) return;
+    const settle = callback;
+    callback = undefined;
     clearTimeout(timer);
-    done(verdict);
+    stopWatching?.();
+    stopWatching = undefined;
+    settle(verdict);
   };
   const judge = (value: unknown): void => {
     finish(value === true ? { kind: 'allow' } : { kind: 'deny' });
@@ -33,6 +43,10 @@ export function decide(
     timer = setTimeout(() => {
       finish({ kind: 'timeout' });
     }, timeoutMs);
+    // A client that leaves is let go at once, not at timeoutMs.
+    stopWatching = onConnectionClose(socket, () => {
+      finish({ kind: 'timeout' });
+    });
     (result as PromiseLike<unknown>).then(judge, (error: unknown) => {
       finish({ kind: 'error', error });
     });

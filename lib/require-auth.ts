@@ -114,6 +114,7 @@ export function requireAuth<User = Express.User>(
       decide(
         () => check(user, name, args, socket),
         timeoutMs,
+        socket,
         (verdict) => {
           const refused = refusalOf(verdict, socket);
           if (refused) refuseEvent(event, refused.data.code, refused.data.status);
@@ -150,6 +151,7 @@ export function requireAuth<User = Express.User>(
     decide(
       () => authorize(user, socket),
       timeoutMs,
+      socket,
       (verdict) => {
         const refused = refusalOf(verdict, socket);
         if (refused) next(refused);

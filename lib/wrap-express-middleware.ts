@@ -9,6 +9,7 @@ import {
   refusal,
   report,
 } from './errors.js';
+import { onConnectionClose } from './connection-close.js';
 import { createResponse, endedMessage } from './response-stand-in.js';
 import { dressRequest, socketRequest } from './socket-request.js';
 import type { ErrorHook, ExpressApp, ExpressMiddleware } from './types.js';
@@ -119,25 +120,6 @@ function middlewareError(error: unknown): SessionAuthError {
       ? message
       : (STATUS_CODES[status] ?? 'Error');
   return new SessionAuthError(shown, { code: ERR_MIDDLEWARE_ERROR, status }, { cause: error });
-}
-
-// One 'close' listener per connection, however many handshakes are pending on it.
-const pendingOnConnection = new WeakMap<object, Set<() => void>>();
-
-function onConnectionClose(socket: Socket, abort: () => void): () => void {
-  const conn = socket.conn;
-  let pending = pendingOnConnection.get(conn);
-  if (!pending) {
-    const set = new Set<() => void>();
-    pending = set;
-    pendingOnConnection.set(conn, set);
-    conn.once('close', () => {
-      pendingOnConnection.delete(conn);
-      for (const fn of set) fn();
-    });
-  }
-  pending.add(abort);
-  return () => pending.delete(abort);
 }
 
 /**

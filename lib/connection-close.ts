@@ -1,0 +1,24 @@
+import type { Socket } from 'socket.io';
+
+// One 'close' listener per connection, however many handshakes are pending on it.
+const pendingOnConnection = new WeakMap<object, Set<() => void>>();
+
+/**
+ * Calls `abort` if the socket's connection closes before the returned function is called: a
+ * handshake step waiting on something must let go of a client that has left.
+ */
+export function onConnectionClose(socket: Socket, abort: () => void): () => void {
+  const conn = socket.conn;
+  let pending = pendingOnConnection.get(conn);
+  if (!pending) {
+    const set = new Set<() => void>();
+    pending = set;
+    pendingOnConnection.set(conn, set);
+    conn.once('close', () => {
+      pendingOnConnection.delete(conn);
+      for (const fn of set) fn();
+    });
+  }
+  pending.add(abort);
+  return () => pending.delete(abort);
+}
