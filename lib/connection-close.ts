@@ -3,12 +3,9 @@ import type { Socket } from 'socket.io';
 // One 'close' listener per connection, however many handshakes are pending on it.
 const pendingOnConnection = new WeakMap<object, Set<() => void>>();
 
-/**
- * Calls `abort` if the socket's connection closes before the returned function is called: a
- * handshake step waiting on something must let go of a client that has left.
- */
-export function onConnectionClose(socket: Socket, abort: () => void): () => void {
-  const conn = socket.conn;
+// Its own function, so that the listener's scope holds the connection and the set only: created
+// beside `abort`, it would keep every handshake's middleware run alive as long as the connection.
+function pendingOf(conn: Socket['conn']): Set<() => void> {
   let pending = pendingOnConnection.get(conn);
   if (!pending) {
     const set = new Set<() => void>();
@@ -19,6 +16,15 @@ export function onConnectionClose(socket: Socket, abort: () => void): () => void
       for (const fn of set) fn();
     });
   }
+  return pending;
+}
+
+/**
+ * Calls `abort` if the socket's connection closes before the returned function is called: a
+ * handshake step waiting on something must let go of a client that has left.
+ */
+export function onConnectionClose(socket: Socket, abort: () => void): () => void {
+  const pending = pendingOf(socket.conn);
   pending.add(abort);
   return () => pending.delete(abort);
 }

@@ -80,8 +80,9 @@ export function track(socket: Socket): LiveSession | undefined {
   if (!hasData(session)) return undefined;
   // express-session's per-request save/reload wrappers hold the response stand-in and its header
   // hooks for as long as the session object lives: the prototype's methods do the same work.
-  delete (session as Partial<Session>).save;
-  delete (session as Partial<Session>).reload;
+  // (Replaced, not deleted: a delete would make the session a slower, larger object.)
+  const { save, reload } = Object.getPrototypeOf(session) as Pick<Session, 'save' | 'reload'>;
+  Object.assign(session, { save, reload });
   const userKey = userKeyOf(session.passport?.user);
   const state: LiveSession = {
     sessionID: req.sessionID,

@@ -5,6 +5,7 @@ import {
   ERR_SESSION_UNAVAILABLE,
   SessionAuthError,
   refusal,
+  toError,
 } from './errors.js';
 import { listenForEnds } from './live-session.js';
 import { type AllowedOrigins, checkAllowedOrigins, originCheck } from './origin-check.js';
@@ -173,12 +174,12 @@ export function sessionNamespace(
     ...(onError !== undefined && { onError }),
   };
   let readSession: SocketMiddleware;
-  let readUser: SocketMiddleware | undefined;
   try {
-    readSession = wrapExpressMiddleware([forgetSession, session, requireStoreAnswer], wrapOptions);
-    if (passport) {
-      readUser = wrapExpressMiddleware([passport.initialize(), passport.session()], wrapOptions);
-    }
+    // One chain, one response stand-in per connect. passport.initialize() is left out: since
+    // Passport 0.6, passport.session() sets up req.login, req.logout and isAuthenticated itself.
+    const chain: ExpressMiddleware[] = [forgetSession, readStore(session)];
+    if (passport) chain.push(passport.session());
+    readSession = wrapExpressMiddleware(chain, wrapOptions);
   } catch (error) {
     // Name this helper, not the one it builds on, in setup errors.
     if (error instanceof TypeError) {
@@ -193,10 +194,9 @@ export function sessionNamespace(
   nsp.use(originCheck({ allowedOrigins, requireOrigin, app }));
   nsp.use(function readSessionMiddleware(socket, next) {
     readSession(socket, (err) => {
-      next(err && storeRefusal(err));
+      next(err && storeRefusal(err, socket.request));
     });
   });
-  if (readUser) nsp.use(readUser);
   const lifecycle = {
     touchIntervalMs,
     autoSave,
@@ -210,20 +210,49 @@ export function sessionNamespace(
   return nsp;
 }
 
-// express-session calls next() with no session when its store has disconnected.
-function requireStoreAnswer(
-  req: { session?: unknown },
-  _res: unknown,
-  next: (err?: Error) => void,
-): void {
-  next(req.session === undefined ? new Error('the session store is disconnected') : undefined);
+// Requests whose session the store has answered for, and the errors that came from the store:
+// a failure or a timeout before the store answered is the store's, told as ERR_SESSION_UNAVAILABLE.
+const storeAnswered = new WeakSet();
+const storeErrors = new WeakSet();
+
+function readStore(session: ExpressMiddleware): ExpressMiddleware {
+  const run = session as unknown as (
+    req: object,
+    res: unknown,
+    next: (err?: unknown) => void,
+  ) => void;
+  return function readSessionStore(
+    req: { session?: unknown },
+    res: unknown,
+    next: (err?: unknown) => void,
+  ) {
+    run(req, res, (err?: unknown) => {
+      if (err) {
+        const error = toError(err);
+        storeErrors.add(error);
+        next(error);
+        return;
+      }
+      // express-session calls next() with no session when its store has disconnected.
+      if (req.session === undefined) {
+        const error = new Error('the session store is disconnected');
+        storeErrors.add(error);
+        next(error);
+        return;
+      }
+      storeAnswered.add(req);
+      next();
+    });
+  };
 }
 
-// The session step fails only when the store does: tell the client the store is unavailable.
-function storeRefusal(error: Error): Error {
-  const code = (error as Partial<SessionAuthError>).data?.code;
-  if (code === ERR_MIDDLEWARE_ERROR || code === ERR_MIDDLEWARE_TIMEOUT) {
-    return refusal(ERR_SESSION_UNAVAILABLE, 503, error);
-  }
-  return error;
+function storeRefusal(error: Error, req: object): Error {
+  const { data, cause } = error as Partial<SessionAuthError>;
+  const fromStore =
+    (data?.code === ERR_MIDDLEWARE_ERROR &&
+      typeof cause === 'object' &&
+      cause !== null &&
+      storeErrors.has(cause)) ||
+    (data?.code === ERR_MIDDLEWARE_TIMEOUT && !storeAnswered.has(req));
+  return fromStore ? refusal(ERR_SESSION_UNAVAILABLE, 503, error) : error;
 }
