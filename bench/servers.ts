@@ -1,0 +1,234 @@
+// A server child: one variant (stock Socket.IO, the official Passport recipe, or this package) on
+// Express + express-session + Passport, on loopback. The orchestrator reads its CPU and heap over
+// IPC, in this process, around each batch the client child runs.
+//
+// Run by bench/run.ts as: node --import tsx --expose-gc --no-memory-reducer bench/servers.ts
+//   <variant JSON> <run id> <package entry>
+//
+// The package entry is its tsc build by default (what users run), or `socket.io-session-auth`
+// (lib/ through tsx) with --source.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import express from 'express';
+import session, { type Store } from 'express-session';
+import { Passport } from 'passport';
+import { Strategy as LocalStrategy } from 'passport-local';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
+import { serve } from './ipc.js';
+import {
+  COOKIE_MAX_AGE_MS,
+  ECHO_EVENT,
+  NSP,
+  USER,
+  type ServerCommands,
+  type ServerInfo,
+  type Variant,
+} from './variants.js';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface User {
+      id: string;
+      username: string;
+    }
+  }
+}
+
+type Next = (err?: unknown) => void;
+type EngineRequest = IncomingMessage & { _query: Record<string, string | undefined> };
+type EngineMiddleware = (req: EngineRequest, res: ServerResponse, next: Next) => void;
+
+/** The official recipe's wrapper: run `mw` on the engine's first request of a connection only. */
+const onlyForHandshake =
+  (mw: EngineMiddleware): EngineMiddleware =>
+  (req, res, next) => {
+    if (req._query.sid === undefined) mw(req, res, next);
+    else next();
+  };
+
+interface RedisParts {
+  store: Store;
+  adapter: ServerOptions['adapter'] | undefined;
+}
+
+// Loaded only for Redis variants, so that the other children carry none of it.
+async function redisParts(variant: Variant, runId: string): Promise<RedisParts> {
+  const url = process.env.REDIS_URL;
+  if (!url) throw new Error(`variant ${variant.id} needs REDIS_URL`);
+  const { createClient } = await import('redis');
+  const { RedisStore } = await import('connect-redis');
+  const client = createClient({ url });
+  await client.connect();
+  const store = new RedisStore({ client, prefix: `bench:${runId}:sess:` });
+  if (variant.adapter !== 'redis') return { store, adapter: undefined };
+  const { createAdapter } = await import('@socket.io/redis-adapter');
+  const pub = client.duplicate();
+  const sub = client.duplicate();
+  await Promise.all([pub.connect(), sub.connect()]);
+  return {
+    store,
+    adapter: createAdapter(pub, sub, {
+      key: `bench:${runId}:socket.io`,
+    }) as ServerOptions['adapter'],
+  };
+}
+
+function echo(socket: Socket): void {
+  socket.on(ECHO_EVENT, (value: unknown, ack: (reply: unknown) => void) => {
+    ack(value);
+  });
+}
+
+// Cast: spec/support declares more fields on Express.User in the same type-check.
+const THE_USER = { id: USER.id, username: USER.username } as Express.User;
+
+type Package = typeof import('socket.io-session-auth');
+
+async function start(variant: Variant, runId: string, entry: string): Promise<void> {
+  const { disconnectOnLogout, requireAuth, sessionNamespace } = createRequire(__filename)(
+    entry,
+  ) as Package;
+  const redis = variant.store === 'redis' ? await redisParts(variant, runId) : undefined;
+  const app = express();
+  const sessionMiddleware = session({
+    secret: 'bench-secret',
+    resave: false,
+    saveUninitialized: false,
+    cookie: { maxAge: COOKIE_MAX_AGE_MS },
+    ...(redis && { store: redis.store }),
+  });
+  const passport = new Passport();
+  passport.use(
+    new LocalStrategy((username, password, done) => {
+      const ok = username === USER.username && password === USER.password;
+      done(null, ok ? THE_USER : false);
+    }),
+  );
+  passport.serializeUser((user, done) => {
+    done(null, user.id);
+  });
+  passport.deserializeUser((id: string, done) => {
+    done(null, id === USER.id ? THE_USER : false);
+  });
+  const passportSession = passport.session() as express.RequestHandler;
+  app.use(sessionMiddleware, passportSession);
+
+  const http = createServer(app);
+  const io = new Server(http, redis?.adapter ? { adapter: redis.adapter } : {});
+  if (variant.auth === 'package') app.use(disconnectOnLogout(io));
+  app.post(
+    '/login',
+    express.urlencoded({ extended: false }),
+    passport.authenticate('local') as express.RequestHandler,
+    (_req, res) => {
+      res.json({ ok: true });
+    },
+  );
+  app.post('/logout', (req, res, next) => {
+    req.logout((err) => {
+      if (err) next(err);
+      else res.json({ ok: true });
+    });
+  });
+
+  const namespaces = [NSP.main, ...NSP.three, NSP.events];
+  switch (variant.auth) {
+    case 'stock':
+      break;
+    case 'recipe': {
+      // socket.io docs, "How to use with Passport.js".
+      const use = (mw: EngineMiddleware): void => {
+        io.engine.use(onlyForHandshake(mw));
+      };
+      use(sessionMiddleware as unknown as EngineMiddleware);
+      use(passportSession as unknown as EngineMiddleware);
+      use((req, res, next) => {
+        if (req.user) next();
+        else res.writeHead(401).end();
+      });
+      // The recipe's way to see a logout on a live socket: reload the session at every event.
+      io.of(NSP.events).on('connection', (socket) => {
+        socket.use((_event, next) => {
+          socket.request.session.reload(next);
+        });
+      });
+      break;
+    }
+    case 'package':
+      for (const name of [NSP.main, ...NSP.three]) {
+        requireAuth(sessionNamespace(io.of(name), sessionMiddleware, { passport, app }));
+      }
+      requireAuth(sessionNamespace(io.of(NSP.events), sessionMiddleware, { passport, app }), {
+        authorizeEvent: (user, event) => user.id === USER.id && event === ECHO_EVENT,
+      });
+      break;
+  }
+  for (const name of namespaces) io.of(name).on('connection', echo);
+
+  // Engine handshake attempts: requests and upgrades that do not name a session yet.
+  let attempts = 0;
+  const countAttempt = (req: IncomingMessage): void => {
+    const url = req.url ?? '';
+    if (url.startsWith('/socket.io/') && !url.includes('sid=')) attempts++;
+  };
+  http.on('request', countAttempt);
+  http.on('upgrade', countAttempt);
+
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address() as AddressInfo;
+
+  const waitConnections = async (count: number, timeoutMs: number): Promise<number> => {
+    const until = Date.now() + timeoutMs;
+    while (io.engine.clientsCount !== count) {
+      if (Date.now() > until) {
+        throw new Error(`${io.engine.clientsCount} engine connections, expected ${count}`);
+      }
+      await sleep(5);
+    }
+    await tick();
+    return io.engine.clientsCount;
+  };
+
+  const gc = globalThis.gc;
+  const info: ServerInfo = { port, pid: process.pid };
+  serve<ServerCommands>(
+    {
+      async cpu({ settle }) {
+        if (settle) await waitConnections(0, 30_000);
+        const { user, system } = process.cpuUsage();
+        return {
+          cpuMicros: user + system,
+          wallMicros: Number(process.hrtime.bigint() / 1000n),
+        };
+      },
+      async heap() {
+        if (!gc) throw new Error('server children run with --expose-gc');
+        for (let i = 0; i < 4; i++) {
+          gc();
+          await tick();
+        }
+        const { heapUsed, external } = process.memoryUsage();
+        return { heapUsed, external, sockets: io.engine.clientsCount };
+      },
+      waitConnections: ({ count, timeoutMs }) => waitConnections(count, timeoutMs),
+      attempts({ reset }) {
+        const seen = attempts;
+        if (reset) attempts = 0;
+        return seen;
+      },
+    },
+    info,
+  );
+}
+
+if (require.main === module) {
+  const [variantJson = '', runId = String(process.pid), entry = 'socket.io-session-auth'] =
+    process.argv.slice(2);
+  start(JSON.parse(variantJson) as Variant, runId, entry).catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

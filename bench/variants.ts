@@ -1,0 +1,135 @@
+// What the bench compares, and what its processes say to each other. Pure data and types: the
+// orchestrator, the server children and the client child all import it.
+
+/** How a server variant guards its namespaces. */
+export type Auth = 'stock' | 'recipe' | 'package';
+
+/** One server variant, run in its own child process. */
+export interface Variant {
+  /** Unique key, used in results JSON. */
+  id: string;
+  /** Which column of the table it fills. */
+  auth: Auth;
+  /** The session store: express-session's MemoryStore, or connect-redis at `REDIS_URL`. */
+  store: 'memory' | 'redis';
+  /** The Socket.IO adapter: in-memory (one node), or @socket.io/redis-adapter (several nodes). */
+  adapter: 'memory' | 'redis';
+}
+
+export const STOCK: Variant = { id: 'stock', auth: 'stock', store: 'memory', adapter: 'memory' };
+export const RECIPE: Variant = { id: 'recipe', auth: 'recipe', store: 'memory', adapter: 'memory' };
+export const PACKAGE: Variant = {
+  id: 'package',
+  auth: 'package',
+  store: 'memory',
+  adapter: 'memory',
+};
+export const RECIPE_REDIS: Variant = { ...RECIPE, id: 'recipe-redis', store: 'redis' };
+export const PACKAGE_REDIS: Variant = { ...PACKAGE, id: 'package-redis', store: 'redis' };
+/** Two nodes of one cluster: a shared Redis store and the Redis adapter. */
+export const NODE_A: Variant = { ...PACKAGE, id: 'node-a', store: 'redis', adapter: 'redis' };
+export const NODE_B: Variant = { ...NODE_A, id: 'node-b' };
+
+/** Namespaces every server variant has. */
+export const NSP = {
+  /** Guarded (recipe: at the engine; package: sessionNamespace + requireAuth). */
+  main: '/',
+  /** Three guarded namespaces a client opens on one connection. */
+  three: ['/a', '/b', '/c'],
+  /**
+   * Per-event features: package with `authorizeEvent`; recipe with a session reload per event.
+   * Every namespace answers `echo` with an ack.
+   */
+  events: '/events',
+} as const;
+
+export const ECHO_EVENT = 'echo';
+
+/** The one user every client logs in as. */
+export const USER = { id: '1', username: 'alice', password: 'alice-pw' } as const;
+
+/** The session cookie's maxAge: it arms the package's expiry timer on every socket. */
+export const COOKIE_MAX_AGE_MS = 60 * 60 * 1000;
+
+export interface CpuSnapshot {
+  /** User + system CPU time of the process, microseconds. */
+  cpuMicros: number;
+  /** `process.hrtime.bigint()` in microseconds, for the wall time of the window. */
+  wallMicros: number;
+}
+
+export interface HeapSnapshot {
+  heapUsed: number;
+  external: number;
+  sockets: number;
+}
+
+export interface ServerInfo {
+  port: number;
+  pid: number;
+}
+
+/** Commands a server child answers. `args` and `result` must survive JSON over IPC. */
+export interface ServerCommands {
+  /** CPU used so far; with `settle`, first waits until no engine connection is left. */
+  cpu: { args: { settle: boolean }; result: CpuSnapshot };
+  /** Forces full GCs, then reads the heap. */
+  heap: { args: null; result: HeapSnapshot };
+  /** Waits until the engine has this many connections. */
+  waitConnections: { args: { count: number; timeoutMs: number }; result: number };
+  /** Engine handshake attempts (HTTP requests and upgrades without `sid`) since the last reset. */
+  attempts: { args: { reset: boolean }; result: number };
+}
+
+export interface HandshakeArgs {
+  url: string;
+  cookie: string | undefined;
+  transports: ('polling' | 'websocket')[];
+  namespaces: readonly string[];
+  count: number;
+  concurrency: number;
+}
+
+export interface RefusedArgs {
+  urls: string[];
+  clients: number;
+  durationMs: number;
+}
+
+export interface OpenArgs {
+  url: string;
+  nsp: string;
+  /** Socket i sends cookies[i % length]; empty: no cookie. */
+  cookies: string[];
+  count: number;
+  concurrency: number;
+}
+
+export interface LatencyArgs {
+  /** Where to log in and out (node A). */
+  httpBase: string;
+  /** Where the socket connects (node A, or node B for the two-node row). */
+  socketBase: string;
+  nsp: string;
+  samples: number;
+}
+
+/** Commands the client child answers. */
+export interface ClientCommands {
+  /** Logs in over HTTP `count` times (one session each) and returns the Cookie headers. */
+  login: { args: { base: string; count: number; concurrency: number }; result: string[] };
+  /** One connection attempt without reconnection: `connected`, or the connect_error. */
+  probe: { args: { url: string; cookie: string | undefined }; result: string };
+  /** Opens and closes `count` connections, `concurrency` at a time. */
+  handshakes: { args: HandshakeArgs; result: { ms: number } };
+  /** Unauthenticated clients with default reconnection, against each URL, for a while. */
+  refused: { args: RefusedArgs; result: { connectErrors: number[] } };
+  /** Opens websocket-only sockets and keeps them; returns the group's handle. */
+  open: { args: OpenArgs; result: number };
+  /** Sends `count` events with acks on the group's first socket, `inflight` at a time. */
+  acks: { args: { group: number; count: number; inflight: number }; result: { ms: number } };
+  /** Closes every socket of a group. */
+  close: { args: { group: number }; result: null };
+  /** Per logout, ms from the response (negative: the disconnect came first) and the request. */
+  latency: { args: LatencyArgs; result: { afterResponse: number[]; afterRequest: number[] } };
+}
