@@ -45,6 +45,8 @@ export interface LiveSession {
   savedHash: string | undefined;
   /** What autoSave has queued a write of, not yet done. */
   queuedHash?: string | undefined;
+  /** Called when the expiry passes, before the store is asked whether it really has. */
+  onExpiring?: (() => void) | undefined;
 }
 
 const live = new WeakMap<Socket, LiveSession>();
@@ -101,6 +103,13 @@ export function track(socket: Socket): LiveSession | undefined {
       : [sessionRoom(state.sessionID), userRoom(userKey)],
   );
   return state;
+}
+
+/** Whether the socket's session has ended, or passed its expiry while the store is asked. */
+export function sessionHasEnded(socket: Socket): boolean {
+  const state = live.get(socket);
+  if (!state) return false;
+  return state.ended !== undefined || (state.expires !== undefined && state.expires <= Date.now());
 }
 
 /** Ends one socket: tells the client why, then disconnects this namespace only. */
@@ -276,6 +285,7 @@ export function armExpiry(socket: Socket, state: LiveSession, expires: number | 
       armExpiry(socket, state, expires);
       return;
     }
+    state.onExpiring?.();
     recheckExpiry(socket, state);
   }, delay);
 }

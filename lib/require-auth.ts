@@ -10,6 +10,7 @@ import {
   report,
 } from './errors.js';
 import { refuseEvent } from './event-refusal.js';
+import { sessionHasEnded } from './live-session.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
 import type { ErrorHook, NamespaceTarget } from './types.js';
 
@@ -104,7 +105,8 @@ export function requireAuth<User = Express.User>(
     guardedSockets.add(socket);
     socket.use(function authorizeEventGuard(event, next) {
       const user = socket.request.user as User | undefined;
-      if (!user) {
+      // Before authorizeEvent is asked: a socket whose session has ended may not act.
+      if (!user || sessionHasEnded(socket)) {
         refuseEvent(event, ERR_UNAUTHORIZED, 401);
         return;
       }

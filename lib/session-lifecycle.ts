@@ -18,6 +18,7 @@ import {
   liveSession,
   rememberExpiry,
   sendEnded,
+  sessionHasEnded,
   setLive,
   track,
   type LiveSession,
@@ -55,7 +56,14 @@ export function defaultUserData(user: Express.User): Record<string, unknown> {
   return summary;
 }
 
-const set = new WeakSet<Socket>();
+const guarded = new WeakSet<Socket>();
+const autoSaved = new WeakSet<Socket>();
+
+function guardEvents(socket: Socket, options: LifecycleOptions): void {
+  if (guarded.has(socket)) return;
+  guarded.add(socket);
+  socket.use(sessionGuard(socket, options));
+}
 
 /**
  * Namespace middleware that runs once the session is read: rooms for revocation, `socket.data.user`
@@ -74,11 +82,17 @@ export function trackSession(options: LifecycleOptions) {
     }
     if (state) {
       state.savedHash = hashOf(socket.request.session);
-      if (!set.has(socket)) {
-        set.add(socket);
-        socket.use(sessionGuard(socket, options));
-        if (options.autoSave) autoSave(socket, options.onError);
+      if (options.autoSave && !autoSaved.has(socket)) {
+        autoSaved.add(socket);
+        autoSave(socket, options.onError);
       }
+      // A per-event step costs every event of the socket: it is added only when there is
+      // something to do per event (touching), or once the session's expiry has passed.
+      if (options.touchIntervalMs !== undefined) guardEvents(socket, options);
+      else
+        state.onExpiring = () => {
+          guardEvents(socket, options);
+        };
     }
     next();
   };
@@ -102,7 +116,7 @@ function sessionGuard(socket: Socket, options: LifecycleOptions) {
       });
       return;
     }
-    if (state.ended || (state.expires !== undefined && state.expires <= Date.now())) {
+    if (sessionHasEnded(socket)) {
       refuseEvent(event, ERR_UNAUTHORIZED, 401);
       return;
     }
@@ -188,10 +202,10 @@ function recheck(socket: Socket, options: LifecycleOptions): void {
     savedHash: undefined,
   };
   setLive(socket, placeholder);
-  if (!set.has(socket)) {
-    set.add(socket);
-    socket.use(sessionGuard(socket, options));
-    if (options.autoSave) autoSave(socket, options.onError);
+  guardEvents(socket, options);
+  if (options.autoSave && !autoSaved.has(socket)) {
+    autoSaved.add(socket);
+    autoSave(socket, options.onError);
   }
   (socket.nsp as unknown as { run: RunMiddleware }).run(socket, (err) => {
     const state = liveSession(socket);
