@@ -14,6 +14,7 @@ function pendingOf(conn: Socket['conn']): Set<() => void> {
     conn.once('close', () => {
       pendingOnConnection.delete(conn);
       for (const fn of set) fn();
+      set.clear();
     });
   }
   return pending;

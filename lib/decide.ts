@@ -33,14 +33,49 @@ export function decide(
   settleLater(result as PromiseLike<unknown>, timeoutMs, socket, done);
 }
 
+// The checks waiting on each promise. A user's authorize may hand every handshake the same
+// promise (a cached lookup on a backend that hangs): callbacks are attached to it once, and a
+// check that gave up (timeout, client gone) leaves nothing attached to it.
+const waiting = new WeakMap<PromiseLike<unknown>, Set<(verdict: Verdict) => void>>();
+
+function whenSettled(
+  promise: PromiseLike<unknown>,
+  finish: (verdict: Verdict) => void,
+): () => void {
+  let checks = waiting.get(promise);
+  if (!checks) {
+    checks = new Set();
+    waiting.set(promise, checks);
+    attach(promise, checks);
+  }
+  checks.add(finish);
+  const registered = checks;
+  return () => registered.delete(finish);
+}
+
+// Its own function, so that the callbacks hold the set of checks and nothing else.
+function attach(promise: PromiseLike<unknown>, checks: Set<(verdict: Verdict) => void>): void {
+  const settle = (verdict: Verdict): void => {
+    waiting.delete(promise);
+    for (const finish of [...checks]) finish(verdict);
+    checks.clear();
+  };
+  promise.then(
+    (value) => {
+      settle(value === true ? ALLOW : DENY);
+    },
+    (error: unknown) => {
+      settle({ kind: 'error', error });
+    },
+  );
+}
+
 function settleLater(
   result: PromiseLike<unknown>,
   timeoutMs: number,
   socket: Socket,
   done: (verdict: Verdict) => void,
 ): void {
-  // Dropped once called: a user's promise that never settles keeps only these small closures,
-  // not the socket and its handshake, alive.
   let callback: ((verdict: Verdict) => void) | undefined = done;
   const finish = (verdict: Verdict): void => {
     if (!callback) return;
@@ -48,6 +83,7 @@ function settleLater(
     callback = undefined;
     clearTimeout(timer);
     stopWatching();
+    stopWaiting();
     settle(verdict);
   };
   const timer = setTimeout(() => {
@@ -57,12 +93,5 @@ function settleLater(
   const stopWatching = onConnectionClose(socket, () => {
     finish({ kind: 'timeout' });
   });
-  result.then(
-    (value) => {
-      finish(value === true ? ALLOW : DENY);
-    },
-    (error: unknown) => {
-      finish({ kind: 'error', error });
-    },
-  );
+  const stopWaiting = whenSettled(result, finish);
 }
