@@ -42,15 +42,16 @@ function whenSettled(
   promise: PromiseLike<unknown>,
   finish: (verdict: Verdict) => void,
 ): () => void {
-  let checks = waiting.get(promise);
-  if (!checks) {
-    checks = new Set();
-    waiting.set(promise, checks);
-    attach(promise, checks);
+  const known = waiting.get(promise);
+  if (known) {
+    known.add(finish);
+    return () => known.delete(finish);
   }
-  checks.add(finish);
-  const registered = checks;
-  return () => registered.delete(finish);
+  const checks = new Set([finish]);
+  waiting.set(promise, checks);
+  // Added before attaching: a thenable may call back at once, inside then().
+  attach(promise, checks);
+  return () => checks.delete(finish);
 }
 
 // Its own function, so that the callbacks hold the set of checks and nothing else.
@@ -83,7 +84,7 @@ function settleLater(
     callback = undefined;
     clearTimeout(timer);
     stopWatching();
-    stopWaiting();
+    stopWaiting?.();
     settle(verdict);
   };
   const timer = setTimeout(() => {
@@ -93,5 +94,9 @@ function settleLater(
   const stopWatching = onConnectionClose(socket, () => {
     finish({ kind: 'timeout' });
   });
-  const stopWaiting = whenSettled(result, finish);
+  // Declared before it is assigned: a thenable that calls back at once runs finish before
+  // whenSettled returns, and a const would not exist yet.
+  // eslint-disable-next-line prefer-const
+  let stopWaiting: (() => void) | undefined;
+  stopWaiting = whenSettled(result, finish);
 }
