@@ -1,0 +1,73 @@
+// lib/connection-close.ts: a handshake step waiting on something lets go of a client that left.
+// Driven through real namespace middleware and the real client.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Socket } from 'socket.io';
+import { onConnectionClose } from '../lib/connection-close.js';
+import { waitFor } from './support/client.js';
+import { createTestServer } from './support/server.js';
+
+test('a client that leaves mid-handshake aborts every step waiting on its connection, once', async (tc) => {
+  const aborted: string[] = [];
+  const pending: Socket[] = [];
+  const t = await createTestServer(({ io }) => {
+    for (const name of ['/a', '/b', '/c']) {
+      io.of(name).use((socket) => {
+        // Never calls next: only the client leaving ends the wait.
+        onConnectionClose(socket, () => {
+          aborted.push(socket.nsp.name);
+        });
+        pending.push(socket);
+      });
+    }
+  });
+  tc.after(() => t.cleanup());
+  const root = t.connect('/a', { transports: ['websocket'] });
+  const manager = root.io;
+  await waitFor(() => pending.length === 1, 5000, 'the first pending handshake');
+  const conn = pending[0]?.conn;
+  assert.ok(conn);
+  const withOne = conn.listenerCount('close');
+  manager.socket('/b').connect();
+  manager.socket('/c').connect();
+  await waitFor(() => pending.length === 3, 5000, 'three pending handshakes');
+
+  // However many handshakes wait on one connection, it gets one 'close' listener from them.
+  assert.equal(
+    new Set(pending.map((socket) => socket.conn)).size,
+    1,
+    'the three share one connection',
+  );
+  assert.equal(conn.listenerCount('close'), withOne, 'no listener per waiting step');
+
+  manager.engine.close();
+  await waitFor(() => aborted.length === 3, 5000, 'the aborts');
+  assert.deepEqual([...aborted].sort(), ['/a', '/b', '/c']);
+  // Closing again calls nothing twice.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(aborted.length, 3);
+});
+
+test('a step that stopped watching is not called when the client leaves later', async (tc) => {
+  const aborted: string[] = [];
+  let stopped = false;
+  const t = await createTestServer(({ io }) => {
+    io.of('/x').use((socket, next) => {
+      const stop = onConnectionClose(socket, () => {
+        aborted.push('x');
+      });
+      // The step finishes on its own: it stops watching, then lets the socket in.
+      stop();
+      stopped = true;
+      next();
+    });
+  });
+  tc.after(() => t.cleanup());
+  const client = t.connect('/x', { transports: ['websocket'] });
+  await new Promise<void>((resolve) => client.once('connect', resolve));
+  assert.equal(stopped, true);
+  client.io.engine.close();
+  await waitFor(() => t.io.of('/x').sockets.size === 0, 5000, 'the socket to go');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(aborted, []);
+});
