@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Socket as ServerSocket } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
@@ -11,101 +11,14 @@ import {
   type EventRefusal,
   type RequireAuthOptions,
 } from '../lib/index.js';
-import {
-  connected as connectedOrError,
-  connectError as connectErrorOf,
-  delay,
-  waitFor,
-  type ConnectError,
-} from './support/client.js';
-import {
-  createTestServer,
-  type CreateTestServerOptions,
-  type TestContext,
-  type TestServer,
-} from './support/server.js';
+import { delay, waitFor, shown } from './support/client.js';
+import { type TestContext, type TestServer, start } from './support/server.js';
+import { connected, connectError, emitWithReply } from './support/bounded.js';
+import { settledTimeouts, timersBackTo } from './support/timers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
 // ---------------------------------------------------------------------------------------------
-
-/** Fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-function connectError(socket: ClientSocket): Promise<ConnectError> {
-  return within(connectErrorOf(socket), 'connect_error');
-}
-
-async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
-function activeTimeouts(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-}
-
-/**
- * The number of timers once it has stopped moving (two samples 50 ms apart agree): a baseline
- * taken mid-handshake would count timers that go away on their own.
- */
-async function settledTimeouts(): Promise<number> {
-  let previous = activeTimeouts();
-  for (let i = 0; i < 40; i++) {
-    await delay(50);
-    const now = activeTimeouts();
-    if (now === previous) return now;
-    previous = now;
-  }
-  return previous;
-}
-
-async function timersBackTo(baseline: number): Promise<void> {
-  await waitFor(
-    () => activeTimeouts() <= baseline,
-    5000,
-    `timers back to ${baseline} (now ${activeTimeouts()})`,
-  );
-}
-
-/** Emits with an ack callback and resolves with every argument the ack was called with. */
-function emitWithReply(
-  socket: ClientSocket,
-  event: string,
-  ...args: unknown[]
-): Promise<unknown[]> {
-  return within(
-    new Promise<unknown[]>((resolve) => {
-      socket.emit(event, ...args, (...reply: unknown[]) => {
-        resolve(reply);
-      });
-    }),
-    `the ack of ${event}`,
-  );
-}
-
-function shown(err: ConnectError): { message: string; data: unknown } {
-  return { message: err.message, data: err.data };
-}
 
 const TIMEOUT = {
   message: 'Service Unavailable',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import * as pkg from '../lib/index.js';
 import {
   ERR_AUTHORIZE_ERROR,
@@ -13,44 +13,9 @@ import {
   sessionNamespace,
   type SessionAuthErrorData,
 } from '../lib/index.js';
-import {
-  connected as connectedOrError,
-  connectError as connectErrorOf,
-  type ConnectError,
-} from './support/client.js';
-import type { Socket as ClientSocket } from 'socket.io-client';
-import { createTestServer, type TestContext, type TestServer } from './support/server.js';
-
-/** Like the support helpers, but fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-function connectError(socket: ClientSocket): Promise<ConnectError> {
-  return within(connectErrorOf(socket), 'connect_error');
-}
-
-async function start(tc: NodeTestContext, setup: (ctx: TestContext) => void): Promise<TestServer> {
-  const t = await createTestServer(setup);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
-function shown(err: ConnectError): { message: string; data: unknown } {
-  return { message: err.message, data: err.data };
-}
+import { type ConnectError, shown } from './support/client.js';
+import { connected, connectError } from './support/bounded.js';
+import { start } from './support/server.js';
 
 describe('SessionAuthError', () => {
   test('is an Error named SessionAuthError with message and data { code, status }', () => {

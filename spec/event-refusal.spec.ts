@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import type { SessionData } from 'express-session';
 import type { Socket as ServerSocket } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
@@ -14,61 +14,13 @@ import {
   type EventRefusal,
   type RequireAuthOptions,
 } from '../lib/index.js';
-import { connected as connectedOrError, delay, request, waitFor } from './support/client.js';
-import {
-  CountingStore,
-  createTestServer,
-  type CreateTestServerOptions,
-  type TestContext,
-  type TestServer,
-} from './support/server.js';
+import { delay, request, waitFor } from './support/client.js';
+import { CountingStore, type TestContext, type TestServer, start } from './support/server.js';
+import { within, connected, emitWithReply } from './support/bounded.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
 // ---------------------------------------------------------------------------------------------
-
-/** Fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
-/** Emits with an ack callback and resolves with every argument the ack was called with. */
-function emitWithReply(
-  socket: ClientSocket,
-  event: string,
-  ...args: unknown[]
-): Promise<unknown[]> {
-  return within(
-    new Promise<unknown[]>((resolve) => {
-      socket.emit(event, ...args, (...reply: unknown[]) => {
-        resolve(reply);
-      });
-    }),
-    `the ack of ${event}`,
-  );
-}
 
 const FORBIDDEN: EventRefusal = {
   error: { message: 'Forbidden', code: ERR_FORBIDDEN, status: 403 },

@@ -11,8 +11,6 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import session, { MemoryStore, type SessionData } from 'express-session';
 import type { Namespace } from 'socket.io';
 import {
@@ -22,9 +20,10 @@ import {
   sessionNamespace,
   wrapExpressMiddleware,
 } from '../lib/index.js';
-import { delay, waitFor } from './support/client.js';
+import { waitFor } from './support/client.js';
 import { ClientProcess, type HandshakesArgs } from './support/client-process.js';
-import { createTestServer, type TestServer } from './support/server.js';
+import { createTestServer, type TestServer, pendingOf } from './support/server.js';
+import { heapAfterGc } from './support/heap.js';
 
 const HANDSHAKES = Number(process.env.LEAK_HANDSHAKES ?? 1000);
 const CONCURRENCY = Number(process.env.LEAK_CONCURRENCY ?? 200);
@@ -45,9 +44,6 @@ const AUTHZ_LONG_MS = 10_000;
 const RELEASE_MS = 2000;
 /** How long the server may take to be quiet again after a batch. Far below LONG_MS. */
 const QUIET_MS = 20_000;
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
 
 /** A session store whose `get` never answers (and keeps nothing of the request). */
 class SilentStore extends MemoryStore {
@@ -74,10 +70,6 @@ let clients: ClientProcess;
 let cookie: string;
 
 type Emitter = NodeJS.EventEmitter;
-
-function pendingOf(nsp: Namespace): number {
-  return (nsp as unknown as { _preConnectSockets: Map<string, unknown> })._preConnectSockets.size;
-}
 
 function pendingTotal(): number {
   let total = 0;
@@ -117,14 +109,6 @@ function listeners(): Record<string, number> {
     }
   }
   return counts;
-}
-
-async function heapAfterGc(): Promise<number> {
-  for (let i = 0; i < 6; i++) {
-    gc();
-    await delay(20);
-  }
-  return process.memoryUsage().heapUsed;
 }
 
 interface Snapshot {

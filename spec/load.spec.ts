@@ -10,13 +10,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import type { Namespace } from 'socket.io';
 import { ERR_UNAUTHORIZED, requireAuth, sessionNamespace } from '../lib/index.js';
 import { delay, waitFor } from './support/client.js';
 import { ClientProcess, type AcksResult } from './support/client-process.js';
-import { createTestServer, type TestServer } from './support/server.js';
+import { createTestServer, type TestServer, pendingOf } from './support/server.js';
+import { heapAfterGc } from './support/heap.js';
 
 const SOCKETS = Number(process.env.LOAD_SOCKETS ?? 2000);
 const REFUSED = Number(process.env.LOAD_REFUSED ?? 200);
@@ -34,25 +33,10 @@ const ACK_PAUSE_MS = 250;
 const ECHO = 'echo';
 const PING_INTERVAL_MS = 5000;
 
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-
-async function heapAfterGc(): Promise<number> {
-  for (let i = 0; i < 6; i++) {
-    gc();
-    await delay(20);
-  }
-  return process.memoryUsage().heapUsed;
-}
-
 /** The soft limit on open files of a shell started like this process, or undefined. */
 function openFileLimit(): number | undefined {
   const out = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim();
   return out === 'unlimited' ? Infinity : Number(out) || undefined;
-}
-
-function pendingOf(nsp: Namespace): number {
-  return (nsp as unknown as { _preConnectSockets: Map<string, unknown> })._preConnectSockets.size;
 }
 
 const counts = {

@@ -3,66 +3,15 @@
 // checks the Origin header itself, before it reads anything from the session store.
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import session from 'express-session';
 import { Passport } from 'passport';
-import { Server, type Namespace } from 'socket.io';
+import { Server } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import { ERR_ORIGIN_FORBIDDEN, requireAuth, sessionNamespace } from '../lib/index.js';
-import {
-  connected as connectedOrError,
-  connectError as connectErrorOf,
-  request,
-  type ConnectError,
-} from './support/client.js';
-import {
-  createTestServer,
-  type CreateTestServerOptions,
-  type TestContext,
-  type TestServer,
-} from './support/server.js';
-
-/** Fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-function connectError(socket: ClientSocket): Promise<ConnectError> {
-  return within(connectErrorOf(socket), 'connect_error');
-}
-
-/** Answers `whoami` with the socket's user, and counts the connections the namespace let in. */
-function reporting(nsp: Namespace, seen: string[] = []): Namespace {
-  nsp.on('connection', (socket) => {
-    seen.push(socket.nsp.name);
-    socket.on('whoami', (cb: (user: string | null) => void) => {
-      cb(socket.request.user?.username ?? null);
-    });
-  });
-  return nsp;
-}
-
-async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
+import { type TestServer, start } from './support/server.js';
+import { connected, connectError } from './support/bounded.js';
+import { reporting, expectUser } from './support/user-probe.js';
 
 type Transports = ('polling' | 'websocket')[];
 
@@ -91,13 +40,6 @@ async function expectForbidden(t: TestServer, socket: ClientSocket, what: string
   assert.equal(socket.active, false, `${what}: a namespace-level refusal, no reconnect loop`);
   assert.equal(t.store.gets, gets, `${what}: refused before any session store read`);
   assert.equal(t.deserializeCount(), deserialized, `${what}: no deserializeUser`);
-}
-
-async function expectUser(socket: ClientSocket, user: string | null, what: string): Promise<void> {
-  await connected(socket).catch((error: unknown) => {
-    throw new Error(`${what}: expected a connection`, { cause: error });
-  });
-  assert.equal(await request(socket, 'whoami'), user, what);
 }
 
 describe('origin check: cross-site WebSocket hijacking', () => {

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
-import type { RequestHandler } from 'express';
 import type { SessionData } from 'express-session';
-import type { Socket as ServerSocket } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   reloadSession,
@@ -10,47 +8,14 @@ import {
   sessionNamespace,
   type SessionNamespaceOptions,
 } from '../lib/index.js';
-import { connected as connectedOrError, delay, request, waitFor } from './support/client.js';
-import {
-  CountingStore,
-  createTestServer,
-  type CreateTestServerOptions,
-  type TestContext,
-  type TestServer,
-} from './support/server.js';
+import { delay, request, waitFor } from './support/client.js';
+import { CountingStore, type TestContext, type TestServer, start } from './support/server.js';
+import { connected } from './support/bounded.js';
+import { type Bag, bagOf, sessionRoutes, failureOf, type Failure } from './support/stores.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
 // ---------------------------------------------------------------------------------------------
-
-/** Fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
-type Bag = Record<string, unknown>;
 
 /** A real MemoryStore whose writes can be held, and whose reads can be made to fail. */
 class TestStore extends CountingStore {
@@ -91,26 +56,6 @@ class TestStore extends CountingStore {
   }
 }
 
-function bagOf(socket: ServerSocket): Bag {
-  return socket.request.session as unknown as Bag;
-}
-
-interface Failure {
-  error: string;
-  isError: boolean;
-  isTypeError: boolean;
-  same: boolean;
-}
-
-function failureOf(error: unknown, expected?: unknown): Failure {
-  return {
-    error: error instanceof Error ? error.message : String(error),
-    isError: error instanceof Error,
-    isTypeError: error instanceof TypeError,
-    same: error === expected,
-  };
-}
-
 /** Handlers that read the session with and without reloading it first. */
 function reader(ctx: TestContext, name: string, options?: SessionNamespaceOptions): void {
   const { io, session, passport } = ctx;
@@ -145,22 +90,6 @@ function reader(ctx: TestContext, name: string, options?: SessionNamespaceOption
 
 const storeFailure = new Error('the store is unreachable');
 
-/** GET /read?key=k answers the session's field; GET /write?key=k&value=v sets it. */
-const routes: RequestHandler = (req, res, next) => {
-  const bag = req.session as unknown as Bag;
-  const key = typeof req.query.key === 'string' ? req.query.key : '';
-  if (req.method === 'GET' && req.path === '/read') {
-    res.json({ value: bag[key] ?? null, user: req.user?.username ?? null });
-    return;
-  }
-  if (req.method === 'GET' && req.path === '/write') {
-    bag[key] = req.query.value;
-    res.json({ ok: true });
-    return;
-  }
-  next();
-};
-
 async function httpWrite(t: TestServer, cookie: string, key: string, value: string): Promise<void> {
   const res = await fetch(
     `${t.url}/write?key=${encodeURIComponent(key)}&value=${encodeURIComponent(value)}`,
@@ -190,7 +119,7 @@ async function fixture(tc: NodeTestContext, options?: SessionNamespaceOptions): 
     (ctx) => {
       reader(ctx, '/ns', options);
     },
-    { sessionOptions: { store }, afterSession: () => [routes] },
+    { sessionOptions: { store }, afterSession: () => [sessionRoutes()] },
   );
   const cookie = await t.login('alice');
   const client = t.connect('/ns', { cookie });

@@ -10,40 +10,10 @@ import {
   sessionNamespace,
   type RequireAuthOptions,
 } from '../lib/index.js';
-import {
-  connected as connectedOrError,
-  connectError as connectErrorOf,
-  delay,
-  request,
-  type ConnectError,
-} from './support/client.js';
-import {
-  createTestServer,
-  type CreateTestServerOptions,
-  type TestContext,
-  type TestServer,
-} from './support/server.js';
-
-/** Like the support helpers, but fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-function connectError(socket: ClientSocket): Promise<ConnectError> {
-  return within(connectErrorOf(socket), 'connect_error');
-}
+import { delay, request, shown } from './support/client.js';
+import { type TestContext, start } from './support/server.js';
+import { connected, connectError } from './support/bounded.js';
+import { throwsNaming } from './support/assertions.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
@@ -64,16 +34,6 @@ async function whoami(socket: ClientSocket): Promise<{ nsp: string; user: string
   return request(socket, 'whoami');
 }
 
-async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
 /** A guarded namespace: session + Passport, then requireAuth with these options. */
 function guarded(ctx: TestContext, name: string, options?: RequireAuthOptions): Namespace {
   const { io, session, passport } = ctx;
@@ -86,21 +46,6 @@ const AUTHORIZE_ERROR = {
   message: 'Internal Server Error',
   data: { code: ERR_AUTHORIZE_ERROR, status: 500 },
 };
-
-function shown(err: ConnectError): { message: string; data: unknown } {
-  return { message: err.message, data: err.data };
-}
-
-function throwsNaming(fn: () => unknown, helper: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof TypeError, `expected a TypeError, got ${String(error)}`);
-    assert.ok(
-      error.message.startsWith(`${helper}:`),
-      `expected the message to start with "${helper}:", got "${error.message}"`,
-    );
-    return true;
-  });
-}
 
 /** Collects the process warnings with this package's code while the test runs. */
 function collectWarnings(tc: NodeTestContext): Error[] {

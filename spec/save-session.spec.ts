@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import type { RequestHandler } from 'express';
-import type { SessionData } from 'express-session';
-import type { Socket as ServerSocket } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   SESSION_ENDED_EVENT,
@@ -10,138 +8,16 @@ import {
   saveSession,
   sessionNamespace,
 } from '../lib/index.js';
-import { connected as connectedOrError, delay, request, waitFor } from './support/client.js';
-import {
-  CountingStore,
-  createTestServer,
-  type CreateTestServerOptions,
-  type TestContext,
-  type TestServer,
-} from './support/server.js';
+import { delay, request, waitFor } from './support/client.js';
+import { type TestContext, type TestServer, start, sidOf } from './support/server.js';
+import { within, connected } from './support/bounded.js';
+import { type Bag, stored, WriteLog, bagOf, failureOf, type Failure } from './support/stores.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
 // ---------------------------------------------------------------------------------------------
 
-/** Fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
-/** The session ID inside an express-session cookie (`connect.sid=s:<id>.<signature>`). */
-function sidOf(cookie: string): string {
-  const raw = /(?:^|;\s*)connect\.sid=([^;]+)/.exec(cookie)?.[1];
-  assert.ok(raw !== undefined, `no connect.sid in ${cookie}`);
-  const value = decodeURIComponent(raw);
-  return value.slice(2, value.lastIndexOf('.'));
-}
-
-type Bag = Record<string, unknown>;
-
-function stored(store: CountingStore, sid: string): Promise<Bag | undefined> {
-  return new Promise((resolve, reject) => {
-    store.get(sid, (err: unknown, sess) => {
-      if (err) reject(new Error('store error', { cause: err }));
-      else resolve((sess ?? undefined) as Bag | undefined);
-    });
-  });
-}
-
-interface Write {
-  data: Bag;
-  end: number | undefined;
-}
-
-/** A real MemoryStore whose writes can be slowed, held or failed, and are logged. */
-class WriteLog extends CountingStore {
-  delayMs = 0;
-  hold = false;
-  failWith: unknown = undefined;
-  writes: Write[] = [];
-  inFlight = 0;
-  maxInFlight = 0;
-  private held: (() => void)[] = [];
-
-  override set(sid: string, sess: SessionData, cb?: (err?: unknown) => void): void {
-    const data = JSON.parse(JSON.stringify(sess)) as Bag;
-    const entry: Write = { data, end: undefined };
-    this.writes.push(entry);
-    this.inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    const finish = (err?: unknown): void => {
-      entry.end = Date.now();
-      this.inFlight--;
-      cb?.(err);
-    };
-    const run = (): void => {
-      if (this.failWith !== undefined) {
-        finish(this.failWith);
-        return;
-      }
-      super.set(sid, data as unknown as SessionData, finish);
-    };
-    if (this.hold) this.held.push(run);
-    else if (this.delayMs > 0) setTimeout(run, this.delayMs);
-    else run();
-  }
-
-  get waiting(): number {
-    return this.held.length;
-  }
-
-  releaseOne(): void {
-    this.held.shift()?.();
-  }
-
-  clearLog(): void {
-    this.writes = [];
-    this.maxInFlight = this.inFlight;
-  }
-}
-
-function bagOf(socket: ServerSocket): Bag {
-  return socket.request.session as unknown as Bag;
-}
-
-interface Failure {
-  error: string;
-  isError: boolean;
-  isTypeError: boolean;
-  same: boolean;
-}
-
 const storeFailure = new Error('disk full');
-
-function failureOf(error: unknown): Failure {
-  return {
-    error: error instanceof Error ? error.message : String(error),
-    isError: error instanceof Error,
-    isTypeError: error instanceof TypeError,
-    same: error === storeFailure,
-  };
-}
 
 /** `put`: changes the session (no save); `put-and-save`: changes it, saves it, then acks. */
 function saver(ctx: TestContext, name: string): void {
@@ -157,7 +33,7 @@ function saver(ctx: TestContext, name: string): void {
         await saveSession(socket);
         ack('saved');
       } catch (error) {
-        ack(failureOf(error));
+        ack(failureOf(error, storeFailure));
       }
     });
   });
@@ -303,7 +179,7 @@ describe('saveSession(socket)', () => {
             await saveSession(socket);
             ack('saved');
           } catch (error) {
-            ack(failureOf(error));
+            ack(failureOf(error, storeFailure));
           }
         });
       });
@@ -336,7 +212,7 @@ describe('saveSession(socket)', () => {
               await saveSession(socket);
               outcome = 'saved';
             } catch (error) {
-              outcome = failureOf(error).error;
+              outcome = failureOf(error, storeFailure).error;
             }
           });
         });

@@ -17,41 +17,21 @@ import {
   sessionNamespace,
   type SessionNamespaceOptions,
 } from '../lib/index.js';
-import {
-  connected as connectedOrError,
-  delay,
-  request,
-  waitFor,
-  type ConnectError,
-} from './support/client.js';
+import { delay, request, waitFor, type ConnectError } from './support/client.js';
 import {
   CountingStore,
-  createTestServer,
   type CreateTestServerOptions,
   type TestContext,
   type TestServer,
+  start,
+  sidOf,
 } from './support/server.js';
+import { within, connected } from './support/bounded.js';
+import { settledTimeouts, timersBackTo } from './support/timers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
 // ---------------------------------------------------------------------------------------------
-
-/** Fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
 
 /** Resolves with the arguments of the next `event` the client receives. */
 function nextEvent(socket: ClientSocket, event: string): Promise<unknown[]> {
@@ -60,45 +40,6 @@ function nextEvent(socket: ClientSocket, event: string): Promise<unknown[]> {
       resolve(args);
     });
   });
-}
-
-async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
-/** How many timers (setTimeout / setInterval, ref'ed) the process has right now. */
-function activeTimeouts(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-}
-
-/**
- * The number of timers once it has stopped moving (two samples 50 ms apart agree): a baseline
- * taken mid-handshake would count timers that go away on their own.
- */
-async function settledTimeouts(): Promise<number> {
-  let previous = activeTimeouts();
-  for (let i = 0; i < 40; i++) {
-    await delay(50);
-    const now = activeTimeouts();
-    if (now === previous) return now;
-    previous = now;
-  }
-  return previous;
-}
-
-/** Waits (bounded) until the process is back to at most `baseline` timers. */
-async function timersBackTo(baseline: number): Promise<void> {
-  await waitFor(
-    () => activeTimeouts() <= baseline,
-    5000,
-    `timers back to ${baseline} (now ${activeTimeouts()})`,
-  );
 }
 
 /** Waits until the namespace has no socket and no room left, and no engine connection is open. */
@@ -111,14 +52,6 @@ async function nothingLeft(t: TestServer, nsp: string): Promise<void> {
     5000,
     `${nsp} to hold no socket, room or connection`,
   );
-}
-
-/** The session ID inside an express-session cookie (`connect.sid=s:<id>.<signature>`). */
-function sidOf(cookie: string): string {
-  const raw = /(?:^|;\s*)connect\.sid=([^;]+)/.exec(cookie)?.[1];
-  assert.ok(raw !== undefined, `no connect.sid in ${cookie}`);
-  const value = decodeURIComponent(raw);
-  return value.slice(2, value.lastIndexOf('.'));
 }
 
 /** GET /ping: an ordinary HTTP request through express-session and Passport. */

@@ -11,43 +11,16 @@ import {
   requireAuth,
   sessionNamespace,
 } from '../lib/index.js';
-import {
-  connected as connectedOrError,
-  connectError as connectErrorOf,
-  delay,
-  request,
-  waitFor,
-  type ConnectError,
-} from './support/client.js';
+import { delay, request, waitFor } from './support/client.js';
 import {
   cookieOf,
-  createTestServer,
-  type CreateTestServerOptions,
   type ExpressFlavour,
-  type TestContext,
   type TestServer,
+  start,
+  signedSidOf as sidOf,
 } from './support/server.js';
-
-/** Like the support helpers, but fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-function connectError(socket: ClientSocket): Promise<ConnectError> {
-  return within(connectErrorOf(socket), 'connect_error');
-}
+import { connected, connectError } from './support/bounded.js';
+import { throwsNaming } from './support/assertions.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
@@ -111,17 +84,6 @@ async function whoami(socket: ClientSocket): Promise<Info> {
   return request<Info>(socket, 'whoami');
 }
 
-/** Starts a test server that is closed when the test ends. */
-async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
 /** One client connection (one Manager) on which several namespaces are opened. */
 function openManager(
   tc: NodeTestContext,
@@ -143,15 +105,6 @@ function openManager(
     sockets.push(socket);
     return socket;
   };
-}
-
-/** The session ID inside an express-session cookie (`connect.sid=s:<id>.<signature>`). */
-function sidOf(cookie: string): string {
-  const raw = /(?:^|;\s*)connect\.sid=([^;]+)/.exec(cookie)?.[1];
-  assert.ok(raw !== undefined, `no connect.sid in ${cookie}`);
-  const value = decodeURIComponent(raw);
-  assert.ok(value.startsWith('s:'), `unsigned cookie ${value}`);
-  return value.slice(2, value.lastIndexOf('.'));
 }
 
 type StoredSession = SessionData & { passport?: { user?: string } };
@@ -202,18 +155,6 @@ class FlakyStore extends MemoryStore {
 interface Reported {
   error: unknown;
   nsp: string;
-}
-
-/** Asserts `fn` throws a TypeError whose message starts with `helper:`. */
-function throwsNaming(fn: () => unknown, helper: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof TypeError, `expected a TypeError, got ${String(error)}`);
-    assert.ok(
-      error.message.startsWith(`${helper}:`),
-      `expected the message to start with "${helper}:", got "${error.message}"`,
-    );
-    return true;
-  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
-import type { RequestHandler } from 'express';
-import type { SessionData } from 'express-session';
-import type { Socket as ServerSocket } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   disconnectOnLogout,
@@ -12,151 +9,21 @@ import {
   SESSION_ENDED_EVENT,
   type SessionNamespaceOptions,
 } from '../lib/index.js';
-import { connected as connectedOrError, delay, request, waitFor } from './support/client.js';
+import { delay, request, waitFor } from './support/client.js';
 import {
-  CountingStore,
-  createTestServer,
   type CreateTestServerOptions,
   type TestContext,
   type TestServer,
+  start,
+  sidOf,
 } from './support/server.js';
+import { within, connected } from './support/bounded.js';
+import { activeTimeouts, settledTimeouts } from './support/timers.js';
+import { type Bag, stored, WriteLog, bagOf, sessionRoutes } from './support/stores.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
 // ---------------------------------------------------------------------------------------------
-
-/** Fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
-function activeTimeouts(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-}
-
-/**
- * The number of timers once it has stopped moving (two samples 50 ms apart agree): a baseline
- * taken mid-handshake would count timers that go away on their own.
- */
-async function settledTimeouts(): Promise<number> {
-  let previous = activeTimeouts();
-  for (let i = 0; i < 40; i++) {
-    await delay(50);
-    const now = activeTimeouts();
-    if (now === previous) return now;
-    previous = now;
-  }
-  return previous;
-}
-
-/** The session ID inside an express-session cookie (`connect.sid=s:<id>.<signature>`). */
-function sidOf(cookie: string): string {
-  const raw = /(?:^|;\s*)connect\.sid=([^;]+)/.exec(cookie)?.[1];
-  assert.ok(raw !== undefined, `no connect.sid in ${cookie}`);
-  const value = decodeURIComponent(raw);
-  return value.slice(2, value.lastIndexOf('.'));
-}
-
-type Bag = Record<string, unknown>;
-
-/** The session's data as the store holds it now. */
-function stored(store: CountingStore, sid: string): Promise<Bag | undefined> {
-  return new Promise((resolve, reject) => {
-    store.get(sid, (err: unknown, sess) => {
-      if (err) reject(new Error('store error', { cause: err }));
-      else resolve((sess ?? undefined) as Bag | undefined);
-    });
-  });
-}
-
-interface Write {
-  data: Bag;
-  start: number;
-  end: number | undefined;
-}
-
-/**
- * A real MemoryStore whose writes can be slowed down or held, as a network store's may be, and
- * are logged with what they wrote (a copy taken when set() was called).
- */
-class WriteLog extends CountingStore {
-  delayMs = 0;
-  hold = false;
-  failWith: unknown = undefined;
-  writes: Write[] = [];
-  inFlight = 0;
-  maxInFlight = 0;
-  private held: (() => void)[] = [];
-
-  override set(sid: string, sess: SessionData, cb?: (err?: unknown) => void): void {
-    const data = JSON.parse(JSON.stringify(sess)) as Bag;
-    const entry: Write = { data, start: Date.now(), end: undefined };
-    this.writes.push(entry);
-    this.inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    const finish = (err?: unknown): void => {
-      entry.end = Date.now();
-      this.inFlight--;
-      cb?.(err);
-    };
-    const run = (): void => {
-      if (this.failWith !== undefined) {
-        finish(this.failWith);
-        return;
-      }
-      super.set(sid, data as unknown as SessionData, finish);
-    };
-    if (this.hold) this.held.push(run);
-    else if (this.delayMs > 0) setTimeout(run, this.delayMs);
-    else run();
-  }
-
-  get waiting(): number {
-    return this.held.length;
-  }
-
-  releaseOne(): void {
-    this.held.shift()?.();
-  }
-
-  releaseAll(): void {
-    this.hold = false;
-    for (let next = this.held.shift(); next; next = this.held.shift()) next();
-  }
-
-  /** Forgets what was logged so far (the login's own writes). */
-  clearLog(): void {
-    this.writes = [];
-    this.maxInFlight = this.inFlight;
-  }
-}
-
-/** The socket's session as a plain bag of fields (looked up afresh: reload replaces it). */
-function bagOf(socket: ServerSocket): Bag {
-  return socket.request.session as unknown as Bag;
-}
 
 interface Handled {
   events: string[];
@@ -232,32 +99,6 @@ function writer(ctx: TestContext, name: string, options?: SessionNamespaceOption
   return handled;
 }
 
-/** GET /read?key=k answers the session's field; GET /write?key=k&value=v sets it. */
-function routes(gate?: { entered: () => void; release: Promise<void> }): RequestHandler {
-  return (req, res, next) => {
-    const bag = req.session as unknown as Bag;
-    const key = typeof req.query.key === 'string' ? req.query.key : '';
-    if (req.method === 'GET' && req.path === '/read') {
-      res.json({ value: bag[key] ?? null, user: req.user?.username ?? null });
-      return;
-    }
-    if (req.method === 'GET' && req.path === '/write') {
-      bag[key] = req.query.value;
-      if (!gate) {
-        res.json({ ok: true });
-        return;
-      }
-      // Holds the request (its session already changed in memory) until the test says so.
-      gate.entered();
-      void gate.release.then(() => {
-        res.json({ ok: true });
-      });
-      return;
-    }
-    next();
-  };
-}
-
 async function httpRead(t: TestServer, cookie: string, key: string): Promise<unknown> {
   const res = await fetch(`${t.url}/read?key=${encodeURIComponent(key)}`, { headers: { cookie } });
   assert.equal(res.status, 200);
@@ -289,7 +130,7 @@ async function fixture(
     },
     {
       sessionOptions: { store },
-      afterSession: () => [routes()],
+      afterSession: () => [sessionRoutes()],
       ...more,
     },
   );
@@ -476,7 +317,10 @@ describe('autoSave: a session changed by an event handler is saved once the hand
           },
         );
       },
-      { sessionOptions: { store }, afterSession: (io) => [disconnectOnLogout(io), routes()] },
+      {
+        sessionOptions: { store },
+        afterSession: (io) => [disconnectOnLogout(io), sessionRoutes()],
+      },
     );
     const cookie = await t.login('alice');
     const client = t.connect('/ns', { cookie });
@@ -640,7 +484,7 @@ describe('HTTP and a socket writing one session at once', () => {
       },
       {
         sessionOptions: { store },
-        afterSession: () => [routes({ entered, release: released })],
+        afterSession: () => [sessionRoutes({ entered, release: released })],
       },
     );
     const cookie = await t.login('alice');

@@ -1,60 +1,14 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import express from 'express';
 import session from 'express-session';
 import { Passport } from 'passport';
 import { Server, type Namespace } from 'socket.io';
-import type { Socket as ClientSocket } from 'socket.io-client';
 import { requireAuth, sessionNamespace, wrapExpressMiddleware } from '../lib/index.js';
-import {
-  connected as connectedOrError,
-  connectError as connectErrorOf,
-  request,
-  type ConnectError,
-} from './support/client.js';
-import { createTestServer, type TestContext, type TestServer } from './support/server.js';
-
-/** Like the support helpers, but fails within `ms` instead of waiting for the test timeout. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-function connectError(socket: ClientSocket): Promise<ConnectError> {
-  return within(connectErrorOf(socket), 'connect_error');
-}
-
-async function start(tc: NodeTestContext, setup: (ctx: TestContext) => void): Promise<TestServer> {
-  const t = await createTestServer(setup);
-  tc.after(() => t.cleanup());
-  return t;
-}
-
-function reporting(nsp: Namespace): Namespace {
-  nsp.on('connection', (socket) => {
-    socket.on('whoami', (cb: (user: string | null) => void) => {
-      cb(socket.request.user?.username ?? null);
-    });
-  });
-  return nsp;
-}
-
-async function whoami(socket: ClientSocket): Promise<string | null> {
-  await connected(socket);
-  return request<string | null>(socket, 'whoami');
-}
+import { connectError } from './support/bounded.js';
+import { start } from './support/server.js';
+import { reporting, whoami } from './support/user-probe.js';
 
 function throwsNaming(fn: () => unknown, helper: string, message?: RegExp): void {
   assert.throws(fn, (error: unknown) => {

@@ -17,7 +17,6 @@ import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import { RedisStore } from 'connect-redis';
 import { createClient, type RedisClientOptions } from 'redis';
 import type { Namespace } from 'socket.io';
-import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   ERR_SESSION_UNAVAILABLE,
   ERR_UNAUTHORIZED,
@@ -25,16 +24,11 @@ import {
   sessionNamespace,
   type SessionNamespaceOptions,
 } from '../lib/index.js';
-import {
-  connected as connectedOrError,
-  connectError as connectErrorOf,
-  delay,
-  request,
-  waitFor,
-  type ConnectError,
-} from './support/client.js';
+import { delay, request, waitFor } from './support/client.js';
 import { redisUnavailable, startRedis, type RedisServer } from './support/redis.js';
 import { createTestServer, type TestServer } from './support/server.js';
+import { connectError } from './support/bounded.js';
+import { expectUser } from './support/user-probe.js';
 
 // Under CI=true a missing redis-server throws here: the spec fails instead of being skipped.
 const skip = redisUnavailable();
@@ -43,26 +37,6 @@ const skip = redisUnavailable();
 const TIMEOUT_MS = 500;
 /** Scheduling slack on a shared 2-core machine, on top of any bound asserted below. */
 const SLACK_MS = 2500;
-
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-function connectError(socket: ClientSocket): Promise<ConnectError> {
-  return within(connectErrorOf(socket), 'connect_error');
-}
 
 type StoreClient = ReturnType<typeof createClient>;
 
@@ -187,13 +161,6 @@ async function expectUnavailable(t: TestServer, cookie: string, what: string): P
   assert.doesNotMatch(refused.message, /offline|closed|disconnected|ECONN/i, 'nothing internal');
   assert.equal(socket.active, false, `${what}: no reconnect loop`);
   return elapsed;
-}
-
-async function expectUser(socket: ClientSocket, user: string, what: string): Promise<void> {
-  await connected(socket).catch((error: unknown) => {
-    throw new Error(`${what}: expected a connection`, { cause: error });
-  });
-  assert.equal(await request(socket, 'whoami'), user, what);
 }
 
 describe('store outages with a real Redis (connect-redis + node-redis)', { skip }, () => {

@@ -30,6 +30,7 @@ import {
   type TestContext as ServerContext,
   type TestServer,
 } from './support/server.js';
+import { activeTimeouts } from './support/timers.js';
 
 type Mw = (req: Request, res: Response, next: NextFunction) => unknown;
 type ClientOptions = Partial<ManagerOptions & SocketOptions>;
@@ -82,10 +83,6 @@ function outcome(socket: ClientSocket): Promise<'connected' | ConnectError> {
     });
     socket.once('connect_error', resolve);
   });
-}
-
-function activeTimeouts(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 }
 
 /**

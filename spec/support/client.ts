@@ -75,3 +75,8 @@ export async function waitFor(
     await delay(10);
   }
 }
+
+/** The parts of a refusal a client can see: its message and its data. */
+export function shown(err: ConnectError): { message: string; data: unknown } {
+  return { message: err.message, data: err.data };
+}

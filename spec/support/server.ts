@@ -1,11 +1,13 @@
+import assert from 'node:assert/strict';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TestContext as NodeTestContext } from 'node:test';
 import express5 from 'express';
 import express4 from 'express4';
 import session, { MemoryStore, type SessionData } from 'express-session';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import { Server, type ServerOptions } from 'socket.io';
+import { Server, type Namespace, type ServerOptions } from 'socket.io';
 import {
   io as ioClient,
   type Socket as ClientSocket,
@@ -218,6 +220,17 @@ export async function createTestServer(
   };
 }
 
+/** createTestServer, with the server cleaned up after the test `tc`. */
+export async function start(
+  tc: NodeTestContext,
+  setup: (ctx: TestContext) => void,
+  options?: CreateTestServerOptions,
+): Promise<TestServer> {
+  const t = await createTestServer(setup, options);
+  tc.after(() => t.cleanup());
+  return t;
+}
+
 function publicUser({ id, username, role, tenants }: TestUser): Express.User {
   return { id, username, role, tenants };
 }
@@ -227,4 +240,29 @@ export function cookieOf(res: Response): string {
   const cookies = res.headers.getSetCookie().map((c) => c.split(';')[0] ?? '');
   if (cookies.length === 0) throw new Error('the response set no cookie');
   return cookies.join('; ');
+}
+
+/** The decoded value of the `connect.sid` cookie in a Cookie header (it must have one). */
+function sidCookieValue(cookie: string): string {
+  const raw = /(?:^|;\s*)connect\.sid=([^;]+)/.exec(cookie)?.[1];
+  assert.ok(raw !== undefined, `no connect.sid in ${cookie}`);
+  return decodeURIComponent(raw);
+}
+
+/** The session ID inside an express-session cookie (`connect.sid=s:<id>.<signature>`). */
+export function sidOf(cookie: string): string {
+  const value = sidCookieValue(cookie);
+  return value.slice(2, value.lastIndexOf('.'));
+}
+
+/** Like {@link sidOf}, but also asserts that the cookie is signed (`s:`). */
+export function signedSidOf(cookie: string): string {
+  const value = sidCookieValue(cookie);
+  assert.ok(value.startsWith('s:'), `unsigned cookie ${value}`);
+  return value.slice(2, value.lastIndexOf('.'));
+}
+
+/** How many sockets of the namespace are still in their handshake (Socket.IO's pending sockets). */
+export function pendingOf(nsp: Namespace): number {
+  return (nsp as unknown as { _preConnectSockets: Map<string, unknown> })._preConnectSockets.size;
 }

@@ -1,7 +1,6 @@
 // Helpers shared by the specs of disconnectSession, disconnectUser, disconnectOnLogout and the
 // live-session module: what a client sees when its session ends, and what the server keeps after.
 import assert from 'node:assert/strict';
-import type { TestContext as NodeTestContext } from 'node:test';
 import express, { type RequestHandler } from 'express';
 import type { Namespace, Server } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
@@ -11,54 +10,21 @@ import {
   sessionNamespace,
   type SessionEndedCode,
 } from '../../lib/index.js';
-import {
-  connected as connectedOrError,
-  connectError as connectErrorOf,
-  delay,
-  request,
-  waitFor,
-  type ConnectError,
-} from './client.js';
+import { delay, request, waitFor } from './client.js';
 import {
   cookieOf,
-  createTestServer,
   users,
-  type CreateTestServerOptions,
   type TestContext,
   type TestServer,
+  start,
+  signedSidOf as sidOf,
 } from './server.js';
+import { connected, connectError, within } from './bounded.js';
+import { activeTimeouts, timersBackTo } from './timers.js';
 
-/** Fails within `ms` instead of waiting for the test timeout. */
-export function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, limit]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-export function connected(socket: ClientSocket): Promise<ClientSocket> {
-  return within(connectedOrError(socket), 'connect');
-}
-
-export function connectError(socket: ClientSocket): Promise<ConnectError> {
-  return within(connectErrorOf(socket), 'connect_error');
-}
-
-/** Starts a test server that is closed when the test ends. */
-export async function start(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const t = await createTestServer(setup, options);
-  tc.after(() => t.cleanup());
-  return t;
-}
+export { activeTimeouts, connected, connectError, start, within };
+export { timersBackTo as expectTimersBack };
+export { sidOf };
 
 /**
  * Session options under which every tracked socket has an expiry timer: the timer checks below
@@ -139,15 +105,6 @@ export async function browser(t: TestServer, cookie: string, namespaces: string[
 export async function whoami(socket: ClientSocket): Promise<Who> {
   await connected(socket);
   return request<Who>(socket, 'whoami');
-}
-
-/** The session ID inside an express-session cookie (`connect.sid=s:<id>.<signature>`). */
-export function sidOf(cookie: string): string {
-  const raw = /(?:^|;\s*)connect\.sid=([^;]+)/.exec(cookie)?.[1];
-  assert.ok(raw !== undefined, `no connect.sid in ${cookie}`);
-  const value = decodeURIComponent(raw);
-  assert.ok(value.startsWith('s:'), `unsigned cookie ${value}`);
-  return value.slice(2, value.lastIndexOf('.'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,20 +242,6 @@ export function expectUntouched(socket: ClientSocket, seen: Seen, what = 'socket
 // ---------------------------------------------------------------------------------------------
 // What the server keeps
 // ---------------------------------------------------------------------------------------------
-
-/** Ref'd timers of this process (the test's own timeout among them: compare with a baseline). */
-export function activeTimeouts(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-}
-
-/** Waits (bounded) until the process has no more ref'd timers than `baseline`. */
-export async function expectTimersBack(baseline: number): Promise<void> {
-  await waitFor(
-    () => activeTimeouts() <= baseline,
-    5000,
-    `timers back to ${baseline} (now ${activeTimeouts()})`,
-  );
-}
 
 export interface Leftovers {
   /** Namespaces to check, by name ('/', '/chat', '/tenant-acme'). */

@@ -1,0 +1,129 @@
+import type { RequestHandler } from 'express';
+import type { SessionData } from 'express-session';
+import type { Socket as ServerSocket } from 'socket.io';
+import { CountingStore } from './server.js';
+
+/** A session's data, as a plain record. */
+export type Bag = Record<string, unknown>;
+
+/** The session's data as the store holds it now. */
+export function stored(store: CountingStore, sid: string): Promise<Bag | undefined> {
+  return new Promise((resolve, reject) => {
+    store.get(sid, (err: unknown, sess) => {
+      if (err) reject(new Error('store error', { cause: err }));
+      else resolve((sess ?? undefined) as Bag | undefined);
+    });
+  });
+}
+
+/** The socket's session as a plain bag of fields (looked up afresh: reload replaces it). */
+export function bagOf(socket: ServerSocket): Bag {
+  return socket.request.session as unknown as Bag;
+}
+
+export interface Write {
+  data: Bag;
+  start: number;
+  end: number | undefined;
+}
+
+/**
+ * A real MemoryStore whose writes can be slowed down or held, as a network store's may be, and
+ * are logged with what they wrote (a copy taken when set() was called).
+ */
+export class WriteLog extends CountingStore {
+  delayMs = 0;
+  hold = false;
+  failWith: unknown = undefined;
+  writes: Write[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  private held: (() => void)[] = [];
+
+  override set(sid: string, sess: SessionData, cb?: (err?: unknown) => void): void {
+    const data = JSON.parse(JSON.stringify(sess)) as Bag;
+    const entry: Write = { data, start: Date.now(), end: undefined };
+    this.writes.push(entry);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    const finish = (err?: unknown): void => {
+      entry.end = Date.now();
+      this.inFlight--;
+      cb?.(err);
+    };
+    const run = (): void => {
+      if (this.failWith !== undefined) {
+        finish(this.failWith);
+        return;
+      }
+      super.set(sid, data as unknown as SessionData, finish);
+    };
+    if (this.hold) this.held.push(run);
+    else if (this.delayMs > 0) setTimeout(run, this.delayMs);
+    else run();
+  }
+
+  get waiting(): number {
+    return this.held.length;
+  }
+
+  releaseOne(): void {
+    this.held.shift()?.();
+  }
+
+  releaseAll(): void {
+    this.hold = false;
+    for (let next = this.held.shift(); next; next = this.held.shift()) next();
+  }
+
+  /** Forgets what was logged so far (the login's own writes). */
+  clearLog(): void {
+    this.writes = [];
+    this.maxInFlight = this.inFlight;
+  }
+}
+
+/** GET /read?key=k answers the session's field; GET /write?key=k&value=v sets it. */
+export function sessionRoutes(gate?: {
+  entered: () => void;
+  release: Promise<void>;
+}): RequestHandler {
+  return (req, res, next) => {
+    const bag = req.session as unknown as Bag;
+    const key = typeof req.query.key === 'string' ? req.query.key : '';
+    if (req.method === 'GET' && req.path === '/read') {
+      res.json({ value: bag[key] ?? null, user: req.user?.username ?? null });
+      return;
+    }
+    if (req.method === 'GET' && req.path === '/write') {
+      bag[key] = req.query.value;
+      if (!gate) {
+        res.json({ ok: true });
+        return;
+      }
+      // Holds the request (its session already changed in memory) until the test says so.
+      gate.entered();
+      void gate.release.then(() => {
+        res.json({ ok: true });
+      });
+      return;
+    }
+    next();
+  };
+}
+
+export interface Failure {
+  error: string;
+  isError: boolean;
+  isTypeError: boolean;
+  same: boolean;
+}
+
+export function failureOf(error: unknown, expected?: unknown): Failure {
+  return {
+    error: error instanceof Error ? error.message : String(error),
+    isError: error instanceof Error,
+    isTypeError: error instanceof TypeError,
+    same: error === expected,
+  };
+}
