@@ -71,7 +71,7 @@ export function userKeyOf(value: unknown): string | undefined {
 type PassportSession = Session & { passport?: { user?: unknown } };
 
 /** A session worth tracking: one that holds data, not the empty one made for a stranger. */
-export function hasData(session: Session | undefined): session is Session {
+function hasData(session: Session | undefined): session is Session {
   return session !== undefined && Object.keys(session).some((key) => key !== 'cookie');
 }
 
@@ -140,12 +140,7 @@ export function sendEnded(socket: Socket, code: SessionEndedCode): void {
  * `before` (ms since epoch), so that a late or repeated broadcast never ends a socket that
  * connected after the revocation (a user kicked, then logged in again).
  */
-export function endLocal(
-  io: Server,
-  room: string,
-  code: SessionEndedCode,
-  before = Date.now(),
-): number {
+function endLocal(io: Server, room: string, code: SessionEndedCode, before = Date.now()): number {
   let ended = 0;
   for (const nsp of io._nsps.values()) {
     const ids = nsp.adapter.rooms.get(room);
@@ -194,7 +189,7 @@ function remember(io: Server, room: string): void {
   rooms.set(room, now + window);
 }
 
-export function wasEnded(io: Server, rooms: Iterable<string>): boolean {
+function wasEnded(io: Server, rooms: Iterable<string>): boolean {
   const ended = tombstones.get(io);
   if (!ended) return false;
   const now = Date.now();
@@ -324,7 +319,7 @@ export function cookieExpiry(session: Session): number | undefined {
   return typeof maxAge === 'number' ? Date.now() + maxAge : undefined;
 }
 
-export function expiryOf(value: unknown): number | undefined {
+function expiryOf(value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   const time = value instanceof Date ? value.getTime() : new Date(value as string).getTime();
   return Number.isNaN(time) ? undefined : time;

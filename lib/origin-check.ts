@@ -9,7 +9,7 @@ export type AllowedOrigins =
   readonly string[] | ((origin: string, req: IncomingMessage) => boolean);
 
 /** The canonical form of an origin (`https://app.example`), or undefined if it is not one. */
-export function canonicalOrigin(value: string): string | undefined {
+function canonicalOrigin(value: string): string | undefined {
   try {
     const { origin } = new URL(value);
     return origin === 'null' ? undefined : origin;

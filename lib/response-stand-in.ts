@@ -3,7 +3,7 @@ import { MAX_MESSAGE_LENGTH } from './errors.js';
 import type { ExpressApp } from './types.js';
 
 /** How much of a refusing middleware's body is kept: enough for the message, never more. */
-export const MAX_BODY_BYTES = 4096;
+const MAX_BODY_BYTES = 4096;
 
 type Callback = (error?: Error | null) => void;
 

@@ -68,7 +68,7 @@ export function save(socket: Socket, session: Session, helper = 'saveSession'): 
 }
 
 /** Saves the socket's session if an event handler changed it; errors go to `onError`. */
-export function saveIfChanged(socket: Socket, onError: ErrorHook | undefined): Promise<void> {
+function saveIfChanged(socket: Socket, onError: ErrorHook | undefined): Promise<void> {
   const state = liveSession(socket);
   const session = (socket.request as { session?: Session }).session;
   if (!state || !session || state.ended) return Promise.resolve();
