@@ -313,3 +313,61 @@ export async function expectNothingLeft(io: Server, leftovers: Leftovers): Promi
 export function sessionAuthRooms(nsp: Namespace): string[] {
   return [...nsp.adapter.rooms.keys()].filter((room) => room.startsWith('session-auth:')).sort();
 }
+
+// ---------------------------------------------------------------------------------------------
+// A handshake caught between sessionNamespace and 'connection' when its session ends
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Logs alice in, holds her handshake to `/slow` inside an async `authorize` (after
+ * sessionNamespace has tracked it), runs `end` (a logout, a disconnectSession), then lets the
+ * handshake finish. Asserts the socket is refused, or let in and ended at once with
+ * ERR_SESSION_REVOKED; the caller asserts what is left.
+ */
+export async function endedMidHandshake(
+  tc: Parameters<typeof start>[0],
+  options: Parameters<typeof start>[2],
+  end: (t: TestServer, cookie: string) => Promise<unknown>,
+): Promise<{ t: TestServer; socket: ClientSocket; cookie: string }> {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let arrived = 0;
+  const t = await start(
+    tc,
+    ({ io, session, passport }) => {
+      reporting(
+        requireAuth(sessionNamespace(io.of('/slow'), session, { passport }), {
+          authorize: async () => {
+            arrived++;
+            await held;
+            return true;
+          },
+        }),
+      );
+    },
+    options,
+  );
+  const cookie = await t.login('alice');
+  const socket = t.connect('/slow', { cookie });
+  const seen = watchEnd(socket);
+  const outcome = new Promise<string>((resolve) => {
+    socket.once('connect', () => {
+      resolve('connected');
+    });
+    socket.once('connect_error', () => {
+      resolve('refused');
+    });
+  });
+  await waitFor(() => arrived === 1, 5000, 'the handshake to reach authorize');
+  await end(t, cookie);
+  release();
+  // Refused at connect, or let in and ended at once: either way, not left connected.
+  if ((await within(outcome, 'the end of the handshake')) === 'connected') {
+    await expectEnded(socket, seen, 'ERR_SESSION_REVOKED', 'the socket let in');
+  } else {
+    await delay(300);
+  }
+  return { t, socket, cookie };
+}
