@@ -5,13 +5,12 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, test } from 'node:test';
 import session from 'express-session';
-import { Passport } from 'passport';
-import { Server } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import { ERR_ORIGIN_FORBIDDEN, requireAuth, sessionNamespace } from '../lib/index.js';
 import { type TestServer, start } from './support/server.js';
 import { connected, connectError } from './support/bounded.js';
 import { reporting, expectUser } from './support/user-probe.js';
+import { Server, Passport } from './support/stack.js';
 
 type Transports = ('polling' | 'websocket')[];
 

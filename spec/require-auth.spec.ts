@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
-import { Server, type Namespace, type Socket as ServerSocket } from 'socket.io';
+import type { Namespace, Socket as ServerSocket } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   ERR_AUTHORIZE_ERROR,
@@ -14,6 +14,7 @@ import { delay, request, shown } from './support/client.js';
 import { type TestContext, start } from './support/server.js';
 import { connected, connectError } from './support/bounded.js';
 import { throwsNaming } from './support/assertions.js';
+import { Server } from './support/stack.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)

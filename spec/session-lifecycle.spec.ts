@@ -3,7 +3,6 @@ import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import type { SessionData } from 'express-session';
 import type { RequestHandler } from 'express';
-import { Passport } from 'passport';
 import type { Socket as ServerSocket } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
@@ -28,6 +27,7 @@ import {
 } from './support/server.js';
 import { within, connected } from './support/bounded.js';
 import { settledTimeouts, timersBackTo } from './support/timers.js';
+import { Passport } from './support/stack.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)

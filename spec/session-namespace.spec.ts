@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import session, { MemoryStore, type SessionData } from 'express-session';
-import { Passport } from 'passport';
-import { Server, type Namespace, type Socket as ServerSocket } from 'socket.io';
+import type { Namespace, Socket as ServerSocket } from 'socket.io';
 import { Manager, type Socket as ClientSocket } from 'socket.io-client';
 import {
   ERR_MIDDLEWARE_ERROR,
@@ -21,6 +20,7 @@ import {
 } from './support/server.js';
 import { connected, connectError } from './support/bounded.js';
 import { throwsNaming } from './support/assertions.js';
+import { Server, Passport } from './support/stack.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)

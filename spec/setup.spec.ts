@@ -3,12 +3,12 @@ import { createServer } from 'node:http';
 import { describe, test } from 'node:test';
 import express from 'express';
 import session from 'express-session';
-import { Passport } from 'passport';
-import { Server, type Namespace } from 'socket.io';
+import type { Namespace } from 'socket.io';
 import { requireAuth, sessionNamespace, wrapExpressMiddleware } from '../lib/index.js';
 import { connectError } from './support/bounded.js';
 import { start } from './support/server.js';
 import { reporting, whoami } from './support/user-probe.js';
+import { Server, Passport } from './support/stack.js';
 
 function throwsNaming(fn: () => unknown, helper: string, message?: RegExp): void {
   assert.throws(fn, (error: unknown) => {

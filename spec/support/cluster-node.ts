@@ -21,10 +21,9 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { RedisStore } from 'connect-redis';
 import express from 'express';
 import session from 'express-session';
-import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { createClient } from 'redis';
-import { Server, type ServerOptions } from 'socket.io';
+import type { ServerOptions } from 'socket.io';
 import {
   disconnectOnLogout,
   disconnectSession,
@@ -33,6 +32,7 @@ import {
   sessionNamespace,
 } from '../../lib/index.js';
 import { users } from './server.js';
+import { Server, Passport } from './stack.js';
 
 /** What a node answers to `whoami` (an event with an ack, on `/` and `/chat`). */
 export interface NodeWho {

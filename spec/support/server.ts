@@ -5,15 +5,15 @@ import type { TestContext as NodeTestContext } from 'node:test';
 import express5 from 'express';
 import express4 from 'express4';
 import session, { MemoryStore, type SessionData } from 'express-session';
-import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import { Server, type Namespace, type ServerOptions } from 'socket.io';
+import type { Namespace, ServerOptions } from 'socket.io';
 import {
   io as ioClient,
   type Socket as ClientSocket,
   type ManagerOptions,
   type SocketOptions,
 } from 'socket.io-client';
+import { Server, Passport } from './stack.js';
 
 export interface TestUser {
   id: string;
