@@ -11,6 +11,7 @@ import {
 } from './errors.js';
 import { refuseEvent } from './event-refusal.js';
 import { sessionHasEnded } from './live-session.js';
+import { pruneEmptyChildren, useEverywhere } from './namespace-layers.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
 import type { ErrorHook, NamespaceTarget } from './types.js';
 
@@ -127,7 +128,8 @@ export function requireAuth<User = Express.User>(
   };
 
   markGuarded(nsp);
-  nsp.use(function requireAuthMiddleware(socket, next) {
+  pruneEmptyChildren(nsp);
+  useEverywhere(nsp, function requireAuthMiddleware(socket, next) {
     const req = socket.request;
     const user = req.user as User | undefined;
     if (!user) {

@@ -8,6 +8,8 @@ import {
   toError,
 } from './errors.js';
 import { listenForEnds } from './live-session.js';
+import { childrenOf } from './socket-io-internals.js';
+import { onConnectionEverywhere, pruneEmptyChildren, useEverywhere } from './namespace-layers.js';
 import { type AllowedOrigins, checkAllowedOrigins, originCheck } from './origin-check.js';
 import { defaultUserData, trackSession, watchSessions } from './session-lifecycle.js';
 import {
@@ -162,11 +164,13 @@ export function sessionNamespace(
   if (passport !== undefined && !isAuthenticator(passport)) {
     throw new TypeError('sessionNamespace: options.passport must be a Passport authenticator');
   }
-  if (isGuarded(nsp)) {
-    throw new TypeError(
-      `sessionNamespace: call it before requireAuth on namespace ${nsp.name}: ` +
-        'requireAuth would otherwise run before the session is read',
-    );
+  for (const guarded of [nsp, ...(childrenOf(nsp) ?? [])]) {
+    if (isGuarded(guarded)) {
+      throw new TypeError(
+        `sessionNamespace: call it before requireAuth on namespace ${guarded.name}: ` +
+          'requireAuth would otherwise run before the session is read',
+      );
+    }
   }
   const wrapOptions = {
     ...(timeoutMs !== undefined && { timeoutMs }),
@@ -191,8 +195,8 @@ export function sessionNamespace(
   }
 
   // Before any store read: a page of another origin must not ride on the user's cookie.
-  nsp.use(originCheck({ allowedOrigins, requireOrigin, app }));
-  nsp.use(function readSessionMiddleware(socket, next) {
+  useEverywhere(nsp, originCheck({ allowedOrigins, requireOrigin, app }));
+  useEverywhere(nsp, function readSessionMiddleware(socket, next) {
     readSession(socket, (err) => {
       next(err && storeRefusal(err, socket.request));
     });
@@ -204,8 +208,9 @@ export function sessionNamespace(
     onError,
     revalidateIntervalMs,
   };
-  nsp.use(trackSession(lifecycle));
-  nsp.on('connection', watchSessions(nsp, lifecycle));
+  useEverywhere(nsp, trackSession(lifecycle));
+  onConnectionEverywhere(nsp, watchSessions(nsp, lifecycle));
+  pruneEmptyChildren(nsp);
   listenForEnds(nsp.server);
   return nsp;
 }

@@ -21,6 +21,7 @@ import {
 } from './server.js';
 import { connected, connectError, within } from './bounded.js';
 import { activeTimeouts, timersBackTo } from './timers.js';
+import { pendingHandshakes } from '../../lib/socket-io-internals.js';
 
 export { activeTimeouts, connected, connectError, start, within };
 export { timersBackTo as expectTimersBack };
@@ -271,16 +272,20 @@ export async function expectNothingLeft(io: Server, leftovers: Leftovers): Promi
   ]);
   for (const name of leftovers.namespaces) {
     const nsp = io._nsps.get(name);
-    assert.ok(nsp, `namespace ${name} exists`);
     const expected = leftovers.remaining?.[name] ?? 0;
+    // A child of a dynamic namespace that nobody got into is removed: it keeps nothing.
+    if (!nsp && expected === 0 && name.startsWith('/tenant-')) continue;
+    assert.ok(nsp, `namespace ${name} exists`);
     await waitFor(
       () => nsp.sockets.size === expected,
       3000,
       `${name} to have ${expected} sockets (has ${nsp.sockets.size})`,
     );
-    const pending = (nsp as unknown as { _preConnectSockets: Map<string, unknown> })
-      ._preConnectSockets;
-    await waitFor(() => pending.size === 0, 3000, `${name}: pending handshakes to be gone`);
+    await waitFor(
+      () => pendingHandshakes(nsp) === 0,
+      3000,
+      `${name}: pending handshakes to be gone`,
+    );
     for (const socket of nsp.sockets.values()) {
       const { sessionID } = socket.request as { sessionID?: unknown };
       assert.ok(

@@ -1,0 +1,200 @@
+// Every private member of Socket.IO this package reads or patches, in one place. Each is named in
+// INTERNALS with a probe, and spec/socket-io-internals.spec.ts runs the probes on every supported
+// Socket.IO version: an upgrade that renames or removes one fails there, naming the member.
+import type { Namespace, Server, Socket } from 'socket.io';
+
+type Middleware = (socket: Socket, next: (err?: Error) => void) => void;
+
+interface ServerInternals {
+  /** Every namespace by name, parents' children included. */
+  _nsps: Map<string, Namespace>;
+  /** The options the server was created with. */
+  _opts: {
+    connectionStateRecovery?: { maxDisconnectionDuration?: number; skipMiddlewares?: boolean };
+    cleanupEmptyChildNamespaces?: boolean;
+  };
+}
+
+interface NamespaceInternals {
+  /** The namespace middleware, in order. */
+  _fns: Middleware[];
+  /** Runs the namespace middleware on a socket. */
+  run(socket: Socket, fn: (err?: Error | null) => void): void;
+  /** Called when a socket leaves the namespace, connected or still in its handshake. */
+  _remove(socket: Socket): void;
+  /** Sockets still in their handshake: Socket.IO 4.8 and later only. */
+  _preConnectSockets?: Map<string, Socket>;
+  /** A parent (dynamic) namespace's children. */
+  children?: Set<Namespace>;
+}
+
+interface AdapterInternals {
+  /** connectionStateRecovery: what a reconnecting client gets back, or null. */
+  restoreSession(pid: string, offset: string): Promise<{ rooms: string[] } | null>;
+}
+
+const serverOf = (io: Server): ServerInternals => io;
+const nspOf = (nsp: Namespace): NamespaceInternals => nsp as unknown as NamespaceInternals;
+
+/** `Server#_nsps`: every namespace of the server, children of dynamic namespaces included. */
+export function namespacesOf(io: Server): Iterable<Namespace> {
+  return serverOf(io)._nsps.values();
+}
+
+/** `Server#_opts.connectionStateRecovery`. */
+export function recoveryOptions(
+  io: Server,
+): ServerInternals['_opts']['connectionStateRecovery'] | undefined {
+  return serverOf(io)._opts.connectionStateRecovery;
+}
+
+/** `Server#_opts.cleanupEmptyChildNamespaces`. */
+export function cleansUpEmptyChildren(io: Server): boolean {
+  return serverOf(io)._opts.cleanupEmptyChildNamespaces === true;
+}
+
+/** `Namespace#children`: a parent namespace's children, or undefined for a plain namespace. */
+export function childrenOf(nsp: Namespace): Set<Namespace> | undefined {
+  return nspOf(nsp).children;
+}
+
+/** `Namespace#_fns`: the namespace's middleware. */
+export function middlewareOf(nsp: Namespace): readonly Middleware[] {
+  return nspOf(nsp)._fns;
+}
+
+/** `Namespace#run`: runs the namespace's middleware on a socket (a recovered one, here). */
+export function runMiddleware(nsp: Namespace, socket: Socket, fn: (err?: Error) => void): void {
+  nspOf(nsp).run(socket, (err) => {
+    fn(err ?? undefined);
+  });
+}
+
+/** `Socket#pid`: the private ID Socket.IO keeps a disconnected socket's state under for recovery. */
+export function recoveryIdOf(socket: Socket): string | undefined {
+  return (socket as unknown as { pid?: string }).pid;
+}
+
+/**
+ * `Adapter#restoreSession`: lets `refuse` turn down a restore, so a socket whose session ended
+ * while it was away is not recovered. Once per adapter.
+ */
+const restoreGuarded = new WeakSet();
+export function interceptRestore(
+  nsp: Namespace,
+  refuse: (pid: string, rooms: string[]) => boolean,
+): void {
+  const adapter = nsp.adapter as unknown as AdapterInternals;
+  if (restoreGuarded.has(adapter)) return;
+  restoreGuarded.add(adapter);
+  const restore = adapter.restoreSession.bind(adapter);
+  adapter.restoreSession = async function restoreUnlessEnded(pid, offset) {
+    const restored = await restore(pid, offset);
+    return restored && refuse(pid, restored.rooms) ? null : restored;
+  };
+}
+
+// Socket.IO before 4.8 keeps no list of the sockets in their handshake: count them around `run`.
+const handshakesUnderWay = new WeakMap<Namespace, { count: number }>();
+
+/**
+ * How many sockets are in the namespace's handshake (created, not yet connected or refused):
+ * `Namespace#_preConnectSockets` on 4.8, else what {@link countHandshakes} counted.
+ */
+export function pendingHandshakes(nsp: Namespace): number {
+  return nspOf(nsp)._preConnectSockets?.size ?? handshakesUnderWay.get(nsp)?.count ?? 0;
+}
+
+/**
+ * On Socket.IO before 4.8, counts the sockets of `nsp` in their handshake by wrapping its `run`
+ * (`Namespace#run`). A socket counts until Socket.IO has connected or discarded it: Socket.IO does
+ * that one tick after the middleware finishes, so the count drops one tick later, then `settled`
+ * is called.
+ */
+export function countHandshakes(nsp: Namespace, settled: () => void = () => undefined): void {
+  const internals = nspOf(nsp);
+  if (internals._preConnectSockets || handshakesUnderWay.has(nsp)) return;
+  const counter = { count: 0 };
+  handshakesUnderWay.set(nsp, counter);
+  const run = internals.run.bind(nsp);
+  internals.run = function countedRun(socket, fn) {
+    counter.count++;
+    run(socket, (err) => {
+      fn(err);
+      process.nextTick(() => {
+        counter.count--;
+        settled();
+      });
+    });
+  };
+}
+
+/**
+ * Replaces a child namespace's `_remove` (`Namespace#_remove`), Socket.IO's own wrapper for
+ * `cleanupEmptyChildNamespaces` included, with the prototype's plus `after`, called with whether
+ * the socket that left had connected.
+ */
+export function interceptRemove(
+  child: Namespace,
+  after: (child: Namespace, wasConnected: boolean) => void,
+): void {
+  const proto = Object.getPrototypeOf(child) as NamespaceInternals;
+  nspOf(child)._remove = function removeThenCheck(socket) {
+    const wasConnected = socket.connected;
+    proto._remove.call(child, socket);
+    after(child, wasConnected);
+  };
+}
+
+/** Removes a child from its parent and its server, as `cleanupEmptyChildNamespaces` does. */
+export function removeChild(parent: Namespace, child: Namespace): void {
+  void child.adapter.close();
+  serverOf(child.server)._nsps.delete(child.name);
+  childrenOf(parent)?.delete(child);
+}
+
+/** Puts a removed child back into its parent and its server, unless another took its name. */
+export function attachChild(parent: Namespace, child: Namespace): void {
+  const nsps = serverOf(child.server)._nsps;
+  if (nsps.has(child.name)) return;
+  nsps.set(child.name, child);
+  childrenOf(parent)?.add(child);
+}
+
+/** One private member and how to tell it is still there, on a server with these namespaces. */
+export interface Internal {
+  member: string;
+  present(parts: { io: Server; nsp: Namespace; parent: Namespace; socket: Socket }): boolean;
+}
+
+/** Every private member read or patched above, for spec/socket-io-internals.spec.ts. */
+export const INTERNALS: readonly Internal[] = [
+  { member: 'Server#_nsps', present: ({ io }) => serverOf(io)._nsps instanceof Map },
+  {
+    member: 'Server#_opts',
+    present: ({ io }) => typeof serverOf(io)._opts === 'object',
+  },
+  {
+    member: 'Namespace#_fns',
+    present: ({ nsp }) => Array.isArray(nspOf(nsp)._fns),
+  },
+  { member: 'Namespace#run', present: ({ nsp }) => typeof nspOf(nsp).run === 'function' },
+  {
+    member: 'Namespace#_remove',
+    present: ({ nsp }) =>
+      typeof (Object.getPrototypeOf(nsp) as NamespaceInternals)._remove === 'function',
+  },
+  {
+    member: 'ParentNamespace#children',
+    present: ({ parent }) => nspOf(parent).children instanceof Set,
+  },
+  {
+    member: 'Socket#pid',
+    present: ({ socket }) => typeof recoveryIdOf(socket) === 'string',
+  },
+  {
+    member: 'Adapter#restoreSession',
+    present: ({ nsp }) =>
+      typeof (nsp.adapter as unknown as Partial<AdapterInternals>).restoreSession === 'function',
+  },
+];
