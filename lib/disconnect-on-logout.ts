@@ -1,9 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import createDebug from 'debug';
 import type { Session } from 'express-session';
 import type { Server } from 'socket.io';
 import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from './errors.js';
-import { endEverywhere, sessionRoom } from './live-session.js';
+import { endEverywhere, sessionRoom, userKeyOf, userRoom } from './live-session.js';
 import { toServer } from './setup.js';
+
+const debug = createDebug('socket.io-session-auth');
 
 type Done = (err?: unknown) => void;
 type SessionRequest = IncomingMessage & { user?: unknown };
@@ -75,10 +78,80 @@ export function disconnectOnLogout(
   };
 
   return function disconnectOnLogoutMiddleware(req, res, next) {
-    const { session } = req as { session?: Session };
-    if (session) watch(req, res, session);
+    try {
+      const { session, sessionID } = req as { session?: unknown; sessionID?: unknown };
+      if (session !== null && typeof session === 'object') {
+        const { destroy, regenerate } = session as Partial<Session>;
+        if (
+          typeof sessionID === 'string' &&
+          typeof destroy === 'function' &&
+          typeof regenerate === 'function'
+        ) {
+          watch(req, res, session as Session);
+        } else {
+          // cookie-session (no session ID, no destroy): a logout ends the user's sockets.
+          watchUser(server, req, res);
+        }
+      }
+    } catch (error) {
+      // A session this middleware cannot read is not its to break: the request goes on unwatched.
+      debug('disconnectOnLogout: session not watched: %O', error);
+    }
     next();
   };
+}
+
+type PassportRequest = SessionRequest & {
+  session?: unknown;
+  logout?: (...args: unknown[]) => unknown;
+  logOut?: (...args: unknown[]) => unknown;
+};
+
+/** The user key in a session of any shape, or undefined. */
+function sessionUserKey(session: unknown): string | undefined {
+  if (session === null || typeof session !== 'object') return undefined;
+  const { passport } = session as { passport?: unknown };
+  if (passport === null || typeof passport !== 'object') return undefined;
+  return userKeyOf((passport as { user?: unknown }).user);
+}
+
+/**
+ * A session kept in its cookie has no ID to end: once the request's user logs out (`req.logout()`,
+ * or `req.session = null`, seen when the response is done), every socket of that user ends.
+ */
+function watchUser(io: Server, req: IncomingMessage, res: ServerResponse): void {
+  const passportReq = req as PassportRequest;
+  const userKey = sessionUserKey(passportReq.session);
+  if (userKey === undefined) return;
+  let ended = false;
+  const endIfLoggedOut = (): void => {
+    let now: string | undefined;
+    try {
+      now = sessionUserKey(passportReq.session);
+    } catch {
+      now = undefined;
+    }
+    if (ended || now === userKey) return;
+    ended = true;
+    void endEverywhere(io, userRoom(userKey), ERR_SESSION_REVOKED);
+  };
+  const { logout } = passportReq;
+  if (typeof logout === 'function') {
+    const logoutAndDisconnect = function logoutAndDisconnect(this: unknown, ...args: unknown[]) {
+      const last = args.length - 1;
+      const done = args[last];
+      if (typeof done === 'function') {
+        args[last] = (err?: unknown) => {
+          if (!err) endIfLoggedOut();
+          (done as Done)(err);
+        };
+      }
+      return logout.apply(this, args);
+    };
+    passportReq.logout = logoutAndDisconnect;
+    passportReq.logOut = logoutAndDisconnect;
+  }
+  afterResponse(res, endIfLoggedOut);
 }
 
 function afterResponse(res: ServerResponse, fn: () => void): void {

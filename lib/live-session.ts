@@ -1,6 +1,7 @@
 import createDebug from 'debug';
 import type { Session } from 'express-session';
 import type { Namespace, Server, Socket } from 'socket.io';
+import { interceptRestore, namespacesOf, recoveryOptions } from './socket-io-internals.js';
 import {
   ERR_SESSION_EXPIRED,
   ERR_SESSION_REVOKED,
@@ -32,7 +33,8 @@ const debug = createDebug('socket.io-session-auth');
 
 /** What this package keeps for each socket of a session namespace: a few fields and a timer. */
 export interface LiveSession {
-  sessionID: string;
+  /** The express-session ID, when the store knows the session; undefined for cookie-session. */
+  sessionID: string | undefined;
   userKey: string | undefined;
   /** When the session's cookie expires (ms since epoch), if it does. */
   expires: number | undefined;
@@ -47,6 +49,8 @@ export interface LiveSession {
   queuedHash?: string | undefined;
   /** Called when the expiry passes, before the store is asked whether it really has. */
   onExpiring?: (() => void) | undefined;
+  /** When the session was read for this socket (ms since epoch). */
+  since: number;
 }
 
 const live = new WeakMap<Socket, LiveSession>();
@@ -70,24 +74,55 @@ export function userKeyOf(value: unknown): string | undefined {
 
 type PassportSession = Session & { passport?: { user?: unknown } };
 
-/** A session worth tracking: one that holds data, not the empty one made for a stranger. */
-function hasData(session: Session | undefined): session is Session {
-  return session !== undefined && Object.keys(session).some((key) => key !== 'cookie');
+interface SessionRequest {
+  session?: unknown;
+  sessionID?: unknown;
+  sessionStore?: unknown;
+  headers: { cookie?: string | undefined };
 }
 
-/** Starts tracking a socket's session: its rooms, its expiry, what autoSave compares against. */
+/**
+ * The session ID, when it names a session the store has seen: express-session keeps the ID of the
+ * cookie only when the store returned its session, and makes up a new one otherwise (a stranger, a
+ * session gone from the store). A made-up ID is in no cookie the client sent.
+ */
+function storedSessionID(req: SessionRequest): string | undefined {
+  const { sessionID, sessionStore, headers } = req;
+  if (typeof sessionID !== 'string' || sessionID === '' || sessionStore === undefined) {
+    return undefined;
+  }
+  const cookie = headers.cookie ?? '';
+  return cookie.includes(sessionID) || cookie.includes(encodeURIComponent(sessionID))
+    ? sessionID
+    : undefined;
+}
+
+/**
+ * Starts tracking a socket's session: its rooms, its expiry, what autoSave compares against. A
+ * session is tracked when the store has seen it (express-session), or when it holds a Passport
+ * user (any session middleware: cookie-session has no session ID, only its user).
+ */
 export function track(socket: Socket): LiveSession | undefined {
-  const req = socket.request;
-  const session = req.session as PassportSession | undefined;
-  if (!hasData(session)) return undefined;
+  const req = socket.request as unknown as SessionRequest;
+  const session = req.session as PassportSession | undefined | null;
+  if (session === null || typeof session !== 'object') return undefined;
+  const sessionID = storedSessionID(req);
+  const passport = (session as { passport?: unknown }).passport;
+  const userKey = userKeyOf(
+    passport !== null && typeof passport === 'object'
+      ? (passport as { user?: unknown }).user
+      : undefined,
+  );
+  if (sessionID === undefined && userKey === undefined) return undefined;
   // express-session's per-request save/reload wrappers hold the response stand-in and its header
   // hooks for as long as the session object lives: the prototype's methods do the same work.
   // (Replaced, not deleted: a delete would make the session a slower, larger object.)
-  const { save, reload } = Object.getPrototypeOf(session) as Pick<Session, 'save' | 'reload'>;
-  Object.assign(session, { save, reload });
-  const userKey = userKeyOf(session.passport?.user);
+  const { save, reload } = Object.getPrototypeOf(session) as Partial<Session>;
+  if (typeof save === 'function' && typeof reload === 'function') {
+    Object.assign(session, { save, reload });
+  }
   const state: LiveSession = {
-    sessionID: req.sessionID,
+    sessionID,
     userKey,
     expires: undefined,
     timer: undefined,
@@ -95,13 +130,13 @@ export function track(socket: Socket): LiveSession | undefined {
     lastTouch: 0,
     pending: undefined,
     savedHash: undefined,
+    since: Date.now(),
   };
   live.set(socket, state);
-  void socket.join(
-    userKey === undefined
-      ? sessionRoom(state.sessionID)
-      : [sessionRoom(state.sessionID), userRoom(userKey)],
-  );
+  const rooms: string[] = [];
+  if (sessionID !== undefined) rooms.push(sessionRoom(sessionID));
+  if (userKey !== undefined) rooms.push(userRoom(userKey));
+  void socket.join(rooms);
   return state;
 }
 
@@ -136,23 +171,26 @@ export function sendEnded(socket: Socket, code: SessionEndedCode): void {
 }
 
 /**
- * Ends this node's sockets in `room`, in every namespace: those whose handshake came before
+ * Ends this node's sockets in `room`, in every namespace: those whose session was read before
  * `before` (ms since epoch), so that a late or repeated broadcast never ends a socket that
  * connected after the revocation (a user kicked, then logged in again).
  */
 function endLocal(io: Server, room: string, code: SessionEndedCode, before = Date.now()): number {
   let ended = 0;
-  for (const nsp of io._nsps.values()) {
+  for (const nsp of namespacesOf(io)) {
     const ids = nsp.adapter.rooms.get(room);
     if (!ids) continue;
-    // Sockets still in their handshake (past sessionNamespace, before 'connection') are in the
-    // room too: Socket.IO 4.8 keeps them in _preConnectSockets.
-    const pending = (nsp as unknown as { _preConnectSockets?: Map<string, Socket> })
-      ._preConnectSockets;
     for (const id of [...ids]) {
-      const socket = nsp.sockets.get(id) ?? pending?.get(id);
-      if (socket && socket.handshake.issued <= before) {
-        endSocket(socket, code);
+      const socket = nsp.sockets.get(id);
+      if (socket) {
+        if (socket.handshake.issued <= before) {
+          endSocket(socket, code);
+          ended++;
+        }
+      } else {
+        // In the room but not connected: still in its handshake (past sessionNamespace, before
+        // 'connection'). Ended when it connects (see endedWhilePending).
+        endPending(nsp, id, code, before);
         ended++;
       }
     }
@@ -161,12 +199,47 @@ function endLocal(io: Server, room: string, code: SessionEndedCode, before = Dat
   return ended;
 }
 
+interface PendingEnd {
+  code: SessionEndedCode;
+  before: number;
+}
+
+// Sockets ended while still in their handshake, by namespace and socket ID: Socket.IO gives no
+// access to them before they connect (4.8 has a private list, earlier versions none).
+const pendingEnds = new WeakMap<Namespace, Map<string, PendingEnd>>();
+
+function endPending(nsp: Namespace, id: string, code: SessionEndedCode, before: number): void {
+  let ends = pendingEnds.get(nsp);
+  if (!ends) {
+    ends = new Map();
+    pendingEnds.set(nsp, ends);
+  }
+  // Entries of handshakes that were refused or abandoned since: Socket.IO took them out of every
+  // room when it discarded them.
+  for (const key of ends.keys()) {
+    if (!nsp.adapter.sids.has(key)) ends.delete(key);
+  }
+  ends.set(id, { code, before });
+}
+
+/** The code a socket was ended with while in its handshake, if its session was read before. */
+export function endedWhilePending(
+  socket: Socket,
+  state: LiveSession,
+): SessionEndedCode | undefined {
+  const ends = pendingEnds.get(socket.nsp);
+  const end = ends?.get(socket.id);
+  if (!ends || !end) return undefined;
+  ends.delete(socket.id);
+  return state.since <= end.before ? end.code : undefined;
+}
+
 // Rooms ended recently, so that a socket recovered by connectionStateRecovery after its session
 // was ended while it was away is not let back in. Kept as long as a recovery can happen.
 const tombstones = new WeakMap<Server, Map<string, number>>();
 
 function recoveryWindow(io: Server): number | undefined {
-  const recovery = io._opts.connectionStateRecovery;
+  const recovery = recoveryOptions(io);
   if (!recovery) return undefined;
   return recovery.maxDisconnectionDuration ?? 2 * 60 * 1000;
 }
@@ -289,7 +362,8 @@ export function armExpiry(socket: Socket, state: LiveSession, expires: number | 
 // the socket connected. One store read per expiry, none per event.
 function recheckExpiry(socket: Socket, state: LiveSession): void {
   const { sessionStore: store } = socket.request as { sessionStore?: SessionStoreLike };
-  if (!store) {
+  // No store to ask (cookie-session): the cookie's own lifetime is all there is.
+  if (!store || state.sessionID === undefined) {
     endSocket(socket, ERR_SESSION_EXPIRED);
     return;
   }
@@ -313,10 +387,23 @@ export interface SessionStoreLike {
   touch?(sid: string, sess: Session, cb?: (err?: unknown) => void): void;
 }
 
-/** When a session's cookie expires (ms since epoch), or undefined for a browser-session cookie. */
-export function cookieExpiry(session: Session): number | undefined {
-  const { maxAge } = session.cookie;
-  return typeof maxAge === 'number' ? Date.now() + maxAge : undefined;
+/**
+ * When the socket's session expires (ms since epoch), or undefined for a browser-session cookie:
+ * express-session's `session.cookie.maxAge`, or cookie-session's `req.sessionOptions.maxAge` (the
+ * cookie was written at most that long ago: counted from now, the socket's upper bound).
+ */
+export function cookieExpiry(req: object): number | undefined {
+  const { session, sessionOptions } = req as { session?: unknown; sessionOptions?: unknown };
+  const cookie =
+    session !== null && typeof session === 'object'
+      ? (session as { cookie?: unknown }).cookie
+      : undefined;
+  const source = cookie !== null && typeof cookie === 'object' ? cookie : sessionOptions;
+  const maxAge =
+    source !== null && typeof source === 'object'
+      ? (source as { maxAge?: unknown }).maxAge
+      : undefined;
+  return typeof maxAge === 'number' && Number.isFinite(maxAge) ? Date.now() + maxAge : undefined;
 }
 
 function expiryOf(value: unknown): number | undefined {
@@ -358,25 +445,12 @@ function expiredWhileAway(io: Server, pid: string): boolean {
   return entry !== undefined && entry.expires <= Date.now();
 }
 
-interface RestoredSession {
-  rooms: string[];
-}
-type Restore = (pid: string, offset: string) => Promise<RestoredSession | null>;
-const guardedAdapters = new WeakSet();
-
 /** Makes the namespace's adapter refuse to restore sockets of ended or expired sessions. */
 export function guardRecovery(nsp: Namespace): void {
-  const adapter = nsp.adapter as unknown as { restoreSession: Restore };
-  if (guardedAdapters.has(adapter)) return;
-  guardedAdapters.add(adapter);
-  const restore = adapter.restoreSession.bind(adapter);
-  adapter.restoreSession = async function restoreLiveSession(pid, offset) {
-    const restored = await restore(pid, offset);
-    if (restored && (wasEnded(nsp.server, restored.rooms) || expiredWhileAway(nsp.server, pid))) {
-      return null;
-    }
-    return restored;
-  };
+  interceptRestore(
+    nsp,
+    (pid, rooms) => wasEnded(nsp.server, rooms) || expiredWhileAway(nsp.server, pid),
+  );
 }
 
 export function isSessionRoom(room: string): boolean {

@@ -1,12 +1,6 @@
 import type { Server, Socket } from 'socket.io';
 import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from './errors.js';
-import {
-  endSocket,
-  liveSession,
-  userKeyOf,
-  type LiveSession,
-  type SessionStoreLike,
-} from './live-session.js';
+import { endSocket, liveSession, userKeyOf, type SessionStoreLike } from './live-session.js';
 
 /** How many store reads one revalidation round has under way at once. */
 const CONCURRENT_READS = 32;
@@ -31,7 +25,7 @@ class Revalidator {
 
   constructor(private readonly intervalMs: number) {}
 
-  add(socket: Socket, state: LiveSession): void {
+  add(socket: Socket, sessionID: string): void {
     // The timer runs only while this node has sockets to revalidate.
     if (!this.timer) {
       this.timer = setInterval(() => {
@@ -39,16 +33,16 @@ class Revalidator {
       }, this.intervalMs);
       this.timer.unref();
     }
-    let sockets = this.sessions.get(state.sessionID);
+    let sockets = this.sessions.get(sessionID);
     if (!sockets) {
       sockets = new Set();
-      this.sessions.set(state.sessionID, sockets);
+      this.sessions.set(sessionID, sockets);
     }
     sockets.add(socket);
     socket.once('disconnect', () => {
       sockets.delete(socket);
-      if (sockets.size === 0 && this.sessions.get(state.sessionID) === sockets) {
-        this.sessions.delete(state.sessionID);
+      if (sockets.size === 0 && this.sessions.get(sessionID) === sockets) {
+        this.sessions.delete(sessionID);
       }
       if (this.sessions.size === 0) {
         clearInterval(this.timer);
@@ -115,7 +109,7 @@ function verdict(socket: Socket, stored: StoredSession | null | undefined): void
 const revalidators = new WeakMap<Server, Map<number, Revalidator>>();
 
 /** Puts a connected socket under this server's revalidation at `intervalMs`. */
-export function revalidate(socket: Socket, state: LiveSession, intervalMs: number): void {
+export function revalidate(socket: Socket, sessionID: string, intervalMs: number): void {
   const io = socket.nsp.server;
   let byInterval = revalidators.get(io);
   if (!byInterval) {
@@ -127,5 +121,5 @@ export function revalidate(socket: Socket, state: LiveSession, intervalMs: numbe
     revalidator = new Revalidator(intervalMs);
     byInterval.set(intervalMs, revalidator);
   }
-  revalidator.add(socket, state);
+  revalidator.add(socket, sessionID);
 }

@@ -1,16 +1,19 @@
 import type { Session } from 'express-session';
 import type { Namespace, Socket } from 'socket.io';
 import {
+  ERR_MIDDLEWARE_ERROR,
   ERR_SESSION_EXPIRED,
   ERR_SESSION_REVOKED,
   ERR_SESSION_ROTATED,
   ERR_UNAUTHORIZED,
+  refusal,
   report,
 } from './errors.js';
 import { refuseEvent } from './event-refusal.js';
 import {
   armExpiry,
   endSocket,
+  endedWhilePending,
   cookieExpiry,
   crossNode,
   guardRecovery,
@@ -25,6 +28,7 @@ import {
   type SessionStoreLike,
 } from './live-session.js';
 import { revalidate } from './revalidate.js';
+import { childrenOf, recoveryIdOf, runMiddleware } from './socket-io-internals.js';
 import { autoSave, hashOf } from './session-writes.js';
 import type { ErrorHook } from './types.js';
 
@@ -65,37 +69,62 @@ function guardEvents(socket: Socket, options: LifecycleOptions): void {
   socket.use(sessionGuard(socket, options));
 }
 
+let warnedNoStore = false;
+
 /**
  * Namespace middleware that runs once the session is read: rooms for revocation, `socket.data.user`
- * for who's online, the per-event guard, autoSave.
+ * for who's online, the per-event guard, autoSave. A session of a shape it does not know refuses
+ * the socket (`ERR_MIDDLEWARE_ERROR`, 500) and goes to `onError`: it never throws.
  */
 export function trackSession(options: LifecycleOptions) {
   return function trackSessionMiddleware(socket: Socket, next: (err?: Error) => void): void {
-    const state = track(socket);
-    const { user } = socket.request;
-    if (user && options.userData) {
-      try {
-        (socket.data as Record<string, unknown>).user = options.userData(user);
-      } catch (error) {
-        report(options.onError, error, socket);
-      }
-    }
-    if (state) {
-      state.savedHash = hashOf(socket.request.session);
-      if (options.autoSave && !autoSaved.has(socket)) {
-        autoSaved.add(socket);
-        autoSave(socket, options.onError);
-      }
-      // A per-event step costs every event of the socket: it is added only when there is
-      // something to do per event (touching), or once the session's expiry has passed.
-      if (options.touchIntervalMs !== undefined) guardEvents(socket, options);
-      else
-        state.onExpiring = () => {
-          guardEvents(socket, options);
-        };
+    try {
+      startTracking(socket, options);
+    } catch (error) {
+      report(options.onError, error, socket);
+      next(refusal(ERR_MIDDLEWARE_ERROR, 500, error));
+      return;
     }
     next();
   };
+}
+
+function startTracking(socket: Socket, options: LifecycleOptions): void {
+  const state = track(socket);
+  const { user } = socket.request;
+  if (user && options.userData) {
+    try {
+      (socket.data as Record<string, unknown>).user = options.userData(user);
+    } catch (error) {
+      report(options.onError, error, socket);
+    }
+  }
+  if (!state) return;
+  state.savedHash = hashOf(socket.request.session);
+  if (options.autoSave && !autoSaved.has(socket)) {
+    if (state.sessionID === undefined) {
+      // cookie-session: the session lives in the cookie, which only an HTTP response can write.
+      if (!warnedNoStore) {
+        warnedNoStore = true;
+        process.emitWarning(
+          'sessionNamespace: autoSave needs a session kept in a store (express-session); this ' +
+            'session lives in its cookie (cookie-session?), which a socket cannot write. ' +
+            'Sessions of such sockets are not saved.',
+          { code: 'SOCKET_IO_SESSION_AUTH_NO_STORE' },
+        );
+      }
+    } else {
+      autoSaved.add(socket);
+      autoSave(socket, options.onError);
+    }
+  }
+  // A per-event step costs every event of the socket: it is added only when there is
+  // something to do per event (touching), or once the session's expiry has passed.
+  if (options.touchIntervalMs !== undefined) guardEvents(socket, options);
+  else
+    state.onExpiring = () => {
+      guardEvents(socket, options);
+    };
 }
 
 // Events wait for a recovered socket's check, and are refused once its session has ended. With
@@ -130,10 +159,10 @@ function touch(socket: Socket, state: LiveSession, options: LifecycleOptions): v
   if (now - state.lastTouch < (options.touchIntervalMs ?? 0)) return;
   const { sessionStore: store } = socket.request as { sessionStore?: SessionStoreLike };
   const session = socket.request.session as Session | undefined;
-  if (!store?.touch || !session) return;
+  if (!store?.touch || !session || state.sessionID === undefined) return;
   state.lastTouch = now;
   session.touch();
-  armExpiry(socket, state, cookieExpiry(session));
+  armExpiry(socket, state, cookieExpiry(socket.request));
   store.touch(state.sessionID, session, (err?: unknown) => {
     if (err) report(options.onError, err, socket);
   });
@@ -146,29 +175,44 @@ function touch(socket: Socket, state: LiveSession, options: LifecycleOptions): v
 export function watchSessions(nsp: Namespace, options: LifecycleOptions) {
   guardRecoveryOf(nsp);
   return function watchSession(socket: Socket): void {
-    const state = liveSession(socket);
-    if (state) {
-      if (state.ended) {
-        // Revoked while its handshake was under way.
-        sendEnded(socket, state.ended);
-        return;
-      }
-      armExpiry(socket, state, cookieExpiry(socket.request.session));
-      const interval = revalidation(socket, options);
-      if (interval !== false) revalidate(socket, state, interval);
-      socket.once('disconnect', () => {
-        clearTimeout(state.timer);
-        state.timer = undefined;
-        rememberExpiry(socket.nsp.server, pidOf(socket), state.expires);
-      });
-      return;
+    try {
+      watch(socket, options);
+    } catch (error) {
+      // A socket whose session cannot be kept true is not left connected.
+      report(options.onError, error, socket);
+      socket.disconnect();
     }
-    if (socket.recovered) recheck(socket, options);
   };
 }
 
+function watch(socket: Socket, options: LifecycleOptions): void {
+  const state = liveSession(socket);
+  if (!state) {
+    if (socket.recovered) recheck(socket, options);
+    return;
+  }
+  // Revoked while its handshake was under way.
+  const ended = state.ended ?? endedWhilePending(socket, state);
+  if (ended) {
+    state.ended = ended;
+    sendEnded(socket, ended);
+    return;
+  }
+  armExpiry(socket, state, cookieExpiry(socket.request));
+  const interval = revalidation(socket, options);
+  const { sessionID } = state;
+  if (interval !== false && sessionID !== undefined) {
+    revalidate(socket, sessionID, interval);
+  }
+  socket.once('disconnect', () => {
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    rememberExpiry(socket.nsp.server, recoveryIdOf(socket), state.expires);
+  });
+}
+
 function guardRecoveryOf(nsp: Namespace): void {
-  const children = (nsp as Namespace & { children?: Set<Namespace> }).children;
+  const children = childrenOf(nsp);
   if (!children) {
     guardRecovery(nsp);
     return;
@@ -179,8 +223,6 @@ function guardRecoveryOf(nsp: Namespace): void {
     if (children.has(child)) guardRecovery(child);
   });
 }
-
-type RunMiddleware = (socket: Socket, fn: (err?: Error) => void) => void;
 
 // A recovered socket sits on a new connection whose request carries nothing: run the namespace's
 // middleware on it again (session, user, requireAuth), holding its events meanwhile.
@@ -200,6 +242,7 @@ function recheck(socket: Socket, options: LifecycleOptions): void {
     lastTouch: 0,
     pending,
     savedHash: undefined,
+    since: Date.now(),
   };
   setLive(socket, placeholder);
   guardEvents(socket, options);
@@ -207,30 +250,25 @@ function recheck(socket: Socket, options: LifecycleOptions): void {
     autoSaved.add(socket);
     autoSave(socket, options.onError);
   }
-  (socket.nsp as unknown as { run: RunMiddleware }).run(socket, (err) => {
+  runMiddleware(socket.nsp, socket, (err) => {
     const state = liveSession(socket);
     if (err || !state || state === placeholder) {
       endSocket(socket, ERR_SESSION_REVOKED);
     } else if (state.sessionID !== placeholder.sessionID) {
       endSocket(socket, ERR_SESSION_ROTATED);
     } else {
-      const expires = cookieExpiry(socket.request.session);
+      const expires = cookieExpiry(socket.request);
       if (expires !== undefined && expires <= Date.now()) {
         endSocket(socket, ERR_SESSION_EXPIRED);
       } else {
         armExpiry(socket, state, expires);
         socket.once('disconnect', () => {
           clearTimeout(state.timer);
-          rememberExpiry(socket.nsp.server, pidOf(socket), state.expires);
+          rememberExpiry(socket.nsp.server, recoveryIdOf(socket), state.expires);
         });
       }
     }
     placeholder.pending = undefined;
     release();
   });
-}
-
-// The private recovery ID Socket.IO persists a disconnected socket under.
-function pidOf(socket: Socket): string | undefined {
-  return (socket as unknown as { pid?: string }).pid;
 }

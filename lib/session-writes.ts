@@ -29,13 +29,21 @@ export function hashOf(session: Session): string {
 }
 
 export function sessionOf(socket: Socket, helper: string): Session {
-  const session = (socket.request as { session?: Session }).session;
-  if (!session) {
+  const { session, sessionStore } = socket.request as { session?: unknown; sessionStore?: unknown };
+  if (session === null || typeof session !== 'object') {
     throw new TypeError(
       `${helper}: the socket has no session; set its namespace up with sessionNamespace`,
     );
   }
-  return session;
+  const { save, reload } = session as Partial<Session>;
+  if (sessionStore === undefined || typeof save !== 'function' || typeof reload !== 'function') {
+    throw new TypeError(
+      `${helper}: the socket's session is not kept in a store (cookie-session keeps it in the ` +
+        'cookie, which only an HTTP response can write); use express-session to read and write ' +
+        'sessions from sockets',
+    );
+  }
+  return session as Session;
 }
 
 /** Rejects writes from a socket whose session has ended: they would bring a logout back. */
@@ -99,51 +107,83 @@ const reserved = new Set([
 type Listener = (...args: unknown[]) => unknown;
 
 /**
- * autoSave: wraps the event listeners the app adds to this socket, so that a session changed by a
- * handler is saved after it is done: when it returns, when its promise settles, and before its ack
- * reaches the client.
+ * autoSave: wraps the event listeners the app adds to this socket, catch-all ones (`onAny`,
+ * `prependAny`) included, so that a session changed by a handler is saved after it is done: when
+ * it returns, when its promise settles, and before its ack reaches the client.
  */
 export function autoSave(socket: Socket, onError: ErrorHook | undefined): void {
-  const wrap = (event: string | symbol, listener: Listener): Listener => {
-    if (typeof event !== 'string' || reserved.has(event)) return listener;
-    const wrapped = function autoSavedListener(this: unknown, ...args: unknown[]): unknown {
-      const ack = args[args.length - 1];
-      if (typeof ack === 'function') {
-        args[args.length - 1] = (...reply: unknown[]) => {
-          void saveIfChanged(socket, onError).then(() => (ack as Listener)(...reply));
-        };
-      }
-      const result = listener.apply(this, args);
-      if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-        (result as PromiseLike<unknown>).then(
-          () => saveIfChanged(socket, onError),
-          () => saveIfChanged(socket, onError),
-        );
-      } else {
-        void saveIfChanged(socket, onError);
-      }
-      return result;
-    };
-    // EventEmitter's removeListener matches `.listener`, so socket.off(event, listener) still works.
-    return Object.assign(wrapped, { listener });
-  };
-  const target = socket as unknown as Record<
-    string,
-    (event: string | symbol, listener: Listener) => Socket
-  >;
-  for (const method of ['on', 'addListener', 'once', 'prependListener', 'prependOnceListener']) {
+  const done = (): Promise<void> => saveIfChanged(socket, onError);
+  const target = socket as unknown as Record<string, (...args: never[]) => Socket>;
+  const replace = (method: string, make: (original: (...args: never[]) => Socket) => unknown) => {
     const original = target[method];
-    if (!original) continue;
+    if (!original) return;
     Object.defineProperty(socket, method, {
       configurable: true,
       writable: true,
-      value: function addAutoSavedListener(
-        this: Socket,
-        event: string | symbol,
-        listener: Listener,
-      ) {
-        return original.call(this, event, wrap(event, listener));
-      },
+      value: make(original),
     });
+  };
+  for (const method of ['on', 'addListener', 'once', 'prependListener', 'prependOnceListener']) {
+    replace(
+      method,
+      (original) =>
+        function addAutoSavedListener(this: Socket, event: string | symbol, listener: Listener) {
+          const wrapped =
+            typeof event !== 'string' || reserved.has(event)
+              ? listener
+              : // EventEmitter's removeListener matches `.listener`: socket.off(event, listener) works.
+                Object.assign(savingAfter(listener, done), { listener });
+          return (original as (e: string | symbol, l: Listener) => Socket).call(
+            this,
+            event,
+            wrapped,
+          );
+        },
+    );
   }
+  // Catch-all listeners get (event, ...args, ack?); offAny(listener) must still find them.
+  const anyWrappers = new WeakMap<Listener, Listener>();
+  for (const method of ['onAny', 'prependAny']) {
+    replace(
+      method,
+      (original) =>
+        function addAutoSavedAnyListener(this: Socket, listener: Listener) {
+          let wrapped = anyWrappers.get(listener);
+          if (!wrapped) {
+            wrapped = savingAfter(listener, done);
+            anyWrappers.set(listener, wrapped);
+          }
+          return (original as (l: Listener) => Socket).call(this, wrapped);
+        },
+    );
+  }
+  replace(
+    'offAny',
+    (original) =>
+      function removeAutoSavedAnyListener(this: Socket, listener?: Listener) {
+        const off = original as (l?: Listener) => Socket;
+        return listener === undefined
+          ? off.call(this)
+          : off.call(this, anyWrappers.get(listener) ?? listener);
+      },
+  );
+}
+
+/** `listener`, then `done()` once it has returned or settled, and before its ack is answered. */
+function savingAfter(listener: Listener, done: () => Promise<void>): Listener {
+  return function autoSavedListener(this: unknown, ...args: unknown[]): unknown {
+    const ack = args[args.length - 1];
+    if (typeof ack === 'function') {
+      args[args.length - 1] = (...reply: unknown[]) => {
+        void done().then(() => (ack as Listener)(...reply));
+      };
+    }
+    const result = listener.apply(this, args);
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+      (result as PromiseLike<unknown>).then(done, done);
+    } else {
+      void done();
+    }
+    return result;
+  };
 }

@@ -3,6 +3,7 @@ import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   disconnectOnLogout,
+  disconnectSession,
   reloadSession,
   saveSession,
   sessionNamespace,
@@ -87,6 +88,18 @@ function writer(ctx: TestContext, name: string, options?: SessionNamespaceOption
       await saveSession(socket);
       ack('saved');
     });
+    // Catch-all handlers: express-socket.io-session's autosave covers them too.
+    socket.onAny((event: string, fields: Bag) => {
+      if (event === 'any-set') Object.assign(bagOf(socket), fields);
+    });
+    socket.prependAny((event: string, fields: Bag) => {
+      if (event === 'prepend-set') Object.assign(bagOf(socket), fields);
+    });
+    const removed = (event: string, fields: Bag): void => {
+      if (event === 'removed-set') Object.assign(bagOf(socket), fields);
+    };
+    socket.onAny(removed);
+    socket.offAny(removed);
     socket.on('reload-inc-save', async (ack: (count: number) => void) => {
       await reloadSession(socket);
       const bag = bagOf(socket);
@@ -347,6 +360,102 @@ describe('autoSave: a session changed by an event handler is saved once the hand
 // ---------------------------------------------------------------------------------------------
 // Saves of one session run one after another
 // ---------------------------------------------------------------------------------------------
+
+describe('autoSave: catch-all handlers', () => {
+  test('a change made in socket.onAny() is saved', async (tc) => {
+    const f = await fixture(tc, AUTO);
+    f.client.emit('any-set', { from: 'onAny' });
+    await writesDone(f.store, 1);
+    assert.equal(await httpRead(f.t, f.cookie, 'from'), 'onAny');
+  });
+
+  test('a change made in socket.prependAny() is saved', async (tc) => {
+    const f = await fixture(tc, AUTO);
+    f.client.emit('prepend-set', { from: 'prependAny' });
+    await writesDone(f.store, 1);
+    assert.equal(await httpRead(f.t, f.cookie, 'from'), 'prependAny');
+  });
+
+  test('socket.offAny(listener) still removes a listener autoSave wrapped', async (tc) => {
+    const f = await fixture(tc, AUTO);
+    f.client.emit('removed-set', { from: 'removed' });
+    // Handlers run in order: the read after it answers once the removed one would have run.
+    assert.equal(await request(f.client, 'read', 'from'), null);
+    assert.equal(f.store.writes.length, 0);
+  });
+});
+
+describe('sessions that hold only their cookie (saveUninitialized: true, resave: true)', () => {
+  const defaults = {
+    sessionOptions: { saveUninitialized: true, resave: true },
+  } as const;
+
+  /** A visitor's first HTTP request stores an empty session and sets its cookie. */
+  async function visitor(
+    tc: NodeTestContext,
+    options?: SessionNamespaceOptions,
+  ): Promise<{ t: TestServer; store: WriteLog; cookie: string; client: ClientSocket }> {
+    const store = new WriteLog();
+    const t = await start(
+      tc,
+      (ctx) => {
+        writer(ctx, '/ns', options);
+      },
+      {
+        sessionOptions: { ...defaults.sessionOptions, store },
+        afterSession: () => [sessionRoutes()],
+      },
+    );
+    const res = await fetch(`${t.url}/read?key=none`);
+    await res.arrayBuffer();
+    const cookie = res.headers.getSetCookie()[0]?.split(';')[0];
+    assert.ok(cookie !== undefined, 'the first request set a cookie');
+    assert.ok(await stored(store, sidOf(cookie)), 'and stored the empty session');
+    const client = t.connect('/ns', { cookie });
+    await connected(client);
+    return { t, store, cookie, client };
+  }
+
+  test('autoSave writes what a handler put in it', async (tc) => {
+    const v = await visitor(tc, AUTO);
+    v.store.clearLog();
+    v.client.emit('set', { userdata: 'carol' });
+    await writesDone(v.store, 1);
+    assert.equal(await httpRead(v.t, v.cookie, 'userdata'), 'carol');
+  });
+
+  test('disconnectSession reaches its sockets', async (tc) => {
+    const v = await visitor(tc);
+    const ended = new Promise<unknown>((resolve) => v.client.once(SESSION_ENDED_EVENT, resolve));
+    await disconnectSession(v.t.io, sidOf(v.cookie));
+    assert.deepEqual(await within(ended, 'session:ended'), {
+      message: 'Session revoked',
+      data: { code: 'ERR_SESSION_REVOKED', status: 401 },
+    });
+  });
+
+  test('a stranger’s fresh session, which the store never saw, is not tracked', async (tc) => {
+    const store = new WriteLog();
+    const t = await start(
+      tc,
+      (ctx) => {
+        writer(ctx, '/ns', AUTO);
+      },
+      { sessionOptions: { ...defaults.sessionOptions, store } },
+    );
+    const client = t.connect('/ns');
+    await connected(client);
+    const [socket] = await t.io.of('/ns').fetchSockets();
+    assert.ok(socket);
+    assert.deepEqual(
+      [...socket.rooms].filter((room) => room.startsWith('session-auth:')),
+      [],
+    );
+    client.emit('set', { ignored: true });
+    assert.equal(await request(client, 'read', 'ignored'), true, 'changed in memory only');
+    assert.equal(store.writes.length, 0, 'no cookie can carry it: nothing is written');
+  });
+});
 
 describe('writes of one session are serialised', () => {
   test('autoSave, 10 concurrent increments on one socket, store holding each write: one write at a time, in order, final value 10', async (tc) => {
