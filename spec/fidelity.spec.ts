@@ -10,9 +10,9 @@ import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import type { Namespace, Socket as ServerSocket } from 'socket.io';
 import { Manager, type ManagerOptions, type Socket as ClientSocket } from 'socket.io-client';
 import { requireAuth, sessionNamespace } from '../lib/index.js';
-import { connected, connectError } from './support/bounded.js';
+import { connected, connectError, within } from './support/bounded.js';
 import { start } from './support/server.js';
-import { Server, versions } from './support/stack.js';
+import { Server, socketIoVersion, versions } from './support/stack.js';
 
 // ---------------------------------------------------------------------------------------------
 // The run-twice harness
@@ -217,6 +217,19 @@ function fidelity(name: string, scenario: Scenario, expected?: Outcome): void {
 // ---------------------------------------------------------------------------------------------
 // Small helpers for scenarios
 // ---------------------------------------------------------------------------------------------
+
+/** The next `event` of a client socket, with its arguments; fails within 5 s. */
+function clientEvent(socket: ClientSocket, event: string): Promise<unknown[]> {
+  return within(
+    new Promise<unknown[]>((resolve) => {
+      socket.once(event, (...args: unknown[]) => {
+        resolve(args);
+      });
+    }),
+    `client event ${event}`,
+  );
+}
+
 /** Answers `probe` acks with their argument, and logs them. */
 function answerProbes(run: Run, nsp: Namespace): void {
   nsp.on('connection', (socket) => {
@@ -232,6 +245,26 @@ async function probe(socket: ClientSocket, n: number): Promise<void> {
   const answer: unknown = await socket.timeout(5000).emitWithAck('probe', n);
   assert.equal(answer, n);
 }
+
+/** Logs the app's middleware, connect and connection listeners on `nsp`, labelled `label`. */
+function hooks(run: Run, nsp: Namespace, label: string): void {
+  nsp.use((socket, next) => {
+    run.server(nameOf(socket), `middleware ${label} (${socket.nsp.name})`);
+    next();
+  });
+  nsp.on('connect', (socket) => {
+    run.server(nameOf(socket), `connect ${label}`);
+  });
+  nsp.on('connection', (socket) => {
+    run.server(nameOf(socket), `connection ${label}`);
+  });
+}
+
+function childrenOf(parent: Namespace): Set<Namespace> {
+  return (parent as Namespace & { children: Set<Namespace> }).children;
+}
+
+const TENANTS = /^\/tenant-[\w-]+$/;
 
 // ---------------------------------------------------------------------------------------------
 // 1. Middleware order
@@ -386,4 +419,197 @@ describe('fidelity: refusals by app middleware', () => {
       },
     },
   );
+});
+
+// ---------------------------------------------------------------------------------------------
+// 3. Parent namespaces (regex and function) and their children
+// ---------------------------------------------------------------------------------------------
+
+type ParentKind = 'regex' | 'function';
+
+/** A parent for /tenant-…; a function parent logs what it is asked. */
+function tenantParent(run: Run, kind: ParentKind): Namespace {
+  if (kind === 'regex') return run.io.of(TENANTS);
+  return run.io.of((name, auth, next) => {
+    run.server('parent', `asked about ${name} with auth ${JSON.stringify(auth)}`);
+    next(null, TENANTS.test(name));
+  });
+}
+
+/** Broadcasts through the parent and through a child, then a last `end` every client waits for. */
+async function broadcastThrough(
+  run: Run,
+  parent: Namespace,
+  clients: ClientSocket[],
+): Promise<void> {
+  parent.emit('hello', 1, '2', { 3: '4' });
+  try {
+    parent.to('members').emit('members', 'parent.to(members)');
+  } catch (error) {
+    // Socket.IO 4.7 builds the parent's adapter before its set of children exists.
+    run.server('parent', `parent.to(members).emit threw: ${String(error)}`);
+  }
+  run.io.of('/tenant-acme').emit('only', 'io.of(/tenant-acme)');
+  const ends = clients.map((socket) => clientEvent(socket, 'end'));
+  parent.emit('end');
+  await Promise.all(ends);
+}
+
+// Stock Socket.IO 4.7 builds a parent's adapter before its set of children exists: a parent cannot
+// emit to a room there (it throws). The runs still compare layered with stock on 4.7.
+const parentRoomsThrow = socketIoVersion === '4.7';
+const membersSeen = parentRoomsThrow ? [] : ['members ["parent.to(members)"]'];
+const parentThrew = parentRoomsThrow
+  ? [
+      "parent.to(members).emit threw: TypeError: Cannot read properties of undefined (reading 'forEach')",
+    ]
+  : [];
+const broadcastsSeen = {
+  acme: ['hello [1,"2",{"3":"4"}]', ...membersSeen, 'only ["io.of(/tenant-acme)"]', 'end []'],
+  globex: ['hello [1,"2",{"3":"4"}]', ...membersSeen, 'end []'],
+};
+
+describe('fidelity: parent namespaces', () => {
+  for (const kind of ['regex', 'function'] as const) {
+    fidelity(
+      `${kind} parent: children a client's connect creates after the layering get the parent's middleware and listeners, added before and after it`,
+      async (run) => {
+        const { io } = run;
+        const parent = tenantParent(run, kind);
+        io.on('new_namespace', (nsp) => {
+          run.server('parent', `new_namespace ${nsp.name}`);
+        });
+        hooks(run, parent, 'added before layering');
+        run.layer(parent);
+        hooks(run, parent, 'added after layering');
+        parent.on('connection', (socket) => {
+          void socket.join('members');
+        });
+        const open = run.connection();
+        const acme = open('/tenant-acme', 'A');
+        await connected(acme);
+        const globex = open('/tenant-globex', 'B');
+        await connected(globex);
+        const children = [...childrenOf(parent)];
+        run.server(
+          'parent',
+          `children: ${children.map((child) => `${child.name} ${io.of(child.name) === child}`).join(', ')}`,
+        );
+        await broadcastThrough(run, parent, [acme, globex]);
+      },
+      {
+        client: {
+          A: ['connect', ...broadcastsSeen.acme],
+          B: ['connect', ...broadcastsSeen.globex],
+        },
+        server: {
+          parent: [
+            ...(kind === 'function' ? ['asked about /tenant-acme with auth {"name":"A"}'] : []),
+            'new_namespace /tenant-acme',
+            ...(kind === 'function' ? ['asked about /tenant-globex with auth {"name":"B"}'] : []),
+            'new_namespace /tenant-globex',
+            'children: /tenant-acme true, /tenant-globex true',
+            ...parentThrew,
+          ],
+          A: [
+            'middleware added before layering (/tenant-acme)',
+            'middleware added after layering (/tenant-acme)',
+            'connect added before layering',
+            'connect added after layering',
+            'connection added before layering',
+            'connection added after layering',
+          ],
+          B: [
+            'middleware added before layering (/tenant-globex)',
+            'middleware added after layering (/tenant-globex)',
+            'connect added before layering',
+            'connect added after layering',
+            'connection added before layering',
+            'connection added after layering',
+          ],
+        },
+      },
+    );
+  }
+
+  // A child that exists before the layering (io.of('/tenant-acme') under a regex parent, or one a
+  // client's connect created) has what the parent had when it was created, as in stock Socket.IO,
+  // and must be guarded like the others. Known package bug, fix in progress: such children are
+  // left without the session today, so these fail until it lands.
+  for (const kind of ['regex', 'function'] as const) {
+    const how = kind === 'regex' ? "by io.of('/tenant-acme')" : "by a client's connect";
+    fidelity(
+      `${kind} parent: a child created before the layering ${how} keeps what the parent had then, and gets the session too`,
+      async (run) => {
+        const { io } = run;
+        const parent = tenantParent(run, kind);
+        hooks(run, parent, 'added to the parent before the child existed');
+        const clients: ClientSocket[] = [];
+        if (kind === 'regex') {
+          io.of('/tenant-acme');
+        } else {
+          // Stays connected: it gets the broadcasts too.
+          clients.push(await connected(run.connection()('/tenant-acme', 'early')));
+        }
+        const acmeNsp = io.of('/tenant-acme');
+        run.server('parent', `/tenant-acme is a child: ${childrenOf(parent).has(acmeNsp)}`);
+        hooks(run, acmeNsp, 'added to the child itself');
+        run.layer(parent);
+        hooks(run, parent, 'added to the parent after layering');
+        parent.on('connection', (socket) => {
+          void socket.join('members');
+        });
+        const open = run.connection();
+        const acme = open('/tenant-acme', 'A');
+        await connected(acme);
+        const globex = open('/tenant-globex', 'B');
+        await connected(globex);
+        await broadcastThrough(run, parent, [...clients, acme, globex]);
+      },
+      {
+        client: {
+          ...(kind === 'function' && {
+            early: ['connect', 'hello [1,"2",{"3":"4"}]', 'only ["io.of(/tenant-acme)"]', 'end []'],
+          }),
+          A: ['connect', 'hello [1,"2",{"3":"4"}]', 'only ["io.of(/tenant-acme)"]', 'end []'],
+          B: ['connect', ...broadcastsSeen.globex],
+        },
+        server: {
+          parent: [
+            ...(kind === 'function'
+              ? [
+                  'asked about /tenant-acme with auth {"name":"early"}',
+                  '/tenant-acme is a child: true',
+                  'asked about /tenant-globex with auth {"name":"B"}',
+                ]
+              : ['/tenant-acme is a child: true']),
+            ...parentThrew,
+          ],
+          ...(kind === 'function' && {
+            early: [
+              'middleware added to the parent before the child existed (/tenant-acme)',
+              'connect added to the parent before the child existed',
+              'connection added to the parent before the child existed',
+            ],
+          }),
+          A: [
+            'middleware added to the parent before the child existed (/tenant-acme)',
+            'middleware added to the child itself (/tenant-acme)',
+            'connect added to the parent before the child existed',
+            'connect added to the child itself',
+            'connection added to the parent before the child existed',
+            'connection added to the child itself',
+          ],
+          B: [
+            'middleware added to the parent before the child existed (/tenant-globex)',
+            'middleware added to the parent after layering (/tenant-globex)',
+            'connect added to the parent before the child existed',
+            'connect added to the parent after layering',
+            'connection added to the parent before the child existed',
+            'connection added to the parent after layering',
+          ],
+        },
+      },
+    );
+  }
 });
