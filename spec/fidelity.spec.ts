@@ -230,6 +230,25 @@ function clientEvent(socket: ClientSocket, event: string): Promise<unknown[]> {
   );
 }
 
+/** The next `disconnect` of a server socket, with its reason; fails within 5 s. */
+function serverDisconnect(socket: ServerSocket): Promise<string> {
+  return within(
+    new Promise<string>((resolve) => {
+      socket.once('disconnect', (reason) => {
+        resolve(reason);
+      });
+    }),
+    `server disconnect of ${nameOf(socket)}`,
+  );
+}
+
+/** The connected server socket a client labelled `name`. */
+function serverSocket(nsp: Namespace, name: string): ServerSocket {
+  const socket = [...nsp.sockets.values()].find((s) => nameOf(s) === name);
+  assert.ok(socket, `no server socket ${name} in ${nsp.name}`);
+  return socket;
+}
+
 /** Answers `probe` acks with their argument, and logs them. */
 function answerProbes(run: Run, nsp: Namespace): void {
   nsp.on('connection', (socket) => {
@@ -264,7 +283,21 @@ function childrenOf(parent: Namespace): Set<Namespace> {
   return (parent as Namespace & { children: Set<Namespace> }).children;
 }
 
+/** The package's own rooms start with this: they are left out of every comparison of rooms. */
+const PACKAGE_ROOMS = 'session-auth:';
+
+/** A socket's rooms as the app knows them: the package's left out, its own ID as `self`. */
+function roomsOf(socket: ServerSocket): string {
+  return [...socket.rooms]
+    .filter((room) => !room.startsWith(PACKAGE_ROOMS))
+    .map((room) => (room === socket.id ? 'self' : room))
+    .join(',');
+}
+
 const TENANTS = /^\/tenant-[\w-]+$/;
+
+/** What a client socket logs when it is disconnected for `reason` and stays so. */
+const ended = (reason: string): string => `disconnect: ${reason} active=false`;
 
 // ---------------------------------------------------------------------------------------------
 // 1. Middleware order
@@ -612,4 +645,182 @@ describe('fidelity: parent namespaces', () => {
       },
     );
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// 4. A name no namespace or parent matches
+// ---------------------------------------------------------------------------------------------
+
+describe('fidelity: unknown namespaces', () => {
+  fidelity(
+    'a name no parent matches: connect_error "Invalid namespace" with no data, no reconnect, no namespace created',
+    async (run) => {
+      const { io } = run;
+      answerProbes(run, run.layer(io));
+      run.layer(io.of(TENANTS));
+      run.layer(
+        io.of((name, _auth, next) => {
+          run.server('parent', `function parent asked about ${name}`);
+          next(null, name === '/room-1');
+        }),
+      );
+      const open = run.connection({ manager: RETRY_AT_ONCE });
+      const probeSocket = open('/', 'P');
+      await connected(probeSocket);
+      const elsewhere = open('/elsewhere', 'X');
+      await connectError(elsewhere);
+      // '/tenant-' is one character short of the pattern.
+      const almost = open('/tenant-', 'Y');
+      await connectError(almost);
+      await probe(probeSocket, 1);
+      await probe(probeSocket, 2);
+      run.server('parent', `namespaces: ${[...io._nsps.keys()].join(', ')}`);
+    },
+    {
+      client: {
+        P: ['connect'],
+        X: ['connect_error Invalid namespace data=undefined active=false'],
+        Y: ['connect_error Invalid namespace data=undefined active=false'],
+      },
+      server: {
+        parent: [
+          'function parent asked about /elsewhere',
+          'function parent asked about /tenant-',
+          'namespaces: /',
+        ],
+        '/': ['probe 1 from P', 'probe 2 from P'],
+      },
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// 5. Rooms
+// ---------------------------------------------------------------------------------------------
+
+describe('fidelity: rooms', () => {
+  fidelity(
+    `join, leave, to, except, io.to vs io.of(name).to, socket.rooms (rooms starting with ${PACKAGE_ROOMS}, the package's own, left out)`,
+    async (run) => {
+      const { io } = run;
+      const root = run.layer(io);
+      const chat = run.layer(io.of('/chat'));
+      chat.use((socket, next) => {
+        void socket.join('joined-in-middleware');
+        next();
+      });
+      chat.on('connection', (socket) => {
+        const { room } = socket.handshake.auth as { room: string };
+        void socket.join([room, 'all']);
+        run.server(nameOf(socket), `rooms at connection: ${roomsOf(socket)}`);
+        socket.on('disconnecting', (reason) => {
+          run.server(nameOf(socket), `disconnecting (${reason}), rooms: ${roomsOf(socket)}`);
+        });
+        socket.on('disconnect', () => {
+          run.server(nameOf(socket), `disconnect, rooms: ${roomsOf(socket)}`);
+        });
+      });
+      root.on('connection', (socket) => {
+        void socket.join('a');
+      });
+
+      const openX = run.connection();
+      const xRoot = openX('/', 'X/');
+      const xChat = openX('/chat', 'Xchat', { room: 'a' });
+      await Promise.all([connected(xRoot), connected(xChat)]);
+      const yChat = run.connection()('/chat', 'Ychat', { room: 'b' });
+      await connected(yChat);
+      const x = serverSocket(chat, 'Xchat');
+      const y = serverSocket(chat, 'Ychat');
+      const names = new Map<string, string>();
+      for (const socket of [...chat.sockets.values(), ...root.sockets.values()]) {
+        names.set(socket.id, nameOf(socket));
+      }
+      const labels = (ids: Iterable<string>): string =>
+        [...ids]
+          .filter((room) => !room.startsWith(PACKAGE_ROOMS))
+          .map((room) => names.get(room) ?? room)
+          .sort()
+          .join(',');
+
+      chat.to('a').emit('ev', 'chat.to(a)');
+      io.to('a').emit('ev', 'io.to(a)');
+      io.of('/chat').to(['a', 'b']).emit('ev', "io.of('/chat').to([a, b])");
+      chat.except('a').emit('ev', 'chat.except(a)');
+      chat.to('all').except('b').emit('ev', 'chat.to(all).except(b)');
+      chat.except(y.id).emit('ev', 'chat.except(Ychat.id)');
+      x.to('all').emit('ev', 'Xchat.to(all)');
+      chat.to('joined-in-middleware').emit('ev', 'chat.to(joined-in-middleware)');
+      void x.leave('a');
+      chat.to('a').emit('ev', 'chat.to(a) after Xchat left a');
+      io.in('b').emit('ev', 'io.in(b)');
+      const ends = [xRoot, xChat, yChat].map((socket) => clientEvent(socket, 'end'));
+      chat.emit('end');
+      io.emit('end');
+      await Promise.all(ends);
+
+      const queries = (entry: string): void => {
+        run.server('queries', entry);
+      };
+      queries(`Xchat.rooms: ${roomsOf(x)}; Ychat.rooms: ${roomsOf(y)}`);
+      const fetch = async (op: { fetchSockets(): Promise<{ id: string }[]> }): Promise<string> =>
+        labels((await op.fetchSockets()).map((socket) => socket.id));
+      queries(`chat.in(all): ${await fetch(chat.in('all'))}`);
+      queries(`io.in(a): ${await fetch(io.in('a'))}`);
+      queries(`io.of(/chat).in(a): ${await fetch(io.of('/chat').in('a'))}`);
+      const fetched = await chat.fetchSockets();
+      queries(
+        `chat.fetchSockets: ${fetched
+          .map((s) => `${nameOf(s)} in ${labels(s.rooms)}`)
+          .sort()
+          .join('; ')}`,
+      );
+      queries(`chat rooms: ${labels(chat.adapter.rooms.keys())}`);
+
+      const gone = serverDisconnect(x);
+      xChat.disconnect();
+      await gone;
+      queries(`chat rooms after Xchat left: ${labels(chat.adapter.rooms.keys())}`);
+    },
+    {
+      client: {
+        'X/': ['connect', 'ev ["io.to(a)"]', 'end []'],
+        Xchat: [
+          'connect',
+          'ev ["chat.to(a)"]',
+          `ev ["io.of('/chat').to([a, b])"]`,
+          'ev ["chat.to(all).except(b)"]',
+          'ev ["chat.except(Ychat.id)"]',
+          'ev ["chat.to(joined-in-middleware)"]',
+          'end []',
+          ended('io client disconnect'),
+        ],
+        Ychat: [
+          'connect',
+          `ev ["io.of('/chat').to([a, b])"]`,
+          'ev ["chat.except(a)"]',
+          'ev ["Xchat.to(all)"]',
+          'ev ["chat.to(joined-in-middleware)"]',
+          'end []',
+        ],
+      },
+      server: {
+        Xchat: [
+          'rooms at connection: joined-in-middleware,self,a,all',
+          'disconnecting (client namespace disconnect), rooms: joined-in-middleware,self,all',
+          'disconnect, rooms: ',
+        ],
+        Ychat: ['rooms at connection: joined-in-middleware,self,b,all'],
+        queries: [
+          'Xchat.rooms: joined-in-middleware,self,all; Ychat.rooms: joined-in-middleware,self,b,all',
+          'chat.in(all): Xchat,Ychat',
+          'io.in(a): X/',
+          'io.of(/chat).in(a): ',
+          'chat.fetchSockets: Xchat in Xchat,all,joined-in-middleware; Ychat in Ychat,all,b,joined-in-middleware',
+          'chat rooms: Xchat,Ychat,all,b,joined-in-middleware',
+          'chat rooms after Xchat left: Ychat,all,b,joined-in-middleware',
+        ],
+      },
+    },
+  );
 });
