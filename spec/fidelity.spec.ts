@@ -299,6 +299,12 @@ const TENANTS = /^\/tenant-[\w-]+$/;
 /** What a client socket logs when it is disconnected for `reason` and stays so. */
 const ended = (reason: string): string => `disconnect: ${reason} active=false`;
 
+/** What logDisconnects logs for a socket disconnected for `reason`. */
+const serverEnded = (reason: string): string[] => [
+  `disconnecting: ${reason}`,
+  `disconnect: ${reason}`,
+];
+
 // ---------------------------------------------------------------------------------------------
 // 1. Middleware order
 // ---------------------------------------------------------------------------------------------
@@ -820,6 +826,251 @@ describe('fidelity: rooms', () => {
           'chat rooms: Xchat,Ychat,all,b,joined-in-middleware',
           'chat rooms after Xchat left: Ychat,all,b,joined-in-middleware',
         ],
+      },
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// 6. Disconnections and their reasons
+// ---------------------------------------------------------------------------------------------
+
+/** Logs each socket's disconnecting and disconnect reasons on the server. */
+function logDisconnects(run: Run, nsp: Namespace): Namespace {
+  nsp.on('connection', (socket) => {
+    socket.on('disconnecting', (reason) => {
+      run.server(nameOf(socket), `disconnecting: ${reason}`);
+    });
+    socket.on('disconnect', (reason) => {
+      run.server(nameOf(socket), `disconnect: ${reason}`);
+    });
+  });
+  return nsp;
+}
+
+/** '/' (answering probes) and '/chat', both logging their disconnections. */
+function rootAndChat(run: Run): { root: Namespace; chat: Namespace } {
+  const root = logDisconnects(run, run.layer(run.io));
+  answerProbes(run, root);
+  const chat = logDisconnects(run, run.layer(run.io.of('/chat')));
+  return { root, chat };
+}
+
+/** One connection with '/' and '/chat' open, both connected. */
+async function openBoth(
+  run: Run,
+  prefix: string,
+  options?: ConnectionOptions,
+): Promise<{ root: ClientSocket; chat: ClientSocket }> {
+  const open = run.connection(options);
+  const root = open('/', `${prefix}/`);
+  const chat = open('/chat', `${prefix}chat`);
+  await Promise.all([connected(root), connected(chat)]);
+  return { root, chat };
+}
+
+describe('fidelity: disconnections', () => {
+  fidelity(
+    "server socket.disconnect(): that namespace only, 'server namespace disconnect' / 'io server disconnect'",
+    async (run) => {
+      const { chat } = rootAndChat(run);
+      const client = await openBoth(run, 'X');
+      const server = serverSocket(chat, 'Xchat');
+      const seen = [clientEvent(client.chat, 'disconnect'), serverDisconnect(server)];
+      server.disconnect();
+      await Promise.all(seen);
+      await probe(client.root, 1);
+      run.client('X/', `connected=${client.root.connected}`);
+    },
+    {
+      client: {
+        'X/': ['connect', 'connected=true'],
+        Xchat: ['connect', ended('io server disconnect')],
+      },
+      server: {
+        Xchat: serverEnded('server namespace disconnect'),
+        '/': ['probe 1 from X/'],
+      },
+    },
+  );
+
+  fidelity(
+    "server socket.disconnect(true): every namespace of that client ends with 'io server disconnect' (each is sent a DISCONNECT before the close), none comes back",
+    async (run) => {
+      const { root, chat } = rootAndChat(run);
+      const client = await openBoth(run, 'X', { manager: RETRY_AT_ONCE });
+      const other = await openBoth(run, 'Y');
+      const seen = [
+        clientEvent(client.root, 'disconnect'),
+        clientEvent(client.chat, 'disconnect'),
+        serverDisconnect(serverSocket(root, 'X/')),
+        serverDisconnect(serverSocket(chat, 'Xchat')),
+      ];
+      serverSocket(chat, 'Xchat').disconnect(true);
+      await Promise.all(seen);
+      await probe(other.root, 1);
+      await probe(other.root, 2);
+      run.server('/', `sockets: ${[...root.sockets.values()].map(nameOf).join(',')}`);
+    },
+    {
+      client: {
+        'X/': ['connect', ended('io server disconnect')],
+        Xchat: ['connect', ended('io server disconnect')],
+        'Y/': ['connect'],
+        Ychat: ['connect'],
+      },
+      server: {
+        'X/': serverEnded('server namespace disconnect'),
+        Xchat: serverEnded('server namespace disconnect'),
+        '/': ['probe 1 from Y/', 'probe 2 from Y/', 'sockets: Y/'],
+      },
+    },
+  );
+
+  fidelity(
+    "client socket.disconnect(): 'client namespace disconnect' / 'io client disconnect'; the last one closes the connection",
+    async (run) => {
+      const { root, chat } = rootAndChat(run);
+      const client = await openBoth(run, 'X');
+      const first = [
+        clientEvent(client.chat, 'disconnect'),
+        serverDisconnect(serverSocket(chat, 'Xchat')),
+      ];
+      client.chat.disconnect();
+      await Promise.all(first);
+      await probe(client.root, 1);
+      const conn = serverSocket(root, 'X/').conn;
+      const closed = within(
+        new Promise<string>((resolve) => {
+          conn.once('close', (reason: string) => {
+            resolve(reason);
+          });
+        }),
+        'the connection to close',
+      );
+      const last = [
+        clientEvent(client.root, 'disconnect'),
+        serverDisconnect(serverSocket(root, 'X/')),
+      ];
+      client.root.disconnect();
+      await Promise.all(last);
+      run.server('/', `connection closed: ${await closed}`);
+    },
+    {
+      client: {
+        'X/': ['connect', ended('io client disconnect')],
+        Xchat: ['connect', ended('io client disconnect')],
+      },
+      server: {
+        Xchat: serverEnded('client namespace disconnect'),
+        '/': ['probe 1 from X/', 'connection closed: transport close'],
+        'X/': serverEnded('client namespace disconnect'),
+      },
+    },
+  );
+
+  fidelity(
+    "the connection drops (socket.conn.close()): every namespace sees 'transport close', and reconnects on its own",
+    async (run) => {
+      const { root } = rootAndChat(run);
+      // WebSocket only: engine.io closes a long-polling connection only at the client's next poll
+      // (or after closeTimeout, 30 s), which would keep this process alive long after the test.
+      const client = await openBoth(run, 'X', {
+        manager: { ...RETRY_AT_ONCE, transports: ['websocket'] },
+      });
+      const back = [client.root, client.chat].map(async (socket) => {
+        await clientEvent(socket, 'disconnect');
+        await clientEvent(socket, 'connect');
+      });
+      serverSocket(root, 'X/').conn.close();
+      await Promise.all(back);
+      await probe(client.root, 1);
+    },
+    {
+      client: {
+        'X/': ['connect', 'disconnect: transport close active=true', 'connect'],
+        Xchat: ['connect', 'disconnect: transport close active=true', 'connect'],
+      },
+      server: {
+        'X/': serverEnded('forced close'),
+        Xchat: serverEnded('forced close'),
+        '/': ['probe 1 from X/'],
+      },
+    },
+  );
+
+  for (const close of [false, true]) {
+    fidelity(
+      `nsp.disconnectSockets(${close}): every socket of the namespace${close ? ', and their connections' : ' only'}`,
+      async (run) => {
+        const { root, chat } = rootAndChat(run);
+        const x = await openBoth(run, 'X');
+        const y = await openBoth(run, 'Y');
+        const seen = [
+          clientEvent(x.chat, 'disconnect'),
+          clientEvent(y.chat, 'disconnect'),
+          serverDisconnect(serverSocket(chat, 'Xchat')),
+          serverDisconnect(serverSocket(chat, 'Ychat')),
+          ...(close
+            ? [
+                clientEvent(x.root, 'disconnect'),
+                clientEvent(y.root, 'disconnect'),
+                serverDisconnect(serverSocket(root, 'X/')),
+                serverDisconnect(serverSocket(root, 'Y/')),
+              ]
+            : []),
+        ];
+        chat.disconnectSockets(close);
+        await Promise.all(seen);
+        if (!close) {
+          await probe(x.root, 1);
+          await probe(y.root, 2);
+        }
+        run.server('/', `sockets: ${[...root.sockets.values()].map(nameOf).sort().join(',')}`);
+      },
+      {
+        client: {
+          'X/': ['connect', ...(close ? [ended('io server disconnect')] : [])],
+          Xchat: ['connect', ended('io server disconnect')],
+          'Y/': ['connect', ...(close ? [ended('io server disconnect')] : [])],
+          Ychat: ['connect', ended('io server disconnect')],
+        },
+        server: {
+          ...(close && {
+            'X/': serverEnded('server namespace disconnect'),
+            'Y/': serverEnded('server namespace disconnect'),
+          }),
+          Xchat: serverEnded('server namespace disconnect'),
+          Ychat: serverEnded('server namespace disconnect'),
+          '/': close ? ['sockets: '] : ['probe 1 from X/', 'probe 2 from Y/', 'sockets: X/,Y/'],
+        },
+      },
+    );
+  }
+
+  fidelity(
+    "io.close(): every socket of every namespace ends ('server shutting down'; on 4.6, '/' only)",
+    async (run) => {
+      const { root, chat } = rootAndChat(run);
+      const x = await openBoth(run, 'X');
+      const seen = [
+        clientEvent(x.chat, 'disconnect'),
+        clientEvent(x.root, 'disconnect'),
+        serverDisconnect(serverSocket(chat, 'Xchat')),
+        serverDisconnect(serverSocket(root, 'X/')),
+      ];
+      await run.io.close();
+      await Promise.all(seen);
+    },
+    {
+      client: {
+        'X/': ['connect', 'disconnect: transport close active=true'],
+        Xchat: ['connect', 'disconnect: transport close active=true'],
+      },
+      server: {
+        'X/': serverEnded('server shutting down'),
+        // Socket.IO 4.6 shuts down the sockets of '/' only; the others see the engine close.
+        Xchat: serverEnded(socketIoVersion === '4.6' ? 'forced close' : 'server shutting down'),
       },
     },
   );
