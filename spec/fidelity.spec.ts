@@ -1075,3 +1075,208 @@ describe('fidelity: disconnections', () => {
     },
   );
 });
+
+// ---------------------------------------------------------------------------------------------
+// 7. io.of() identity
+// ---------------------------------------------------------------------------------------------
+
+describe('fidelity: io.of()', () => {
+  fidelity(
+    "io.of('/x') twice is one namespace, io.of('x') too; io.of('/') and io.of('') are io.sockets",
+    async (run) => {
+      const { io } = run;
+      const log = (entry: string): void => {
+        run.server('of', entry);
+      };
+      const x = io.of('/x');
+      const layered = run.layer(x);
+      const root = run.layer(io);
+      log(`layer(io.of('/x')) returns it: ${layered === x}`);
+      log(`io.of('/x') again: ${io.of('/x') === x}; io.of('x'): ${io.of('x') === x}`);
+      log(`layer(io) returns io.sockets: ${root === io.sockets}`);
+      log(`io.of('/'): ${io.of('/') === io.sockets}; io.of(''): ${io.of('') === io.sockets}`);
+      const parent = io.of(TENANTS);
+      run.layer(parent);
+      const child = io.of('/tenant-acme');
+      log(
+        `io.of('/tenant-acme') twice: ${io.of('/tenant-acme') === child}, a child: ${childrenOf(parent).has(child)}`,
+      );
+      log(`namespaces: ${[...io._nsps.keys()].join(', ')}`);
+      io.of('/x', (socket) => {
+        run.server(nameOf(socket), "io.of('/x', fn) listener");
+      });
+      io.of('x').on('connection', (socket) => {
+        run.server(nameOf(socket), `io.of('x') connection listener, nsp ${socket.nsp.name}`);
+      });
+      io.on('connection', (socket) => {
+        run.server(nameOf(socket), `io.on(connection), nsp ${socket.nsp.name}`);
+      });
+      io.sockets.on('connect', (socket) => {
+        run.server(nameOf(socket), `io.sockets.on(connect), nsp ${socket.nsp.name}`);
+      });
+      const open = run.connection();
+      await Promise.all([connected(open('/x', 'X')), connected(open('/', 'R'))]);
+    },
+    {
+      client: { X: ['connect'], R: ['connect'] },
+      server: {
+        of: [
+          "layer(io.of('/x')) returns it: true",
+          "io.of('/x') again: true; io.of('x'): true",
+          'layer(io) returns io.sockets: true',
+          "io.of('/'): true; io.of(''): true",
+          "io.of('/tenant-acme') twice: true, a child: true",
+          'namespaces: /, /x, /tenant-acme',
+        ],
+        X: ["io.of('/x', fn) listener", "io.of('x') connection listener, nsp /x"],
+        R: ['io.sockets.on(connect), nsp /', 'io.on(connection), nsp /'],
+      },
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// 8. connect/connection, socket.handshake, socket.data, multiplexing
+// ---------------------------------------------------------------------------------------------
+
+/** A request URL without the polling cache-buster `t`, which differs from run to run. */
+function stableUrl(url: string): string {
+  const search = new URL(url, 'http://localhost').searchParams;
+  search.delete('t');
+  return `${url.split('?')[0] ?? ''}?${search.toString()}`;
+}
+
+/** What an app reads of socket.handshake; `t` and the times left out. */
+function handshakeOf(socket: ServerSocket, cookie: string): string {
+  const { auth, query, headers, url, xdomain, secure, address, issued, time } = socket.handshake;
+  const { t: _t, ...stableQuery } = query as Record<string, unknown>;
+  return JSON.stringify({
+    auth,
+    query: stableQuery,
+    url: stableUrl(url),
+    xApp: headers['x-app'],
+    cookieAsSent: headers.cookie === cookie,
+    xdomain,
+    secure,
+    address,
+    issued: typeof issued,
+    time: typeof time,
+  });
+}
+
+/** What an app reads of socket.request (the package gives each socket its own). */
+function requestOf(socket: ServerSocket): string {
+  const { method, url, headers, socket: tcp } = socket.request;
+  return JSON.stringify({
+    method,
+    url: stableUrl(url ?? ''),
+    xApp: headers['x-app'],
+    remoteAddress: tcp.remoteAddress,
+  });
+}
+
+describe('fidelity: connect, handshake and data', () => {
+  fidelity(
+    'several namespaces multiplexed on one connection: connect/connection, handshake (auth, query, headers), socket.request, socket.data from middleware (the package adds data.user, left out)',
+    async (run) => {
+      const { io } = run;
+      const conns = new Map<object, string>();
+      const connOf = (socket: ServerSocket): string => {
+        if (!conns.has(socket.conn)) conns.set(socket.conn, `conn-${conns.size + 1}`);
+        return conns.get(socket.conn) ?? '?';
+      };
+      for (const name of ['/', '/chat', '/news']) {
+        const nsp = io.of(name);
+        nsp.use((socket, next) => {
+          Object.assign(socket.data as object, { before: `set before layering in ${name}` });
+          next();
+        });
+        run.layer(nsp);
+        nsp.use((socket, next) => {
+          Object.assign(socket.data as object, { after: `set after layering in ${name}` });
+          next();
+        });
+        let connectSocket: ServerSocket | undefined;
+        nsp.on('connect', (socket) => {
+          connectSocket = socket;
+        });
+        nsp.on('connection', (socket) => {
+          const { user: _user, ...data } = socket.data as Record<string, unknown>;
+          const log = (entry: string): void => {
+            run.server(nameOf(socket), entry);
+          };
+          log(
+            `connection on ${socket.nsp.name}, same socket as connect: ${connectSocket === socket}`,
+          );
+          log(`handshake: ${handshakeOf(socket, run.cookie)}`);
+          log(`request: ${requestOf(socket)}`);
+          log(`data: ${JSON.stringify(data)}`);
+          log(`connected=${socket.connected} recovered=${socket.recovered} on ${connOf(socket)}`);
+          log(
+            `id is not the connection's: ${socket.id !== (socket.conn as unknown as { id: string }).id}`,
+          );
+          socket.on('whoami', (ack: (id: string) => void) => {
+            ack(socket.id);
+          });
+        });
+      }
+      const manager = run.connection({
+        manager: { extraHeaders: { cookie: run.cookie, 'x-app': 'fidelity' }, query: { q: 'one' } },
+      });
+      const sockets = [
+        manager('/', 'R', { token: 'r' }),
+        manager('/chat', 'C', { token: 'c' }),
+        manager('/news', 'N', { token: 'n' }),
+      ];
+      await Promise.all(sockets.map((socket) => connected(socket)));
+      for (const socket of sockets) {
+        const id: unknown = await socket.timeout(5000).emitWithAck('whoami');
+        const { name } = socket.auth as { name: string };
+        run.client(name, `server id is mine: ${id === socket.id}`);
+      }
+      const ids = new Set(sockets.map((socket) => socket.id));
+      run.client('all', `distinct ids: ${ids.size}`);
+    },
+    {
+      client: {
+        R: ['connect', 'server id is mine: true'],
+        C: ['connect', 'server id is mine: true'],
+        N: ['connect', 'server id is mine: true'],
+        all: ['distinct ids: 3'],
+      },
+      server: Object.fromEntries(
+        [
+          ['R', '/', 'r'],
+          ['C', '/chat', 'c'],
+          ['N', '/news', 'n'],
+        ].map(([name = '', nsp = '', token = '']) => [
+          name,
+          [
+            `connection on ${nsp}, same socket as connect: true`,
+            `handshake: ${JSON.stringify({
+              auth: { name, token },
+              query: { q: 'one', EIO: '4', transport: 'polling' },
+              url: '/socket.io/?q=one&EIO=4&transport=polling',
+              xApp: 'fidelity',
+              cookieAsSent: true,
+              xdomain: false,
+              secure: false,
+              address: '127.0.0.1',
+              issued: 'number',
+              time: 'string',
+            })}`,
+            `request: ${JSON.stringify({
+              method: 'GET',
+              url: '/socket.io/?q=one&EIO=4&transport=polling',
+              xApp: 'fidelity',
+              remoteAddress: '127.0.0.1',
+            })}`,
+            `data: ${JSON.stringify({ before: `set before layering in ${nsp}`, after: `set after layering in ${nsp}` })}`,
+            'connected=true recovered=false on conn-1',
+            "id is not the connection's: true",
+          ],
+        ]),
+      ),
+    },
+  );
+});
