@@ -90,7 +90,12 @@ export function createApp(options: CreateAppOptions): ExampleApp {
 
   const app = express();
   const httpServer = createServer(app);
-  const io = new Server(httpServer, options.adapter ? { adapter: options.adapter } : {});
+  const io = new Server(httpServer, {
+    // A tenant's namespace goes once its last member leaves. (Children nobody got into, such as a
+    // stranger's guesses, go at once either way: socket.io-session-auth removes them.)
+    cleanupEmptyChildNamespaces: true,
+    ...(options.adapter && { adapter: options.adapter }),
+  });
 
   // --- HTTP: sessions, Passport, login and logout ------------------------------------------
 
