@@ -3,7 +3,8 @@ import createDebug from 'debug';
 import type { Session } from 'express-session';
 import type { Server } from 'socket.io';
 import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from './errors.js';
-import { endEverywhere, sessionRoom, userKeyOf, userRoom } from './live-session.js';
+import { userKeyOf } from './handshake.js';
+import { endEverywhere, sessionKey, userKey as userEndKey } from './revocation.js';
 import { toServer } from './setup.js';
 
 const debug = createDebug('socket.io-session-auth');
@@ -31,7 +32,7 @@ export function disconnectOnLogout(
   const server = toServer(io, 'disconnectOnLogout');
 
   const end = (sessionID: string, code: SessionEndedCode): void => {
-    void endEverywhere(server, sessionRoom(sessionID), code);
+    void endEverywhere(server, sessionKey(sessionID), code);
   };
 
   // Per-request wrappers, as express-session's own save/reload: non-enumerable, so they are never
@@ -133,7 +134,7 @@ function watchUser(io: Server, req: IncomingMessage, res: ServerResponse): void 
     }
     if (ended || now === userKey) return;
     ended = true;
-    void endEverywhere(io, userRoom(userKey), ERR_SESSION_REVOKED);
+    void endEverywhere(io, userEndKey(userKey), ERR_SESSION_REVOKED);
   };
   const { logout } = passportReq;
   if (typeof logout === 'function') {

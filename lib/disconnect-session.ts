@@ -1,6 +1,6 @@
 import type { Server } from 'socket.io';
 import { ERR_SESSION_REVOKED } from './errors.js';
-import { endEverywhere, sessionRoom } from './live-session.js';
+import { endEverywhere, sessionKey } from './revocation.js';
 import { toServer } from './setup.js';
 
 /**
@@ -21,5 +21,5 @@ export function disconnectSession(io: Server, sessionID: string): Promise<void> 
   if (typeof sessionID !== 'string' || sessionID === '') {
     throw new TypeError('disconnectSession: sessionID must be a non-empty string');
   }
-  return endEverywhere(server, sessionRoom(sessionID), ERR_SESSION_REVOKED);
+  return endEverywhere(server, sessionKey(sessionID), ERR_SESSION_REVOKED);
 }

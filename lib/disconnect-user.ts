@@ -1,6 +1,7 @@
 import type { Server } from 'socket.io';
 import { ERR_SESSION_REVOKED } from './errors.js';
-import { endEverywhere, userKeyOf, userRoom } from './live-session.js';
+import { userKeyOf } from './handshake.js';
+import { endEverywhere, userKey as userEndKey } from './revocation.js';
 import { toServer } from './setup.js';
 
 /**
@@ -19,5 +20,5 @@ export function disconnectUser(io: Server, userKey: unknown): Promise<void> {
   if (key === undefined || key === '') {
     throw new TypeError('disconnectUser: userKey must be what serializeUser stored, not empty');
   }
-  return endEverywhere(server, userRoom(key), ERR_SESSION_REVOKED);
+  return endEverywhere(server, userEndKey(key), ERR_SESSION_REVOKED);
 }

@@ -9,9 +9,9 @@ export { disconnectUser } from './disconnect-user.js';
 export { disconnectOnLogout } from './disconnect-on-logout.js';
 export { reloadSession } from './reload-session.js';
 export { saveSession } from './save-session.js';
-export { SESSION_ENDED_EVENT } from './live-session.js';
-export type { SessionEndedPayload } from './live-session.js';
-export type { EventRefusal } from './event-refusal.js';
+export { SESSION_ENDED_EVENT } from './revocation.js';
+export type { SessionEndedPayload } from './revocation.js';
+export type { EventRefusal } from './events.js';
 export {
   SessionAuthError,
   ERR_MIDDLEWARE_ENDED,

@@ -1,26 +1,59 @@
-// Putting the package's middleware and listeners on a namespace, and on every child of a parent
-// (dynamic) namespace: the ones it will create and the ones it already has.
+// Putting the package on a namespace, and on every child of a parent (dynamic) namespace: the ones
+// it will create and the ones it already has. Also where the package learns that a socket is gone:
+// Socket.IO tells nobody when it discards a socket whose handshake did not complete.
 import type { Namespace, Socket } from 'socket.io';
 import {
+  attachChild,
   childrenOf,
   cleansUpEmptyChildren,
-  countHandshakes,
   interceptRemove,
   middlewareOf,
-  attachChild,
   pendingHandshakes,
   removeChild,
+  watchHandshakes,
 } from './socket-io-internals.js';
 
 type Middleware = (socket: Socket, next: (err?: Error) => void) => void;
+type Left = (socket: Socket) => void;
+
+/** What a layered namespace calls when one of its sockets is gone, connected or not. */
+let onLeft: Left = () => undefined;
+
+/** Called with each socket that leaves a layered namespace (set once, by the handshake). */
+export function whenSocketLeaves(left: Left): void {
+  onLeft = left;
+}
+
+const layered = new WeakSet<Namespace>();
+
+/**
+ * Learns when the sockets of a concrete namespace leave: a connected one through Socket.IO's
+ * removal, one whose handshake ended without connecting (refused, or its client left) once
+ * Socket.IO has discarded it. For a child, also removes it when it is left empty (see
+ * pruneEmptyChildren).
+ */
+function watchNamespace(
+  nsp: Namespace,
+  emptied?: (child: Namespace, wasConnected: boolean) => void,
+) {
+  if (layered.has(nsp)) return;
+  layered.add(nsp);
+  interceptRemove(nsp, (_nsp, socket, wasConnected) => {
+    if (wasConnected) onLeft(socket);
+    emptied?.(nsp, wasConnected);
+  });
+  watchHandshakes(nsp, (socket) => {
+    if (!socket.connected) onLeft(socket);
+    emptied?.(nsp, false);
+  });
+}
 
 /**
  * `nsp.use(fn)`, and for a parent namespace, `child.use(fn)` on the children it already has:
  * Socket.IO copies a parent's middleware into a child only when it creates the child.
  */
 export function useEverywhere(nsp: Namespace, fn: Middleware): void {
-  // So that pendingHandshakes() answers on every Socket.IO version for the namespaces we layer.
-  if (!childrenOf(nsp)) countHandshakes(nsp);
+  if (!childrenOf(nsp)) watchNamespace(nsp);
   nsp.use(fn);
   for (const child of childrenOf(nsp) ?? []) child.use(fn);
 }
@@ -31,7 +64,18 @@ export function onConnectionEverywhere(nsp: Namespace, listener: (socket: Socket
   for (const child of childrenOf(nsp) ?? []) child.on('connection', listener);
 }
 
+/** Calls `fn` on each child a parent has, and on each it creates from now on. */
+export function forEachChild(parent: Namespace, fn: (child: Namespace) => void): void {
+  const children = childrenOf(parent);
+  if (!children) return;
+  for (const child of children) fn(child);
+  parent.server.sockets.on('new_namespace', (child: Namespace) => {
+    if (children.has(child)) fn(child);
+  });
+}
+
 const pruned = new WeakSet<Namespace>();
+const parents = new WeakMap<Namespace, Namespace>();
 
 /**
  * Removes the children of a parent namespace that its guard left empty. Socket.IO creates a child
@@ -49,34 +93,23 @@ export function pruneEmptyChildren(parent: Namespace): void {
   if (!children || pruned.has(parent)) return;
   pruned.add(parent);
   const io = parent.server;
-  const onDemand = new WeakSet<Namespace>();
+  const existing = new Set(children);
   const hadMember = new WeakSet<Namespace>();
 
-  const check = (child: Namespace, wasConnected: boolean): void => {
+  const emptied = (child: Namespace, wasConnected: boolean): void => {
     if (wasConnected) hadMember.add(child);
     if (!children.has(child) || child.sockets.size > 0 || pendingHandshakes(child) > 0) return;
     const remove = cleansUpEmptyChildren(io)
       ? true
-      : onDemand.has(child) && !hadMember.has(child) && !customised(parent, child);
+      : !existing.has(child) && !hadMember.has(child) && !customised(parent, child);
     if (remove) removeChild(parent, child);
   };
-  const watch = (child: Namespace): void => {
+  forEachChild(parent, (child) => {
     parents.set(child, parent);
-    interceptRemove(child, check);
-    countHandshakes(child, () => {
-      check(child, false);
-    });
+    watchNamespace(child, emptied);
     child.on('connection', reattachChild);
-  };
-  for (const child of children) watch(child);
-  io.sockets.on('new_namespace', (child: Namespace) => {
-    if (!children.has(child)) return;
-    onDemand.add(child);
-    watch(child);
   });
 }
-
-const parents = new WeakMap<Namespace, Namespace>();
 
 // A socket whose handshake outlived its child's removal (a slow connectionStateRecovery restore
 // between Socket.IO creating the socket and running its middleware) puts the child back, when no

@@ -1,7 +1,5 @@
 import type { Socket } from 'socket.io';
-import { toError } from './errors.js';
-import { liveSession } from './live-session.js';
-import { checkNotEnded, hashOf, serialise, sessionOf } from './session-writes.js';
+import { reload, sessionOf } from './writes.js';
 
 /**
  * Reloads `socket.request.session` from the store, to see what HTTP requests (or other sockets)
@@ -16,22 +14,5 @@ import { checkNotEnded, hashOf, serialise, sessionOf } from './session-writes.js
  * ```
  */
 export function reloadSession(socket: Socket): Promise<void> {
-  const session = sessionOf(socket, 'reloadSession');
-  return serialise(
-    session.id,
-    () =>
-      new Promise<void>((resolve, reject) => {
-        checkNotEnded(socket, 'reloadSession');
-        session.reload((err?: unknown) => {
-          if (err) {
-            reject(toError(err));
-            return;
-          }
-          // session.reload() puts a new Session object on the request.
-          const state = liveSession(socket);
-          if (state) state.savedHash = hashOf(socket.request.session);
-          resolve();
-        });
-      }),
-  );
+  return reload(socket, sessionOf(socket, 'reloadSession'));
 }

@@ -9,10 +9,10 @@ import {
   refusal,
   report,
 } from './errors.js';
-import { refuseEvent } from './event-refusal.js';
-import { sessionHasEnded } from './live-session.js';
+import { refuseEvent, sessionHasEnded } from './events.js';
 import { pruneEmptyChildren, useEverywhere } from './namespace-layers.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
+import { socketState } from './state.js';
 import type { ErrorHook, NamespaceTarget } from './types.js';
 
 /** Options for {@link requireAuth}. */
@@ -107,7 +107,7 @@ export function requireAuth<User = Express.User>(
     socket.use(function authorizeEventGuard(event, next) {
       const user = socket.request.user as User | undefined;
       // Before authorizeEvent is asked: a socket whose session has ended may not act.
-      if (!user || sessionHasEnded(socket)) {
+      if (!user || sessionHasEnded(socketState(socket))) {
         refuseEvent(event, ERR_UNAUTHORIZED, 401);
         return;
       }

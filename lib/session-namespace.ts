@@ -1,25 +1,35 @@
 import type { Namespace } from 'socket.io';
 import {
-  ERR_MIDDLEWARE_ERROR,
-  ERR_MIDDLEWARE_TIMEOUT,
-  ERR_SESSION_UNAVAILABLE,
-  SessionAuthError,
-  refusal,
-  toError,
-} from './errors.js';
-import { listenForEnds } from './live-session.js';
-import { childrenOf } from './socket-io-internals.js';
-import { onConnectionEverywhere, pruneEmptyChildren, useEverywhere } from './namespace-layers.js';
-import { type AllowedOrigins, checkAllowedOrigins, originCheck } from './origin-check.js';
-import { defaultUserData, trackSession, watchSessions } from './session-lifecycle.js';
+  type AllowedOrigins,
+  type HandshakeOptions,
+  admitStep,
+  leave,
+  originStep,
+  sessionStep,
+  trackStep,
+} from './handshake.js';
 import {
+  forEachChild,
+  onConnectionEverywhere,
+  pruneEmptyChildren,
+  useEverywhere,
+  whenSocketLeaves,
+} from './namespace-layers.js';
+import { guardRecovery } from './recovery.js';
+import { listenForEnds } from './revocation.js';
+import {
+  checkAllowedOrigins,
+  checkApp,
   checkBoolean,
   checkFunction,
+  checkMiddleware,
   checkOptions,
   checkTimeout,
   isGuarded,
   toNamespace,
 } from './setup.js';
+import { childrenOf } from './socket-io-internals.js';
+import { serverState } from './state.js';
 import type {
   ErrorHook,
   ExpressApp,
@@ -27,7 +37,9 @@ import type {
   NamespaceTarget,
   PassportAuthenticator,
 } from './types.js';
-import { type SocketMiddleware, wrapExpressMiddleware } from './wrap-express-middleware.js';
+import { expressApp } from './wrap-express-middleware.js';
+
+export type { AllowedOrigins };
 
 /** Options for {@link sessionNamespace}. */
 export interface SessionNamespaceOptions {
@@ -108,20 +120,24 @@ function isAuthenticator(value: unknown): value is PassportAuthenticator {
   return typeof initialize === 'function' && typeof session === 'function';
 }
 
-// Each namespace connect reads the session afresh: what an earlier namespace, or engine-level
-// middleware, left on the request must not stand in for it.
-function forgetSession(req: Record<string, unknown>, _res: unknown, next: () => void): void {
-  req.session = undefined;
-  req.sessionID = undefined;
-  req.user = undefined;
-  next();
+/** The default `userData`: the user's usual identifying fields, nothing else. */
+export function defaultUserData(user: Express.User): Record<string, unknown> {
+  const summary: Record<string, unknown> = {};
+  for (const key of ['id', 'username', 'name', 'displayName']) {
+    const value = (user as unknown as Record<string, unknown>)[key];
+    if (typeof value === 'string' || typeof value === 'number') summary[key] = value;
+  }
+  return summary;
 }
+
+whenSocketLeaves(leave);
 
 /**
  * Makes a namespace session-aware: each socket sees `socket.request.session` and
  * `socket.request.sessionID`, and with `passport`, `socket.request.user`. The session is read from
- * the store at every namespace connect (one store read, one `deserializeUser`); a session that is
- * gone (logged out, regenerated, expired) is a fresh, empty one, not an error.
+ * the store at every namespace connect (one store read, one `deserializeUser`, shared by the
+ * connects of one connection that overlap); a session that is gone (logged out, regenerated,
+ * expired) is a fresh, empty one, not an error.
  *
  * @example
  * ```ts
@@ -137,13 +153,15 @@ export function sessionNamespace(
   session: ExpressMiddleware,
   options?: SessionNamespaceOptions,
 ): Namespace {
-  const nsp = toNamespace(target, 'sessionNamespace');
+  const helper = 'sessionNamespace';
+  const nsp = toNamespace(target, helper);
   if (typeof (session as unknown) !== 'function') {
     throw new TypeError('sessionNamespace: session must be the express-session middleware');
   }
+  const [sessionMiddleware] = checkMiddleware(helper, session);
   const {
     passport,
-    timeoutMs,
+    timeoutMs = 10_000,
     app,
     onError,
     touchIntervalMs,
@@ -152,15 +170,18 @@ export function sessionNamespace(
     allowedOrigins,
     requireOrigin = false,
     revalidateIntervalMs,
-  } = checkOptions('sessionNamespace', options);
+  } = checkOptions(helper, options);
+  checkTimeout(helper, timeoutMs);
+  checkApp(helper, app);
+  checkFunction(helper, 'options.onError', onError);
   if (revalidateIntervalMs !== false) {
-    checkTimeout('sessionNamespace', revalidateIntervalMs, 'options.revalidateIntervalMs');
+    checkTimeout(helper, revalidateIntervalMs, 'options.revalidateIntervalMs');
   }
-  checkTimeout('sessionNamespace', touchIntervalMs, 'options.touchIntervalMs');
-  checkBoolean('sessionNamespace', 'options.autoSave', autoSave);
-  checkBoolean('sessionNamespace', 'options.requireOrigin', requireOrigin);
-  checkAllowedOrigins('sessionNamespace', allowedOrigins);
-  if (userData !== false) checkFunction('sessionNamespace', 'options.userData', userData);
+  checkTimeout(helper, touchIntervalMs, 'options.touchIntervalMs');
+  checkBoolean(helper, 'options.autoSave', autoSave);
+  checkBoolean(helper, 'options.requireOrigin', requireOrigin);
+  checkAllowedOrigins(helper, allowedOrigins);
+  if (userData !== false) checkFunction(helper, 'options.userData', userData);
   if (passport !== undefined && !isAuthenticator(passport)) {
     throw new TypeError('sessionNamespace: options.passport must be a Passport authenticator');
   }
@@ -172,92 +193,33 @@ export function sessionNamespace(
       );
     }
   }
-  const wrapOptions = {
-    ...(timeoutMs !== undefined && { timeoutMs }),
-    ...(app !== undefined && { app }),
-    ...(onError !== undefined && { onError }),
-  };
-  let readSession: SocketMiddleware;
-  try {
-    // One chain, one response stand-in per connect. passport.initialize() is left out: since
-    // Passport 0.6, passport.session() sets up req.login, req.logout and isAuthenticated itself.
-    const chain: ExpressMiddleware[] = [forgetSession, readStore(session)];
-    if (passport) chain.push(passport.session());
-    readSession = wrapExpressMiddleware(chain, wrapOptions);
-  } catch (error) {
-    // Name this helper, not the one it builds on, in setup errors.
-    if (error instanceof TypeError) {
-      throw new TypeError(error.message.replace(/^wrapExpressMiddleware:/, 'sessionNamespace:'), {
-        cause: error,
-      });
-    }
-    throw error;
-  }
-
-  // Before any store read: a page of another origin must not ride on the user's cookie.
-  useEverywhere(nsp, originCheck({ allowedOrigins, requireOrigin, app }));
-  useEverywhere(nsp, function readSessionMiddleware(socket, next) {
-    readSession(socket, (err) => {
-      next(err && storeRefusal(err, socket.request));
-    });
-  });
-  const lifecycle = {
+  const handshake: HandshakeOptions = {
+    session: sessionMiddleware as HandshakeOptions['session'],
+    passport,
+    app: app ?? expressApp(helper),
+    timeoutMs,
+    onError,
     touchIntervalMs,
     autoSave,
     userData: userData === false ? undefined : userData,
-    onError,
+    allowedOrigins,
+    requireOrigin,
     revalidateIntervalMs,
   };
-  useEverywhere(nsp, trackSession(lifecycle));
-  onConnectionEverywhere(nsp, watchSessions(nsp, lifecycle));
+
+  // The handshake, in the order it runs (lib/handshake.ts): origin, session and user, tracking;
+  // requireAuth's guard comes after; 'connection' admits the socket.
+  useEverywhere(nsp, originStep(handshake));
+  useEverywhere(nsp, sessionStep(handshake));
+  useEverywhere(nsp, trackStep(handshake));
+  onConnectionEverywhere(nsp, admitStep(handshake));
   pruneEmptyChildren(nsp);
+  const server = serverState(nsp.server);
+  if (childrenOf(nsp)) {
+    forEachChild(nsp, (child) => {
+      guardRecovery(child, server);
+    });
+  } else guardRecovery(nsp, server);
   listenForEnds(nsp.server);
   return nsp;
-}
-
-// Requests whose session the store has answered for, and the errors that came from the store:
-// a failure or a timeout before the store answered is the store's, told as ERR_SESSION_UNAVAILABLE.
-const storeAnswered = new WeakSet();
-const storeErrors = new WeakSet();
-
-function readStore(session: ExpressMiddleware): ExpressMiddleware {
-  const run = session as unknown as (
-    req: object,
-    res: unknown,
-    next: (err?: unknown) => void,
-  ) => void;
-  return function readSessionStore(
-    req: { session?: unknown },
-    res: unknown,
-    next: (err?: unknown) => void,
-  ) {
-    run(req, res, (err?: unknown) => {
-      if (err) {
-        const error = toError(err);
-        storeErrors.add(error);
-        next(error);
-        return;
-      }
-      // express-session calls next() with no session when its store has disconnected.
-      if (req.session === undefined) {
-        const error = new Error('the session store is disconnected');
-        storeErrors.add(error);
-        next(error);
-        return;
-      }
-      storeAnswered.add(req);
-      next();
-    });
-  };
-}
-
-function storeRefusal(error: Error, req: object): Error {
-  const { data, cause } = error as Partial<SessionAuthError>;
-  const fromStore =
-    (data?.code === ERR_MIDDLEWARE_ERROR &&
-      typeof cause === 'object' &&
-      cause !== null &&
-      storeErrors.has(cause)) ||
-    (data?.code === ERR_MIDDLEWARE_TIMEOUT && !storeAnswered.has(req));
-  return fromStore ? refusal(ERR_SESSION_UNAVAILABLE, 503, error) : error;
 }

@@ -1,6 +1,6 @@
 // Setup checks shared by the factories: each throws, at once, a TypeError that names the helper.
 import type { Namespace, Server } from 'socket.io';
-import type { NamespaceTarget } from './types.js';
+import type { ExpressApp, NamespaceTarget } from './types.js';
 
 export function checkOptions<T extends object>(helper: string, options: T | undefined): Partial<T> {
   const value: unknown = options;
@@ -33,6 +33,67 @@ export function checkTimeout(helper: string, timeoutMs: unknown, name = 'options
     throw new TypeError(
       `${helper}: ${name} must be a number of milliseconds between 1 and ${MAX_TIMEOUT_MS}`,
     );
+  }
+}
+
+/** A middleware or a non-empty list of (req, res, next) middleware; throws naming `helper`. */
+export function checkMiddleware(
+  helper: string,
+  middleware: unknown,
+): ((req: unknown, res: unknown, next: (err?: unknown) => void) => unknown)[] {
+  const list: unknown[] = Array.isArray(middleware) ? [...(middleware as unknown[])] : [middleware];
+  if (list.length === 0) throw new TypeError(`${helper}: expected at least one middleware`);
+  list.forEach((fn, i) => {
+    const which = Array.isArray(middleware) ? `middleware[${i}]` : 'middleware';
+    if (typeof fn !== 'function') {
+      throw new TypeError(`${helper}: ${which} must be a function, got ${typeof fn}`);
+    }
+    if (fn.length === 4) {
+      throw new TypeError(
+        `${helper}: ${which} takes 4 arguments, so it is an Express error handler; ` +
+          'pass (req, res, next) middleware only',
+      );
+    }
+  });
+  return list as ((req: unknown, res: unknown, next: (err?: unknown) => void) => unknown)[];
+}
+
+/** An Express application, or undefined; throws naming `helper`. */
+export function checkApp(helper: string, app: unknown): void {
+  if (app === undefined) return;
+  const { get, request, response } = app as Partial<ExpressApp>;
+  if (typeof get !== 'function' || typeof request !== 'object' || typeof response !== 'object') {
+    throw new TypeError(`${helper}: options.app must be an Express application`);
+  }
+}
+
+/** `allowedOrigins`: an array of bare origins, or a function; throws naming `helper`. */
+export function checkAllowedOrigins(helper: string, value: unknown): void {
+  if (value === undefined || typeof value === 'function') return;
+  if (!Array.isArray(value)) {
+    throw new TypeError(
+      `${helper}: options.allowedOrigins must be an array of origins or a function`,
+    );
+  }
+  for (const origin of value as unknown[]) {
+    if (typeof origin !== 'string' || !isBareOrigin(origin)) {
+      throw new TypeError(
+        `${helper}: options.allowedOrigins must hold origins such as 'https://app.example' ` +
+          `(a scheme and a host, no path), got ${JSON.stringify(origin)}`,
+      );
+    }
+  }
+}
+
+// An origin as a browser sends it: scheme, host and port only ('https://app.example:443' is fine,
+// it is the same origin as 'https://app.example').
+function isBareOrigin(value: string): boolean {
+  const rest = value.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#@]*/i, '');
+  if (rest !== '' && rest !== '/') return false;
+  try {
+    return new URL(value).origin !== 'null';
+  } catch {
+    return false;
   }
 }
 

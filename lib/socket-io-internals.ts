@@ -98,51 +98,52 @@ export function interceptRestore(
 const handshakesUnderWay = new WeakMap<Namespace, { count: number }>();
 
 /**
- * How many sockets are in the namespace's handshake (created, not yet connected or refused):
- * `Namespace#_preConnectSockets` on 4.8, else what {@link countHandshakes} counted.
+ * How many sockets are in the namespace's handshake (created, not yet connected or discarded):
+ * `Namespace#_preConnectSockets` on 4.8, else what {@link watchHandshakes} counted.
  */
 export function pendingHandshakes(nsp: Namespace): number {
   return nspOf(nsp)._preConnectSockets?.size ?? handshakesUnderWay.get(nsp)?.count ?? 0;
 }
 
 /**
- * On Socket.IO before 4.8, counts the sockets of `nsp` in their handshake by wrapping its `run`
- * (`Namespace#run`). A socket counts until Socket.IO has connected or discarded it: Socket.IO does
- * that one tick after the middleware finishes, so the count drops one tick later, then `settled`
- * is called.
+ * Wraps the namespace's `run` (`Namespace#run`) to call `settled(socket)` once Socket.IO has
+ * connected or discarded a socket whose middleware has finished: Socket.IO does that one tick
+ * later, and tells nobody when it discards one (a refusal, or a client that left). Counts the
+ * sockets in their handshake meanwhile, for Socket.IO before 4.8.
  */
-export function countHandshakes(nsp: Namespace, settled: () => void = () => undefined): void {
+export function watchHandshakes(nsp: Namespace, settled: (socket: Socket) => void): void {
   const internals = nspOf(nsp);
-  if (internals._preConnectSockets || handshakesUnderWay.has(nsp)) return;
+  if (handshakesUnderWay.has(nsp)) return;
   const counter = { count: 0 };
   handshakesUnderWay.set(nsp, counter);
   const run = internals.run.bind(nsp);
-  internals.run = function countedRun(socket, fn) {
+  internals.run = function watchedRun(socket, fn) {
     counter.count++;
     run(socket, (err) => {
       fn(err);
+      // After Socket.IO's own tick, which connects or discards the socket.
       process.nextTick(() => {
         counter.count--;
-        settled();
+        settled(socket);
       });
     });
   };
 }
 
 /**
- * Replaces a child namespace's `_remove` (`Namespace#_remove`), Socket.IO's own wrapper for
+ * Replaces a namespace's `_remove` (`Namespace#_remove`), Socket.IO's own wrapper for
  * `cleanupEmptyChildNamespaces` included, with the prototype's plus `after`, called with whether
  * the socket that left had connected.
  */
 export function interceptRemove(
-  child: Namespace,
-  after: (child: Namespace, wasConnected: boolean) => void,
+  nsp: Namespace,
+  after: (nsp: Namespace, socket: Socket, wasConnected: boolean) => void,
 ): void {
-  const proto = Object.getPrototypeOf(child) as NamespaceInternals;
-  nspOf(child)._remove = function removeThenCheck(socket) {
+  const proto = Object.getPrototypeOf(nsp) as NamespaceInternals;
+  nspOf(nsp)._remove = function removeThenCheck(socket) {
     const wasConnected = socket.connected;
-    proto._remove.call(child, socket);
-    after(child, wasConnected);
+    proto._remove.call(nsp, socket);
+    after(nsp, socket, wasConnected);
   };
 }
 

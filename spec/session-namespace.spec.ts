@@ -16,6 +16,7 @@ import {
   type ExpressFlavour,
   type TestServer,
   start,
+  CountingStore,
   signedSidOf as sidOf,
 } from './support/server.js';
 import { connected, connectError } from './support/bounded.js';
@@ -579,32 +580,73 @@ describe('sessionNamespace: cost per namespace connect', () => {
     );
   });
 
-  test('three namespaces on one connection: three reads, three deserializeUser, no writes', async (tc) => {
-    const t = await start(tc, ({ io, session, passport }) => {
-      for (const name of ['/a', '/b', '/c']) {
-        reporting(sessionNamespace(io.of(name), session, { passport }));
-      }
+  // Connects of one connection that overlap share one read of the session and one of the user;
+  // each socket still gets its own session object.
+  test('three namespaces on one connection at once: one read, one deserializeUser, no writes', async (tc) => {
+    const sessions = new Map<string, object>();
+    // The store answers the first read once all three connects have arrived, so that they overlap
+    // whatever the machine's load.
+    let arrivals = 0;
+    let allArrived = (): void => undefined;
+    const arrived = new Promise<void>((resolve) => {
+      allArrived = resolve;
     });
+    const store = new (class HeldStore extends CountingStore {
+      held = false;
+      override get(sid: string, cb: (err: unknown, session?: SessionData | null) => void): void {
+        if (!this.held) {
+          super.get(sid, cb);
+          return;
+        }
+        void arrived.then(() => {
+          super.get(sid, cb);
+        });
+      }
+    })();
+    const t = await start(
+      tc,
+      ({ io, session, passport }) => {
+        for (const name of ['/a', '/b', '/c', '/d']) {
+          io.of(name).use((_socket, next) => {
+            if (++arrivals === 3) allArrived();
+            next();
+          });
+          reporting(sessionNamespace(io.of(name), session, { passport })).on('connection', (s) => {
+            sessions.set(name, s.request.session);
+          });
+        }
+      },
+      { sessionOptions: { store } },
+    );
     const cookie = await t.login('bob');
-    t.store.reset();
+    store.reset();
+    store.held = true;
     const deserialized = t.deserializeCount();
     const socketOf = openManager(tc, t, cookie);
     const infos = await Promise.all(['/a', '/b', '/c'].map((name) => whoami(socketOf(name))));
     assert.deepEqual(
-      infos.map((i) => i.user),
-      ['bob', 'bob', 'bob'],
+      infos.map((i) => [i.user, i.sessionID]),
+      [
+        ['bob', sidOf(cookie)],
+        ['bob', sidOf(cookie)],
+        ['bob', sidOf(cookie)],
+      ],
     );
     assert.equal(new Set(infos.map((i) => i.conn)).size, 1, 'one connection');
-    await delay(50);
+    assert.equal(new Set(sessions.values()).size, 3, 'three session objects');
     assert.deepEqual(
       {
-        gets: t.store.gets,
+        gets: store.gets,
         deserializes: t.deserializeCount() - deserialized,
-        sets: t.store.sets,
-        touches: t.store.touches,
+        sets: store.sets,
+        touches: store.touches,
       },
-      { gets: 3, deserializes: 3, sets: 0, touches: 0 },
+      { gets: 1, deserializes: 1, sets: 0, touches: 0 },
     );
+    // A connect that comes once the others are done reads afresh.
+    store.reset();
+    assert.equal((await whoami(socketOf('/d'))).user, 'bob');
+    assert.deepEqual([store.gets, t.deserializeCount() - deserialized], [1, 2]);
   });
 
   test('an anonymous client (no cookie) costs no store access at all', async (tc) => {

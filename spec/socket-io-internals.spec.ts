@@ -8,7 +8,7 @@ import type { Namespace, Socket as ServerSocket } from 'socket.io';
 import {
   INTERNALS,
   childrenOf,
-  countHandshakes,
+  watchHandshakes,
   pendingHandshakes,
 } from '../lib/socket-io-internals.js';
 import { connected } from './support/bounded.js';
@@ -48,7 +48,7 @@ describe(`Socket.IO ${versions.socketIo}: the private members the package uses`,
     let nsp: Namespace | undefined;
     const server = await start(tc, (ctx) => {
       nsp = ctx.io.of('/held');
-      countHandshakes(nsp);
+      watchHandshakes(nsp, () => undefined);
       nsp.use((_socket, next) => {
         release = next;
         reached();

@@ -22,6 +22,7 @@ import {
 import { connected, connectError, within } from './bounded.js';
 import { activeTimeouts, timersBackTo } from './timers.js';
 import { pendingHandshakes } from '../../lib/socket-io-internals.js';
+import { serverState } from '../../lib/state.js';
 
 export { activeTimeouts, connected, connectError, start, within };
 export { timersBackTo as expectTimersBack };
@@ -305,18 +306,35 @@ export async function expectNothingLeft(io: Server, leftovers: Leftovers): Promi
         assert.ok(!forbidden.has(room), `${name}: fetchSockets() shows a socket in ${room}`);
       }
     }
-    for (const room of nsp.adapter.rooms.keys()) {
-      assert.ok(!forbidden.has(room), `${name}: room ${room} is left`);
-      if (expected === 0) {
-        assert.ok(!room.startsWith('session-auth:'), `${name}: room ${room} is left`);
-      }
+    for (const key of sessionAuthRooms(nsp)) {
+      assert.ok(!forbidden.has(key), `${name}: ${key} is left`);
+      if (expected === 0) assert.fail(`${name}: ${key} is left`);
     }
   }
 }
 
-/** The `session-auth:` rooms of a namespace, sorted. */
+/**
+ * What the package tracks of a namespace's sockets, sorted, in the names its revocations use
+ * (`session-auth:session:<sid>`, `session-auth:user:<key>`): the sessions and users in its index
+ * (lib/state.ts), and any `session-auth:` room (with connectionStateRecovery, a socket joins one).
+ */
 export function sessionAuthRooms(nsp: Namespace): string[] {
-  return [...nsp.adapter.rooms.keys()].filter((room) => room.startsWith('session-auth:')).sort();
+  const server = serverState(nsp.server);
+  const keys = new Set<string>();
+  for (const sid of server.bySession.keys()) {
+    if (server.bySession.get(sid).some((s) => s.socket.nsp === nsp)) {
+      keys.add(`session-auth:session:${sid}`);
+    }
+  }
+  for (const user of server.byUser.keys()) {
+    if (server.byUser.get(user).some((s) => s.socket.nsp === nsp)) {
+      keys.add(`session-auth:user:${user}`);
+    }
+  }
+  for (const room of nsp.adapter.rooms.keys()) {
+    if (room.startsWith('session-auth:')) keys.add(room);
+  }
+  return [...keys].sort();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,66 @@ const MAX_BODY_BYTES = 4096;
 
 type Callback = (error?: Error | null) => void;
 
+/**
+ * The response the package gives its own session read (express-session or cookie-session, then
+ * `passport.session()`): they only hook the response's headers and end, and call `next()`. A full
+ * `ServerResponse` costs more than the rest of the read; this is a few fields, one shape for all.
+ * Middleware that ends it anyway is refused like any other (`ERR_MIDDLEWARE_ENDED`).
+ */
+export class SessionReadResponse {
+  statusCode = 200;
+  statusMessage = '';
+  headersSent = false;
+  finished = false;
+  writableEnded = false;
+  private readonly headers = new Map<string, number | string | string[]>();
+
+  constructor(private readonly onEnd: (res: SessionReadResponse) => void) {}
+
+  getHeader(name: string): number | string | string[] | undefined {
+    return this.headers.get(name.toLowerCase());
+  }
+  setHeader(name: string, value: number | string | readonly string[]): this {
+    this.headers.set(name.toLowerCase(), typeof value === 'object' ? [...value] : value);
+    return this;
+  }
+  hasHeader(name: string): boolean {
+    return this.headers.has(name.toLowerCase());
+  }
+  removeHeader(name: string): void {
+    this.headers.delete(name.toLowerCase());
+  }
+  writeHead(statusCode: number): this {
+    this.statusCode = statusCode;
+    this.headersSent = true;
+    return this;
+  }
+  write(): boolean {
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    return true;
+  }
+  end(): this {
+    if (this.writableEnded) return this;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    this.finished = this.writableEnded = true;
+    this.onEnd(this);
+    return this;
+  }
+  // EventEmitter's shape, for code that listens for 'finish' or 'close': neither ever comes.
+  on(): this {
+    return this;
+  }
+  once(): this {
+    return this;
+  }
+  removeListener(): this {
+    return this;
+  }
+  emit(): boolean {
+    return false;
+  }
+}
+
 export interface ResponseStandIn extends ServerResponse {
   locals: Record<string, unknown>;
 }
@@ -99,7 +159,10 @@ const entities: Record<string, string> = {
  * The text a client is shown for an ended response: the short body when it is text (HTML with its
  * tags taken out, JSON's `message` or `error`), else the status text.
  */
-export function endedMessage(res: ServerResponse, body: string): string {
+export function endedMessage(
+  res: Pick<ServerResponse, 'getHeader' | 'statusCode'>,
+  body: string,
+): string {
   const type = String(res.getHeader('content-type') ?? '').toLowerCase();
   let text = '';
   if (type === '' || type.startsWith('text/plain')) {

@@ -1,0 +1,410 @@
+// One namespace connect on a session namespace, in the order it runs (sessionNamespace puts these
+// steps on the namespace; requireAuth's guard comes after them):
+//   1. origin   a browser page of another origin is refused before anything is read
+//   2. session  the session middleware reads the session (one store read), then passport.session()
+//               the user (one deserializeUser); connects of one connection that overlap share them
+//   3. track    the socket's record: its session and user, socket.data.user, autoSave
+//   4. admit    on 'connection': ended while in its handshake? else its expiry and revalidation
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Session } from 'express-session';
+import type { Socket } from 'socket.io';
+import { type Chain, type Middleware, endedRefusal, runChain } from './chain.js';
+import {
+  ERR_MIDDLEWARE_ERROR,
+  ERR_MIDDLEWARE_TIMEOUT,
+  ERR_ORIGIN_FORBIDDEN,
+  ERR_SESSION_UNAVAILABLE,
+  refusal,
+  report,
+  toError,
+  type SessionAuthError,
+} from './errors.js';
+import { guardEvents, installAutoSave, hashOf } from './events.js';
+import { armExpiry, cookieExpiry, disarmExpiry } from './expiry.js';
+import { recheckRecovered, rememberExpiry, rememberIdentity } from './recovery.js';
+import { requestOf } from './request.js';
+import { SessionReadResponse, endedMessage } from './response.js';
+import { sendEnded } from './revocation.js';
+import { revalidate, stopRevalidating } from './revalidation.js';
+import { serverState, socketState, trackSocket, unindex } from './state.js';
+import type { ErrorHook, ExpressApp, PassportAuthenticator } from './types.js';
+
+type NamespaceMiddleware = (socket: Socket, next: (err?: Error) => void) => void;
+
+/** What the steps need of sessionNamespace's options, checked and with their defaults. */
+export interface HandshakeOptions {
+  session: Middleware;
+  passport: PassportAuthenticator | undefined;
+  app: ExpressApp;
+  timeoutMs: number;
+  onError: ErrorHook | undefined;
+  touchIntervalMs: number | undefined;
+  autoSave: boolean;
+  userData: ((user: Express.User) => unknown) | undefined;
+  allowedOrigins: AllowedOrigins | undefined;
+  requireOrigin: boolean;
+  revalidateIntervalMs: number | false | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Origin: cross-site WebSocket hijacking. Browsers send the victim's cookies with a WebSocket
+// opened by any site, and Socket.IO's `cors` option covers long-polling only.
+// ---------------------------------------------------------------------------------------------
+
+/** Which browser origins may open a socket that a session cookie authenticates. */
+export type AllowedOrigins =
+  readonly string[] | ((origin: string, req: IncomingMessage) => boolean);
+
+/** The canonical form of an origin (`https://app.example`), or undefined if it is not one. */
+export function canonicalOrigin(value: string): string | undefined {
+  try {
+    const { origin } = new URL(value);
+    return origin === 'null' ? undefined : origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function firstValue(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value?.split(',')[0]?.trim() || undefined;
+}
+
+// The origin a same-origin page would have: the request's own scheme and Host, or what a trusted
+// proxy says they were (the app's `trust proxy` setting, as Express's req.protocol and req.host).
+function ownOrigin(req: IncomingMessage, app: ExpressApp): string | undefined {
+  const trust = app.get('trust proxy fn');
+  const trusted =
+    typeof trust === 'function' &&
+    (trust as (address: string, hop: number) => boolean)(req.socket.remoteAddress ?? '', 0);
+  const proto =
+    (trusted && firstValue(req.headers['x-forwarded-proto'])) ||
+    ((req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http');
+  const host = (trusted && firstValue(req.headers['x-forwarded-host'])) || req.headers.host;
+  return host === undefined ? undefined : canonicalOrigin(`${proto}://${host}`);
+}
+
+export function originStep(options: HandshakeOptions): NamespaceMiddleware {
+  const { allowedOrigins, requireOrigin, app } = options;
+  const listed =
+    typeof allowedOrigins === 'function' || allowedOrigins === undefined
+      ? undefined
+      : new Set(allowedOrigins.map((o) => canonicalOrigin(o)));
+  return function checkOriginMiddleware(socket, next) {
+    const req = socket.request;
+    const header = req.headers.origin;
+    if (header === undefined) {
+      // Browsers always send Origin with a WebSocket and with cross-origin requests.
+      next(requireOrigin ? refusal(ERR_ORIGIN_FORBIDDEN, 403) : undefined);
+      return;
+    }
+    const origin = canonicalOrigin(header);
+    let allowed = false;
+    if (origin !== undefined) {
+      if (typeof allowedOrigins === 'function') {
+        try {
+          // Only a literal true allows, as with requireAuth's authorize.
+          allowed = (allowedOrigins(origin, req) as unknown) === true;
+        } catch {
+          allowed = false;
+        }
+      } else if (listed) {
+        allowed = listed.has(origin);
+      } else {
+        allowed = origin === ownOrigin(req, app);
+      }
+    }
+    next(allowed ? undefined : refusal(ERR_ORIGIN_FORBIDDEN, 403));
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Session and user: the app's session middleware, then passport.session(), on the socket's
+// own request, with a small response. Store failures are named where they happen.
+// ---------------------------------------------------------------------------------------------
+
+export type SessionRequest = Omit<IncomingMessage, 'session' | 'sessionID'> & {
+  session?: unknown;
+  sessionID?: unknown;
+  sessionStore?: { createSession?: (req: object, data: object) => unknown };
+};
+
+/** A read under way, which other namespace connects of its connection may share. */
+export interface SharedRead {
+  session: Middleware;
+  passport: PassportAuthenticator | undefined;
+  app: ExpressApp;
+  /** The connects waiting on it: each gets the leader's request once it has its session. */
+  waiting: ((leader: { req: SessionRequest; res: ReadResponse } | undefined) => void)[];
+}
+
+/** The small response of one read, which also carries what the read learnt on the way. */
+class ReadResponse extends SessionReadResponse {
+  /** The store has answered (a timeout before that is the store's). */
+  storeAnswered = false;
+  /** The request's own keys before passport.session() ran: the ones after are Passport's. */
+  keysBeforePassport: PropertyKey[] = [];
+}
+
+export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
+  const { session, passport, app, timeoutMs, onError } = options;
+  // The store's part: an error or a disconnected store is ERR_SESSION_UNAVAILABLE, at the source.
+  const readStore: Middleware = function readSessionStore(req, res, next) {
+    return session(req, res, (err?: unknown) => {
+      (res as ReadResponse).storeAnswered = true;
+      if (err) {
+        next(refusal(ERR_SESSION_UNAVAILABLE, 503, toError(err)));
+        return;
+      }
+      // express-session calls next() with no session when its store has disconnected.
+      if ((req as SessionRequest).session === undefined) {
+        next(refusal(ERR_SESSION_UNAVAILABLE, 503, new Error('the session store is disconnected')));
+        return;
+      }
+      next();
+    });
+  };
+  // passport.initialize() is left out: since Passport 0.6, passport.session() sets up req.login,
+  // req.logout and isAuthenticated itself.
+  const passportSession = passport?.session() as Middleware | undefined;
+  const middleware: Middleware[] = [readStore];
+  if (passportSession) {
+    middleware.push(function markPassport(req, res, next) {
+      (res as ReadResponse).keysBeforePassport = Reflect.ownKeys(req as object);
+      next();
+    }, passportSession);
+  }
+  const chain: Chain = {
+    middleware,
+    timeoutMs,
+    onError,
+    express: false,
+    // A store read that never answers is the store's failure; a deserializeUser that hangs is not.
+    timeout: (index, res) =>
+      index === 0 && !(res as Partial<ReadResponse>).storeAnswered
+        ? refusal(ERR_SESSION_UNAVAILABLE, 503)
+        : refusal(ERR_MIDDLEWARE_TIMEOUT, 503),
+  };
+
+  const read = (
+    socket: Socket,
+    req: SessionRequest,
+    done: (err: SessionAuthError | undefined, res: ReadResponse) => void,
+  ): void => {
+    runChain(
+      chain,
+      socket,
+      req,
+      (ended) =>
+        new ReadResponse((res) => {
+          ended(endedRefusal(res.statusCode, endedMessage(res, ''), res.getHeader('location')));
+        }),
+      done,
+    );
+  };
+
+  return function readSessionMiddleware(socket, next) {
+    const req = requestOf(socket, app) as SessionRequest;
+    const { reads } = serverState(socket.nsp.server);
+    const connection = socket.conn;
+    const shared = reads.get(connection);
+    if (
+      shared &&
+      shared.session === session &&
+      shared.passport === passport &&
+      shared.app === app
+    ) {
+      // Another namespace of this connection is reading the same session right now.
+      shared.waiting.push((leader) => {
+        if (leader && copySession(leader.req, req, leader.res.keysBeforePassport)) next();
+        else
+          read(socket, req, (err) => {
+            next(err);
+          });
+      });
+      return;
+    }
+    const own: SharedRead = { session, passport, app, waiting: [] };
+    reads.set(connection, own);
+    read(socket, req, (err, res) => {
+      if (reads.get(connection) === own) reads.delete(connection);
+      for (const follow of own.waiting) follow(err ? undefined : { req, res });
+      next(err);
+    });
+  };
+}
+
+/**
+ * Gives a follower the leader's session, as express-session would have loaded it (its own
+ * Session, from the same stored data), and the leader's user and Passport helpers. Only for a
+ * session the store returned: a stranger's made-up session is not shared.
+ */
+function copySession(
+  leader: SessionRequest,
+  follower: SessionRequest,
+  passportKeys: readonly PropertyKey[],
+): boolean {
+  const { sessionStore: store, sessionID, session } = leader;
+  if (
+    typeof sessionID !== 'string' ||
+    typeof store?.createSession !== 'function' ||
+    session === null ||
+    typeof session !== 'object' ||
+    storedSessionID(leader) === undefined
+  ) {
+    return false;
+  }
+  follower.sessionStore = store;
+  follower.sessionID = sessionID;
+  store.createSession(follower, JSON.parse(JSON.stringify(session)) as object);
+  const from = leader as unknown as Record<PropertyKey, unknown>;
+  const to = follower as unknown as Record<PropertyKey, unknown>;
+  const before = new Set(passportKeys);
+  for (const key of Reflect.ownKeys(leader)) {
+    if (!before.has(key) && key !== 'session') to[key] = from[key];
+  }
+  return true;
+}
+
+/**
+ * The session ID, when it names a session the store has seen: express-session keeps the ID of the
+ * cookie only when the store returned its session, and makes up a new one otherwise (a stranger, a
+ * session gone from the store). A made-up ID is in no cookie the client sent.
+ */
+export function storedSessionID(req: SessionRequest): string | undefined {
+  const { sessionID, sessionStore } = req;
+  if (typeof sessionID !== 'string' || sessionID === '' || sessionStore === undefined) {
+    return undefined;
+  }
+  const cookie = req.headers.cookie ?? '';
+  return cookie.includes(sessionID) || cookie.includes(encodeURIComponent(sessionID))
+    ? sessionID
+    : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Track: the socket's record, indexed by session and user, so that a revocation finds it even
+// before it has connected.
+// ---------------------------------------------------------------------------------------------
+
+/** The user key of a session of any shape: what serializeUser stored, as a string. */
+export function userKeyOf(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+function sessionUser(session: object): unknown {
+  const { passport } = session as { passport?: unknown };
+  return passport !== null && typeof passport === 'object'
+    ? (passport as { user?: unknown }).user
+    : undefined;
+}
+
+let warnedNoStore = false;
+
+export function trackStep(options: HandshakeOptions): NamespaceMiddleware {
+  return function trackSessionMiddleware(socket, next) {
+    try {
+      track(socket, options);
+    } catch (error) {
+      // A session of a shape this package does not know: refused, never a crash.
+      report(options.onError, error, socket);
+      next(refusal(ERR_MIDDLEWARE_ERROR, 500, error));
+      return;
+    }
+    next();
+  };
+}
+
+/**
+ * A session is tracked when the store has seen it (express-session), or when it holds a Passport
+ * user (any session middleware: cookie-session has no session ID, only its user).
+ */
+function track(socket: Socket, options: HandshakeOptions): void {
+  const req = socket.request as SessionRequest;
+  const { user } = socket.request;
+  if (user && options.userData) {
+    try {
+      (socket.data as Record<string, unknown>).user = options.userData(user);
+    } catch (error) {
+      report(options.onError, error, socket);
+    }
+  }
+  const session = req.session;
+  if (session === null || typeof session !== 'object') return;
+  const sessionID = storedSessionID(req);
+  const userKey = userKeyOf(sessionUser(session));
+  if (sessionID === undefined && userKey === undefined) return;
+  // express-session's per-request save/reload wrappers hold the response and its header hooks for
+  // as long as the session lives: the prototype's methods do the same work. (Replaced, not
+  // deleted: a delete would make the session a slower, larger object.)
+  const { save, reload } = Object.getPrototypeOf(session) as Partial<Session>;
+  if (typeof save === 'function' && typeof reload === 'function') {
+    Object.assign(session, { save, reload });
+  }
+  const state = trackSocket(socket, options, sessionID, userKey);
+  rememberIdentity(state);
+  if (options.autoSave) {
+    if (sessionID === undefined) {
+      // cookie-session: the session lives in the cookie, which only an HTTP response can write.
+      if (!warnedNoStore) {
+        warnedNoStore = true;
+        process.emitWarning(
+          'sessionNamespace: autoSave needs a session kept in a store (express-session); this ' +
+            'session lives in its cookie (cookie-session?), which a socket cannot write. ' +
+            'Sessions of such sockets are not saved.',
+          { code: 'SOCKET_IO_SESSION_AUTH_NO_STORE' },
+        );
+      }
+    } else {
+      state.savedHash = hashOf(session);
+      installAutoSave(state);
+    }
+  }
+  // A per-event step costs every event of the socket: only when there is something to do per
+  // event (touching); else it comes once the session's expiry has passed.
+  if (options.touchIntervalMs !== undefined) guardEvents(state);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Admit: on 'connection'. A socket whose session ended during its handshake is told and
+// disconnected; the others get their expiry and, on several nodes, revalidation.
+// ---------------------------------------------------------------------------------------------
+
+export function admitStep(options: HandshakeOptions): (socket: Socket) => void {
+  return function admitSession(socket) {
+    try {
+      const state = socketState(socket);
+      if (!state) {
+        if (socket.recovered) recheckRecovered(socket, options);
+        return;
+      }
+      state.connected = true;
+      if (state.ended) {
+        sendEnded(socket, state.ended);
+        return;
+      }
+      armExpiry(state, cookieExpiry(socket.request));
+      if (state.sessionID !== undefined) revalidate(state);
+    } catch (error) {
+      // A socket whose session cannot be kept true is not left connected.
+      report(options.onError, error, socket);
+      socket.disconnect();
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Leave: the socket disconnected, or its handshake ended without connecting (refused, or its
+// client left). Nothing of it stays: not in the indexes, the expiry heap or revalidation.
+// ---------------------------------------------------------------------------------------------
+
+export function leave(socket: Socket): void {
+  const state = socketState(socket);
+  if (!state) return;
+  unindex(state);
+  disarmExpiry(state);
+  stopRevalidating(state);
+  if (state.connected) rememberExpiry(state);
+}

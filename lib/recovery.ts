@@ -1,0 +1,124 @@
+// connectionStateRecovery restores a socket (its rooms, its data, the broadcasts it missed) on a new
+// connection, without running namespace middleware by default. A socket whose session ended, or
+// expired, while it was away must not come back; any other is checked again before its events.
+// All of it only with connectionStateRecovery on: without it, nothing here costs anything.
+import type { Namespace, Socket } from 'socket.io';
+import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from './errors.js';
+import { guardEvents, installAutoSave } from './events.js';
+import { armExpiry, cookieExpiry } from './expiry.js';
+import type { HandshakeOptions } from './handshake.js';
+import { endSocket, sessionKey, userKey } from './revocation.js';
+import {
+  interceptRestore,
+  recoveryIdOf,
+  recoveryOptions,
+  runMiddleware,
+} from './socket-io-internals.js';
+import { type ServerState, type SocketState, socketState, trackSocket, unindex } from './state.js';
+
+const DEFAULT_WINDOW_MS = 2 * 60 * 1000;
+
+/** How long a disconnected socket may be recovered, or undefined without recovery. */
+function recoveryWindow(server: ServerState): number | undefined {
+  const recovery = recoveryOptions(server.io);
+  if (!recovery) return undefined;
+  return recovery.maxDisconnectionDuration ?? DEFAULT_WINDOW_MS;
+}
+
+/** Drops the entries of `map` (oldest first) whose time has passed. */
+function prune<V>(map: Map<string, V>, until: (value: V) => number, now: number): void {
+  for (const [key, value] of map) {
+    if (until(value) > now) break;
+    map.delete(key);
+  }
+}
+
+/**
+ * The socket joins one room that names its session (or, for cookie-session, its user): Socket.IO
+ * restores a recovered socket's rooms, so the room tells who it was.
+ */
+export function rememberIdentity(state: SocketState): void {
+  if (recoveryWindow(state.server) === undefined) return;
+  const key =
+    state.sessionID !== undefined
+      ? sessionKey(state.sessionID)
+      : state.userKey !== undefined
+        ? userKey(state.userKey)
+        : undefined;
+  if (key !== undefined) void state.socket.join(key);
+}
+
+/** A session or user just ended: remembered as long as a socket of it may recover. */
+export function rememberEnded(server: ServerState, key: string): void {
+  const window = recoveryWindow(server);
+  if (window === undefined) return;
+  const now = Date.now();
+  prune(server.endedKeys, (until) => until, now);
+  server.endedKeys.delete(key);
+  server.endedKeys.set(key, now + window);
+}
+
+/** A tracked socket left: when its session expires, remembered while it may recover. */
+export function rememberExpiry(state: SocketState): void {
+  const window = recoveryWindow(state.server);
+  const pid = recoveryIdOf(state.socket);
+  if (window === undefined || pid === undefined || state.expires === undefined) return;
+  const now = Date.now();
+  const pids = state.server.expiryByPid;
+  prune(pids, ({ until }) => until, now);
+  pids.set(pid, { expires: state.expires, until: now + window });
+}
+
+/** Makes the namespace's adapter refuse to restore sockets of ended or expired sessions. */
+export function guardRecovery(nsp: Namespace, server: ServerState): void {
+  interceptRestore(nsp, (pid, rooms) => {
+    const now = Date.now();
+    const ended = rooms.some((room) => (server.endedKeys.get(room) ?? 0) > now);
+    const expires = server.expiryByPid.get(pid)?.expires;
+    return ended || (expires !== undefined && expires <= now);
+  });
+}
+
+/**
+ * A recovered socket sits on a new connection whose request carries nothing: the namespace's
+ * middleware (session, user, requireAuth) runs on it again, its events held meanwhile; it ends if
+ * its session is gone (revoked), rotated, or expired.
+ */
+export function recheckRecovered(socket: Socket, options: HandshakeOptions): void {
+  const sessionRoom = [...socket.rooms].find((room) => room.startsWith(sessionKey('')));
+  const userRoom = [...socket.rooms].find((room) => room.startsWith(userKey('')));
+  if (sessionRoom === undefined && userRoom === undefined) return;
+  const previousSession = sessionRoom?.slice(sessionKey('').length);
+  const previousUser = userRoom?.slice(userKey('').length);
+  let release = (): void => undefined;
+  // A placeholder, indexed under the previous session: a revocation meanwhile finds it.
+  const placeholder = trackSocket(socket, options, previousSession, previousUser);
+  placeholder.connected = true;
+  placeholder.recheck = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  guardEvents(placeholder);
+  if (options.autoSave && previousSession !== undefined) installAutoSave(placeholder);
+  runMiddleware(socket.nsp, socket, (err) => {
+    const state = socketState(socket) ?? placeholder;
+    if (state !== placeholder) unindex(placeholder);
+    state.connected = true;
+    state.eventGuard ||= placeholder.eventGuard;
+    // Who it is now: the same session (express-session), or the same user (cookie-session).
+    const same =
+      previousSession !== undefined
+        ? state.sessionID === previousSession
+        : state.userKey === previousUser;
+    if (err || state === placeholder || placeholder.ended) {
+      endSocket(state, placeholder.ended ?? ERR_SESSION_REVOKED);
+    } else if (!same) {
+      endSocket(state, ERR_SESSION_ROTATED);
+    } else {
+      const expires = cookieExpiry(socket.request);
+      if (expires !== undefined && expires <= Date.now()) endSocket(state, ERR_SESSION_EXPIRED);
+      else armExpiry(state, expires);
+    }
+    placeholder.recheck = undefined;
+    release();
+  });
+}

@@ -1,0 +1,123 @@
+// Each socket of a layered namespace gets its own `socket.request`, so that two namespaces of one
+// connection never see each other's `session` or `user`. It is a view of the connection's request:
+// reading a field of it (headers, url, socket, …) reads the connection's; writing one sets it on
+// the view alone, as with an object whose prototype is the connection's request. But every view of
+// an app shares one prototype (the app's Express request, with accessors to the connection's
+// fields), so V8 gives them all one shape: property access in express-session and Passport stays
+// fast, and a socket costs one small object instead of hidden classes of its own.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'socket.io';
+import type { ExpressApp } from './types.js';
+
+const kConnection = Symbol('connection request');
+
+// What middleware sets on a request: never read through from the connection's request, where
+// engine-level middleware may have left its own (`io.engine.use(session)`).
+const OWN = new Set<PropertyKey>(['session', 'sessionID', 'sessionStore', 'user']);
+
+interface View {
+  [kConnection]: IncomingMessage;
+}
+
+function shadow(target: object, key: PropertyKey, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+function forward(proto: object, key: PropertyKey): void {
+  Object.defineProperty(proto, key, {
+    configurable: true,
+    enumerable: false,
+    get(this: View) {
+      return (this[kConnection] as unknown as Record<PropertyKey, unknown>)[key];
+    },
+    set(this: object, value: unknown) {
+      shadow(this, key, value);
+    },
+  });
+}
+
+// Express's own `init` and `query` middleware give every request these; here they cost nothing
+// until something reads them.
+function expressFields(proto: object, app: ExpressApp): void {
+  Object.defineProperty(proto, 'originalUrl', {
+    configurable: true,
+    get(this: IncomingMessage) {
+      return this.url;
+    },
+    set(this: object, value: unknown) {
+      shadow(this, 'originalUrl', value);
+    },
+  });
+  Object.defineProperty(proto, 'baseUrl', { configurable: true, writable: true, value: '' });
+  Object.defineProperty(proto, 'params', {
+    configurable: true,
+    get(this: object) {
+      const params = {};
+      shadow(this, 'params', params);
+      return params;
+    },
+    set(this: object, value: unknown) {
+      shadow(this, 'params', value);
+    },
+  });
+  // Express 5 parses `query` in a getter of its request prototype; Express 4 in a middleware.
+  if (!('query' in app.request)) {
+    Object.defineProperty(proto, 'query', {
+      configurable: true,
+      get(this: IncomingMessage) {
+        const parse = app.get('query parser fn');
+        const search = (this.url ?? '').split('?')[1] ?? '';
+        const query = typeof parse === 'function' ? (parse as (s: string) => unknown)(search) : {};
+        shadow(this, 'query', query);
+        return query;
+      },
+      set(this: object, value: unknown) {
+        shadow(this, 'query', value);
+      },
+    });
+  }
+}
+
+// Per app: the prototype of its views, and the connections whose fields it has accessors for.
+const prototypes = new WeakMap<object, { proto: object; seen: WeakSet<IncomingMessage> }>();
+
+function prototypeFor(app: ExpressApp, connection: IncomingMessage): object {
+  let entry = prototypes.get(app.request);
+  if (!entry) {
+    const created = Object.create(app.request) as object;
+    expressFields(created, app);
+    entry = { proto: created, seen: new WeakSet() };
+    prototypes.set(app.request, entry);
+  }
+  const { proto, seen } = entry;
+  // Fields a connection's request has that no earlier one had (a polling request's, a header
+  // parsed late): one more accessor, once.
+  if (!seen.has(connection)) {
+    seen.add(connection);
+    for (const key of Reflect.ownKeys(connection)) {
+      if (!OWN.has(key) && !Object.prototype.hasOwnProperty.call(proto, key)) forward(proto, key);
+    }
+  }
+  return proto;
+}
+
+/** The socket's own request view, made on first use; later uses get the same one. */
+export function requestOf(socket: Socket, app: ExpressApp): IncomingMessage {
+  const own = Object.getOwnPropertyDescriptor(socket, 'request');
+  if (own) return own.value as IncomingMessage;
+  const connection = socket.client.request;
+  const view = Object.create(prototypeFor(app, connection)) as View;
+  view[kConnection] = connection;
+  Object.defineProperty(socket, 'request', { value: view, configurable: true });
+  return view as unknown as IncomingMessage;
+}
+
+/** The connection's request behind a socket's view, or the socket's request itself. */
+export function connectionRequestOf(request: IncomingMessage): IncomingMessage {
+  return (request as Partial<View>)[kConnection] ?? request;
+}

@@ -1,0 +1,140 @@
+// A bound on how long a socket can outlive a session ended behind this node's back: a revocation
+// broadcast it missed, or a session deleted straight from the store. Every interval, each session
+// with sockets on this node is read from the store once, however many sockets it has; the reads
+// are spread over the first half of the interval instead of coming in one burst.
+import type { Server } from 'socket.io';
+import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from './errors.js';
+import type { SessionStoreLike } from './expiry.js';
+import { userKeyOf } from './handshake.js';
+import { crossNode, endSocket } from './revocation.js';
+import type { ServerState, SocketState } from './state.js';
+
+const DEFAULT_INTERVAL_MS = 30_000;
+/** How many store reads a round has under way at once. */
+const CONCURRENT_READS = 32;
+/** How often a round starts the next slice of its reads. */
+const SLICE_MS = 100;
+/** A read that takes longer is given up, like an outage, until the next round. */
+const READ_TIMEOUT_MS = 10_000;
+
+interface StoredSession {
+  cookie?: { expires?: unknown };
+  passport?: { user?: unknown };
+}
+
+/** The interval for a namespace's option: 30 s on an adapter that spans nodes, else off. */
+export function revalidationInterval(io: Server, option: number | false | undefined): number {
+  if (option === false) return 0;
+  if (option !== undefined) return option;
+  return crossNode(io) ? DEFAULT_INTERVAL_MS : 0;
+}
+
+/** Counts a connected socket in its server's revalidation, starting the rounds if need be. */
+export function revalidate(state: SocketState): void {
+  const { server } = state;
+  const intervalMs = revalidationInterval(server.io, state.options.revalidateIntervalMs);
+  if (intervalMs === 0 || state.revalidateMs !== 0) return;
+  state.revalidateMs = intervalMs;
+  let rounds = server.revalidations.get(intervalMs);
+  if (!rounds) {
+    const timer = setInterval(() => {
+      void round(server, intervalMs);
+    }, intervalMs);
+    timer.unref();
+    rounds = { timer, sockets: 0, running: false };
+    server.revalidations.set(intervalMs, rounds);
+  }
+  rounds.sockets++;
+}
+
+/** Takes a socket that left out of its server's revalidation; the last one stops the rounds. */
+export function stopRevalidating(state: SocketState): void {
+  const intervalMs = state.revalidateMs;
+  if (intervalMs === 0) return;
+  state.revalidateMs = 0;
+  const rounds = state.server.revalidations.get(intervalMs);
+  if (!rounds) return;
+  rounds.sockets--;
+  if (rounds.sockets <= 0) {
+    clearInterval(rounds.timer);
+    state.server.revalidations.delete(intervalMs);
+  }
+}
+
+/** The sessions with a connected socket revalidated at this interval, and their sockets. */
+function sessionsOf(server: ServerState, intervalMs: number): Map<string, SocketState[]> {
+  const sessions = new Map<string, SocketState[]>();
+  for (const sessionID of server.bySession.keys()) {
+    const states = server.bySession
+      .get(sessionID)
+      .filter((state) => state.revalidateMs === intervalMs && !state.ended);
+    if (states.length > 0) sessions.set(sessionID, states);
+  }
+  return sessions;
+}
+
+async function round(server: ServerState, intervalMs: number): Promise<void> {
+  const rounds = server.revalidations.get(intervalMs);
+  // A slow store must not stack rounds on top of each other.
+  if (!rounds || rounds.running) return;
+  rounds.running = true;
+  try {
+    const sessions = [...sessionsOf(server, intervalMs)];
+    // Spread over the first half of the interval: n / slices reads per slice, at least a few.
+    const slices = Math.max(1, Math.floor(intervalMs / 2 / SLICE_MS));
+    const perSlice = Math.max(CONCURRENT_READS, Math.ceil(sessions.length / slices));
+    const readTimeout = Math.min(intervalMs, READ_TIMEOUT_MS);
+    for (let i = 0; i < sessions.length; i += perSlice) {
+      const started = Date.now();
+      const slice = sessions.slice(i, i + perSlice);
+      for (let j = 0; j < slice.length; j += CONCURRENT_READS) {
+        await Promise.all(
+          slice
+            .slice(j, j + CONCURRENT_READS)
+            .map(([sessionID, states]) => check(sessionID, states, readTimeout)),
+        );
+      }
+      if (i + perSlice < sessions.length) {
+        const wait = SLICE_MS - (Date.now() - started);
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref());
+      }
+    }
+  } finally {
+    rounds.running = false;
+  }
+}
+
+// A read that never answers (a reply lost with its connection) must not stall every later round.
+function check(sessionID: string, states: SocketState[], timeoutMs: number): Promise<void> {
+  const first = states[0];
+  const { sessionStore: store } = (first?.socket.request ?? {}) as {
+    sessionStore?: SessionStoreLike;
+  };
+  if (!store) return Promise.resolve();
+  return new Promise((resolve) => {
+    let answered = false;
+    const timer = setTimeout(() => {
+      answered = true;
+      resolve();
+    }, timeoutMs);
+    timer.unref();
+    store.get(sessionID, (err, stored) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      // A store outage is not a revocation: sockets already connected keep working.
+      if (!err) for (const state of states) verdict(state, stored);
+      resolve();
+    });
+  });
+}
+
+function verdict(state: SocketState, stored: StoredSession | null | undefined): void {
+  if (state.ended) return;
+  if (!stored) {
+    const expired = state.expires !== undefined && state.expires <= Date.now();
+    endSocket(state, expired ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED);
+    return;
+  }
+  if (userKeyOf(stored.passport?.user) !== state.userKey) endSocket(state, ERR_SESSION_REVOKED);
+}

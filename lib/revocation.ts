@@ -1,0 +1,144 @@
+// Ending a session's (or a user's) sockets: on this node from its index, sockets still in their
+// handshake included, and on every other node through the adapter, acknowledged and retried.
+// disconnectOnLogout, disconnectSession, disconnectUser and revalidation all end sockets here.
+import createDebug from 'debug';
+import type { Server, Socket } from 'socket.io';
+import {
+  ERR_SESSION_EXPIRED,
+  ERR_SESSION_REVOKED,
+  ERR_SESSION_ROTATED,
+  type SessionEndedCode,
+} from './errors.js';
+import { disarmExpiry } from './expiry.js';
+import { rememberEnded } from './recovery.js';
+import { serverState, type ServerState, type SocketState } from './state.js';
+
+/** The event a socket receives just before the server ends it because its session ended. */
+export const SESSION_ENDED_EVENT = 'session:ended';
+
+/** What the client receives with {@link SESSION_ENDED_EVENT}. */
+export interface SessionEndedPayload {
+  message: string;
+  data: { code: SessionEndedCode; status: 401 };
+}
+
+const endedMessages: Record<SessionEndedCode, string> = {
+  [ERR_SESSION_REVOKED]: 'Session revoked',
+  [ERR_SESSION_ROTATED]: 'Session rotated',
+  [ERR_SESSION_EXPIRED]: 'Session expired',
+};
+
+// Sent between nodes through the adapter, so that a revocation on one node ends the sockets of
+// every node. Its arguments are (room, code, before): the room names are the wire format, the
+// same as when sockets were found through adapter rooms.
+const END_EVENT = 'socket.io-session-auth:end';
+const SESSION_PREFIX = 'session-auth:session:';
+const USER_PREFIX = 'session-auth:user:';
+const END_ATTEMPTS = 3;
+const debug = createDebug('socket.io-session-auth');
+
+/** The name under which a session's sockets are ended everywhere (and remembered for recovery). */
+export const sessionKey = (sessionID: string): string => `${SESSION_PREFIX}${sessionID}`;
+/** The same for a user's sockets. */
+export const userKey = (key: string): string => `${USER_PREFIX}${key}`;
+
+/** Tells the client why its socket ends, then disconnects this namespace only. */
+export function sendEnded(socket: Socket, code: SessionEndedCode): void {
+  const payload: SessionEndedPayload = {
+    message: endedMessages[code],
+    data: { code, status: 401 },
+  };
+  socket.emit(SESSION_ENDED_EVENT, payload);
+  socket.disconnect();
+}
+
+/** Ends one socket: a connected one now; one still in its handshake when it connects. */
+export function endSocket(state: SocketState, code: SessionEndedCode): void {
+  if (state.ended) return;
+  state.ended = code;
+  disarmExpiry(state);
+  if (state.connected && state.socket.connected) sendEnded(state.socket, code);
+}
+
+/**
+ * Ends this node's sockets under `key` (a session's or a user's) whose session was read before
+ * `before` (ms since epoch), so that a late or repeated broadcast never ends a socket that came
+ * after the revocation (a user kicked, then logged in again).
+ */
+function endLocal(server: ServerState, key: string, code: SessionEndedCode, before: number): void {
+  const states = key.startsWith(SESSION_PREFIX)
+    ? server.bySession.get(key.slice(SESSION_PREFIX.length))
+    : key.startsWith(USER_PREFIX)
+      ? server.byUser.get(key.slice(USER_PREFIX.length))
+      : [];
+  for (const state of states) {
+    if (state.readAt <= before) endSocket(state, code);
+  }
+  rememberEnded(server, key);
+}
+
+/** Whether the adapter spans nodes (the in-memory adapter only warns on serverSideEmit). */
+export function crossNode(io: Server): boolean {
+  const adapter = io.of('/').adapter as object;
+  let base = Object.getPrototypeOf(adapter) as object;
+  for (;;) {
+    const parent = Object.getPrototypeOf(base) as object | null;
+    if (!parent || !('serverSideEmit' in parent)) break;
+    base = parent;
+  }
+  return (
+    (adapter as { serverSideEmit: unknown }).serverSideEmit !==
+    (base as { serverSideEmit: unknown }).serverSideEmit
+  );
+}
+
+function isEndedCode(code: unknown): code is SessionEndedCode {
+  return (
+    code === ERR_SESSION_REVOKED || code === ERR_SESSION_ROTATED || code === ERR_SESSION_EXPIRED
+  );
+}
+
+/** Makes this node end its sockets when another node revokes a session or a user. */
+export function listenForEnds(io: Server): void {
+  const server = serverState(io);
+  if (server.listening) return;
+  server.listening = true;
+  io.on(
+    END_EVENT as never,
+    ((key: unknown, code: unknown, before: unknown, ack: unknown) => {
+      if (typeof key === 'string' && isEndedCode(code) && typeof before === 'number') {
+        endLocal(server, key, code, before);
+      }
+      if (typeof ack === 'function') (ack as (ok: boolean) => void)(true);
+    }) as never,
+  );
+}
+
+/** Ends the sockets under `key` on this node and, through the adapter, on every other node. */
+export async function endEverywhere(
+  io: Server,
+  key: string,
+  code: SessionEndedCode,
+): Promise<void> {
+  listenForEnds(io);
+  const before = Date.now();
+  endLocal(serverState(io), key, code, before);
+  if (!crossNode(io)) return;
+  // Not one fire-and-forget publish: every node acknowledges, and a missing answer is retried.
+  // A node that still misses it ends those sockets at its next revalidation (revalidateIntervalMs).
+  for (let attempt = 1; attempt <= END_ATTEMPTS; attempt++) {
+    try {
+      // The adapter's requestsTimeout (5 s by default) bounds each attempt.
+      await io.serverSideEmitWithAck(END_EVENT as never, key, code, before);
+      return;
+    } catch (error) {
+      debug(
+        'ending %s: attempt %d of %d not acknowledged by every node: %O',
+        key,
+        attempt,
+        END_ATTEMPTS,
+        error,
+      );
+    }
+  }
+}

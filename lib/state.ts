@@ -1,0 +1,159 @@
+// What the package keeps, in one place: one record per Socket.IO server and one per tracked socket.
+// Each is created here and nowhere else; the modules that work on them (expiry, revocation,
+// writes, revalidation) keep their data in these records, never in module-level registries, so
+// two servers in one process share nothing.
+import type { Server, Socket } from 'socket.io';
+import type { SessionEndedCode } from './errors.js';
+import type { HandshakeOptions, SharedRead } from './handshake.js';
+
+/** A per-session (or per-user) index of tracked sockets: most keys have one, so no Set for one. */
+export class SocketIndex {
+  private readonly map = new Map<string, SocketState | Set<SocketState>>();
+
+  add(key: string, state: SocketState): void {
+    const current = this.map.get(key);
+    if (current === undefined) this.map.set(key, state);
+    else if (current instanceof Set) current.add(state);
+    else if (current !== state) this.map.set(key, new Set([current, state]));
+  }
+
+  delete(key: string, state: SocketState): void {
+    const current = this.map.get(key);
+    if (current === state) this.map.delete(key);
+    else if (current instanceof Set) {
+      current.delete(state);
+      if (current.size === 1) this.map.set(key, current.values().next().value as SocketState);
+    }
+  }
+
+  /** The sockets of `key`, copied: ending them changes the index. */
+  get(key: string): SocketState[] {
+    const current = this.map.get(key);
+    if (current === undefined) return [];
+    return current instanceof Set ? [...current] : [current];
+  }
+
+  keys(): IterableIterator<string> {
+    return this.map.keys();
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+/** What the package keeps for one tracked socket: a few fields, no closure, no timer. */
+export class SocketState {
+  /** When the session was read for this socket (ms since epoch). */
+  readonly readAt = Date.now();
+  /** When the session expires (ms since epoch), if it does. */
+  expires: number | undefined = undefined;
+  /** Its place in the server's expiry heap, or -1. */
+  heapIndex = -1;
+  /** How long until the store is asked again about a session past its stored expiry. */
+  recheckMs = 0;
+  /** Set once the session has ended: the socket is told why and disconnected. */
+  ended: SessionEndedCode | undefined = undefined;
+  /** When the socket last touched its session in the store. */
+  lastTouch = 0;
+  /** A recovered socket being checked again: its events wait for it. */
+  recheck: Promise<void> | undefined = undefined;
+  /** autoSave: what the session looked like when last read or saved, and what is queued. */
+  savedHash: string | undefined = undefined;
+  queuedHash: string | undefined = undefined;
+  /** The socket has connected (it was tracked while still in its handshake). */
+  connected = false;
+  /** A per-event guard is installed (touching, or after the expiry passed). */
+  eventGuard = false;
+  /** autoSave wraps this socket's listeners. */
+  autoSave = false;
+  /** The revalidation interval this socket counts in (0: none). */
+  revalidateMs = 0;
+
+  constructor(
+    readonly socket: Socket,
+    readonly server: ServerState,
+    /** The options of the sessionNamespace that tracks it (shared by its sockets). */
+    readonly options: HandshakeOptions,
+    /** The express-session ID, when the store has seen the session; undefined for cookie-session. */
+    readonly sessionID: string | undefined,
+    /** What Passport's serializeUser stored, as a string; undefined without a user. */
+    readonly userKey: string | undefined,
+  ) {}
+}
+
+/** What the package keeps for one Socket.IO server. */
+export class ServerState {
+  /** Tracked sockets, connected or still in their handshake, by session ID and by user key. */
+  readonly bySession = new SocketIndex();
+  readonly byUser = new SocketIndex();
+  /** Every tracked socket, for revalidation and the expiry heap's owner. */
+  readonly expiryHeap: SocketState[] = [];
+  expiryTimer: NodeJS.Timeout | undefined = undefined;
+  expiryAt = Infinity;
+  /**
+   * Sessions and users ended recently (key → until when, ms since epoch), so that a socket
+   * recovered by connectionStateRecovery after its session ended while it was away stays out.
+   * Kept only with connectionStateRecovery, for its window; oldest first.
+   */
+  readonly endedKeys = new Map<string, number>();
+  /** Recovery: when each disconnected socket's session expires, by its recovery ID. */
+  readonly expiryByPid = new Map<string, { expires: number; until: number }>();
+  /** Writes of one session from this node, one after another: the tail of each queue. */
+  readonly writeQueues = new Map<string, Promise<void>>();
+  /** Session reads under way, by connection: namespace connects that overlap share one. */
+  readonly reads = new WeakMap<object, SharedRead>();
+  /** This server listens for other nodes' revocations. */
+  listening = false;
+  /** Revalidation rounds, by interval: their timer and how many connected sockets use them. */
+  readonly revalidations = new Map<
+    number,
+    { timer: NodeJS.Timeout; sockets: number; running: boolean }
+  >();
+
+  constructor(readonly io: Server) {}
+}
+
+const servers = new WeakMap<Server, ServerState>();
+
+/** The record of a server, created on first use. */
+export function serverState(io: Server): ServerState {
+  let state = servers.get(io);
+  if (!state) {
+    state = new ServerState(io);
+    servers.set(io, state);
+  }
+  return state;
+}
+
+// On the socket itself, under a symbol: cheaper than a WeakMap entry, and every tracked socket
+// gets it at the same point, so their shapes stay shared.
+const kState = Symbol('socket.io-session-auth');
+type Tracked = Socket & { [kState]?: SocketState };
+
+/** The record of a tracked socket, if it has one. */
+export function socketState(socket: Socket): SocketState | undefined {
+  return (socket as Tracked)[kState];
+}
+
+/** Creates a socket's record and indexes it by session and user. */
+export function trackSocket(
+  socket: Socket,
+  options: HandshakeOptions,
+  sessionID: string | undefined,
+  userKey: string | undefined,
+): SocketState {
+  const server = serverState(socket.nsp.server);
+  const state = new SocketState(socket, server, options, sessionID, userKey);
+  (socket as Tracked)[kState] = state;
+  if (sessionID !== undefined) server.bySession.add(sessionID, state);
+  if (userKey !== undefined) server.byUser.add(userKey, state);
+  return state;
+}
+
+/** Takes a socket's record out of the indexes (it left, or its handshake did not complete). */
+export function unindex(state: SocketState): void {
+  const { server, sessionID, userKey } = state;
+  if (sessionID !== undefined) server.bySession.delete(sessionID, state);
+  if (userKey !== undefined) server.byUser.delete(userKey, state);
+}
