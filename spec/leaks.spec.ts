@@ -21,7 +21,7 @@ import {
   wrapExpressMiddleware,
 } from '../lib/index.js';
 import { waitFor } from './support/client.js';
-import { ClientProcess, type HandshakesArgs } from './support/client-process.js';
+import { ClientProcess, handshakeOf, type HandshakesArgs } from './support/client-process.js';
 import { createTestServer, type TestServer, pendingOf } from './support/server.js';
 import { heapAfterGc } from './support/heap.js';
 
@@ -32,18 +32,16 @@ const WARMUP = Math.min(300, HANDSHAKES);
 const HEAP_BOUND_MB = 5;
 /** The timeout of the namespaces whose handshakes hang until refused. */
 const HUNG_MS = 200;
-/** The timeout of the namespaces clients leave: never reached, so only the leave can free them. */
+/**
+ * The timeout of the namespaces clients leave: never reached, so only the leave can free them (a
+ * client leaves once the server has reached the hung step for it, however long that took).
+ */
 const LONG_MS = 120_000;
-/** The `/late` middleware calls next() this long after its client has gone. */
-const LATE_MS = 5000;
-/** requireAuth's timeout for clients that leave: they are let go once it has passed. */
-const AUTHZ_MID_MS = 2000;
-/** requireAuth's default timeout. */
-const AUTHZ_LONG_MS = 10_000;
-/** How soon a socket whose client left must be let go. */
-const RELEASE_MS = 2000;
 /** How long the server may take to be quiet again after a batch. Far below LONG_MS. */
 const QUIET_MS = 20_000;
+
+/** The request whose session `silentStore` is asked for (express-session reads synchronously). */
+let readingFor: { url?: string } | undefined;
 
 /** A session store whose `get` never answers (and keeps nothing of the request). */
 class SilentStore extends MemoryStore {
@@ -51,6 +49,7 @@ class SilentStore extends MemoryStore {
   override get(_sid: string, _cb: (err: unknown, session?: SessionData | null) => void): void {
     this.gets++;
     notePending();
+    if (readingFor) reached(readingFor);
   }
 }
 
@@ -79,6 +78,34 @@ function pendingTotal(): number {
 
 function notePending(): void {
   counters.peakPending = Math.max(counters.peakPending, pendingTotal());
+}
+
+/** Failed `release` calls to the client process: each test checks there are none. */
+const releaseErrors: unknown[] = [];
+
+/**
+ * The server has reached the hung step for this request's handshake: tells its client (a `leave`
+ * one, which carries its number in the URL) that it may go. Clients leave on this word, not after
+ * a time meant to be long enough for the server to get there.
+ */
+function reached(req: { url?: string }): void {
+  const handshake = handshakeOf(req);
+  if (handshake === undefined) return;
+  clients.call('release', { handshakes: [handshake] }).catch((error: unknown) => {
+    releaseErrors.push(error);
+  });
+}
+
+/** The engine.io connection of a socket's request (whose prototype is the connection's request). */
+function connectionOf(req: object): Emitter {
+  const engineClients = (
+    server.io.engine as unknown as { clients: Record<string, Emitter & { request: object }> }
+  ).clients;
+  const conn = Object.values(engineClients).find(
+    (c) => c.request === req || Object.prototype.isPrototypeOf.call(c.request, req),
+  );
+  assert.ok(conn, 'the connection of a pending handshake');
+  return conn;
 }
 
 function connectionsTotal(): number {
@@ -187,6 +214,7 @@ async function leakCase({ label, args, code, reached, settled }: LeakCase): Prom
       `answers ${JSON.stringify(result.codes)}`,
   );
 
+  assert.deepEqual(releaseErrors, [], 'every client was told when to leave');
   assert.deepEqual(result.failures, [], 'every connection opened and was answered');
   assert.equal(result.connected, 0, 'no client connected');
   assert.deepEqual(result.codes, code === undefined ? {} : { [code]: HANDSHAKES });
@@ -211,28 +239,46 @@ async function leakCase({ label, args, code, reached, settled }: LeakCase): Prom
 
 describe(`leaks: ${HANDSHAKES} hung or abandoned handshakes leave nothing behind`, () => {
   before(async () => {
-    const hung = (): void => {
+    const hung = (req: { url?: string }): void => {
       counters.hung++;
       notePending();
+      reached(req);
     };
-    const late = (_req: unknown, _res: unknown, next: () => void): void => {
+    const late = (req: { url?: string }, _res: unknown, next: () => void): void => {
       counters.late++;
       notePending();
-      setTimeout(() => {
-        counters.lateNexts++;
-        next();
-      }, LATE_MS);
+      // next() once the client has gone: after its connection's close, and what the close set
+      // off, rather than after a time meant to be longer than the client stays.
+      connectionOf(req).once('close', () => {
+        setImmediate(() => {
+          counters.lateNexts++;
+          next();
+        });
+      });
+      reached(req);
     };
     server = await createTestServer(({ io, session: sessionMiddleware, passport }) => {
-      const silentSession = session({
+      const storeSession = session({
         secret: 'spec-secret',
         resave: false,
         saveUninitialized: false,
         store: silentStore,
       });
-      const authorize = (): Promise<boolean> => {
+      const silentSession = (req: { url?: string }, res: never, next: () => void): void => {
+        readingFor = req;
+        try {
+          storeSession(req as never, res, next);
+        } finally {
+          readingFor = undefined;
+        }
+      };
+      const authorize = (
+        _user: unknown,
+        socket: { request: { url?: string } },
+      ): Promise<boolean> => {
         counters.authorize++;
         notePending();
+        reached(socket.request);
         return neverSettles();
       };
       const namespaces: Namespace[] = [
@@ -246,9 +292,9 @@ describe(`leaks: ${HANDSHAKES} hung or abandoned handshakes leave nothing behind
           authorize,
           timeoutMs: HUNG_MS,
         }),
-        requireAuth(sessionNamespace(io.of('/authz-mid'), sessionMiddleware, { passport }), {
+        requireAuth(sessionNamespace(io.of('/authz-leave'), sessionMiddleware, { passport }), {
           authorize,
-          timeoutMs: AUTHZ_MID_MS,
+          timeoutMs: LONG_MS,
         }),
         requireAuth(sessionNamespace(io.of('/authz-shared'), sessionMiddleware, { passport }), {
           authorize: () => {
@@ -257,10 +303,6 @@ describe(`leaks: ${HANDSHAKES} hung or abandoned handshakes leave nothing behind
             return sharedNeverSettles;
           },
           timeoutMs: HUNG_MS,
-        }),
-        requireAuth(sessionNamespace(io.of('/authz-long'), sessionMiddleware, { passport }), {
-          authorize,
-          timeoutMs: AUTHZ_LONG_MS,
         }),
       ];
       for (const nsp of namespaces) {
@@ -294,7 +336,7 @@ describe(`leaks: ${HANDSHAKES} hung or abandoned handshakes leave nothing behind
   });
 
   test('wrapExpressMiddleware: clients that leave mid-handshake are let go at once, and never connect', async () => {
-    // Half hang for ever, half call next() LATE_MS after their client has gone.
+    // Half hang for ever, half call next() once their client has gone.
     await leakCase({
       label: 'wrapExpressMiddleware, clients leaving mid-handshake',
       args: { nsps: ['/hung-long', '/late'], mode: 'leave', stayMs: [10, 60] },
@@ -329,10 +371,10 @@ describe(`leaks: ${HANDSHAKES} hung or abandoned handshakes leave nothing behind
     });
   });
 
-  test('requireAuth: clients that leave while authorize hangs leave nothing behind once timeoutMs has passed', async () => {
+  test('requireAuth: clients that leave while authorize hangs leave nothing behind', async () => {
     await leakCase({
-      label: `requireAuth, clients leaving while authorize hangs (timeoutMs ${AUTHZ_MID_MS})`,
-      args: { nsps: ['/authz-mid'], mode: 'leave', cookie, stayMs: [30, 100] },
+      label: 'requireAuth, clients leaving while authorize hangs',
+      args: { nsps: ['/authz-leave'], mode: 'leave', cookie, stayMs: [30, 100] },
       reached: () => counters.authorize,
     });
   });
@@ -399,49 +441,45 @@ describe(`leaks: ${HANDSHAKES} hung or abandoned handshakes leave nothing behind
     });
   });
 
-  // Known failure: requireAuth does not watch the connection while authorize runs, so a socket
-  // whose client has left stays pending (with its timer) until timeoutMs, 10 s by default.
-  // wrapExpressMiddleware and sessionNamespace let it go as soon as the connection closes.
   test('requireAuth: a client that leaves while authorize hangs is let go at once, not at timeoutMs', async () => {
-    const nsp = server.io.of('/authz-long');
+    const nsp = server.io.of('/authz-leave');
     const reachedBefore = counters.authorize;
+    // Each client leaves once its handshake has reached authorize (see `reached`).
     const result = await clients.call('handshakes', {
       url: server.url,
-      nsps: ['/authz-long'],
+      nsps: ['/authz-leave'],
       mode: 'leave',
       cookie,
       stayMs: [30, 100],
       count: CONCURRENCY,
       concurrency: CONCURRENCY,
     });
+    assert.deepEqual(releaseErrors, [], 'every client was told when to leave');
     assert.deepEqual(result.failures, []);
+    assert.deepEqual(result.codes, {}, 'no client was answered before it left');
+    assert.equal(result.connected, 0);
     assert.equal(
       counters.authorize - reachedBefore,
       CONCURRENCY,
       'every handshake reached authorize',
     );
+    // A connection's close lets its pending socket go in the close event itself (Socket.IO drops
+    // it a tick later): once the server has seen every connection close, none may be pending,
+    // whereas a socket held until timeoutMs would still be.
     await waitFor(() => server.io.engine.clientsCount === 0, QUIET_MS, 'every connection closed');
-    const left = performance.now();
-    const released = await waitFor(() => pendingOf(nsp) === 0, RELEASE_MS).then(
-      () => true,
-      () => false,
-    );
     const pending = pendingOf(nsp);
     const timers = resourceCount('Timeout');
     console.log(
       `[leaks] requireAuth, ${CONCURRENCY} clients left while authorize hung (timeoutMs ` +
-        `${AUTHZ_LONG_MS}): ${pending} sockets and ${timers} timers still there ` +
-        `${Math.round(performance.now() - left)} ms after the last connection closed`,
+        `${LONG_MS}): ${pending} sockets and ${timers} timers still there once the server ` +
+        `had seen every connection close`,
     );
-    try {
-      assert.ok(
-        released,
-        `${pending} sockets still pending (with ${timers} timers) ${RELEASE_MS} ms after their ` +
-          `clients left; they go only at requireAuth's timeoutMs (${AUTHZ_LONG_MS} ms)`,
-      );
-    } finally {
-      // Whatever the outcome, leave nothing for the process to wait on.
-      await quiet();
-    }
+    assert.equal(
+      pending,
+      0,
+      `${pending} sockets still pending (with ${timers} timers) once their clients' ` +
+        `connections had closed; requireAuth's timeoutMs is ${LONG_MS} ms`,
+    );
+    await quiet();
   });
 });
