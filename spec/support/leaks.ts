@@ -1,7 +1,8 @@
-// Leaks: thousands of handshakes that hang (middleware that never calls next, a session store that
-// never answers, an authorize that never settles), and thousands of clients that leave while
-// their handshake hangs, must leave no pending socket, timer, listener or heap behind, and no
-// `connection` event for a client that has left.
+// Shared by the leak specs (spec/leaks-*.spec.ts): thousands of handshakes that hang (middleware
+// that never calls next, a session store that never answers, an authorize that never settles), and
+// thousands of clients that leave while their handshake hangs, must leave no pending socket, timer,
+// listener or heap behind, and no `connection` event for a client that has left. The tests are
+// spread over three files because the test runner's --test-timeout bounds each file as a whole.
 //
 // The clients live in a child process (spec/support/load-clients.ts), so this process's heap and
 // timers are the server's. LEAK_HANDSHAKES sets how many handshakes each test makes (CI default
@@ -10,35 +11,29 @@
 // timers, listener counts, and the heap after forced GCs.
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { after, before, describe, test } from 'node:test';
+import { after, before } from 'node:test';
 import session, { MemoryStore, type SessionData } from 'express-session';
 import type { Namespace } from 'socket.io';
-import {
-  ERR_MIDDLEWARE_TIMEOUT,
-  ERR_SESSION_UNAVAILABLE,
-  requireAuth,
-  sessionNamespace,
-  wrapExpressMiddleware,
-} from '../lib/index.js';
-import { waitFor } from './support/client.js';
-import { ClientProcess, handshakeOf, type HandshakesArgs } from './support/client-process.js';
-import { createTestServer, type TestServer, pendingOf } from './support/server.js';
-import { heapAfterGc } from './support/heap.js';
+import { requireAuth, sessionNamespace, wrapExpressMiddleware } from '../../lib/index.js';
+import { waitFor } from './client.js';
+import { ClientProcess, handshakeOf, type HandshakesArgs } from './client-process.js';
+import { createTestServer, type TestServer, pendingOf } from './server.js';
+import { heapAfterGc } from './heap.js';
 
-const HANDSHAKES = Number(process.env.LEAK_HANDSHAKES ?? 1000);
-const CONCURRENCY = Number(process.env.LEAK_CONCURRENCY ?? 200);
+export const HANDSHAKES = Number(process.env.LEAK_HANDSHAKES ?? 1000);
+export const CONCURRENCY = Number(process.env.LEAK_CONCURRENCY ?? 200);
 const WARMUP = Math.min(300, HANDSHAKES);
 /** A real leak of ~8 KB per handshake is 8 MB at 1000 handshakes, 40 MB at 5000. */
-const HEAP_BOUND_MB = 5;
+export const HEAP_BOUND_MB = 5;
 /** The timeout of the namespaces whose handshakes hang until refused. */
 const HUNG_MS = 200;
 /**
  * The timeout of the namespaces clients leave: never reached, so only the leave can free them (a
  * client leaves once the server has reached the hung step for it, however long that took).
  */
-const LONG_MS = 120_000;
+export const LONG_MS = 120_000;
 /** How long the server may take to be quiet again after a batch. Far below LONG_MS. */
-const QUIET_MS = 20_000;
+export const QUIET_MS = 20_000;
 
 /** The request whose session `silentStore` is asked for (express-session reads synchronously). */
 let readingFor: { url?: string } | undefined;
@@ -53,24 +48,24 @@ class SilentStore extends MemoryStore {
   }
 }
 
-const counters = {
+export const counters = {
   hung: 0,
   late: 0,
   lateNexts: 0,
   authorize: 0,
   peakPending: 0,
 };
-const connections = new Map<string, number>();
-const silentStore = new SilentStore();
+export const connections = new Map<string, number>();
+export const silentStore = new SilentStore();
 const sharedNeverSettles = new Promise<boolean>(() => undefined);
 const neverSettles = (): Promise<boolean> => new Promise<boolean>(() => undefined);
-let server: TestServer;
-let clients: ClientProcess;
-let cookie: string;
+export let server: TestServer;
+export let clients: ClientProcess;
+export let cookie: string;
 
-type Emitter = NodeJS.EventEmitter;
+export type Emitter = NodeJS.EventEmitter;
 
-function pendingTotal(): number {
+export function pendingTotal(): number {
   let total = 0;
   for (const nsp of server.io._nsps.values()) total += pendingOf(nsp);
   return total;
@@ -81,7 +76,7 @@ function notePending(): void {
 }
 
 /** Failed `release` calls to the client process: each test checks there are none. */
-const releaseErrors: unknown[] = [];
+export const releaseErrors: unknown[] = [];
 
 /**
  * The server has reached the hung step for this request's handshake: tells its client (a `leave`
@@ -108,13 +103,13 @@ function connectionOf(req: object): Emitter {
   return conn;
 }
 
-function connectionsTotal(): number {
+export function connectionsTotal(): number {
   let total = 0;
   for (const count of connections.values()) total += count;
   return total;
 }
 
-function resourceCount(type: string): number {
+export function resourceCount(type: string): number {
   return process.getActiveResourcesInfo().filter((r) => r === type).length;
 }
 
@@ -145,7 +140,7 @@ interface Snapshot {
   heap: number;
 }
 
-async function snapshot(): Promise<Snapshot> {
+export async function snapshot(): Promise<Snapshot> {
   const heap = await heapAfterGc();
   return {
     timers: resourceCount('Timeout'),
@@ -156,7 +151,7 @@ async function snapshot(): Promise<Snapshot> {
 }
 
 /** Waits until no handshake is pending, no connection is open and `settled()` holds. */
-async function quiet(settled: () => boolean = () => true): Promise<void> {
+export async function quiet(settled: () => boolean = () => true): Promise<void> {
   await waitFor(
     () => pendingTotal() === 0 && server.io.engine.clientsCount === 0 && settled(),
     QUIET_MS,
@@ -164,7 +159,7 @@ async function quiet(settled: () => boolean = () => true): Promise<void> {
   );
 }
 
-const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+export const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
 interface LeakCase {
   label: string;
@@ -177,7 +172,7 @@ interface LeakCase {
   settled?: () => boolean;
 }
 
-async function leakCase({ label, args, code, reached, settled }: LeakCase): Promise<void> {
+export async function leakCase({ label, args, code, reached, settled }: LeakCase): Promise<void> {
   const run = (count: number) =>
     clients.call('handshakes', { ...args, url: server.url, count, concurrency: CONCURRENCY });
   const warm = await run(WARMUP);
@@ -237,7 +232,8 @@ async function leakCase({ label, args, code, reached, settled }: LeakCase): Prom
   );
 }
 
-describe(`leaks: ${HANDSHAKES} hung or abandoned handshakes leave nothing behind`, () => {
+/** Registers, in the calling describe, the server with every leak namespace and the client process. */
+export function leakSuite(): void {
   before(async () => {
     const hung = (req: { url?: string }): void => {
       counters.hung++;
@@ -325,161 +321,4 @@ describe(`leaks: ${HANDSHAKES} hung or abandoned handshakes leave nothing behind
     await clients.stop();
     await server.cleanup();
   });
-
-  test('wrapExpressMiddleware: handshakes against middleware that never calls next are refused after timeoutMs', async () => {
-    await leakCase({
-      label: 'wrapExpressMiddleware, hung middleware, refused after timeoutMs',
-      args: { nsps: ['/hung'], mode: 'answer' },
-      code: ERR_MIDDLEWARE_TIMEOUT,
-      reached: () => counters.hung,
-    });
-  });
-
-  test('wrapExpressMiddleware: clients that leave mid-handshake are let go at once, and never connect', async () => {
-    // Half hang for ever, half call next() once their client has gone.
-    await leakCase({
-      label: 'wrapExpressMiddleware, clients leaving mid-handshake',
-      args: { nsps: ['/hung-long', '/late'], mode: 'leave', stayMs: [10, 60] },
-      reached: () => counters.hung + counters.late,
-      settled: () => counters.lateNexts === counters.late,
-    });
-  });
-
-  test('sessionNamespace: handshakes against a store whose get never answers are refused after timeoutMs', async () => {
-    await leakCase({
-      label: 'sessionNamespace, store.get never answers, refused after timeoutMs',
-      args: { nsps: ['/store-hung'], mode: 'answer', cookie },
-      code: ERR_SESSION_UNAVAILABLE,
-      reached: () => silentStore.gets,
-    });
-  });
-
-  test('sessionNamespace: clients that leave while the store read hangs are let go at once', async () => {
-    await leakCase({
-      label: 'sessionNamespace, clients leaving while store.get hangs',
-      args: { nsps: ['/store-long'], mode: 'leave', cookie, stayMs: [10, 60] },
-      reached: () => silentStore.gets,
-    });
-  });
-
-  test('requireAuth: handshakes whose authorize never settles are refused after timeoutMs', async () => {
-    await leakCase({
-      label: 'requireAuth, authorize never settles, refused after timeoutMs',
-      args: { nsps: ['/authz-hung'], mode: 'answer', cookie },
-      code: ERR_MIDDLEWARE_TIMEOUT,
-      reached: () => counters.authorize,
-    });
-  });
-
-  test('requireAuth: clients that leave while authorize hangs leave nothing behind', async () => {
-    await leakCase({
-      label: 'requireAuth, clients leaving while authorize hangs',
-      args: { nsps: ['/authz-leave'], mode: 'leave', cookie, stayMs: [30, 100] },
-      reached: () => counters.authorize,
-    });
-  });
-
-  test('one connection with / connected: hung handshakes on its other namespaces leave nothing behind', async () => {
-    // The case Socket.IO's connectTimeout does not cover: once / is connected, a hung namespace
-    // handshake on the same connection would stay pending for as long as the connection lives.
-    const names = Array.from({ length: 50 }, (_, i) => `/multi-${i}`);
-    const rounds = Math.max(2, Math.round(HANDSHAKES / names.length));
-    await clients.call('multiplexOpen', { url: server.url });
-    const engineClients = (server.io.engine as unknown as { clients: Record<string, Emitter> })
-      .clients;
-    const [conn] = Object.values(engineClients);
-    assert.ok(conn, 'the connection');
-    // Warm-up: creates the child namespaces, which Socket.IO keeps.
-    for (let i = 0; i < 2; i++) await clients.call('multiplexRound', { nsps: names });
-    await waitFor(() => pendingTotal() === 0, QUIET_MS, 'no pending socket');
-    const before = await snapshot();
-    const closeListeners = conn.listenerCount('close');
-    const connectionsBefore = connectionsTotal();
-    const started = performance.now();
-    const codes: Record<string, number> = {};
-    let connectedCount = 0;
-    for (let round = 0; round < rounds; round++) {
-      const result = await clients.call('multiplexRound', { nsps: names });
-      connectedCount += result.connected;
-      for (const [key, n] of Object.entries(result.codes)) codes[key] = (codes[key] ?? 0) + n;
-    }
-    await waitFor(() => pendingTotal() === 0, QUIET_MS, 'no pending socket');
-    await waitFor(() => resourceCount('Timeout') <= before.timers, 5000, 'timers').catch(
-      () => undefined,
-    );
-    const afterSnap = await snapshot();
-    const total = rounds * names.length;
-    console.log(
-      `[leaks] one connection, / connected, ${total} hung handshakes on ${names.length} namespaces ` +
-        `in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
-        `heap ${mb(before.heap)} -> ${mb(afterSnap.heap)} MB; timers ${before.timers} -> ` +
-        `${afterSnap.timers}; close listeners on the connection ${closeListeners} -> ` +
-        `${conn.listenerCount('close')}; pending ${pendingTotal()}`,
-    );
-    assert.equal(connectedCount, 0);
-    assert.deepEqual(codes, { [ERR_MIDDLEWARE_TIMEOUT]: total });
-    assert.equal(pendingTotal(), 0);
-    assert.equal(server.io.engine.clientsCount, 1, 'the connection is still open');
-    assert.equal(conn.listenerCount('close'), closeListeners, 'no close listener piles up');
-    assert.equal(connectionsTotal() - connectionsBefore, 0);
-    assert.equal(afterSnap.timers, before.timers);
-    assert.deepEqual(afterSnap.listeners, before.listeners);
-    assert.ok(
-      afterSnap.heap - before.heap < HEAP_BOUND_MB * 2 ** 20,
-      `heap grew by ${mb(afterSnap.heap - before.heap)} MB (bound ${HEAP_BOUND_MB} MB)`,
-    );
-    await clients.call('multiplexClose', null);
-    await waitFor(() => server.io.engine.clientsCount === 0, QUIET_MS, 'the connection closed');
-  });
-
-  test('requireAuth: handshakes whose authorize returns one shared promise that never settles', async () => {
-    await leakCase({
-      label: 'requireAuth, authorize returns one shared never-settling promise',
-      args: { nsps: ['/authz-shared'], mode: 'answer', cookie },
-      code: ERR_MIDDLEWARE_TIMEOUT,
-      reached: () => counters.authorize,
-    });
-  });
-
-  test('requireAuth: a client that leaves while authorize hangs is let go at once, not at timeoutMs', async () => {
-    const nsp = server.io.of('/authz-leave');
-    const reachedBefore = counters.authorize;
-    // Each client leaves once its handshake has reached authorize (see `reached`).
-    const result = await clients.call('handshakes', {
-      url: server.url,
-      nsps: ['/authz-leave'],
-      mode: 'leave',
-      cookie,
-      stayMs: [30, 100],
-      count: CONCURRENCY,
-      concurrency: CONCURRENCY,
-    });
-    assert.deepEqual(releaseErrors, [], 'every client was told when to leave');
-    assert.deepEqual(result.failures, []);
-    assert.deepEqual(result.codes, {}, 'no client was answered before it left');
-    assert.equal(result.connected, 0);
-    assert.equal(
-      counters.authorize - reachedBefore,
-      CONCURRENCY,
-      'every handshake reached authorize',
-    );
-    // A connection's close lets its pending socket go in the close event itself (Socket.IO drops
-    // it a tick later): once the server has seen every connection close, none may be pending,
-    // whereas a socket held until timeoutMs would still be.
-    await waitFor(() => server.io.engine.clientsCount === 0, QUIET_MS, 'every connection closed');
-    const pending = pendingOf(nsp);
-    const timers = resourceCount('Timeout');
-    console.log(
-      `[leaks] requireAuth, ${CONCURRENCY} clients left while authorize hung (timeoutMs ` +
-        `${LONG_MS}): ${pending} sockets and ${timers} timers still there once the server ` +
-        `had seen every connection close`,
-    );
-    assert.equal(
-      pending,
-      0,
-      `${pending} sockets still pending (with ${timers} timers) once their clients' ` +
-        `connections had closed; requireAuth's timeoutMs is ${LONG_MS} ms`,
-    );
-    await quiet();
-  });
-});
+}
