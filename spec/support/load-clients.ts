@@ -168,6 +168,7 @@ async function handshakes(args: HandshakesArgs): Promise<HandshakesResult> {
       const cue = leaveCue(handshake, socket, STEP_MS);
       if (!(await connectionOpen(socket, STEP_MS))) {
         result.failures.push(`${nsp}: the connection did not open`);
+        release({ handshakes: [handshake] }); // stops the wait (and its timer)
         return;
       }
       const openedAt = performance.now();
