@@ -538,7 +538,7 @@ async function connectedThenAway(
         },
       );
     },
-    { ...options, serverOptions: { connectionStateRecovery: {} } },
+    { ...options, serverOptions: { ...options.serverOptions, connectionStateRecovery: {} } },
   );
   const cookie = await t.login('alice');
   const client = t.connect('/ns', {
@@ -647,14 +647,34 @@ describe('session lifecycle: connection state recovery', () => {
   });
 
   test('same, with automatic reconnection (reconnectionDelay 1000)', async (tc) => {
+    // The client's own reconnection is held at the server's door until the logout is done, so
+    // the logout comes first however slow the machine: not a race against the 1 s delay.
+    let away = false;
+    let letIn: () => void = () => undefined;
+    const loggedOut = new Promise<void>((resolve) => {
+      letIn = resolve;
+    });
     const r = await connectedThenAway(
       tc,
-      { afterSession: (io) => [disconnectOnLogout(io)] },
+      {
+        afterSession: (io) => [disconnectOnLogout(io)],
+        serverOptions: {
+          allowRequest: (_req, callback) => {
+            if (away) {
+              void loggedOut.then(() => {
+                callback(null, true);
+              });
+            } else callback(null, true);
+          },
+        },
+      },
       { reconnection: true, reconnectionDelay: 1000 },
     );
+    away = true;
     const outcome = outcomeOf(r.client);
     await r.t.logout(r.cookie);
     assert.equal(r.client.connected, false, 'logged out before the client came back');
+    letIn();
     assert.deepEqual(await outcome, REFUSED);
     await stayedOut(r);
   });
