@@ -24,6 +24,7 @@ import {
 } from '../lib/index.js';
 import { delay, request, waitFor, type ConnectError } from './support/client.js';
 import type {
+  StoreRead,
   FetchedSocket,
   NodeCommands,
   NodeReady,
@@ -54,9 +55,6 @@ const skip = unavailable ?? false;
 
 const NODE_ENTRY = path.join(__dirname, 'support', 'cluster-node.ts');
 const REVALIDATE_MS = 500;
-// How late a revalidation may end a socket past its interval on this busy 2-core machine: the
-// timer's own lateness, one Redis read, the emit to the client.
-const REVALIDATE_SLACK_MS = 1500;
 
 // ---------------------------------------------------------------------------------------------
 // Node processes
@@ -334,6 +332,37 @@ async function settle(nodes: ClusterNode[]): Promise<void> {
   }
 }
 
+/** Polls `get` (an IPC call) until `done` holds; fails after `ms`, a hang guard. */
+async function until<T>(
+  get: () => Promise<T>,
+  done: (value: T) => boolean,
+  ms: number,
+  what: string,
+): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    const value = await get();
+    if (done(value)) return value;
+    if (Date.now() - start > ms) assert.fail(`timed out waiting for ${what}`);
+    await delay(20);
+  }
+}
+
+/** A node's store reads grouped into revalidation rounds (reads less than half an interval apart). */
+function roundsOf(reads: StoreRead[]): string[][] {
+  const grouped: { last: number; sids: string[] }[] = [];
+  for (const { sid, at } of reads) {
+    const current = grouped.at(-1);
+    if (current && at - current.last < REVALIDATE_MS / 2) {
+      current.sids.push(sid);
+      current.last = at;
+    } else {
+      grouped.push({ last: at, sids: [sid] });
+    }
+  }
+  return grouped.map((round) => round.sids.sort());
+}
+
 /** The `user` of each fetched socket's data, sorted, with the node-independent fields only. */
 function onlineUsers(sockets: FetchedSocket[]): unknown[] {
   return sockets
@@ -527,7 +556,8 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       assert.equal(who.node, 'B');
       assert.equal(who.user, null);
       assert.notEqual(who.sessionID, sidOf(alice));
-      await delay(500);
+      // An inactive socket.io-client socket has dropped its Manager subscriptions: / coming back
+      // on the Manager does not bring /chat with it (no time window needed to see that).
       assert.equal(chat.socket.connected, false, '/chat came back');
       assert.deepEqual(chat.seen.events, ['disconnect'], 'events on /chat');
       const online = await A().call('fetchSockets', { nsp: '/chat' });
@@ -554,16 +584,24 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
     const D = (): ClusterNode => nodeNamed(nodes, 'D');
     const E = (): ClusterNode => nodeNamed(nodes, 'E');
 
-    /** Asserts every tab ended with `code` no later than the revalidation bound after `since`. */
-    async function expectEndedWithinBound(list: Tab[], since: number): Promise<void> {
+    /**
+     * Asserts every tab ended with ERR_SESSION_REVOKED, and that on each node of `revalidating`
+     * a revalidation round that began after the revocation (`since`, the machine's one clock)
+     * ended them: at most two reads of the session there since then, the one that found it gone
+     * and, before it, one that may have reached Redis first. Rounds, not milliseconds: how soon a
+     * round comes on a busy machine is the bench's to measure.
+     */
+    async function expectEndedByRevalidation(
+      list: Tab[],
+      since: number,
+      sid: string,
+      revalidating: ClusterNode[],
+    ): Promise<void> {
       await expectAllEnded(list, ERR_SESSION_REVOKED);
-      for (const tab of list) {
-        assert.ok(tab.endedAt !== undefined);
-        const late = tab.endedAt - since;
-        assert.ok(
-          late <= REVALIDATE_MS + REVALIDATE_SLACK_MS,
-          `${label(tab)} ended ${late} ms after the revocation (bound ${REVALIDATE_MS} ms + slack)`,
-        );
+      for (const node of revalidating) {
+        const reads = await node.call('storeReads', { from: 0 });
+        const after = reads.filter((read) => read.sid === sid && read.at >= since).length;
+        assert.ok(after >= 1 && after <= 2, `${node.name} read the session ${after} times since`);
       }
     }
 
@@ -577,7 +615,7 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       // No node hears of this: no logout, no broadcast.
       const since = Date.now();
       assert.equal(await store().del(`sess:${sidOf(alice)}`), 1);
-      await expectEndedWithinBound(aliceTabs, since);
+      await expectEndedByRevalidation(aliceTabs, since, sidOf(alice), [D(), E()]);
       for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob: ${label(tab)}`);
     });
 
@@ -595,7 +633,7 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       data.passport.user = '2';
       const since = Date.now();
       await store().set(key, JSON.stringify(data), { expiration: 'KEEPTTL' });
-      await expectEndedWithinBound(aliceTabs, since);
+      await expectEndedByRevalidation(aliceTabs, since, sidOf(alice), [D(), E()]);
     });
 
     test('a logout broadcast that E never hears: E ends the sockets at its next revalidation', async () => {
@@ -606,9 +644,9 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       try {
         const since = Date.now();
         await logout(D(), alice);
-        // D ends its own at once; E, which never got (nor acknowledged) the broadcast, within the
-        // revalidation bound.
-        await expectEndedWithinBound([...onD, ...onE], since);
+        // D ends its own at once; E, which never got (nor acknowledged) the broadcast, at its
+        // next revalidation round.
+        await expectEndedByRevalidation([...onD, ...onE], since, sidOf(alice), [E()]);
       } finally {
         await E().call('hear', null);
       }
@@ -623,15 +661,20 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       ];
       const { sockets } = await E().call('stats', null);
       assert.deepEqual(sockets, { '/': 2, '/chat': 2 });
-      const window = 4 * REVALIDATE_MS;
-      const before = await E().call('stats', null);
-      await delay(window);
-      const later = await E().call('stats', null);
-      const reads = later.storeGets - before.storeGets;
-      // One read per round: at most window / interval + 1 of them (timers only run late). One
-      // read per socket would be four per round.
-      assert.ok(reads >= 1, `E read nothing in ${window} ms`);
-      assert.ok(reads <= window / REVALIDATE_MS + 1, `E read the store ${reads} times`);
+      // E's own log of its store reads, grouped into rounds (in E's clock, an interval apart):
+      // one read of the session per round, where one per socket would be four.
+      const from = (await E().call('storeReads', { from: 0 })).length;
+      const reads = await until(
+        () => E().call('storeReads', { from }),
+        (log) => roundsOf(log).length >= 4,
+        4 * REVALIDATE_MS + 10_000,
+        'four revalidation rounds on E',
+      );
+      // The last round may still be under way: judge the complete ones.
+      for (const round of roundsOf(reads).slice(0, -1)) {
+        assert.deepEqual(round, [sidOf(alice)], 'the sessions read in a round');
+      }
+      for (const tab of aliceTabs) assert.equal((await whoami(tab)).user, 'alice');
       for (const tab of aliceTabs) expectUntouched(tab.socket, tab.seen, label(tab));
     });
   });
@@ -667,9 +710,9 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       await expectAllEnded(aliceTabs, ERR_SESSION_EXPIRED);
       for (const tab of aliceTabs) {
         const at = (tab.endedAt ?? 0) - loggedIn;
-        // Not before the cookie expired (the login's response set it), not long after.
+        // Not before the cookie expired (the login's response set it). How long after is the
+        // bench's to measure.
         assert.ok(at >= MAX_AGE - 100, `${label(tab)} ended ${at} ms after the login`);
-        assert.ok(at <= MAX_AGE + 3000, `${label(tab)} ended ${at} ms after the login`);
       }
       const again = open(G, '/chat', alice);
       await waitFor(() => again.errors.length > 0, 5000, 'a connect_error');

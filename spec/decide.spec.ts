@@ -116,7 +116,9 @@ describe('decide through requireAuth: checks that never settle', () => {
     assert.ok(elapsed >= 190, `refused after ${elapsed} ms, before timeoutMs`);
     assert.ok(elapsed < 9000, `refused after ${elapsed} ms: the 10 s default was used`);
     client.emit('say', 'no ack');
-    await delay(300);
+    // Refused by a timer started before this one's: once its refusal is back, the event without
+    // an ack has had its answer too.
+    assert.deepEqual(await emitWithReply(client, 'say', 'after'), [refusalOf(TIMEOUT)]);
     assert.deepEqual(seen?.handled, []);
     assert.equal(client.connected, true);
     await timersBackTo(baseline);
@@ -124,8 +126,10 @@ describe('decide through requireAuth: checks that never settle', () => {
 
   test('a check that settles after the timeout changes nothing: still refused, no late connection or handler', async (tc) => {
     let seen: Seen | undefined;
+    let lateSettled = 0;
     const late = async (): Promise<boolean> => {
       await delay(400);
+      lateSettled++;
       return true;
     };
     const t = await start(tc, (ctx) => {
@@ -141,7 +145,9 @@ describe('decide through requireAuth: checks that never settle', () => {
     const client = await openAsAlice(t);
     await connected(client);
     assert.deepEqual(await emitWithReply(client, 'say', 'x'), [refusalOf(TIMEOUT)]);
-    await delay(500);
+    // Both late checks have settled; what their settling set off (in microtasks and the next
+    // tick) has run by the time the poll sees it.
+    await waitFor(() => lateSettled === 2, 5000, 'the late checks to settle');
     assert.equal(seen?.connections, 1, 'only the second client connected');
     assert.equal(t.io.of('/ns').sockets.size, 1);
     assert.deepEqual(seen.handled, [], 'the late allowance did not run the handler');

@@ -15,7 +15,13 @@ import {
   type RequireAuthOptions,
 } from '../lib/index.js';
 import { delay, request, waitFor } from './support/client.js';
-import { CountingStore, type TestContext, type TestServer, start } from './support/server.js';
+import {
+  CountingStore,
+  type TestContext,
+  type TestServer,
+  sidOf,
+  start,
+} from './support/server.js';
 import { within, connected, emitWithReply } from './support/bounded.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -174,7 +180,6 @@ describe('requireAuth authorizeEvent: refused events', () => {
     client.emit('note', 'refused two');
     // An allowed event sent after them: once its ack is back, the refused ones were handled.
     assert.deepEqual(await emitWithReply(client, 'say', 'after'), ['said:after']);
-    await delay(50);
     assert.deepEqual(g.handled, ['say:after']);
     assert.deepEqual(
       g.calls.map((c) => c.event),
@@ -308,9 +313,14 @@ describe('events from a socket whose session has ended', () => {
           },
         );
       },
-      { sessionOptions: { store, cookie: { maxAge: 1500 } } },
+      { sessionOptions: { store, cookie: { maxAge: 60_000 } } },
     );
     const cookie = await t.login('alice');
+    // 1.5 s left once both handshakes have read the session; every read after theirs (the
+    // expiry's checks) is held, whenever the expiry comes.
+    void store.expireOnceRead(sidOf(cookie), 1500, 2).then(() => {
+      store.holdGets = true;
+    });
     const client = t.connect('/ns', { cookie });
     const plain = t.connect('/plain', { cookie });
     const ended = new Promise<unknown[]>((resolve) => {
@@ -322,9 +332,9 @@ describe('events from a socket whose session has ended', () => {
     assert.ok(g);
     assert.deepEqual(await emitWithReply(client, 'say', 'alive'), ['said:alive']);
     assert.deepEqual(await emitWithReply(plain, 'say', 'alive'), ['said']);
-    store.holdGets = true;
+    assert.equal(store.holdGets, true, 'reads are held from the handshakes on');
     // The expiry passes; each socket's timer asks the store, and the answer is held.
-    await waitFor(() => store.heldGets.length === 2, 5000, 'the store checks at the expiry');
+    await waitFor(() => store.heldGets.length === 2, 1500 + 5000, 'the store checks at the expiry');
     const calls = g.calls.length;
 
     assert.deepEqual(await emitWithReply(client, 'say', 'late'), [UNAUTHORIZED]);
@@ -364,9 +374,14 @@ describe('events from a socket whose session has ended', () => {
           });
         });
       },
-      { sessionOptions: { cookie: { maxAge: 1000 } } },
+      { sessionOptions: { cookie: { maxAge: 60_000 } } },
     );
-    const client = await aliceOn(t);
+    const cookie = await t.login('alice');
+    // 1 s left once the handshake has read the session, however long the login took.
+    const expiry = t.store.expireOnceRead(sidOf(cookie), 1000);
+    const client = t.connect('/ns', { cookie });
+    await connected(client);
+    const expiresAt = await expiry;
     assert.ok(g);
     const replies: unknown[][] = [];
     const end = { seen: false };
@@ -374,8 +389,9 @@ describe('events from a socket whose session has ended', () => {
       end.seen = true;
     });
     let i = 0;
-    const startedAt = Date.now();
-    while (!end.seen && Date.now() - startedAt < 5000) {
+    // Until session:ended arrives; the bound only keeps a package that never ends it from
+    // looping for ever.
+    while (!end.seen && Date.now() < expiresAt + 10_000) {
       client.emit('say', i++, (...reply: unknown[]) => {
         replies.push(reply);
       });

@@ -1,7 +1,7 @@
 // What the internal live-session module guarantees, observed through the public API only.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Server } from 'socket.io';
+import type { Server, Socket as ServerSocket } from 'socket.io';
 import {
   ERR_FORBIDDEN,
   ERR_SESSION_REVOKED,
@@ -12,7 +12,6 @@ import {
   requireAuth,
   sessionNamespace,
 } from '../lib/index.js';
-import { delay, waitFor } from './support/client.js';
 import type { TestContext } from './support/server.js';
 import {
   activeTimeouts,
@@ -29,7 +28,9 @@ import {
   sessionAuthRooms,
   sidOf,
   start,
+  whoami,
   withExpiry,
+  within,
 } from './support/session-ending.js';
 
 const options = {
@@ -111,7 +112,9 @@ describe('live sessions: ending', () => {
     await disconnectSession(t.io, 'no-such-session');
     await disconnectSession(t.io, `${sidOf(alice)}x`);
     await disconnectUser(t.io, '3');
-    await delay(300);
+    // With the in-memory adapter they end sockets before they resolve; an answer from each
+    // socket after them comes after anything they sent it.
+    for (const tab of tabs) assert.equal((await whoami(tab.socket)).nsp, tab.nsp);
     for (const tab of tabs) expectUntouched(tab.socket, tab.seen, tab.nsp);
     assert.deepEqual(sessionAuthRooms(t.io.of('/chat')), rooms);
   });
@@ -218,13 +221,16 @@ describe('live sessions: refused sockets', () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    let arrived = 0;
+    let arrive: (socket: ServerSocket) => void = () => undefined;
+    const arrived = new Promise<ServerSocket>((resolve) => {
+      arrive = resolve;
+    });
     const t = await start(
       tc,
       ({ io, session, passport }) => {
         requireAuth(sessionNamespace(io.of('/slow'), session, { passport }), {
-          authorize: async () => {
-            arrived++;
+          authorize: async (_user, socket) => {
+            arrive(socket);
             await held;
             return true;
           },
@@ -235,9 +241,12 @@ describe('live sessions: refused sockets', () => {
     const alice = await t.login('alice');
     const baseline = activeTimeouts();
     const socket = t.connect('/slow', { cookie: alice });
-    await waitFor(() => arrived === 1, 5000, 'the handshake to reach authorize');
+    const pending = await within(arrived, 'the handshake to reach authorize');
+    // The client has left once the server has seen its connection close, not some time after
+    // it was told to: released earlier, authorize would let the socket in.
+    const left = new Promise((resolve) => pending.conn.once('close', resolve));
     socket.disconnect();
-    await delay(100);
+    await within(left, 'the server to see the client leave');
     release();
     await expectNothingLeft(t.io, {
       namespaces: ['/slow'],

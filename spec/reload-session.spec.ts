@@ -8,7 +8,7 @@ import {
   sessionNamespace,
   type SessionNamespaceOptions,
 } from '../lib/index.js';
-import { delay, request, waitFor } from './support/client.js';
+import { request, waitFor } from './support/client.js';
 import { CountingStore, type TestContext, type TestServer, start } from './support/server.js';
 import { connected } from './support/bounded.js';
 import { type Bag, bagOf, sessionRoutes, failureOf, type Failure } from './support/stores.js';
@@ -168,12 +168,16 @@ describe('reloadSession(socket)', () => {
     f.store.hold = true;
     const saved = request(other, 'put-and-save', { theme: 'dark' });
     await waitFor(() => f.store.waiting === 1, 5000, 'the save to reach the store');
+    const gets = f.store.gets;
     let reloaded: unknown = 'not yet';
     const reading = request(f.client, 'reload-read', 'theme').then((value) => {
       reloaded = value;
     });
-    await delay(150);
+    // Events of one socket reach their handlers in order: once this round trip is back, the
+    // reload has been asked for.
+    assert.equal(await request(f.client, 'read', 'theme'), null);
     assert.equal(reloaded, 'not yet', 'the reload waits for the save');
+    assert.equal(f.store.gets, gets, 'the reload has not read the store yet');
     f.store.releaseAll();
     assert.equal(await saved, 'saved');
     await reading;
@@ -185,7 +189,7 @@ describe('reloadSession(socket)', () => {
     await httpWrite(f.t, f.cookie, 'cart', 'apple');
     const writes = f.store.writes;
     assert.equal(await request(f.client, 'reload-only'), 'reloaded');
-    await delay(100);
+    // autoSave asks the store to write before the handler's ack leaves the server.
     assert.equal(f.store.writes, writes, 'nothing to save after a reload');
     assert.equal(await request(f.client, 'reload-then-set', { theme: 'dark' }), 'done');
     assert.equal(await httpRead(f.t, f.cookie, 'theme'), 'dark');

@@ -5,7 +5,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Namespace } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import { ERR_MIDDLEWARE_ENDED, wrapExpressMiddleware } from '../lib/index.js';
-import { type ConnectError, connected, connectError, delay, request } from './support/client.js';
+import { type ConnectError, connected, connectError, request } from './support/client.js';
 import {
   type CreateTestServerOptions,
   createTestServer,
@@ -82,7 +82,8 @@ for (const flavour of flavours) {
       const err = await refused(srv.connect('/headers'));
       assert.equal(err.message, 'Slow down');
       assert.deepEqual(err.data, { code: ERR_MIDDLEWARE_ENDED, status: 429 });
-      await delay(20);
+      // What the response set off (hooks, a save, 'finish' and the callbacks on the tick after the
+      // end) is done before the refusal can reach the client: no sleep needed.
       assert.deepEqual(seen, [
         { headersSent: false, writableEnded: false },
         {
@@ -122,7 +123,8 @@ for (const flavour of flavours) {
       const err = await refused(srv.connect('/twice'));
       assert.equal(err.message, 'first');
       assert.deepEqual(err.data, { code: ERR_MIDDLEWARE_ENDED, status: 401 });
-      await delay(50);
+      // What the response set off (hooks, a save, 'finish' and the callbacks on the tick after the
+      // end) is done before the refusal can reach the client: no sleep needed.
       assert.equal(finishes, 1);
       assert.equal(endCallbacks, 1);
     });
@@ -148,7 +150,8 @@ for (const flavour of flavours) {
       const err = await refused(srv.connect('/chunks'));
       assert.equal(err.message, 'Please log in first');
       assert.deepEqual(err.data, { code: ERR_MIDDLEWARE_ENDED, status: 401 });
-      await delay(20);
+      // What the response set off (hooks, a save, 'finish' and the callbacks on the tick after the
+      // end) is done before the refusal can reach the client: no sleep needed.
       assert.deepEqual(callbacks, ['write after end: false', 'write', 'end']);
     });
 
@@ -205,7 +208,8 @@ for (const flavour of flavours) {
         const err = await refused(srv.connect('/session'));
         assert.equal(err.message, 'Log in');
         assert.deepEqual(err.data, { code: ERR_MIDDLEWARE_ENDED, status: 401 });
-        await delay(20);
+        // What the response set off (hooks, a save, 'finish' and the callbacks on the tick after the
+        // end) is done before the refusal can reach the client: no sleep needed.
         if (saveUninitialized) {
           assert.ok(Array.isArray(setCookie), 'express-session set a cookie on writeHead');
           assert.match(String(setCookie[0]), /^connect\.sid=s%3A[^;]+; Path=\/; HttpOnly$/);
@@ -261,7 +265,8 @@ test('an on-headers style hook on res.writeHead runs once, before the headers ar
         : { code: ERR_MIDDLEWARE_ENDED, status: 401 },
       nsp,
     );
-    await delay(20);
+    // What the response set off (hooks, a save, 'finish' and the callbacks on the tick after the
+    // end) is done before the refusal can reach the client: no sleep needed.
     assert.deepEqual(seen, ['hook, headersSent false', '1ms'], nsp);
   }
 });

@@ -8,7 +8,7 @@ import {
   saveSession,
   sessionNamespace,
 } from '../lib/index.js';
-import { delay, request, waitFor } from './support/client.js';
+import { request, waitFor } from './support/client.js';
 import { type TestContext, type TestServer, start, sidOf } from './support/server.js';
 import { within, connected } from './support/bounded.js';
 import { type Bag, stored, WriteLog, bagOf, failureOf, type Failure } from './support/stores.js';
@@ -19,9 +19,13 @@ import { type Bag, stored, WriteLog, bagOf, failureOf, type Failure } from './su
 
 const storeFailure = new Error('disk full');
 
-/** `put`: changes the session (no save); `put-and-save`: changes it, saves it, then acks. */
-function saver(ctx: TestContext, name: string): void {
+/**
+ * `put`: changes the session (no save); `put-and-save`: changes it, saves it, then acks. Counts
+ * the saveSession calls made.
+ */
+function saver(ctx: TestContext, name: string): { saves: number } {
   const { io, session, passport } = ctx;
+  const asked = { saves: 0 };
   sessionNamespace(io.of(name), session, { passport }).on('connection', (socket) => {
     socket.on('put', (fields: Bag, ack: (reply: string) => void) => {
       Object.assign(bagOf(socket), fields);
@@ -30,6 +34,7 @@ function saver(ctx: TestContext, name: string): void {
     socket.on('put-and-save', async (fields: Bag, ack: (reply: string | Failure) => void) => {
       Object.assign(bagOf(socket), fields);
       try {
+        asked.saves++;
         await saveSession(socket);
         ack('saved');
       } catch (error) {
@@ -37,6 +42,7 @@ function saver(ctx: TestContext, name: string): void {
       }
     });
   });
+  return asked;
 }
 
 /** GET /read?key=k answers the session's field and the user, over plain HTTP. */
@@ -66,14 +72,17 @@ interface Fixture {
   cookie: string;
   sid: string;
   client: ClientSocket;
+  /** How many saveSession calls the handlers made. */
+  asked: { saves: number };
 }
 
 async function fixture(tc: NodeTestContext): Promise<Fixture> {
   const store = new WriteLog();
+  let asked = { saves: 0 };
   const t = await start(
     tc,
     (ctx) => {
-      saver(ctx, '/ns');
+      asked = saver(ctx, '/ns');
     },
     { sessionOptions: { store }, afterSession: () => [readRoute] },
   );
@@ -81,7 +90,7 @@ async function fixture(tc: NodeTestContext): Promise<Fixture> {
   const client = t.connect('/ns', { cookie });
   await connected(client);
   store.clearLog();
-  return { t, store, cookie, sid: sidOf(cookie), client };
+  return { t, store, cookie, sid: sidOf(cookie), client, asked };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,7 +137,8 @@ describe('saveSession(socket)', () => {
     f.store.hold = true;
     const acks = sockets.map((socket, i) => request(socket, 'put-and-save', { [`from${i}`]: i }));
     await waitFor(() => f.store.waiting === 1, 5000, 'the first save');
-    await delay(150);
+    // All three handlers have asked for their save: only the first reached the store.
+    await waitFor(() => f.asked.saves === 3, 5000, 'the three saves to be asked for');
     assert.equal(f.store.waiting, 1, 'the other saves wait');
     for (let released = 0; released < 3; released++) {
       await waitFor(() => f.store.waiting === 1, 5000, `save ${released + 1}`);

@@ -164,6 +164,22 @@ async function writesDone(store: WriteLog, n: number): Promise<void> {
   );
 }
 
+/**
+ * Shows that no store write of the changes so far is still to come: one session's writes run one
+ * after another, in the order they were asked for, so a write of a later change (the sentinel)
+ * comes after any of theirs. Expects `n` writes before the sentinel's.
+ */
+async function onlyWrites(f: Fixture, n: number): Promise<void> {
+  f.client.emit('set', { sentinel: n });
+  await waitFor(
+    () => f.store.writes.some((w) => w.data.sentinel === n && w.end !== undefined),
+    5000,
+    'the sentinel change to be written',
+  );
+  assert.equal(f.store.writes.length, n + 1, `${f.store.writes.length - 1} writes, expected ${n}`);
+  assert.equal(f.store.writes.at(-1)?.data.sentinel, n, 'the sentinel is written last');
+}
+
 const AUTO = { autoSave: true } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -178,8 +194,7 @@ describe('autoSave: a session changed by an event handler is saved once the hand
     assert.deepEqual([f.store.writes[0]?.data.theme, f.store.writes[0]?.data.lang], ['dark', 'fr']);
     assert.equal(await httpRead(f.t, f.cookie, 'theme'), 'dark');
     assert.equal((await stored(f.store, f.sid))?.lang, 'fr');
-    await delay(50);
-    assert.equal(f.store.writes.length, 1, 'one write');
+    await onlyWrites(f, 1);
   });
 
   test('async handler: saved after its promise settles, with what it changed after its await', async (tc) => {
@@ -192,8 +207,7 @@ describe('autoSave: a session changed by an event handler is saved once the hand
       'the first write already holds the change made after the await',
     );
     assert.equal(await httpRead(f.t, f.cookie, 'later'), 2);
-    await delay(50);
-    assert.equal(f.store.writes.length, 1, 'one write');
+    await onlyWrites(f, 1);
   });
 
   test('handler replying through an ack: the ack arrives only after the save (slow store, 150 ms)', async (tc) => {
@@ -223,8 +237,7 @@ describe('autoSave: a session changed by an event handler is saved once the hand
     const f = await fixture(tc, AUTO);
     assert.equal(await request(f.client, 'set-ack', { once: true }), 'done');
     await writesDone(f.store, 1);
-    await delay(100);
-    assert.equal(f.store.writes.length, 1, `${f.store.writes.length} writes for one change`);
+    await onlyWrites(f, 1);
   });
 
   test('a handler whose promise rejects: its change is still saved', async (tc) => {
@@ -240,15 +253,15 @@ describe('autoSave: a session changed by an event handler is saved once the hand
     assert.equal(await request(f.client, 'read', 'theme'), null);
     assert.equal(await request(f.client, 'read-async', 'theme'), null);
     assert.deepEqual(f.handled.events, ['read-sync:"none"', 'read', 'read-async']);
-    await delay(100);
+    // autoSave asks for a write when a handler returns or settles, before its ack leaves: each
+    // ack above came after any write those handlers could have started.
     assert.deepEqual([f.store.sets, f.store.touches, f.store.writes.length], [0, 0, 0]);
     // Setting a field to the value it already has is no change either.
     f.client.emit('set', { theme: 'light' });
     await writesDone(f.store, 1);
     f.client.emit('set', { theme: 'light' });
     assert.equal(await request(f.client, 'read', 'theme'), 'light');
-    await delay(100);
-    assert.equal(f.store.writes.length, 1);
+    await onlyWrites(f, 1);
   });
 
   test('without autoSave (the default), a change stays in the socket: not in the store, not seen over HTTP', async (tc) => {
@@ -256,7 +269,7 @@ describe('autoSave: a session changed by an event handler is saved once the hand
     f.client.emit('set', { theme: 'dark' });
     assert.equal(await request(f.client, 'read', 'theme'), 'dark', 'changed in memory');
     assert.equal(await request(f.client, 'set-ack', { cart: [1] }), 'done');
-    await delay(100);
+    // A write would have been asked for before that ack left the server.
     assert.equal(f.store.writes.length, 0);
     assert.equal(await httpRead(f.t, f.cookie, 'theme'), null);
   });
@@ -316,6 +329,7 @@ describe('autoSave: a session changed by an event handler is saved once the hand
     });
     const store = new WriteLog();
     let entered = false;
+    let changed = false;
     const t = await start(
       tc,
       ({ io, session, passport }) => {
@@ -326,6 +340,7 @@ describe('autoSave: a session changed by an event handler is saved once the hand
               entered = true;
               await released;
               bagOf(socket).late = 'change';
+              changed = true;
             });
           },
         );
@@ -349,7 +364,8 @@ describe('autoSave: a session changed by an event handler is saved once the hand
     await within(ended, 'session:ended');
     store.clearLog();
     release();
-    await delay(100);
+    // autoSave decides when the handler's promise settles, in the microtasks right after it.
+    await waitFor(() => changed, 5000, 'the handler to make its late change');
     assert.equal(store.writes.length, 0, 'nothing written for the ended session');
     assert.equal(await stored(store, sidOf(cookie)), undefined, 'the old session stays gone');
     const res = await fetch(`${t.url}/read?key=late`, { headers: { cookie } });
@@ -463,17 +479,20 @@ describe('writes of one session are serialised', () => {
     f.store.hold = true;
     const acks = Array.from({ length: 10 }, () => request<number>(f.client, 'inc'));
     await waitFor(() => f.store.waiting === 1, 5000, 'the first write');
-    await delay(100);
+    // Every handler has run (and asked for its write): still only the first reached the store.
+    const incs = (): number => f.handled.events.filter((event) => event === 'inc').length;
+    await waitFor(() => incs() === 10, 5000, 'the ten handlers');
     assert.equal(f.store.waiting, 1, 'the other writes wait for the first');
     assert.equal(f.store.inFlight, 1);
-    // Release the writes one at a time: there is never more than one to release.
+    // Release the writes one at a time, each once it has reached the store, until none is left
+    // (the next one is asked for in the microtasks after the one before finishes): there is never
+    // more than one to release.
+    const inFlight = (): number => f.store.inFlight;
     const waiting = (): number => f.store.waiting;
-    const start = Date.now();
-    while (f.store.writes.some((w) => w.end === undefined) || waiting() > 0) {
-      assert.ok(Date.now() - start < 5000, 'writes drained');
+    while (inFlight() > 0) {
+      await waitFor(() => waiting() > 0 || inFlight() === 0, 5000, 'the next write');
       assert.ok(waiting() <= 1, `${waiting()} writes in flight at once`);
       f.store.releaseOne();
-      await delay(5);
     }
     assert.deepEqual(
       (await Promise.all(acks)).sort((a, b) => a - b),

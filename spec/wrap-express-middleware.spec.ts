@@ -520,9 +520,10 @@ for (const flavour of flavours) {
         assert.deepEqual(err.data, { code: ERR_MIDDLEWARE_TIMEOUT, status: 503 });
         assert.equal(pendingSockets(srv, '/hang'), 0);
       }
-      // The hung middleware finally calls next: nothing happens.
+      // The hung middleware finally calls next: nothing happens. A later middleware would run
+      // inside next(), a connection a tick later: both are over once this turn of the loop is.
       for (const next of lateNexts) next();
-      await delay(50);
+      await new Promise((resolve) => setImmediate(resolve));
       assert.equal(lateNexts.length, 2);
       assert.equal(laterRan, 0);
       assert.equal(connections, 0);
@@ -654,7 +655,7 @@ test('next() after the response ended is ignored: the socket is refused, later m
   const err = await refused(srv.connect('/ended'));
   assert.equal(err.message, 'No');
   assert.deepEqual(err.data, { code: ERR_MIDDLEWARE_ENDED, status: 403 });
-  await delay(20);
+  // next() came right after send(), in the same call: a later middleware would already have run.
   assert.equal(laterRan, 0);
   assert.equal(connections, 0);
 });
@@ -791,8 +792,10 @@ for (const { name: transport, options } of transports) {
       3000,
       'the pending socket and its timer to go',
     );
+    // A later middleware would run inside next(), a connection a tick later: both are over once
+    // this turn of the loop is.
     release?.();
-    await delay(50);
+    await new Promise((resolve) => setImmediate(resolve));
     assert.equal(laterRan, 0);
     assert.equal(connections, 0);
     assert.equal(srv.io.of('/leave').sockets.size, 0);
@@ -857,7 +860,8 @@ test('a refused client does not reconnect, even with reconnection on', async (ct
     });
     const err = await refused(socket);
     assert.deepEqual(err.data, { code: ERR_MIDDLEWARE_ENDED, status: 401 });
-    await delay(150);
+    // Inactive once refused: socket.io-client then never reconnects it (an engine-level error
+    // would leave it active, retrying), so no time window is needed to watch for attempts.
     assert.equal(socket.active, false);
     assert.equal(attempts, 1);
   }

@@ -14,11 +14,22 @@ export interface HandshakesArgs {
   cookie?: string;
   /**
    * `answer`: wait for the server's answer (`connect` or `connect_error`), then close.
-   * `leave`: once the connection is open (the CONNECT packet is sent with it), stay a random time
-   * in `stayMs`, then close, whether the server answered or not.
+   * `leave`: each handshake carries its number in its query (`?h=<n>`, see {@link handshakeOf});
+   * the client waits until the server has reached the step under test for it (the parent then
+   * calls `release` with that number), stays a random time in `stayMs`, then closes, whether the
+   * server answered or not. A server that answers first ends the wait, and the answer is counted.
    */
   mode: 'answer' | 'leave';
   stayMs?: [number, number];
+}
+
+/**
+ * The handshake number a `leave` client put in its query, read from the request's URL on the
+ * server; undefined for a handshake without one.
+ */
+export function handshakeOf(req: { url?: string }): number | undefined {
+  const value = new URL(req.url ?? '/', 'http://localhost').searchParams.get('h');
+  return value === null ? undefined : Number(value);
 }
 
 export interface HandshakesResult {
@@ -31,6 +42,11 @@ export interface HandshakesResult {
   failures: string[];
   /** `leave`: the longest time a client actually stayed after its connection opened. */
   maxStayMs: number;
+}
+
+/** `leave` handshakes the server has reached the step under test for: their clients may go. */
+export interface ReleaseArgs {
+  handshakes: number[];
 }
 
 export interface OpenArgs {
@@ -100,6 +116,7 @@ export interface MultiplexRoundResult {
 
 export interface ClientCommands {
   handshakes: { args: HandshakesArgs; result: HandshakesResult };
+  release: { args: ReleaseArgs; result: null };
   open: { args: OpenArgs; result: OpenResult };
   acks: { args: AcksArgs; result: AcksResult };
   status: { args: null; result: StatusResult };

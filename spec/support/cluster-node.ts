@@ -57,8 +57,16 @@ export interface NodeStats {
   storeGets: number;
 }
 
+/** One store.get of this node's session store: the session ID and when it was asked for. */
+export interface StoreRead {
+  sid: string;
+  at: number;
+}
+
 /** The commands a node answers over IPC: their arguments and results. */
 export interface NodeCommands {
+  /** This node's store reads from the `from`-th on (its own clock, in order). */
+  storeReads: { args: { from: number }; result: StoreRead[] };
   /** `io.of(nsp).fetchSockets()`: every node's sockets of that namespace. */
   fetchSockets: { args: { nsp: string }; result: FetchedSocket[] };
   disconnectUser: { args: { key: string }; result: null };
@@ -102,8 +110,10 @@ function revalidateOption(): number | false | undefined {
 /** A connect-redis store that counts its reads. */
 class CountingRedisStore extends RedisStore {
   gets = 0;
+  readonly reads: StoreRead[] = [];
   override get(sid: string, cb?: Parameters<RedisStore['get']>[1]): Promise<unknown> {
     this.gets++;
+    this.reads.push({ sid, at: Date.now() });
     return super.get(sid, cb);
   }
 }
@@ -218,6 +228,9 @@ async function main(): Promise<void> {
     async disconnectSession({ sid }) {
       await disconnectSession(io, sid);
       return null;
+    },
+    storeReads({ from }) {
+      return store.reads.slice(from);
     },
     stats() {
       const sockets: Record<string, number> = {};

@@ -15,6 +15,7 @@ import type {
   OpenResult,
   RefusedArgs,
   RefusedResult,
+  ReleaseArgs,
   Reply,
   StatusResult,
 } from './client-process.js';
@@ -95,17 +96,57 @@ function connectionOpen(socket: Socket, ms: number): Promise<boolean> {
 const headers = (cookie: string | undefined): Record<string, string> | undefined =>
   cookie === undefined ? undefined : { cookie };
 
+// The `leave` handshakes waiting for the parent's word that the server reached their step.
+const waitingForRelease = new Map<number, () => void>();
+let handshakeCount = 0;
+
+function release({ handshakes: released }: ReleaseArgs): null {
+  for (const handshake of released) waitingForRelease.get(handshake)?.();
+  return null;
+}
+
+type Cue = 'released' | 'answered' | 'none';
+
+/**
+ * Resolves once the parent releases `handshake` (the server reached the step under test for it),
+ * or the server answers the socket first, or after `ms` with 'none'.
+ */
+function leaveCue(handshake: number, socket: Socket, ms: number): Promise<Cue> {
+  return new Promise((resolve) => {
+    const done = (cue: Cue): void => {
+      clearTimeout(timer);
+      waitingForRelease.delete(handshake);
+      socket.off('connect', onAnswer);
+      socket.off('connect_error', onAnswer);
+      resolve(cue);
+    };
+    const onAnswer = (): void => {
+      done('answered');
+    };
+    const timer = setTimeout(() => {
+      done('none');
+    }, ms);
+    waitingForRelease.set(handshake, () => {
+      done('released');
+    });
+    socket.on('connect', onAnswer);
+    socket.on('connect_error', onAnswer);
+  });
+}
+
 async function handshakes(args: HandshakesArgs): Promise<HandshakesResult> {
   const { url, nsps, count, concurrency, cookie, mode, stayMs = [10, 60] } = args;
   const result: HandshakesResult = { ms: 0, codes: {}, connected: 0, failures: [], maxStayMs: 0 };
   const started = performance.now();
   await pool(count, concurrency, async (i) => {
     const nsp = nsps[i % nsps.length] ?? '/';
+    const handshake = handshakeCount++;
     const socket = io(`${url}${nsp}`, {
       forceNew: true,
       reconnection: false,
       transports: ['websocket'],
       extraHeaders: headers(cookie),
+      ...(mode === 'leave' && { query: { h: String(handshake) } }),
     });
     try {
       if (mode === 'answer') {
@@ -123,11 +164,19 @@ async function handshakes(args: HandshakesArgs): Promise<HandshakesResult> {
       socket.once('connect_error', (err: ConnectError) => {
         early.code = codeOf(err);
       });
+      // Listening before the CONNECT packet goes: the release cannot come before it.
+      const cue = leaveCue(handshake, socket, STEP_MS);
       if (!(await connectionOpen(socket, STEP_MS))) {
         result.failures.push(`${nsp}: the connection did not open`);
+        release({ handshakes: [handshake] }); // stops the wait (and its timer)
         return;
       }
       const openedAt = performance.now();
+      // Not a time guess: the server has taken this handshake as far as the step under test.
+      if ((await cue) === 'none') {
+        result.failures.push(`${nsp}: the server did not reach the step within ${STEP_MS} ms`);
+        return;
+      }
       const [min, max] = stayMs;
       await sleep(min + Math.random() * (max - min));
       result.maxStayMs = Math.max(result.maxStayMs, performance.now() - openedAt);
@@ -311,6 +360,7 @@ type Handlers = {
 
 const handlers: Handlers = {
   handshakes,
+  release,
   open,
   acks,
   status,

@@ -40,15 +40,66 @@ export const users: readonly TestUser[] = [
   { id: '2', username: 'bob', password: 'bob-pw', role: 'member', tenants: ['globex'] },
 ];
 
+type ReadCallback = (err: unknown, session?: SessionData | null) => void;
+
+interface ExpiryPlan {
+  ms: number;
+  reads: number;
+  held: ReadCallback[];
+  resolve: (expires: number) => void;
+}
+
 /** A real MemoryStore that counts what the package asks of it. */
 export class CountingStore extends MemoryStore {
   gets = 0;
   sets = 0;
   touches = 0;
   destroys = 0;
-  override get(sid: string, cb: (err: unknown, session?: SessionData | null) => void): void {
+  private readonly expiring = new Map<string, ExpiryPlan>();
+
+  override get(sid: string, cb: ReadCallback): void {
     this.gets++;
-    super.get(sid, cb);
+    const plan = this.expiring.get(sid);
+    if (!plan) {
+      super.get(sid, cb);
+      return;
+    }
+    plan.held.push(cb);
+    if (plan.held.length < plan.reads) return;
+    this.expiring.delete(sid);
+    this.moveExpiry(sid, plan);
+  }
+
+  /**
+   * Holds the next `reads` reads of session `sid` (the handshakes of its sockets); once they are
+   * all in, moves the stored expiry to `ms` from then and answers them. The session then has
+   * exactly `ms` left when its sockets connect, however long the login and the handshakes took:
+   * a test of what happens at the expiry need not race a short maxAge. Resolves with the expiry.
+   */
+  expireOnceRead(sid: string, ms: number, reads = 1): Promise<number> {
+    return new Promise((resolve) => {
+      this.expiring.set(sid, { ms, reads, held: [], resolve });
+    });
+  }
+
+  private moveExpiry(sid: string, { ms, held, resolve }: ExpiryPlan): void {
+    // MemoryStore's own get and set: the spec's plumbing, not counted as the package's.
+    const read = MemoryStore.prototype.get.bind(this);
+    const write = MemoryStore.prototype.set.bind(this);
+    read(sid, (err, session) => {
+      if (err || !session) {
+        for (const cb of held) cb(err, session);
+        return;
+      }
+      const expires = Date.now() + ms;
+      // MemoryStore hands out a copy parsed from JSON: its cookie is a plain object.
+      const cookie = session.cookie as unknown as Record<string, unknown>;
+      const moved = { ...session, cookie: { ...cookie, expires: new Date(expires).toISOString() } };
+      write(sid, moved as unknown as SessionData, () => {
+        resolve(expires);
+        for (const cb of held) read(sid, cb);
+      });
+    });
   }
   override set(sid: string, s: SessionData, cb?: (err?: unknown) => void): void {
     this.sets++;

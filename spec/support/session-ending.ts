@@ -10,7 +10,7 @@ import {
   sessionNamespace,
   type SessionEndedCode,
 } from '../../lib/index.js';
-import { delay, request, waitFor } from './client.js';
+import { request, waitFor } from './client.js';
 import {
   cookieOf,
   users,
@@ -228,11 +228,9 @@ export async function expectEnded(
   );
   assert.deepEqual(seen.reasons, ['io server disconnect'], `${what}: the disconnect reason`);
   assert.equal(socket.connected, false, `${what}: connected`);
+  // It does not come back by itself: an inactive socket.io-client socket has dropped its Manager
+  // subscriptions, so no reconnection of the Manager brings it back (no time window needed).
   assert.equal(socket.active, false, `${what}: active (would reconnect by itself)`);
-  // It does not come back by itself.
-  await delay(300);
-  assert.equal(socket.connected, false, `${what}: reconnected by itself`);
-  assert.equal(seen.events.length, 2, `${what}: more events after the end: ${seen.events.join()}`);
 }
 
 /** Asserts the client is still connected and was told nothing. */
@@ -386,11 +384,10 @@ export async function endedMidHandshake(
   await waitFor(() => arrived === 1, 5000, 'the handshake to reach authorize');
   await end(t, cookie);
   release();
-  // Refused at connect, or let in and ended at once: either way, not left connected.
+  // Refused at connect, or let in and ended at once: either way, not left connected. (A refused
+  // socket is gone from the server before its connect_error is sent.)
   if ((await within(outcome, 'the end of the handshake')) === 'connected') {
     await expectEnded(socket, seen, 'ERR_SESSION_REVOKED', 'the socket let in');
-  } else {
-    await delay(300);
   }
   return { t, socket, cookie };
 }
