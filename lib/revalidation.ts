@@ -104,7 +104,9 @@ async function round(server: ServerState, intervalMs: number): Promise<void> {
   }
 }
 
-// A read that never answers (a reply lost with its connection) must not stall every later round.
+// A read that never answers (a reply lost with its connection) must not stall every later round:
+// the round stops waiting for it after `timeoutMs`. A late answer still counts when it comes, so
+// that a store slower than the interval still ends revoked sessions.
 function check(sessionID: string, states: SocketState[], timeoutMs: number): Promise<void> {
   const first = states[0];
   const { sessionStore: store } = (first?.socket.request ?? {}) as {
@@ -119,11 +121,11 @@ function check(sessionID: string, states: SocketState[], timeoutMs: number): Pro
     }, timeoutMs);
     timer.unref();
     store.get(sessionID, (err, stored) => {
+      // A store outage is not a revocation: sockets already connected keep working.
+      if (!err) for (const state of states) verdict(state, stored);
       if (answered) return;
       answered = true;
       clearTimeout(timer);
-      // A store outage is not a revocation: sockets already connected keep working.
-      if (!err) for (const state of states) verdict(state, stored);
       resolve();
     });
   });

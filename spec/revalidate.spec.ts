@@ -163,7 +163,7 @@ function storedSession(store: MemoryStore, sid: string): Promise<SessionData> {
 
 /** A MemoryStore whose reads fail, or never answer, on demand. */
 class UnreliableStore extends MemoryStore {
-  mode: 'ok' | 'fail' | 'hang' = 'ok';
+  mode: 'ok' | 'fail' | 'hang' | 'slow' = 'ok';
   failed = 0;
   hung = 0;
   override get(sid: string, cb: (err: unknown, session?: SessionData | null) => void): void {
@@ -177,6 +177,15 @@ class UnreliableStore extends MemoryStore {
     if (this.mode === 'hang') {
       // A lost reply: the callback is never called.
       this.hung++;
+      return;
+    }
+    if (this.mode === 'slow') {
+      // Read now, answered later than the revalidation interval: a busy store.
+      super.get(sid, (err, session) => {
+        setTimeout(() => {
+          cb(err, session);
+        }, 1.5 * INTERVAL_MS);
+      });
       return;
     }
     super.get(sid, cb);
@@ -332,6 +341,25 @@ describe('revalidation: what it costs', () => {
       );
     }
     await expectEndedByNextRead(aliceTabs, ERR_SESSION_REVOKED, reads, 0, sidOf(alice));
+  });
+});
+
+describe('revalidation: a store slower than the interval', () => {
+  test('reads that answer after the interval still end a destroyed session', async (tc) => {
+    const store = new UnreliableStore();
+    const t = await started(tc, INTERVAL_MS, { sessionOptions: { store } });
+    const alice = await t.login('alice');
+    const aliceTabs = await tabs(t, alice, ['/', '/chat']);
+    store.mode = 'slow';
+    store.destroy(sidOf(alice));
+    // The late answers are the only way the sockets can end: the bound is a hang guard.
+    await waitFor(
+      () => aliceTabs.every((tab) => tab.endedAt !== undefined),
+      10 * INTERVAL_MS + 5000,
+      'the sockets of the destroyed session to end',
+    );
+    for (const tab of aliceTabs)
+      await expectEnded(tab.socket, tab.seen, ERR_SESSION_REVOKED, tab.nsp);
   });
 });
 

@@ -91,13 +91,16 @@ function reached(req: { url?: string }): void {
   });
 }
 
-/** The engine.io connection of a socket's request (whose prototype is the connection's request). */
+/** The engine.io connection of a socket's request (a view that reads the connection's fields). */
 function connectionOf(req: object): Emitter {
   const engineClients = (
-    server.io.engine as unknown as { clients: Record<string, Emitter & { request: object }> }
+    server.io.engine as unknown as {
+      clients: Record<string, Emitter & { request: { rawHeaders: unknown } }>;
+    }
   ).clients;
+  const { rawHeaders } = req as { rawHeaders: unknown };
   const conn = Object.values(engineClients).find(
-    (c) => c.request === req || Object.prototype.isPrototypeOf.call(c.request, req),
+    (c) => c.request === req || c.request.rawHeaders === rawHeaders,
   );
   assert.ok(conn, 'the connection of a pending handshake');
   return conn;
