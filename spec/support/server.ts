@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { TestContext as NodeTestContext } from 'node:test';
 import express5 from 'express';
 import express4 from 'express4';
-import session, { MemoryStore, type SessionData } from 'express-session';
+import session from 'express-session';
 import { Strategy as LocalStrategy } from 'passport-local';
 import type { Namespace, ServerOptions } from 'socket.io';
 import {
@@ -13,7 +13,10 @@ import {
   type ManagerOptions,
   type SocketOptions,
 } from 'socket.io-client';
-import { Server, Passport } from './stack.js';
+import { type CountedStore } from './counting-store.js';
+import { Server, Passport, createSessionStore, expressVersion, sessionDefaults } from './stack.js';
+
+export { CountingStore, type CountedStore, type StoreCounts } from './counting-store.js';
 
 export interface TestUser {
   id: string;
@@ -40,34 +43,11 @@ export const users: readonly TestUser[] = [
   { id: '2', username: 'bob', password: 'bob-pw', role: 'member', tenants: ['globex'] },
 ];
 
-/** A real MemoryStore that counts what the package asks of it. */
-export class CountingStore extends MemoryStore {
-  gets = 0;
-  sets = 0;
-  touches = 0;
-  destroys = 0;
-  override get(sid: string, cb: (err: unknown, session?: SessionData | null) => void): void {
-    this.gets++;
-    super.get(sid, cb);
-  }
-  override set(sid: string, s: SessionData, cb?: (err?: unknown) => void): void {
-    this.sets++;
-    super.set(sid, s, cb);
-  }
-  override touch(sid: string, s: SessionData, cb?: () => void): void {
-    this.touches++;
-    super.touch(sid, s, cb);
-  }
-  override destroy(sid: string, cb?: (err?: unknown) => void): void {
-    this.destroys++;
-    super.destroy(sid, cb);
-  }
-  reset(): void {
-    this.gets = this.sets = this.touches = this.destroys = 0;
-  }
-}
-
 export type ExpressFlavour = 'express4' | 'express5';
+
+/** The Express of createTestServer when a test names none: the run's EXPRESS. */
+export const defaultExpressFlavour: ExpressFlavour =
+  expressVersion === '4' ? 'express4' : 'express5';
 export type ExpressAppOf = ReturnType<typeof express5>;
 
 export interface TestContext {
@@ -75,7 +55,8 @@ export interface TestContext {
   app: ExpressAppOf;
   session: ReturnType<typeof session>;
   passport: InstanceType<typeof Passport>;
-  store: CountingStore;
+  /** The run's session store (STORE), counting; a store given in sessionOptions replaces it. */
+  store: CountedStore;
   /** How many times deserializeUser ran. */
   deserializeCount: () => number;
 }
@@ -97,6 +78,7 @@ export interface TestServer extends TestContext {
 }
 
 export interface CreateTestServerOptions {
+  /** The Express of the app; by default the run's (EXPRESS, see stack.ts). */
   express?: ExpressFlavour;
   serverOptions?: Partial<ServerOptions>;
   sessionOptions?: Partial<session.SessionOptions>;
@@ -107,21 +89,22 @@ export interface CreateTestServerOptions {
 }
 
 /**
- * Starts a real HTTP server on a free port with Express, express-session (a counting MemoryStore),
- * Passport with passport-local, and Socket.IO. `setup` wires the namespaces under test.
+ * Starts a real HTTP server on a free port with Express, express-session (a counting store),
+ * Passport with passport-local, and Socket.IO. `setup` wires the namespaces under test. What the
+ * test does not choose in `options` comes from the run's stack (stack.ts): the Express major, the
+ * express-session options and the session store.
  */
 export async function createTestServer(
   setup: (ctx: TestContext) => void,
   options: CreateTestServerOptions = {},
 ): Promise<TestServer> {
-  const flavour = options.express ?? 'express5';
+  const flavour = options.express ?? defaultExpressFlavour;
   const app = flavour === 'express4' ? express4() : express5();
   options.configureApp?.(app);
-  const store = new CountingStore();
+  const { store, close: closeStore } = await createSessionStore();
   const sessionMiddleware = session({
     secret: 'spec-secret',
-    resave: false,
-    saveUninitialized: false,
+    ...sessionDefaults,
     store,
     ...options.sessionOptions,
   });
@@ -216,6 +199,7 @@ export async function createTestServer(
           resolve();
         });
       });
+      await closeStore();
     },
   };
 }
