@@ -16,6 +16,7 @@ import {
   users,
   type TestContext,
   type TestServer,
+  pendingOf,
   start,
   signedSidOf as sidOf,
 } from './server.js';
@@ -278,9 +279,7 @@ export async function expectNothingLeft(io: Server, leftovers: Leftovers): Promi
       3000,
       `${name} to have ${expected} sockets (has ${nsp.sockets.size})`,
     );
-    const pending = (nsp as unknown as { _preConnectSockets: Map<string, unknown> })
-      ._preConnectSockets;
-    await waitFor(() => pending.size === 0, 3000, `${name}: pending handshakes to be gone`);
+    await waitFor(() => pendingOf(nsp) === 0, 3000, `${name}: pending handshakes to be gone`);
     for (const socket of nsp.sockets.values()) {
       const { sessionID } = socket.request as { sessionID?: unknown };
       assert.ok(
