@@ -4,7 +4,7 @@
 // as another node (or an admin script) would. The multi-node case is in cluster.spec.ts.
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
-import { MemoryStore, type SessionData } from 'express-session';
+import { MemoryStore, type SessionData, type Store } from 'express-session';
 import { Adapter } from 'socket.io-adapter';
 import {
   ERR_SESSION_EXPIRED,
@@ -109,7 +109,7 @@ async function readAndUntouched(
 }
 
 /** Records each store read (session ID and time) from now on. */
-function recordReads(store: MemoryStore): { sid: string; at: number }[] {
+function recordReads(store: Store): { sid: string; at: number }[] {
   const reads: { sid: string; at: number }[] = [];
   const get = store.get.bind(store);
   store.get = (sid, cb) => {
@@ -151,7 +151,7 @@ function spyIntervals(tc: NodeTestContext) {
   };
 }
 
-function storedSession(store: MemoryStore, sid: string): Promise<SessionData> {
+function storedSession(store: Store, sid: string): Promise<SessionData> {
   return new Promise((resolve, reject) => {
     store.get(sid, (err: unknown, session) => {
       if (err) reject(err instanceof Error ? err : new Error('the store failed'));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
-import session, { MemoryStore, type SessionData } from 'express-session';
+import session, { MemoryStore, type SessionData, type Store } from 'express-session';
 import type { Namespace, Socket as ServerSocket } from 'socket.io';
 import { Manager, type Socket as ClientSocket } from 'socket.io-client';
 import {
@@ -110,7 +110,7 @@ function openManager(
 
 type StoredSession = SessionData & { passport?: { user?: string } };
 
-function storeGet(store: MemoryStore, sid: string): Promise<StoredSession | null | undefined> {
+function storeGet(store: Store, sid: string): Promise<StoredSession | null | undefined> {
   return new Promise((resolve, reject) => {
     store.get(sid, (err: unknown, sess) => {
       if (err) reject(new Error('store error', { cause: err }));
@@ -119,7 +119,7 @@ function storeGet(store: MemoryStore, sid: string): Promise<StoredSession | null
   });
 }
 
-function storeSet(store: MemoryStore, sid: string, sess: SessionData): Promise<void> {
+function storeSet(store: Store, sid: string, sess: SessionData): Promise<void> {
   return new Promise((resolve, reject) => {
     store.set(sid, sess, (err: unknown) => {
       if (err) reject(new Error('store error', { cause: err }));
@@ -128,7 +128,7 @@ function storeSet(store: MemoryStore, sid: string, sess: SessionData): Promise<v
   });
 }
 
-function storeDestroy(store: MemoryStore, sid: string): Promise<void> {
+function storeDestroy(store: Store, sid: string): Promise<void> {
   return new Promise((resolve, reject) => {
     store.destroy(sid, (err: unknown) => {
       if (err) reject(new Error('store error', { cause: err }));

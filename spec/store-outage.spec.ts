@@ -26,7 +26,7 @@ import {
 } from '../lib/index.js';
 import { request, waitFor } from './support/client.js';
 import { redisUnavailable, startRedis, type RedisServer } from './support/redis.js';
-import { createTestServer, type TestServer } from './support/server.js';
+import { createTestServer, pendingOf, type TestServer } from './support/server.js';
 import { connectError } from './support/bounded.js';
 import { expectUser } from './support/user-probe.js';
 
@@ -143,7 +143,7 @@ async function savedSession(stack: Stack, cookie: string): Promise<Map<string, s
 }
 
 function pending(nsp: Namespace): number {
-  return (nsp as unknown as { _preConnectSockets: Map<string, unknown> })._preConnectSockets.size;
+  return pendingOf(nsp);
 }
 
 const UNAVAILABLE = { code: ERR_SESSION_UNAVAILABLE, status: 503 };

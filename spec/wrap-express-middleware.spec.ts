@@ -27,6 +27,7 @@ import {
   type CreateTestServerOptions,
   createTestServer,
   type ExpressFlavour,
+  pendingOf,
   type TestContext as ServerContext,
   type TestServer,
 } from './support/server.js';
@@ -106,8 +107,7 @@ async function settledTimeouts(): Promise<number> {
 }
 
 function pendingSockets(srv: TestServer, nsp: string): number {
-  return (srv.io.of(nsp) as unknown as { _preConnectSockets: Map<string, unknown> })
-    ._preConnectSockets.size;
+  return pendingOf(srv.io.of(nsp));
 }
 
 function appOf(flavour: ExpressFlavour): ReturnType<typeof express5> {

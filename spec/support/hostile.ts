@@ -34,6 +34,7 @@ import {
 import { waitFor, type ConnectError } from './client.js';
 import {
   createTestServer,
+  pendingOf,
   type CreateTestServerOptions,
   type TestContext,
   type TestServer,
@@ -288,9 +289,7 @@ export async function assertHealthy(
   // Every namespace, the children a dynamic namespace made included.
   const all = (t.io as unknown as { _nsps: Map<string, Namespace> })._nsps;
   for (const nsp of all.values()) {
-    const pending = (nsp as unknown as { _preConnectSockets: Map<string, unknown> })
-      ._preConnectSockets;
-    assert.equal(pending.size, 0, `no handshake left pending on ${JSON.stringify(nsp.name)}`);
+    assert.equal(pendingOf(nsp), 0, `no handshake left pending on ${JSON.stringify(nsp.name)}`);
     assert.equal(nsp.sockets.size, 0, `no socket left on ${JSON.stringify(nsp.name)}`);
     // The session and user rooms joined during the handshake are gone with the sockets, the
     // refused ones included.

@@ -7,7 +7,7 @@
 // The clients live in a child process (spec/support/load-clients.ts), so this process's heap and
 // timers are the server's. LEAK_HANDSHAKES sets how many handshakes each test makes (CI default
 // 1000; `npm run test:full` makes 5000). Each test warms up first, then compares after with
-// before: Socket.IO's pending sockets (`_preConnectSockets`), `io.engine.clientsCount`, active
+// before: Socket.IO's pending sockets (pendingOf: see support/pending.ts), `io.engine.clientsCount`, active
 // timers, listener counts, and the heap after forced GCs.
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';

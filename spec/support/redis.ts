@@ -64,8 +64,11 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-/** Starts a throwaway redis-server (no persistence) on a free port. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts a throwaway redis-server (no persistence) on a free port. With `unref`, the server does
+ * not keep this process alive: for a server shared by a whole test file, killed at its exit.
+ */
+export async function startRedis({ unref = false } = {}): Promise<RedisServer> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
@@ -74,6 +77,7 @@ export async function startRedis(): Promise<RedisServer> {
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
       { stdio: 'ignore' },
     );
+    if (unref) child.unref();
     await waitForPort(port);
   };
   await launch();

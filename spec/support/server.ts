@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { TestContext as NodeTestContext } from 'node:test';
 import express5 from 'express';
 import express4 from 'express4';
-import session, { MemoryStore, type SessionData } from 'express-session';
+import session from 'express-session';
 import { Strategy as LocalStrategy } from 'passport-local';
 import type { Namespace, ServerOptions } from 'socket.io';
 import {
@@ -13,7 +13,11 @@ import {
   type ManagerOptions,
   type SocketOptions,
 } from 'socket.io-client';
-import { Server, Passport } from './stack.js';
+import { type CountedStore } from './counting-store.js';
+import { Server, Passport, createSessionStore, expressVersion, sessionDefaults } from './stack.js';
+import { pendingHandshakes } from './pending.js';
+
+export { CountingStore, type CountedStore, type StoreCounts } from './counting-store.js';
 
 export interface TestUser {
   id: string;
@@ -40,85 +44,11 @@ export const users: readonly TestUser[] = [
   { id: '2', username: 'bob', password: 'bob-pw', role: 'member', tenants: ['globex'] },
 ];
 
-type ReadCallback = (err: unknown, session?: SessionData | null) => void;
-
-interface ExpiryPlan {
-  ms: number;
-  reads: number;
-  held: ReadCallback[];
-  resolve: (expires: number) => void;
-}
-
-/** A real MemoryStore that counts what the package asks of it. */
-export class CountingStore extends MemoryStore {
-  gets = 0;
-  sets = 0;
-  touches = 0;
-  destroys = 0;
-  private readonly expiring = new Map<string, ExpiryPlan>();
-
-  override get(sid: string, cb: ReadCallback): void {
-    this.gets++;
-    const plan = this.expiring.get(sid);
-    if (!plan) {
-      super.get(sid, cb);
-      return;
-    }
-    plan.held.push(cb);
-    if (plan.held.length < plan.reads) return;
-    this.expiring.delete(sid);
-    this.moveExpiry(sid, plan);
-  }
-
-  /**
-   * Holds the next `reads` reads of session `sid` (the handshakes of its sockets); once they are
-   * all in, moves the stored expiry to `ms` from then and answers them. The session then has
-   * exactly `ms` left when its sockets connect, however long the login and the handshakes took:
-   * a test of what happens at the expiry need not race a short maxAge. Resolves with the expiry.
-   */
-  expireOnceRead(sid: string, ms: number, reads = 1): Promise<number> {
-    return new Promise((resolve) => {
-      this.expiring.set(sid, { ms, reads, held: [], resolve });
-    });
-  }
-
-  private moveExpiry(sid: string, { ms, held, resolve }: ExpiryPlan): void {
-    // MemoryStore's own get and set: the spec's plumbing, not counted as the package's.
-    const read = MemoryStore.prototype.get.bind(this);
-    const write = MemoryStore.prototype.set.bind(this);
-    read(sid, (err, session) => {
-      if (err || !session) {
-        for (const cb of held) cb(err, session);
-        return;
-      }
-      const expires = Date.now() + ms;
-      // MemoryStore hands out a copy parsed from JSON: its cookie is a plain object.
-      const cookie = session.cookie as unknown as Record<string, unknown>;
-      const moved = { ...session, cookie: { ...cookie, expires: new Date(expires).toISOString() } };
-      write(sid, moved as unknown as SessionData, () => {
-        resolve(expires);
-        for (const cb of held) read(sid, cb);
-      });
-    });
-  }
-  override set(sid: string, s: SessionData, cb?: (err?: unknown) => void): void {
-    this.sets++;
-    super.set(sid, s, cb);
-  }
-  override touch(sid: string, s: SessionData, cb?: () => void): void {
-    this.touches++;
-    super.touch(sid, s, cb);
-  }
-  override destroy(sid: string, cb?: (err?: unknown) => void): void {
-    this.destroys++;
-    super.destroy(sid, cb);
-  }
-  reset(): void {
-    this.gets = this.sets = this.touches = this.destroys = 0;
-  }
-}
-
 export type ExpressFlavour = 'express4' | 'express5';
+
+/** The Express of createTestServer when a test names none: the run's EXPRESS. */
+export const defaultExpressFlavour: ExpressFlavour =
+  expressVersion === '4' ? 'express4' : 'express5';
 export type ExpressAppOf = ReturnType<typeof express5>;
 
 export interface TestContext {
@@ -126,7 +56,8 @@ export interface TestContext {
   app: ExpressAppOf;
   session: ReturnType<typeof session>;
   passport: InstanceType<typeof Passport>;
-  store: CountingStore;
+  /** The run's session store (STORE), counting; a store given in sessionOptions replaces it. */
+  store: CountedStore;
   /** How many times deserializeUser ran. */
   deserializeCount: () => number;
 }
@@ -148,6 +79,7 @@ export interface TestServer extends TestContext {
 }
 
 export interface CreateTestServerOptions {
+  /** The Express of the app; by default the run's (EXPRESS, see stack.ts). */
   express?: ExpressFlavour;
   serverOptions?: Partial<ServerOptions>;
   sessionOptions?: Partial<session.SessionOptions>;
@@ -158,21 +90,22 @@ export interface CreateTestServerOptions {
 }
 
 /**
- * Starts a real HTTP server on a free port with Express, express-session (a counting MemoryStore),
- * Passport with passport-local, and Socket.IO. `setup` wires the namespaces under test.
+ * Starts a real HTTP server on a free port with Express, express-session (a counting store),
+ * Passport with passport-local, and Socket.IO. `setup` wires the namespaces under test. What the
+ * test does not choose in `options` comes from the run's stack (stack.ts): the Express major, the
+ * express-session options and the session store.
  */
 export async function createTestServer(
   setup: (ctx: TestContext) => void,
   options: CreateTestServerOptions = {},
 ): Promise<TestServer> {
-  const flavour = options.express ?? 'express5';
+  const flavour = options.express ?? defaultExpressFlavour;
   const app = flavour === 'express4' ? express4() : express5();
   options.configureApp?.(app);
-  const store = new CountingStore();
+  const { store, close: closeStore } = await createSessionStore();
   const sessionMiddleware = session({
     secret: 'spec-secret',
-    resave: false,
-    saveUninitialized: false,
+    ...sessionDefaults,
     store,
     ...options.sessionOptions,
   });
@@ -267,6 +200,7 @@ export async function createTestServer(
           resolve();
         });
       });
+      await closeStore();
     },
   };
 }
@@ -313,7 +247,10 @@ export function signedSidOf(cookie: string): string {
   return value.slice(2, value.lastIndexOf('.'));
 }
 
-/** How many sockets of the namespace are still in their handshake (Socket.IO's pending sockets). */
+/**
+ * How many sockets of the namespace are still in their handshake (Socket.IO's pending sockets), on
+ * every Socket.IO version the specs run on: see spec/support/pending.ts.
+ */
 export function pendingOf(nsp: Namespace): number {
-  return (nsp as unknown as { _preConnectSockets: Map<string, unknown> })._preConnectSockets.size;
+  return pendingHandshakes(nsp);
 }

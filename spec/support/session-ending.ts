@@ -16,12 +16,12 @@ import {
   users,
   type TestContext,
   type TestServer,
+  pendingOf,
   start,
   signedSidOf as sidOf,
 } from './server.js';
 import { connected, connectError, within } from './bounded.js';
 import { activeTimeouts, timersBackTo } from './timers.js';
-import { pendingHandshakes } from '../../lib/socket-io-internals.js';
 import { serverState } from '../../lib/state.js';
 
 export { activeTimeouts, connected, connectError, start, within };
@@ -280,11 +280,7 @@ export async function expectNothingLeft(io: Server, leftovers: Leftovers): Promi
       3000,
       `${name} to have ${expected} sockets (has ${nsp.sockets.size})`,
     );
-    await waitFor(
-      () => pendingHandshakes(nsp) === 0,
-      3000,
-      `${name}: pending handshakes to be gone`,
-    );
+    await waitFor(() => pendingOf(nsp) === 0, 3000, `${name}: pending handshakes to be gone`);
     for (const socket of nsp.sockets.values()) {
       const { sessionID } = socket.request as { sessionID?: unknown };
       assert.ok(

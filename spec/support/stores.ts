@@ -2,6 +2,14 @@ import type { RequestHandler } from 'express';
 import type { SessionData } from 'express-session';
 import type { Socket as ServerSocket } from 'socket.io';
 import { CountingStore } from './server.js';
+import { sessionDefaults } from './stack.js';
+
+/**
+ * The store writes an HTTP request makes by itself when it leaves its session unchanged, on this
+ * run's SESSION: express-session writes such a session back only with `resave: true`
+ * (SESSION=save-uninitialized). Write counts that include HTTP requests differ by this much.
+ */
+export const HTTP_WRITE_BACK = sessionDefaults.resave === true ? 1 : 0;
 
 /** A session's data, as a plain record. */
 export type Bag = Record<string, unknown>;

@@ -1,0 +1,436 @@
+// The legs CI runs (`npm test` runs them all, after lint, type checks and the build): the whole
+// suite once on the newest versions, then the core, lifecycle and fidelity specs on older
+// versions and other session options and stores, one leg after another, each in its own
+// `node --test` with its environment (see spec/support/stack.ts). Prints one line per leg, then
+// what failed, and exits non-zero when any leg failed.
+//
+//   npm run spec:legs                     every leg
+//   npm run spec:legs -- sio46-express4   only the legs named
+//   npm run spec:legs -- --list           the legs, without running them
+//   npm run spec:legs -- --readme         rewrites the README's Compatibility table from LEGS
+//
+// The README's table is written from this list, and a run refuses to start when the README says
+// otherwise: the table lists exactly what CI runs.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import * as prettier from 'prettier';
+import { dimensions, installedVersion, packages, type Stack } from './support/matrix.js';
+
+interface LegResult {
+  tests: number;
+  passed: number;
+  failed: number;
+  skipped: number;
+  failures: { file: string; test: string; error: string }[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// What runs
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Core: the public API on a live stack (sessionNamespace, requireAuth and its decisions,
+ * wrapExpressMiddleware and its response stand-in, per-socket requests, origins, errors, setup).
+ * Longest first: two files run at a time, and a long file started last would run alone.
+ */
+const CORE = [
+  'spec/wrap-express-middleware.spec.ts',
+  'spec/session-namespace.spec.ts',
+  'spec/require-auth.spec.ts',
+  'spec/decide.spec.ts',
+  'spec/event-refusal.spec.ts',
+  'spec/origin-check.spec.ts',
+  'spec/response.spec.ts',
+  'spec/request.spec.ts',
+  'spec/namespace-layers.spec.ts',
+  'spec/cookie-session.spec.ts',
+  'spec/socket-io-internals.spec.ts',
+  'spec/setup.spec.ts',
+  'spec/errors.spec.ts',
+  'spec/connection-close.spec.ts',
+];
+
+/**
+ * Lifecycle: what happens to a socket while its session lives and ends (expiry, touch, logout,
+ * destroy and regenerate, disconnectSession and disconnectUser, revalidation, reload, save and
+ * autoSave).
+ */
+const LIFECYCLE = [
+  'spec/revalidate.spec.ts',
+  'spec/session-lifecycle.spec.ts',
+  'spec/disconnect-on-logout.spec.ts',
+  'spec/live-session.spec.ts',
+  'spec/session-writes.spec.ts',
+  'spec/disconnect-user.spec.ts',
+  'spec/disconnect-session.spec.ts',
+  'spec/reload-session.spec.ts',
+  'spec/save-session.spec.ts',
+];
+
+/** Fidelity: what a socket sees is what an HTTP request of the same app sees. */
+const FIDELITY = ['spec/fidelity.spec.ts'];
+
+/** Files listed before they are written: a leg skips such a file with a loud line. None now. */
+const NOT_WRITTEN_YET = new Set<string>();
+
+const ALL = 'every spec/*.spec.ts';
+
+interface Leg {
+  name: string;
+  stack: Stack;
+  files: typeof ALL | readonly string[];
+  /** Why this leg, in a few words (the README's table shows it). */
+  why: string;
+}
+
+const newest: Stack = {
+  SOCKET_IO: '4.8',
+  EXPRESS: '5',
+  PASSPORT: '0.7',
+  SESSION: 'default',
+  STORE: 'memory',
+};
+const others = [...FIDELITY, ...CORE, ...LIFECYCLE];
+
+/**
+ * Every value of every dimension runs, without the full cross product: besides the newest, the five
+ * Socket.IO × Express pairs each carry other values of the remaining dimensions, so that each of
+ * those runs on two Socket.IO versions, and each non-default session option with each non-default
+ * store. The first keeps to the oldest lines of everything, so a failure there is the versions'.
+ */
+const LEGS: readonly Leg[] = [
+  { name: 'newest', stack: newest, files: ALL, why: 'the whole suite, newest versions' },
+  {
+    name: 'sio46-express4',
+    stack: { ...newest, SOCKET_IO: '4.6', EXPRESS: '4', PASSPORT: '0.6' },
+    files: others,
+    why: 'the oldest Socket.IO, Express and Passport lines',
+  },
+  {
+    name: 'sio46-express5',
+    stack: { ...newest, SOCKET_IO: '4.6', SESSION: 'save-uninitialized', STORE: 'redis' },
+    files: others,
+    why: 'saved uninitialized sessions, Redis',
+  },
+  {
+    name: 'sio47-express4',
+    stack: { ...newest, SOCKET_IO: '4.7', EXPRESS: '4', SESSION: 'rolling', STORE: 'redis' },
+    files: others,
+    why: 'rolling sessions, Redis',
+  },
+  {
+    name: 'sio47-express5',
+    stack: {
+      ...newest,
+      SOCKET_IO: '4.7',
+      PASSPORT: '0.6',
+      SESSION: 'save-uninitialized',
+      STORE: 'memorystore',
+    },
+    files: others,
+    why: 'Passport 0.6, saved uninitialized sessions, memorystore',
+  },
+  {
+    name: 'sio48-express4',
+    stack: { ...newest, EXPRESS: '4', PASSPORT: '0.6', SESSION: 'rolling', STORE: 'memorystore' },
+    files: others,
+    why: 'Passport 0.6, rolling sessions, memorystore',
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// How a leg is described
+// ---------------------------------------------------------------------------------------------
+
+const root = path.resolve(__dirname, '..');
+
+const version = installedVersion;
+
+const sessionText: Record<Stack['SESSION'], string> = {
+  default: '`resave: false`, `saveUninitialized: false`',
+  'save-uninitialized': '`resave: true`, `saveUninitialized: true`',
+  rolling: '`rolling: true` (`resave`, `saveUninitialized`: false)',
+};
+
+function storeText(store: Stack['STORE']): string {
+  const pkg = packages.STORE[store];
+  if (store === 'memory') return `MemoryStore (express-session ${version(pkg)})`;
+  const where = store === 'redis' ? ' on redis-server' : '';
+  return `${pkg} ${version(pkg)}${where}`;
+}
+
+function versionsLine(leg: Leg): string {
+  return [
+    `socket.io ${version(packages.SOCKET_IO[leg.stack.SOCKET_IO])}`,
+    `express ${version(packages.EXPRESS[leg.stack.EXPRESS])}`,
+    `passport ${version(packages.PASSPORT[leg.stack.PASSPORT])}`,
+    `session ${leg.stack.SESSION}`,
+    `store ${leg.stack.STORE}`,
+  ].join(', ');
+}
+
+function envOf(leg: Leg): string {
+  return (Object.keys(dimensions) as (keyof Stack)[]).map((d) => `${d}=${leg.stack[d]}`).join(' ');
+}
+
+const groups: [string, readonly string[]][] = [
+  ['core', CORE],
+  ['lifecycle', LIFECYCLE],
+  ['fidelity', FIDELITY],
+];
+
+/** The leg's specs, by group where it runs a whole group. */
+function filesText(leg: Leg): string {
+  if (leg.files === ALL) return 'all (`spec/*.spec.ts`)';
+  const files = new Set(leg.files);
+  const parts: string[] = [];
+  for (const [name, members] of groups) {
+    if (members.every((f) => files.has(f))) {
+      parts.push(name);
+      for (const f of members) files.delete(f);
+    }
+  }
+  parts.push(...[...files].map((f) => `\`${path.basename(f, '.spec.ts')}\``));
+  return parts.join(', ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The README's table
+// ---------------------------------------------------------------------------------------------
+
+const START = '<!-- legs:start -->';
+const END = '<!-- legs:end -->';
+
+function readmeTable(): string {
+  const rows = LEGS.map((leg) =>
+    [
+      `\`${leg.name}\``,
+      leg.why,
+      version(packages.SOCKET_IO[leg.stack.SOCKET_IO]),
+      version(packages.EXPRESS[leg.stack.EXPRESS]),
+      version(packages.PASSPORT[leg.stack.PASSPORT]),
+      sessionText[leg.stack.SESSION],
+      storeText(leg.stack.STORE),
+      filesText(leg),
+    ].join(' | '),
+  );
+  const list = (files: readonly string[]): string =>
+    [...files]
+      .sort()
+      .map((f) => `\`${f}\``)
+      .join(', ');
+  return [
+    START,
+    '',
+    'Written by `npm run spec:legs -- --readme` from `spec/legs.ts`, which `npm test` (and CI) runs; a run refuses to start when this table is out of date.',
+    '',
+    '| leg | what it adds | socket.io | Express | Passport | express-session options | session store | specs |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((row) => `| ${row} |`),
+    '',
+    ...groups.map(([name, files]) => `- **${name}**: ${list(files)}`),
+    "- **Express**: the leg's major is the one of every test app whose test does not name one; tests that name Express 4 or 5 themselves (to run both) keep it on every leg.",
+    '',
+    END,
+  ].join('\n');
+}
+
+/** The README with the table written in, formatted as `npm run format` would. */
+async function readmeWithTable(readmePath: string, readme: string): Promise<string> {
+  const start = readme.indexOf(START);
+  const end = readme.indexOf(END);
+  if (start === -1 || end === -1 || end < start) {
+    throw new Error(`README.md has no ${START} … ${END} block for the Compatibility table`);
+  }
+  const written = readme.slice(0, start) + readmeTable() + readme.slice(end + END.length);
+  const options = (await prettier.resolveConfig(readmePath)) ?? {};
+  return prettier.format(written, { ...options, filepath: readmePath });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+// ---------------------------------------------------------------------------------------------
+
+function allSpecs(): string[] {
+  return readdirSync(path.join(root, 'spec'))
+    .filter((f) => f.endsWith('.spec.ts'))
+    .sort()
+    .map((f) => `spec/${f}`);
+}
+
+interface Outcome {
+  leg: Leg;
+  files: string[];
+  missing: string[];
+  seconds: number;
+  exitCode: number;
+  result: LegResult | undefined;
+}
+
+function loud(line: string): void {
+  const bar = '*'.repeat(Math.min(100, line.length + 8));
+  console.log(`\n${bar}\n*** ${line} ***\n${bar}\n`);
+}
+
+async function runLeg(leg: Leg, index: number, count: number, dir: string): Promise<Outcome> {
+  const listed = leg.files === ALL ? allSpecs() : [...leg.files];
+  const missing = listed.filter((f) => !existsSync(path.join(root, f)));
+  const files = listed.filter((f) => !missing.includes(f));
+  for (const file of missing) {
+    if (NOT_WRITTEN_YET.has(file)) {
+      loud(`LEG ${leg.name}: ${file} DOES NOT EXIST YET - SKIPPED (listed in spec/legs.ts)`);
+    } else {
+      loud(`LEG ${leg.name}: ${file} IS MISSING - THE LEG FAILS`);
+    }
+  }
+  console.log(
+    `\n=== leg ${index}/${count} ${leg.name}: ${envOf(leg)}, ${files.length} files ===\n`,
+  );
+  const resultFile = path.join(dir, `${leg.name}.json`);
+  const started = performance.now();
+  const exitCode = await new Promise<number>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--test',
+        '--test-concurrency=2',
+        '--test-timeout=120000',
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        '--test-reporter=./spec/support/leg-reporter.mjs',
+        `--test-reporter-destination=${resultFile}`,
+        ...files,
+      ],
+      { cwd: root, stdio: 'inherit', env: { ...process.env, ...leg.stack } },
+    );
+    child.on('exit', (code, signal) => {
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+  const seconds = (performance.now() - started) / 1000;
+  let result: LegResult | undefined;
+  try {
+    result = JSON.parse(readFileSync(resultFile, 'utf8')) as LegResult;
+  } catch {
+    result = undefined;
+  }
+  return { leg, files, missing, seconds, exitCode, result };
+}
+
+function failed(outcome: Outcome): boolean {
+  return (
+    outcome.exitCode !== 0 ||
+    outcome.result === undefined ||
+    outcome.result.failed > 0 ||
+    outcome.missing.some((f) => !NOT_WRITTEN_YET.has(f))
+  );
+}
+
+function summaryLine(outcome: Outcome): string {
+  const { leg, result } = outcome;
+  const files =
+    leg.files === ALL ? `all ${outcome.files.length} files` : `${outcome.files.length} files`;
+  const skipped = outcome.missing.length > 0 ? ` (${outcome.missing.length} not written yet)` : '';
+  const tests =
+    result === undefined
+      ? 'no result'
+      : `${result.passed}/${result.tests} passed${result.skipped > 0 ? `, ${result.skipped} skipped` : ''}`;
+  return [
+    failed(outcome) ? 'FAIL' : 'pass',
+    leg.name.padEnd(15),
+    versionsLine(leg).padEnd(95),
+    `${files}${skipped}`.padEnd(34),
+    tests.padEnd(22),
+    `${outcome.seconds.toFixed(1).padStart(6)} s`,
+  ].join('  ');
+}
+
+function load(): string {
+  return loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const readmePath = path.join(root, 'README.md');
+  if (args.includes('--readme')) {
+    writeFileSync(readmePath, await readmeWithTable(readmePath, readFileSync(readmePath, 'utf8')));
+    console.log('README.md: Compatibility table written from spec/legs.ts');
+    return 0;
+  }
+  if (args.includes('--list')) {
+    for (const leg of LEGS) console.log(`${leg.name.padEnd(15)}  ${envOf(leg)}  ${filesText(leg)}`);
+    return 0;
+  }
+  const readme = readFileSync(readmePath, 'utf8');
+  if ((await readmeWithTable(readmePath, readme)) !== readme) {
+    console.error(
+      "README.md's Compatibility table is not what spec/legs.ts runs: run `npm run spec:legs -- --readme`",
+    );
+    return 1;
+  }
+  const names = args.filter((a) => !a.startsWith('--'));
+  const unknown = names.filter((n) => !LEGS.some((leg) => leg.name === n));
+  if (unknown.length > 0) {
+    console.error(
+      `unknown leg ${unknown.join(', ')}; the legs: ${LEGS.map((l) => l.name).join(', ')}`,
+    );
+    return 1;
+  }
+  const legs = names.length === 0 ? LEGS : LEGS.filter((leg) => names.includes(leg.name));
+  const dir = mkdtempSync(path.join(tmpdir(), 'spec-legs-'));
+  const loadBefore = load();
+  const started = performance.now();
+  const outcomes: Outcome[] = [];
+  try {
+    for (const [i, leg] of legs.entries()) {
+      const outcome = await runLeg(leg, i + 1, legs.length, dir);
+      outcomes.push(outcome);
+      console.log(`\n${summaryLine(outcome)}\n`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const total = (performance.now() - started) / 1000;
+  console.log('\n=== legs ===');
+  for (const outcome of outcomes) console.log(summaryLine(outcome));
+  console.log(
+    `${total.toFixed(1)} s in all; load average (1, 5, 15 min) ${loadBefore} before, ${load()} after`,
+  );
+  for (const outcome of outcomes) {
+    for (const file of outcome.missing) {
+      console.log(
+        NOT_WRITTEN_YET.has(file)
+          ? `*** ${outcome.leg.name}: ${file} does not exist yet: SKIPPED ***`
+          : `*** ${outcome.leg.name}: ${file} is missing: FAILED ***`,
+      );
+    }
+  }
+  const failedLegs = outcomes.filter(failed);
+  for (const outcome of failedLegs) {
+    console.log(`\n--- ${outcome.leg.name} (${envOf(outcome.leg)}) failed ---`);
+    if (outcome.result === undefined)
+      console.log(`node --test exited with ${outcome.exitCode} and no result`);
+    for (const failure of outcome.result?.failures ?? []) {
+      console.log(
+        `✖ ${failure.file}: ${failure.test}\n    ${failure.error.split('\n').join('\n    ')}`,
+      );
+    }
+  }
+  return failedLegs.length > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  },
+);
