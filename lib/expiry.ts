@@ -122,10 +122,12 @@ function recheck(state: SocketState): void {
     const now = Date.now();
     if (expires !== undefined && expires > now) {
       state.recheckMs = 0;
+      state.expiredAt = undefined;
       armExpiry(state, expires);
       return;
     }
     // Still in the store past its stored expiry: the store keeps time itself. Ask again soon.
+    state.expiredAt ??= expires ?? now;
     state.recheckMs = Math.min(Math.max(state.recheckMs * 2, FIRST_RECHECK_MS), LAST_RECHECK_MS);
     armExpiry(state, now + state.recheckMs);
   });

@@ -134,7 +134,8 @@ function check(sessionID: string, states: SocketState[], timeoutMs: number): Pro
 function verdict(state: SocketState, stored: StoredSession | null | undefined): void {
   if (state.ended) return;
   if (!stored) {
-    const expired = state.expires !== undefined && state.expires <= Date.now();
+    const expires = state.expiredAt ?? state.expires;
+    const expired = expires !== undefined && expires <= Date.now();
     endSocket(state, expired ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED);
     return;
   }

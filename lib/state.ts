@@ -52,6 +52,8 @@ export class SocketState {
   heapIndex = -1;
   /** How long until the store is asked again about a session past its stored expiry. */
   recheckMs = 0;
+  /** The stored expiry a session kept by its store past it had (ms since epoch). */
+  expiredAt: number | undefined = undefined;
   /** Set once the session has ended: the socket is told why and disconnected. */
   ended: SessionEndedCode | undefined = undefined;
   /** When the socket last touched its session in the store. */

@@ -27,7 +27,7 @@ import {
 } from './support/server.js';
 import { within, connected } from './support/bounded.js';
 import { settledTimeouts, timersBackTo } from './support/timers.js';
-import { Passport } from './support/stack.js';
+import { Passport, storeKeepsTime } from './support/stack.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
@@ -148,11 +148,12 @@ describe('session lifecycle: a socket never outlives its session', () => {
     assert.equal(client.connected, false);
     assert.equal(client.active, false, 'the client does not reconnect by itself');
     // The end came from the expiry's own check of the store (how soon after the expiry is the
-    // bench's to measure, not a spec's).
-    assert.equal(
-      t.store.gets,
-      getsBefore + 1,
-      `one store read, at the expiry; none for the events (${answers.length} answered)`,
+    // bench's to measure, not a spec's): one read, or two on a store that keeps time itself and
+    // still held the session at the first.
+    const reads = t.store.gets - getsBefore;
+    assert.ok(
+      reads === 1 || (storeKeepsTime && reads === 2),
+      `${reads} store reads at the expiry, none for the events (${answers.length} answered)`,
     );
     await nothingLeft(t, '/ns');
     await timersBackTo(baseline);
@@ -388,7 +389,11 @@ describe('session lifecycle: touchIntervalMs', () => {
     // Activity did not extend it: nothing was written, and the expiry's one store check ended it.
     assert.equal(t.store.touches, 0);
     assert.equal(t.store.sets, 0);
-    assert.equal(t.store.gets - gets, 1, 'ended by the check at the expiry it had at connect');
+    const reads = t.store.gets - gets;
+    assert.ok(
+      reads === 1 || (storeKeepsTime && reads === 2),
+      `ended by the check at the expiry it had at connect (${reads} reads)`,
+    );
   });
 });
 

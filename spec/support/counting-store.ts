@@ -1,7 +1,7 @@
 // One counting wrapper for every session store the specs run on (express-session's MemoryStore,
 // memorystore, connect-redis: see STORE in stack.ts), so that an assertion on `store.gets` means
 // the same thing on each: how many times express-session, the package or the spec called get().
-import { MemoryStore, type SessionData, type Store } from 'express-session';
+import { Cookie, MemoryStore, type SessionData, type Store } from 'express-session';
 
 type ReadCallback = (err: unknown, session?: SessionData | null) => void;
 type Read = (sid: string, cb: ReadCallback) => void;
@@ -42,10 +42,17 @@ class ExpiryPlans {
         return;
       }
       const expires = Date.now() + ms;
-      // Stores hand out a copy parsed from JSON: its cookie is a plain object.
-      const cookie = session.cookie as unknown as Record<string, unknown>;
-      const moved = { ...session, cookie: { ...cookie, expires: new Date(expires).toISOString() } };
-      write(sid, moved as unknown as SessionData, () => {
+      // Stores hand out a copy parsed from JSON, whose cookie is a plain object: written back as
+      // express-session writes it, a Cookie, so that a store that keeps time itself (memorystore,
+      // connect-redis: a TTL from the cookie's maxAge) drops it at the new expiry too.
+      const stored = session.cookie as unknown as { originalMaxAge?: number | null };
+      // (Its constructor takes the cookie's fields, which @types/express-session does not say.)
+      const MakeCookie = Cookie as unknown as new (fields: object) => Cookie;
+      const cookie = new MakeCookie({ ...(session.cookie as object) });
+      cookie.maxAge = expires - Date.now();
+      cookie.originalMaxAge = stored.originalMaxAge ?? null;
+      const moved = { ...session, cookie };
+      write(sid, moved, () => {
         resolve(expires);
         for (const waiting of held) read(sid, waiting);
       });

@@ -38,6 +38,13 @@ export const passportVersion = choose('PASSPORT', process.env);
 export const sessionVariant = choose('SESSION', process.env);
 /** The session store this run uses. */
 export const storeKind = choose('STORE', process.env);
+/**
+ * Whether this run's store keeps time itself (memorystore's and connect-redis's TTLs, the latter
+ * in whole seconds) rather than by the session's stored expiry (MemoryStore): at a socket's
+ * expiry such a store may still hold the session for a moment, and the package asks it once more
+ * (lib/expiry.ts).
+ */
+export const storeKeepsTime = storeKind !== 'memory';
 
 // Loaded with require so the package name can be chosen at run time. The older versions are typed
 // as the newest: what the specs use of them has the same shape.
