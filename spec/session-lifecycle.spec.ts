@@ -242,11 +242,10 @@ describe('session lifecycle: a socket never outlives its session', () => {
       endedAt >= pingStart + MAX_AGE_MS,
       `ended ${endedAt - pingStart} ms after the HTTP request, before the extended expiry`,
     );
-    assert.equal(
-      t.store.gets - getsAfterPing,
-      2,
-      'one store read at the old expiry, one at the extended one',
-    );
+    // One store read at the old expiry, one at the extended one (and one more on a store that
+    // keeps time itself and still held the session at it).
+    const reads = t.store.gets - getsAfterPing;
+    assert.ok(reads === 2 || (storeKeepsTime && reads === 3), `${reads} store reads`);
     await nothingLeft(t, '/ns');
     await timersBackTo(baseline);
   });

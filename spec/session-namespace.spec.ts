@@ -22,6 +22,7 @@ import {
 import { connected, connectError } from './support/bounded.js';
 import { throwsNaming } from './support/assertions.js';
 import { Server, Passport } from './support/stack.js';
+import { cookieExpiringIn } from './support/counting-store.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
@@ -509,14 +510,13 @@ describe('sessionNamespace: a session that is gone is "no user", not an error', 
     const cookie = await t.login('alice');
     const stored = await storeGet(t.store, sidOf(cookie));
     assert.equal(stored?.passport?.user, '1', 'logged in before it expires');
-    // The cookie's expiry passes: set in the past in the store (MemoryStore then drops the session
-    // when it is next read), rather than waited for after a login that had to beat a 200 ms maxAge.
-    const cookieData = stored.cookie as unknown as Record<string, unknown>;
-    const expires = new Date(Date.now() - 1000).toISOString();
+    // The cookie's expiry passes: written in the past into the store (which then drops the
+    // session: MemoryStore when it is next read, memorystore and connect-redis by their TTL),
+    // rather than waited for after a login that had to beat a 200 ms maxAge.
     await storeSet(t.store, sidOf(cookie), {
       ...stored,
-      cookie: { ...cookieData, expires },
-    } as unknown as SessionData);
+      cookie: cookieExpiringIn(stored.cookie, -1000),
+    });
     const info = await whoami(t.connect('/ns', { cookie }));
     assert.equal(info.hasSession, true);
     assert.notEqual(info.sessionID, sidOf(cookie));

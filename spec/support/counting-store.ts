@@ -15,6 +15,19 @@ interface ExpiryPlan {
 }
 
 /**
+ * A stored session's cookie (a plain object, parsed from JSON) made a Cookie again, expiring `ms`
+ * from now (in the past when negative), as express-session writes it: a store that keeps time
+ * itself (memorystore, connect-redis: a TTL from the cookie's maxAge) then keeps it that long.
+ */
+export function cookieExpiringIn(stored: unknown, ms: number): Cookie {
+  // (Its constructor takes the cookie's fields, which @types/express-session does not say.)
+  const MakeCookie = Cookie as unknown as new (fields: object) => Cookie;
+  const cookie = new MakeCookie({ ...(stored as object) });
+  cookie.maxAge = ms;
+  return cookie;
+}
+
+/**
  * What `expireOnceRead` needs of any store: hold the next reads of a session, then move its
  * stored expiry and answer them. `read` and `write` are the store's own get and set, not counted:
  * they are the spec's plumbing, not calls of the package's.
@@ -46,10 +59,7 @@ class ExpiryPlans {
       // express-session writes it, a Cookie, so that a store that keeps time itself (memorystore,
       // connect-redis: a TTL from the cookie's maxAge) drops it at the new expiry too.
       const stored = session.cookie as unknown as { originalMaxAge?: number | null };
-      // (Its constructor takes the cookie's fields, which @types/express-session does not say.)
-      const MakeCookie = Cookie as unknown as new (fields: object) => Cookie;
-      const cookie = new MakeCookie({ ...(session.cookie as object) });
-      cookie.maxAge = expires - Date.now();
+      const cookie = cookieExpiringIn(session.cookie, expires - Date.now());
       cookie.originalMaxAge = stored.originalMaxAge ?? null;
       const moved = { ...session, cookie };
       write(sid, moved, () => {
