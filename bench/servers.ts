@@ -93,12 +93,23 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
   ) as Package;
   const redis = variant.store === 'redis' ? await redisParts(variant, runId) : undefined;
   const app = express();
+  // Store reads, by 100 ms bucket, for the revalidation figures.
+  const readBuckets = new Map<number, number>();
+  let reads = 0;
+  const store = redis?.store ?? new session.MemoryStore();
+  const get = store.get.bind(store);
+  store.get = (sid, cb) => {
+    reads++;
+    const bucket = Math.floor(Date.now() / 100);
+    readBuckets.set(bucket, (readBuckets.get(bucket) ?? 0) + 1);
+    get(sid, cb);
+  };
   const sessionMiddleware = session({
     secret: 'bench-secret',
     resave: false,
     saveUninitialized: false,
     cookie: { maxAge: COOKIE_MAX_AGE_MS },
-    ...(redis && { store: redis.store }),
+    store,
   });
   const passport = new Passport();
   passport.use(
@@ -159,7 +170,15 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
     }
     case 'package':
       for (const name of [NSP.main, ...NSP.three]) {
-        requireAuth(sessionNamespace(io.of(name), sessionMiddleware, { passport, app }));
+        requireAuth(
+          sessionNamespace(io.of(name), sessionMiddleware, {
+            passport,
+            app,
+            ...(variant.revalidateMs !== undefined && {
+              revalidateIntervalMs: variant.revalidateMs,
+            }),
+          }),
+        );
       }
       requireAuth(sessionNamespace(io.of(NSP.events), sessionMiddleware, { passport, app }), {
         authorizeEvent: (user, event) => user.id === USER.id && event === ECHO_EVENT,
@@ -218,6 +237,14 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
         const seen = attempts;
         if (reset) attempts = 0;
         return seen;
+      },
+      storeReads({ reset }) {
+        const result = { reads, peakPer100ms: Math.max(0, ...readBuckets.values()) };
+        if (reset) {
+          reads = 0;
+          readBuckets.clear();
+        }
+        return result;
       },
     },
     info,

@@ -14,6 +14,8 @@ export interface Variant {
   store: 'memory' | 'redis';
   /** The Socket.IO adapter: in-memory (one node), or @socket.io/redis-adapter (several nodes). */
   adapter: 'memory' | 'redis';
+  /** sessionNamespace's revalidateIntervalMs, when not the default. */
+  revalidateMs?: number;
 }
 
 export const STOCK: Variant = { id: 'stock', auth: 'stock', store: 'memory', adapter: 'memory' };
@@ -29,6 +31,13 @@ export const PACKAGE_REDIS: Variant = { ...PACKAGE, id: 'package-redis', store: 
 /** Two nodes of one cluster: a shared Redis store and the Redis adapter. */
 export const NODE_A: Variant = { ...PACKAGE, id: 'node-a', store: 'redis', adapter: 'redis' };
 export const NODE_B: Variant = { ...NODE_A, id: 'node-b' };
+/** A node of a cluster whose revalidation rounds come often, to measure what one costs. */
+export const REVALIDATION_MS = 2000;
+export const NODE_REVAL: Variant = {
+  ...NODE_A,
+  id: 'node-revalidation',
+  revalidateMs: REVALIDATION_MS,
+};
 
 /** Namespaces every server variant has. */
 export const NSP = {
@@ -79,6 +88,8 @@ export interface ServerCommands {
   waitConnections: { args: { count: number; timeoutMs: number }; result: number };
   /** Engine handshake attempts (HTTP requests and upgrades without `sid`) since the last reset. */
   attempts: { args: { reset: boolean }; result: number };
+  /** Session store reads since the last reset: how many, and the most in any 100 ms. */
+  storeReads: { args: { reset: boolean }; result: { reads: number; peakPer100ms: number } };
 }
 
 export interface HandshakeArgs {

@@ -77,8 +77,13 @@ function endLocal(server: ServerState, key: string, code: SessionEndedCode, befo
   rememberEnded(server, key);
 }
 
-/** Whether the adapter spans nodes (the in-memory adapter only warns on serverSideEmit). */
+/**
+ * Whether the adapter spans nodes (the in-memory adapter only warns on serverSideEmit): known once
+ * the server has its adapter, then kept.
+ */
 export function crossNode(io: Server): boolean {
+  const server = serverState(io);
+  if (server.crossNode !== undefined) return server.crossNode;
   const adapter = io.of('/').adapter as object;
   let base = Object.getPrototypeOf(adapter) as object;
   for (;;) {
@@ -86,10 +91,10 @@ export function crossNode(io: Server): boolean {
     if (!parent || !('serverSideEmit' in parent)) break;
     base = parent;
   }
-  return (
+  server.crossNode =
     (adapter as { serverSideEmit: unknown }).serverSideEmit !==
-    (base as { serverSideEmit: unknown }).serverSideEmit
-  );
+    (base as { serverSideEmit: unknown }).serverSideEmit;
+  return server.crossNode;
 }
 
 function isEndedCode(code: unknown): code is SessionEndedCode {

@@ -105,6 +105,8 @@ export class ServerState {
   readonly writeQueues = new Map<string, Promise<void>>();
   /** Session reads under way, by connection: namespace connects that overlap share one. */
   readonly reads = new WeakMap<object, SharedRead>();
+  /** Whether its adapter spans nodes (Redis, …), once known. */
+  crossNode: boolean | undefined = undefined;
   /** This server listens for other nodes' revocations. */
   listening = false;
   /** Revalidation rounds, by interval: their timer and how many connected sockets use them. */
