@@ -25,9 +25,20 @@ export const ERR_SESSION_ROTATED = 'ERR_SESSION_ROTATED';
 /** `session:ended`: the session's cookie expired. */
 export const ERR_SESSION_EXPIRED = 'ERR_SESSION_EXPIRED';
 
-/** The codes a socket can receive in its `session:ended` event. */
+/** The codes of a session that ended (logout, rotation, expiry). */
 export type SessionEndedCode =
   typeof ERR_SESSION_REVOKED | typeof ERR_SESSION_ROTATED | typeof ERR_SESSION_EXPIRED;
+
+/**
+ * The codes a socket can receive in its `session:ended` event: its session ended, or, after
+ * `refreshUser`/`refreshSession` or a revalidation, `authorize` turned its user down
+ * (`ERR_FORBIDDEN`), threw (`ERR_AUTHORIZE_ERROR`) or did not answer (`ERR_MIDDLEWARE_TIMEOUT`).
+ */
+export type SocketEndedCode =
+  | SessionEndedCode
+  | typeof ERR_FORBIDDEN
+  | typeof ERR_AUTHORIZE_ERROR
+  | typeof ERR_MIDDLEWARE_TIMEOUT;
 
 /** The handshake came from a browser page of an origin that is not allowed. */
 export const ERR_ORIGIN_FORBIDDEN = 'ERR_ORIGIN_FORBIDDEN';
@@ -53,6 +64,8 @@ export interface SessionAuthErrorData {
   status: number;
   /** The `Location` header, when the middleware answered with a redirect. */
   location?: string;
+  /** The room a room policy refused to let the socket join (`socket.join()`'s rejection). */
+  room?: string;
 }
 
 /** Messages and reasons sent to clients are cut to this many characters. */

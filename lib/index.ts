@@ -7,11 +7,15 @@ export type { RequireAuthOptions } from './require-auth.js';
 export { disconnectSession } from './disconnect-session.js';
 export { disconnectUser } from './disconnect-user.js';
 export { disconnectOnLogout } from './disconnect-on-logout.js';
+export { refreshUser } from './refresh-user.js';
+export { refreshSession } from './refresh-session.js';
 export { reloadSession } from './reload-session.js';
 export { saveSession } from './save-session.js';
 export { SESSION_ENDED_EVENT } from './revocation.js';
 export type { SessionEndedPayload } from './revocation.js';
 export type { EventRefusal } from './events.js';
+export { ROOMS_LEFT_EVENT } from './authorization.js';
+export type { RoomsLeftPayload, RoomPolicy, RoomRule } from './authorization.js';
 export {
   SessionAuthError,
   ERR_MIDDLEWARE_ENDED,
@@ -26,7 +30,12 @@ export {
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
 } from './errors.js';
-export type { SessionAuthErrorCode, SessionAuthErrorData, SessionEndedCode } from './errors.js';
+export type {
+  SessionAuthErrorCode,
+  SessionAuthErrorData,
+  SessionEndedCode,
+  SocketEndedCode,
+} from './errors.js';
 export type {
   ErrorHook,
   ExpressApp,

@@ -9,6 +9,13 @@ import {
   refusal,
   report,
 } from './errors.js';
+import {
+  compileRooms,
+  type Guard,
+  guardJoins,
+  keepGuard,
+  type RoomPolicy,
+} from './authorization.js';
 import { refuseEvent, sessionHasEnded } from './events.js';
 import { pruneEmptyChildren, useEverywhere } from './namespace-layers.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
@@ -37,6 +44,21 @@ export interface RequireAuthOptions<User = Express.User> {
     args: unknown[],
     socket: Socket,
   ) => boolean | Promise<boolean>;
+  /**
+   * Which rooms a socket of this namespace may join: rules by room name (`*` matches any
+   * characters; the first pattern that matches decides), or one rule for every room. Only `true`
+   * allows. `socket.join(room)` of a room no rule allows never joins it and rejects with a
+   * SessionAuthError (`ERR_FORBIDDEN`, `data.room`); a rule that throws or never settles refuses
+   * too (`ERR_AUTHORIZE_ERROR`, `ERR_MIDDLEWARE_TIMEOUT`). After `refreshUser`, `refreshSession`
+   * or a revalidation, a socket leaves the rooms it may no longer be in and receives
+   * `session:rooms-left`. The socket's own room and the package's are never the rules' business.
+   * @default undefined (joins are not checked)
+   * @example
+   * ```ts
+   * rooms: { 'doc:*': (user, room) => canRead(user, room.slice('doc:'.length)) }
+   * ```
+   */
+  rooms?: RoomPolicy<User>;
   /**
    * How long, in milliseconds, an asynchronous `authorize` or `authorizeEvent` may take. Past it,
    * the socket is refused (or the event refused) with `ERR_MIDDLEWARE_TIMEOUT`, status 503.
@@ -76,6 +98,7 @@ export function requireAuth<User = Express.User>(
   const {
     authorize,
     authorizeEvent,
+    rooms,
     timeoutMs = 10_000,
     onError,
   } = checkOptions('requireAuth', options);
@@ -83,6 +106,12 @@ export function requireAuth<User = Express.User>(
   checkFunction('requireAuth', 'options.authorizeEvent', authorizeEvent);
   checkFunction('requireAuth', 'options.onError', onError);
   checkTimeout('requireAuth', timeoutMs);
+  const guard: Guard = {
+    authorize: authorize as Guard['authorize'],
+    rules: compileRooms('requireAuth', rooms),
+    timeoutMs,
+    onError,
+  };
   let warned = false;
   // Recovered sockets run the namespace middleware again: one event guard per socket.
   const guardedSockets = new WeakSet<Socket>();
@@ -146,6 +175,10 @@ export function requireAuth<User = Express.User>(
     }
     const admit = (): void => {
       if (authorizeEvent) guardEvents(socket, authorizeEvent);
+      if (guard.rules) guardJoins(socket, guard);
+      // Kept on the socket's record, so that refreshUser and revalidation can decide again.
+      const state = socketState(socket);
+      if (state) keepGuard(state, guard);
       next();
     };
     if (!authorize) {

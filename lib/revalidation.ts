@@ -6,6 +6,7 @@ import type { Server } from 'socket.io';
 import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from './errors.js';
 import type { SessionStoreLike } from './expiry.js';
 import { userKeyOf } from './handshake.js';
+import { refreshSockets } from './refresh.js';
 import { crossNode, endSocket } from './revocation.js';
 import type { ServerState, SocketState } from './state.js';
 
@@ -122,7 +123,13 @@ function check(sessionID: string, states: SocketState[], timeoutMs: number): Pro
     timer.unref();
     store.get(sessionID, (err, stored) => {
       // A store outage is not a revocation: sockets already connected keep working.
-      if (!err) for (const state of states) verdict(state, stored);
+      if (!err) {
+        for (const state of states) verdict(state, stored);
+        // The session is still the same user's: decide again what requireAuth decided, with the
+        // user as deserializeUser gives it now (a refreshUser this node missed is caught here).
+        const live = states.filter((state) => !state.ended && state.guards);
+        if (stored && live.length > 0) void refreshSockets(live, stored);
+      }
       if (answered) return;
       answered = true;
       clearTimeout(timer);

@@ -4,10 +4,14 @@
 import createDebug from 'debug';
 import type { Server, Socket } from 'socket.io';
 import {
+  ERR_AUTHORIZE_ERROR,
+  ERR_FORBIDDEN,
+  ERR_MIDDLEWARE_TIMEOUT,
   ERR_SESSION_EXPIRED,
   ERR_SESSION_REVOKED,
   ERR_SESSION_ROTATED,
   type SessionEndedCode,
+  type SocketEndedCode,
 } from './errors.js';
 import { disarmExpiry } from './expiry.js';
 import { rememberEnded } from './recovery.js';
@@ -19,13 +23,16 @@ export const SESSION_ENDED_EVENT = 'session:ended';
 /** What the client receives with {@link SESSION_ENDED_EVENT}. */
 export interface SessionEndedPayload {
   message: string;
-  data: { code: SessionEndedCode; status: 401 };
+  data: { code: SocketEndedCode; status: 401 | 403 | 500 | 503 };
 }
 
-const endedMessages: Record<SessionEndedCode, string> = {
-  [ERR_SESSION_REVOKED]: 'Session revoked',
-  [ERR_SESSION_ROTATED]: 'Session rotated',
-  [ERR_SESSION_EXPIRED]: 'Session expired',
+const ended: Record<SocketEndedCode, [string, SessionEndedPayload['data']['status']]> = {
+  [ERR_SESSION_REVOKED]: ['Session revoked', 401],
+  [ERR_SESSION_ROTATED]: ['Session rotated', 401],
+  [ERR_SESSION_EXPIRED]: ['Session expired', 401],
+  [ERR_FORBIDDEN]: ['Forbidden', 403],
+  [ERR_AUTHORIZE_ERROR]: ['Internal Server Error', 500],
+  [ERR_MIDDLEWARE_TIMEOUT]: ['Service Unavailable', 503],
 };
 
 // Sent between nodes through the adapter, so that a revocation on one node ends the sockets of
@@ -42,18 +49,23 @@ export const sessionKey = (sessionID: string): string => `${SESSION_PREFIX}${ses
 /** The same for a user's sockets. */
 export const userKey = (key: string): string => `${USER_PREFIX}${key}`;
 
+/** The sockets of this node under a session or user key. */
+export function socketsUnder(server: ServerState, key: string): SocketState[] {
+  if (key.startsWith(SESSION_PREFIX)) return server.bySession.get(key.slice(SESSION_PREFIX.length));
+  if (key.startsWith(USER_PREFIX)) return server.byUser.get(key.slice(USER_PREFIX.length));
+  return [];
+}
+
 /** Tells the client why its socket ends, then disconnects this namespace only. */
-export function sendEnded(socket: Socket, code: SessionEndedCode): void {
-  const payload: SessionEndedPayload = {
-    message: endedMessages[code],
-    data: { code, status: 401 },
-  };
+export function sendEnded(socket: Socket, code: SocketEndedCode): void {
+  const [message, status] = ended[code];
+  const payload: SessionEndedPayload = { message, data: { code, status } };
   socket.emit(SESSION_ENDED_EVENT, payload);
   socket.disconnect();
 }
 
 /** Ends one socket: a connected one now; one still in its handshake when it connects. */
-export function endSocket(state: SocketState, code: SessionEndedCode): void {
+export function endSocket(state: SocketState, code: SocketEndedCode): void {
   if (state.ended) return;
   state.ended = code;
   disarmExpiry(state);
@@ -66,12 +78,7 @@ export function endSocket(state: SocketState, code: SessionEndedCode): void {
  * after the revocation (a user kicked, then logged in again).
  */
 function endLocal(server: ServerState, key: string, code: SessionEndedCode, before: number): void {
-  const states = key.startsWith(SESSION_PREFIX)
-    ? server.bySession.get(key.slice(SESSION_PREFIX.length))
-    : key.startsWith(USER_PREFIX)
-      ? server.byUser.get(key.slice(USER_PREFIX.length))
-      : [];
-  for (const state of states) {
+  for (const state of socketsUnder(server, key)) {
     if (state.readAt <= before) endSocket(state, code);
   }
   rememberEnded(server, key);
@@ -119,6 +126,31 @@ export function listenForEnds(io: Server): void {
   );
 }
 
+/**
+ * Sends `event` with `args` to every other node through the adapter and waits until each has
+ * acknowledged: not one fire-and-forget publish. A missing answer is retried, each attempt bounded
+ * by the adapter's requestsTimeout (5 s by default); a node that still misses it catches up at its
+ * next revalidation (revalidateIntervalMs).
+ */
+export async function toOtherNodes(io: Server, event: string, ...args: unknown[]): Promise<void> {
+  if (!crossNode(io)) return;
+  for (let attempt = 1; attempt <= END_ATTEMPTS; attempt++) {
+    try {
+      await io.serverSideEmitWithAck(event as never, ...(args as never[]));
+      return;
+    } catch (error) {
+      debug(
+        '%s %o: attempt %d of %d not acknowledged by every node: %O',
+        event,
+        args,
+        attempt,
+        END_ATTEMPTS,
+        error,
+      );
+    }
+  }
+}
+
 /** Ends the sockets under `key` on this node and, through the adapter, on every other node. */
 export async function endEverywhere(
   io: Server,
@@ -128,22 +160,5 @@ export async function endEverywhere(
   listenForEnds(io);
   const before = Date.now();
   endLocal(serverState(io), key, code, before);
-  if (!crossNode(io)) return;
-  // Not one fire-and-forget publish: every node acknowledges, and a missing answer is retried.
-  // A node that still misses it ends those sockets at its next revalidation (revalidateIntervalMs).
-  for (let attempt = 1; attempt <= END_ATTEMPTS; attempt++) {
-    try {
-      // The adapter's requestsTimeout (5 s by default) bounds each attempt.
-      await io.serverSideEmitWithAck(END_EVENT as never, key, code, before);
-      return;
-    } catch (error) {
-      debug(
-        'ending %s: attempt %d of %d not acknowledged by every node: %O',
-        key,
-        attempt,
-        END_ATTEMPTS,
-        error,
-      );
-    }
-  }
+  await toOtherNodes(io, END_EVENT, key, code, before);
 }

@@ -16,6 +16,7 @@ import {
   whenSocketLeaves,
 } from './namespace-layers.js';
 import { guardRecovery } from './recovery.js';
+import { listenForRefreshes } from './refresh.js';
 import { listenForEnds } from './revocation.js';
 import {
   checkAllowedOrigins,
@@ -221,5 +222,6 @@ export function sessionNamespace(
     });
   } else guardRecovery(nsp, server);
   listenForEnds(nsp.server);
+  listenForRefreshes(nsp.server);
   return nsp;
 }

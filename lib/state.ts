@@ -3,7 +3,8 @@
 // writes, revalidation) keep their data in these records, never in module-level registries, so
 // two servers in one process share nothing.
 import type { Server, Socket } from 'socket.io';
-import type { SessionEndedCode } from './errors.js';
+import type { SocketEndedCode } from './errors.js';
+import type { Guard } from './authorization.js';
 import type { HandshakeOptions, SharedRead } from './handshake.js';
 
 /** A per-session (or per-user) index of tracked sockets: most keys have one, so no Set for one. */
@@ -55,7 +56,7 @@ export class SocketState {
   /** The stored expiry a session kept by its store past it had (ms since epoch). */
   expiredAt: number | undefined = undefined;
   /** Set once the session has ended: the socket is told why and disconnected. */
-  ended: SessionEndedCode | undefined = undefined;
+  ended: SocketEndedCode | undefined = undefined;
   /** When the socket last touched its session in the store. */
   lastTouch = 0;
   /** A recovered socket being checked again: its events wait for it. */
@@ -71,6 +72,8 @@ export class SocketState {
   autoSave = false;
   /** The revalidation interval this socket counts in (0: none). */
   revalidateMs = 0;
+  /** What its requireAuth decided with, for re-checks on the live socket. */
+  guards: Guard[] | undefined = undefined;
 
   constructor(
     readonly socket: Socket,
@@ -105,6 +108,10 @@ export class ServerState {
   readonly writeQueues = new Map<string, Promise<void>>();
   /** Session reads under way, by connection: namespace connects that overlap share one. */
   readonly reads = new WeakMap<object, SharedRead>();
+  /** Refreshes under way on this node, by user or session key: a flood becomes one more pass. */
+  readonly refreshes = new Map<string, { again: boolean; done: Promise<void> }>();
+  /** This server listens for other nodes' refreshes. */
+  refreshListening = false;
   /** Whether its adapter spans nodes (Redis, …), once known. */
   crossNode: boolean | undefined = undefined;
   /** This server listens for other nodes' revocations. */

@@ -20,7 +20,8 @@ import {
   ERR_SESSION_EXPIRED,
   ERR_SESSION_REVOKED,
   ERR_UNAUTHORIZED,
-  type SessionEndedCode,
+  ERR_FORBIDDEN,
+  type SocketEndedCode,
 } from '../lib/index.js';
 import { delay, request, waitFor, type ConnectError } from './support/client.js';
 import type {
@@ -306,7 +307,7 @@ function label(tab: Tab): string {
   return `${tab.nsp} on ${tab.node}`;
 }
 
-async function expectAllEnded(list: Tab[], code: SessionEndedCode): Promise<void> {
+async function expectAllEnded(list: Tab[], code: SocketEndedCode): Promise<void> {
   await Promise.all(list.map((tab) => expectEnded(tab.socket, tab.seen, code, label(tab))));
 }
 
@@ -470,6 +471,26 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       for (const node of nodes) {
         const { sockets } = await node.call('stats', null);
         assert.equal(sockets['/chat'], node.name === 'B' ? 1 : 0, `${node.name}: /chat sockets`);
+      }
+    });
+
+    test('refreshUser on A: a demoted admin’s /admin sockets end on B and C (ERR_FORBIDDEN); /chat stays', async () => {
+      const alice = await login(A(), 'alice');
+      const admins = [
+        ...(await tabs(B(), alice, ['/admin'], 'alice')),
+        ...(await tabs(C(), alice, ['/admin'], 'alice')),
+      ];
+      const [chat] = await tabs(B(), alice, ['/chat'], 'alice');
+      assert.ok(chat);
+      // The role changes in the "database" every node reads (here, each node's own list).
+      for (const node of nodes) await node.call('setRole', { username: 'alice', role: 'member' });
+      try {
+        // Resolves once every node has checked its sockets and acknowledged.
+        assert.equal(await A().call('refreshUser', { key: '1' }), null);
+        await expectAllEnded(admins, ERR_FORBIDDEN);
+        expectUntouched(chat.socket, chat.seen, label(chat));
+      } finally {
+        for (const node of nodes) await node.call('setRole', { username: 'alice', role: 'admin' });
       }
     });
 
@@ -649,6 +670,22 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
         await expectEndedByRevalidation([...onD, ...onE], since, sidOf(alice), [E()]);
       } finally {
         await E().call('hear', null);
+      }
+    });
+
+    test('a refresh that E never hears: E’s revalidation ends the demoted admin’s socket', async () => {
+      const alice = await login(D(), 'alice');
+      const onD = await tabs(D(), alice, ['/admin'], 'alice');
+      const onE = await tabs(E(), alice, ['/admin'], 'alice');
+      for (const node of nodes) await node.call('setRole', { username: 'alice', role: 'member' });
+      await E().call('deafen', { only: 'refresh' });
+      try {
+        await D().call('refreshUser', { key: '1' });
+        // D at once; E, which never heard the refresh, at its next revalidation round.
+        await expectAllEnded([...onD, ...onE], ERR_FORBIDDEN);
+      } finally {
+        await E().call('hear', null);
+        for (const node of nodes) await node.call('setRole', { username: 'alice', role: 'admin' });
       }
     });
 

@@ -8,7 +8,7 @@ import {
   SESSION_ENDED_EVENT,
   requireAuth,
   sessionNamespace,
-  type SessionEndedCode,
+  type SocketEndedCode,
 } from '../../lib/index.js';
 import { request, waitFor } from './client.js';
 import {
@@ -202,10 +202,13 @@ export function watchEnd(socket: ClientSocket): Seen {
   return seen;
 }
 
-const messages: Record<SessionEndedCode, string> = {
-  ERR_SESSION_REVOKED: 'Session revoked',
-  ERR_SESSION_ROTATED: 'Session rotated',
-  ERR_SESSION_EXPIRED: 'Session expired',
+const messages: Record<SocketEndedCode, [string, number]> = {
+  ERR_SESSION_REVOKED: ['Session revoked', 401],
+  ERR_SESSION_ROTATED: ['Session rotated', 401],
+  ERR_SESSION_EXPIRED: ['Session expired', 401],
+  ERR_FORBIDDEN: ['Forbidden', 403],
+  ERR_AUTHORIZE_ERROR: ['Internal Server Error', 500],
+  ERR_MIDDLEWARE_TIMEOUT: ['Service Unavailable', 503],
 };
 
 /**
@@ -216,14 +219,14 @@ const messages: Record<SessionEndedCode, string> = {
 export async function expectEnded(
   socket: ClientSocket,
   seen: Seen,
-  code: SessionEndedCode,
+  code: SocketEndedCode,
   what = 'socket',
 ): Promise<void> {
   await waitFor(() => seen.events.includes('disconnect'), 5000, `${what} to be disconnected`);
   assert.deepEqual(seen.events, [SESSION_ENDED_EVENT, 'disconnect'], `${what}: events in order`);
   assert.deepEqual(
     seen.payloads,
-    [{ message: messages[code], data: { code, status: 401 } }],
+    [{ message: messages[code][0], data: { code, status: messages[code][1] } }],
     `${what}: the session:ended payload`,
   );
   assert.deepEqual(seen.reasons, ['io server disconnect'], `${what}: the disconnect reason`);

@@ -1,0 +1,201 @@
+// Authorization kept true on live sockets: refreshUser and refreshSession read a user's (or a
+// session's) session again, run deserializeUser again, and decide again what requireAuth decided
+// at connect, on every node. Revalidation runs the same check on what it reads.
+import type { Server } from 'socket.io';
+import { authorizeLive } from './authorization.js';
+import { ERR_SESSION_REVOKED, report, toError } from './errors.js';
+import { hashOf } from './events.js';
+import { type SessionRequest, userKeyOf } from './handshake.js';
+import { endSocket, socketsUnder, toOtherNodes } from './revocation.js';
+import { serverState, type ServerState, type SocketState } from './state.js';
+
+// Sent between nodes through the adapter, with the key (`session-auth:user:<key>` or
+// `session-auth:session:<sid>`) whose sockets each node checks again before it acknowledges.
+const REFRESH_EVENT = 'socket.io-session-auth:refresh';
+
+/** What a session holds, as a store returns it. */
+export interface StoredSession {
+  cookie?: unknown;
+  passport?: { user?: unknown };
+}
+
+type Deserialize = (
+  serialized: unknown,
+  req: unknown,
+  done: (err: unknown, user?: unknown) => void,
+) => void;
+
+/** Checks the sockets under `key` again on this node, then on every other node. */
+export async function refreshEverywhere(io: Server, key: string): Promise<void> {
+  listenForRefreshes(io);
+  await refreshLocal(serverState(io), key);
+  await toOtherNodes(io, REFRESH_EVENT, key);
+}
+
+/** Makes this node check its sockets again when another node asks. */
+export function listenForRefreshes(io: Server): void {
+  const server = serverState(io);
+  if (server.refreshListening) return;
+  server.refreshListening = true;
+  io.on(
+    REFRESH_EVENT as never,
+    ((key: unknown, ack: unknown) => {
+      const done = (): void => {
+        if (typeof ack === 'function') (ack as (ok: boolean) => void)(true);
+      };
+      if (typeof key === 'string') void refreshLocal(server, key).then(done, done);
+      else done();
+    }) as never,
+  );
+}
+
+/**
+ * One pass over the sockets under `key`; asked again while a pass is under way, one more pass
+ * follows it (however many times it was asked), and every caller waits for that one.
+ */
+function refreshLocal(server: ServerState, key: string): Promise<void> {
+  const running = server.refreshes.get(key);
+  if (running) {
+    running.again = true;
+    return running.done;
+  }
+  const entry: { again: boolean; done: Promise<void> } = { again: false, done: Promise.resolve() };
+  // Set by a call that comes during the pass (`running.again` above), read after it.
+  const askedAgain = (): boolean => entry.again;
+  entry.done = (async () => {
+    try {
+      do {
+        entry.again = false;
+        await pass(server, key);
+      } while (askedAgain());
+    } finally {
+      server.refreshes.delete(key);
+    }
+  })();
+  server.refreshes.set(key, entry);
+  return entry.done;
+}
+
+async function pass(server: ServerState, key: string): Promise<void> {
+  // Sockets still in their handshake are decided with what they read: their requireAuth runs
+  // after their session read, and revalidation checks them again within its interval.
+  const states = socketsUnder(server, key).filter((s) => s.connected && !s.ended);
+  const bySession = new Map<string | SocketState, SocketState[]>();
+  for (const state of states) {
+    const group = state.sessionID ?? state;
+    const list = bySession.get(group);
+    if (list) list.push(state);
+    else bySession.set(group, [state]);
+  }
+  await Promise.all([...bySession.values()].map((group) => refreshSockets(group)));
+}
+
+/** Reads the session of `states` (all of one session) from its store, within the timeout. */
+function readSession(
+  state: SocketState,
+): Promise<{ data: StoredSession | null } | { error: unknown }> {
+  const { socket, sessionID, options } = state;
+  const store = (socket.request as SessionRequest).sessionStore as
+    | { get?: (sid: string, cb: (err: unknown, data?: StoredSession | null) => void) => void }
+    | undefined;
+  if (sessionID === undefined || typeof store?.get !== 'function') {
+    // cookie-session: the session is the one the socket holds.
+    return Promise.resolve({ data: (socket.request as SessionRequest).session as StoredSession });
+  }
+  const get = store.get.bind(store);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      resolve({ error: new Error('the session store did not answer in time') });
+    }, options.timeoutMs);
+    get(sessionID, (err, data) => {
+      clearTimeout(timer);
+      resolve(err ? { error: toError(err) } : { data: data ?? null });
+    });
+  });
+}
+
+function deserialize(
+  state: SocketState,
+  serialized: unknown,
+): Promise<{ user: unknown } | { error: unknown }> {
+  const { socket, options } = state;
+  const run = (options.passport as { deserializeUser?: unknown } | undefined)?.deserializeUser;
+  if (typeof run !== 'function') return Promise.resolve({ user: socket.request.user });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      resolve({ error: new Error('deserializeUser did not answer in time') });
+    }, options.timeoutMs);
+    try {
+      (run as Deserialize).call(options.passport, serialized, socket.request, (err, user) => {
+        clearTimeout(timer);
+        resolve(err ? { error: err } : { user });
+      });
+    } catch (error) {
+      clearTimeout(timer);
+      resolve({ error });
+    }
+  });
+}
+
+/**
+ * Reads the session of `states` again (unless `read` already did), runs deserializeUser again,
+ * gives each socket the fresh session and user, and decides again what requireAuth decided. A
+ * session gone, or whose user is gone or another, ends its sockets (ERR_SESSION_REVOKED); a store
+ * or deserializeUser that fails changes nothing (reported to `onError`).
+ */
+export async function refreshSockets(
+  states: readonly SocketState[],
+  read?: StoredSession,
+): Promise<void> {
+  const first = states[0];
+  if (!first) return;
+  const { socket, options } = first;
+  const answer = read ? { data: read } : await readSession(first);
+  if ('error' in answer) {
+    report(options.onError, answer.error, socket);
+    return;
+  }
+  const stored = answer.data;
+  const serialized = stored?.passport?.user;
+  if (!stored || userKeyOf(serialized) !== first.userKey) {
+    for (const state of states) endSocket(state, ERR_SESSION_REVOKED);
+    return;
+  }
+  let user: unknown;
+  if (first.userKey !== undefined) {
+    const deserialized = await deserialize(first, serialized);
+    if ('error' in deserialized) {
+      report(options.onError, deserialized.error, socket);
+      return;
+    }
+    if (!deserialized.user) {
+      for (const state of states) endSocket(state, ERR_SESSION_REVOKED);
+      return;
+    }
+    user = deserialized.user;
+  }
+  await Promise.all(states.map((state) => renew(state, stored, user)));
+}
+
+async function renew(state: SocketState, stored: StoredSession, user: unknown): Promise<void> {
+  const { socket, options, sessionID } = state;
+  if (state.ended || !socket.connected) return;
+  const req = socket.request as SessionRequest;
+  const store = req.sessionStore;
+  if (sessionID !== undefined && typeof store?.createSession === 'function') {
+    // The session as it is in the store now, as express-session would load it.
+    store.createSession(req, JSON.parse(JSON.stringify(stored)) as object);
+    if (state.autoSave) state.savedHash = hashOf(req.session as object);
+  }
+  if (user !== undefined) {
+    (req as { user?: unknown }).user = user;
+    if (options.userData) {
+      try {
+        (socket.data as Record<string, unknown>).user = options.userData(user as Express.User);
+      } catch (error) {
+        report(options.onError, error, socket);
+      }
+    }
+  }
+  await authorizeLive(state);
+}
