@@ -201,7 +201,7 @@ serve<ClientCommands>(
       return null;
     },
 
-    async latency({ httpBase, socketBase, nsp, samples }) {
+    async latency({ httpBase, socketBase, nsp, samples, action }) {
       const afterResponse: number[] = [];
       const afterRequest: number[] = [];
       for (let i = 0; i < samples; i++) {
@@ -222,11 +222,11 @@ serve<ClientCommands>(
             });
           });
           const sentAt = performance.now();
-          const res = await fetch(`${httpBase}/logout`, { method: 'POST', headers: { cookie } });
+          const res = await fetch(`${httpBase}/${action}`, { method: 'POST', headers: { cookie } });
           const respondedAt = performance.now();
           await res.arrayBuffer();
-          if (res.status !== 200) throw new Error(`logout: HTTP ${res.status}`);
-          await within(disconnected, 5000, 'disconnect after logout');
+          if (res.status !== 200) throw new Error(`${action}: HTTP ${res.status}`);
+          await within(disconnected, 5000, `disconnect after ${action}`);
           afterResponse.push(disconnectedAt - respondedAt);
           afterRequest.push(disconnectedAt - sentAt);
         } finally {

@@ -388,9 +388,15 @@ class Bench {
   // 5: HTTP logout response received → the client's disconnect event.
   async latency(redis: boolean): Promise<void> {
     const { warmup, samples } = this.plan.latency;
-    const section = '5. Logout → disconnect latency, ms (disconnectOnLogout)';
-    const measure = async (httpNode: ServerHandle, socketNode: ServerHandle) => {
-      const args = { httpBase: httpNode.url, socketBase: socketNode.url, nsp: NSP.main };
+    const section =
+      '5. Logout or demotion → disconnect latency, ms (disconnectOnLogout, refreshUser)';
+    const measure = async (
+      httpNode: ServerHandle,
+      socketNode: ServerHandle,
+      action: 'logout' | 'demote' = 'logout',
+    ) => {
+      const nsp = action === 'logout' ? NSP.main : NSP.admin;
+      const args = { httpBase: httpNode.url, socketBase: socketNode.url, nsp, action };
       await this.client.call('latency', { ...args, samples: warmup });
       return this.client.call('latency', { ...args, samples });
     };
@@ -412,8 +418,8 @@ class Bench {
           values: { package: percentile(afterResponse, 99) },
           target: { op: '<', value: bound, of: 'package' },
           note:
-            `the disconnect came before the logout response in ${(early * 100).toFixed(0)}% of ` +
-            `${afterResponse.length} logouts; from the request: p50 ` +
+            `the disconnect came before the HTTP response in ${(early * 100).toFixed(0)}% of ` +
+            `${afterResponse.length} requests; from the request: p50 ` +
             `${percentile(afterRequest, 50).toFixed(2)} ms, p99 ${percentile(afterRequest, 99).toFixed(2)} ms`,
         },
         { package: afterResponse },
@@ -422,9 +428,17 @@ class Bench {
     log('logout latency: one node');
     const pkg = this.server(PACKAGE);
     rows('one node', await measure(pkg, pkg), 20);
+    log('refreshUser latency: one node');
+    rows('refreshUser (demoted admin), one node', await measure(pkg, pkg, 'demote'), 50);
     if (redis) {
       log('logout latency: two nodes');
       rows('two nodes over Redis', await measure(this.server(NODE_A), this.server(NODE_B)), 50);
+      log('refreshUser latency: two nodes');
+      rows(
+        'refreshUser (demoted admin), two nodes over Redis',
+        await measure(this.server(NODE_A), this.server(NODE_B), 'demote'),
+        50,
+      );
     } else {
       this.addRow({
         section,

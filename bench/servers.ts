@@ -88,9 +88,9 @@ const THE_USER = { id: USER.id, username: USER.username } as Express.User;
 type Package = typeof import('socket.io-session-auth');
 
 async function start(variant: Variant, runId: string, entry: string): Promise<void> {
-  const { disconnectOnLogout, requireAuth, sessionNamespace } = createRequire(__filename)(
-    entry,
-  ) as Package;
+  const { disconnectOnLogout, refreshUser, requireAuth, sessionNamespace } = createRequire(
+    __filename,
+  )(entry) as Package;
   const redis = variant.store === 'redis' ? await redisParts(variant, runId) : undefined;
   const app = express();
   // Store reads, by 100 ms bucket, for the revalidation figures.
@@ -182,6 +182,21 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
       }
       requireAuth(sessionNamespace(io.of(NSP.events), sessionMiddleware, { passport, app }), {
         authorizeEvent: (user, event) => user.id === USER.id && event === ECHO_EVENT,
+      });
+      // An admin is a session not marked `demoted`; POST /demote marks it, then refreshUser.
+      requireAuth(sessionNamespace(io.of(NSP.admin), sessionMiddleware, { passport, app }), {
+        authorize: (_user, socket) =>
+          (socket.request.session as { demoted?: boolean }).demoted !== true,
+      });
+      app.post('/demote', (req, res, next) => {
+        (req.session as { demoted?: boolean }).demoted = true;
+        req.session.save((err) => {
+          if (err) {
+            next(err);
+            return;
+          }
+          refreshUser(io, USER.id).then(() => res.json({ ok: true }), next);
+        });
       });
       break;
   }

@@ -50,6 +50,8 @@ export const NSP = {
    * Every namespace answers `echo` with an ack.
    */
   events: '/events',
+  /** Package only: admins (a session not marked `demoted`), for the refreshUser latency. */
+  admin: '/admin',
 } as const;
 
 export const ECHO_EVENT = 'echo';
@@ -117,6 +119,8 @@ export interface OpenArgs {
 }
 
 export interface LatencyArgs {
+  /** What ends the socket: a logout (POST /logout), or a demotion then refreshUser (POST /demote). */
+  action: 'logout' | 'demote';
   /** Where to log in and out (node A). */
   httpBase: string;
   /** Where the socket connects (node A, or node B for the two-node row). */
