@@ -4,6 +4,7 @@
 import createDebug from 'debug';
 import type { Socket } from 'socket.io';
 import { decide, type Verdict } from './decide.js';
+import type { EndedHow } from './diagnostics.js';
 import {
   ERR_AUTHORIZE_ERROR,
   ERR_FORBIDDEN,
@@ -197,14 +198,14 @@ function roomsRefused(guard: Guard, socket: Socket): Promise<string[]> {
  * socket `authorize` turns down ends (`session:ended`, ERR_FORBIDDEN 403, or the check's own
  * code); one that stays leaves the rooms its room policy no longer allows, and is told which.
  */
-export async function authorizeLive(state: SocketState): Promise<void> {
+export async function authorizeLive(state: SocketState, how: EndedHow): Promise<void> {
   const { socket, guards } = state;
   if (!guards) return;
   for (const guard of guards) {
     const refused = await authorizeAgain(guard, socket);
     if (gone(state)) return;
     if (refused) {
-      endSocket(state, refused.data.code as SocketEndedCode);
+      endSocket(state, refused.data.code as SocketEndedCode, how);
       return;
     }
     const leaving = await roomsRefused(guard, socket);

@@ -24,12 +24,12 @@ export interface ChainResponse {
   readonly headersSent: boolean;
 }
 
-export interface Chain {
+export interface Chain<Res extends ChainResponse = ChainResponse> {
   middleware: readonly Middleware[];
   timeoutMs: number;
   onError: ErrorHook | undefined;
   /** The refusal for a middleware (by index) that took longer than `timeoutMs`. */
-  timeout?: (index: number, res: ChainResponse) => SessionAuthError;
+  timeout?: (index: number, res: Res) => SessionAuthError;
   /** Set `req.next` (and the caller sets `req.res`), as Express does, for ecosystem middleware. */
   express: boolean;
 }
@@ -41,7 +41,7 @@ export interface Chain {
  * go at once.
  */
 export function runChain<Res extends ChainResponse>(
-  chain: Chain,
+  chain: Chain<Res>,
   socket: Socket,
   req: object,
   respond: (ended: (refused: SessionAuthError) => void) => Res,

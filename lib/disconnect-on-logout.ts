@@ -3,6 +3,7 @@ import createDebug from 'debug';
 import type { Session } from 'express-session';
 import type { Server } from 'socket.io';
 import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from './errors.js';
+import { type EndedHow, warnOnce } from './diagnostics.js';
 import { userKeyOf } from './handshake.js';
 import { endEverywhere, sessionKey, userKey as userEndKey } from './revocation.js';
 import { toServer } from './setup.js';
@@ -31,8 +32,8 @@ export function disconnectOnLogout(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const server = toServer(io, 'disconnectOnLogout');
 
-  const end = (sessionID: string, code: SessionEndedCode): void => {
-    void endEverywhere(server, sessionKey(sessionID), code);
+  const end = (sessionID: string, code: SessionEndedCode, how: EndedHow): void => {
+    void endEverywhere(server, sessionKey(sessionID), code, how);
   };
 
   // Per-request wrappers, as express-session's own save/reload: non-enumerable, so they are never
@@ -46,7 +47,7 @@ export function disconnectOnLogout(
       value: function destroyAndDisconnect(this: Session, done?: Done) {
         const sessionID = this.id;
         return destroy((err?: unknown) => {
-          if (!err) end(sessionID, ERR_SESSION_REVOKED);
+          if (!err) end(sessionID, ERR_SESSION_REVOKED, 'destroy');
           done?.(err);
         });
       },
@@ -63,10 +64,10 @@ export function disconnectOnLogout(
             if (code === ERR_SESSION_ROTATED) {
               // The client must hold the new cookie before it reconnects.
               afterResponse(res, () => {
-                end(sessionID, code);
+                end(sessionID, code, 'rotation');
               });
             } else {
-              end(sessionID, code);
+              end(sessionID, code, 'logout');
             }
             // The new session can be logged out or regenerated in turn.
             const { session: renewed } = req as { session?: Session };
@@ -81,6 +82,16 @@ export function disconnectOnLogout(
   return function disconnectOnLogoutMiddleware(req, res, next) {
     try {
       const { session, sessionID } = req as { session?: unknown; sessionID?: unknown };
+      if (session === undefined) {
+        // Mounted before the session middleware (or on a path it skips): it can see no logout.
+        warnOnce(
+          'SOCKET_IO_SESSION_AUTH_LOGOUT_BEFORE_SESSION',
+          'disconnectOnLogout: a request reached it with no session: install it after the ' +
+            'session middleware and passport.session(), ' +
+            'app.use(sessionMiddleware, passport.session(), disconnectOnLogout(io)), or logouts ' +
+            'never end sockets.',
+        );
+      }
       if (session !== null && typeof session === 'object') {
         const { destroy, regenerate } = session as Partial<Session>;
         if (
@@ -134,7 +145,7 @@ function watchUser(io: Server, req: IncomingMessage, res: ServerResponse): void 
     }
     if (ended || now === userKey) return;
     ended = true;
-    void endEverywhere(io, userEndKey(userKey), ERR_SESSION_REVOKED);
+    void endEverywhere(io, userEndKey(userKey), ERR_SESSION_REVOKED, 'logout');
   };
   const { logout } = passportReq;
   if (typeof logout === 'function') {

@@ -21,5 +21,5 @@ export function disconnectSession(io: Server, sessionID: string): Promise<void> 
   if (typeof sessionID !== 'string' || sessionID === '') {
     throw new TypeError('disconnectSession: sessionID must be a non-empty string');
   }
-  return endEverywhere(server, sessionKey(sessionID), ERR_SESSION_REVOKED);
+  return endEverywhere(server, sessionKey(sessionID), ERR_SESSION_REVOKED, 'revocation');
 }

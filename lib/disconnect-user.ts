@@ -20,5 +20,5 @@ export function disconnectUser(io: Server, userKey: unknown): Promise<void> {
   if (key === undefined || key === '') {
     throw new TypeError('disconnectUser: userKey must be what serializeUser stored, not empty');
   }
-  return endEverywhere(server, userEndKey(key), ERR_SESSION_REVOKED);
+  return endEverywhere(server, userEndKey(key), ERR_SESSION_REVOKED, 'revocation');
 }

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import createDebug from 'debug';
 import type { Socket } from 'socket.io';
+import type { NoUserReason } from './diagnostics.js';
 import type { ErrorHook } from './types.js';
 
 const debug = createDebug('socket.io-session-auth');
@@ -66,6 +67,11 @@ export interface SessionAuthErrorData {
   location?: string;
   /** The room a room policy refused to let the socket join (`socket.join()`'s rejection). */
   room?: string;
+  /**
+   * Why the socket has no user, or was refused, for the developer: only with sessionNamespace's
+   * `explain` (never with NODE_ENV=production). See the README's "Why is there no user?".
+   */
+  reason?: NoUserReason;
 }
 
 /** Messages and reasons sent to clients are cut to this many characters. */

@@ -4,6 +4,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Session } from 'express-session';
 import type { Event, Socket } from 'socket.io';
+import { publish } from './diagnostics.js';
 import { ERR_UNAUTHORIZED, report } from './errors.js';
 import { armExpiry, cookieExpiry, type SessionStoreLike } from './expiry.js';
 import { socketState, type SocketState } from './state.js';
@@ -19,7 +20,14 @@ export interface EventRefusal {
  * argument is a function), the ack is called with one argument, `{ error: { message, code,
  * status } }`.
  */
-export function refuseEvent(event: Event, code: string, status: number): void {
+export function refuseEvent(socket: Socket, event: Event, code: string, status: number): void {
+  publish('eventRefused', () => ({
+    namespace: socket.nsp.name,
+    socketId: socket.id,
+    event: event[0],
+    code,
+    status,
+  }));
   const ack = event[event.length - 1] as unknown;
   if (typeof ack === 'function') {
     const refusal: EventRefusal = {
@@ -50,7 +58,7 @@ export function guardEvents(state: SocketState): void {
       return;
     }
     if (sessionHasEnded(current)) {
-      refuseEvent(event, ERR_UNAUTHORIZED, 401);
+      refuseEvent(socket, event, ERR_UNAUTHORIZED, 401);
       return;
     }
     if (current.options.touchIntervalMs !== undefined) touch(current);

@@ -109,13 +109,13 @@ function recheck(state: SocketState): void {
   const { sessionStore: store } = socket.request as { sessionStore?: SessionStoreLike };
   // No store to ask (cookie-session): the cookie's own lifetime is all there is.
   if (!store || sessionID === undefined) {
-    endSocket(state, ERR_SESSION_EXPIRED);
+    endSocket(state, ERR_SESSION_EXPIRED, 'expiry');
     return;
   }
   store.get(sessionID, (err, stored) => {
     if (!socket.connected || state.ended) return;
     if (err || !stored) {
-      endSocket(state, ERR_SESSION_EXPIRED);
+      endSocket(state, ERR_SESSION_EXPIRED, 'expiry');
       return;
     }
     const expires = timeOf(stored.cookie?.expires);

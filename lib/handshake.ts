@@ -20,14 +20,18 @@ import {
   toError,
   type SessionAuthError,
 } from './errors.js';
+import { REASONS, publish, warnOnce } from './diagnostics.js';
 import { guardEvents, installAutoSave, hashOf } from './events.js';
+import { knowStore, reasonsWanted, rememberWhy, storeIsDown, whyNoUser, whyOf } from './explain.js';
 import { armExpiry, cookieExpiry, disarmExpiry } from './expiry.js';
 import { recheckRecovered, rememberExpiry, rememberIdentity } from './recovery.js';
-import { requestOf } from './request.js';
+import { connectionRequestOf, requestOf } from './request.js';
 import { SessionReadResponse, endedMessage } from './response.js';
 import { sendEnded } from './revocation.js';
 import { revalidate, stopRevalidating } from './revalidation.js';
+import { sessionWarnings } from './setup-warnings.js';
 import { serverState, socketState, trackSocket, unindex } from './state.js';
+import { debug } from './diagnostics.js';
 import type { ErrorHook, ExpressApp, PassportAuthenticator } from './types.js';
 
 type NamespaceMiddleware = (socket: Socket, next: (err?: Error) => void) => void;
@@ -45,6 +49,8 @@ export interface HandshakeOptions {
   allowedOrigins: AllowedOrigins | undefined;
   requireOrigin: boolean;
   revalidateIntervalMs: number | false | undefined;
+  /** Put the reason a socket has no user in `err.data.reason` (never in production). */
+  explain: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,7 +121,27 @@ export function originStep(options: HandshakeOptions): NamespaceMiddleware {
         allowed = origin === ownOrigin(req, app);
       }
     }
-    next(allowed ? undefined : refusal(ERR_ORIGIN_FORBIDDEN, 403));
+    if (allowed) {
+      next();
+      return;
+    }
+    const refused = refusal(ERR_ORIGIN_FORBIDDEN, 403);
+    if (reasonsWanted(options.explain)) {
+      rememberWhy(socket, 'origin-not-allowed', options.explain);
+      debug(
+        'nsp %s socket %s: Origin %s refused; allowed: %s',
+        socket.nsp.name,
+        socket.id,
+        header,
+        listed
+          ? [...listed].join(', ')
+          : typeof allowedOrigins === 'function'
+            ? 'allowedOrigins()'
+            : ownOrigin(req, app),
+      );
+      if (options.explain) refused.data.reason = 'origin-not-allowed';
+    }
+    next(refused);
   };
 }
 
@@ -145,21 +171,46 @@ class ReadResponse extends SessionReadResponse {
   storeAnswered = false;
   /** The request's own keys before passport.session() ran: the ones after are Passport's. */
   keysBeforePassport: PropertyKey[] = [];
+  /** The session held a Passport user before passport.session() ran. */
+  hadUser = false;
+  /** The session middleware skipped the request (no session, its store not known to be down). */
+  skipped = false;
+  /** The socket whose session this reads, for the diagnostics. */
+  socket: Socket | undefined = undefined;
 }
 
 export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
   const { session, passport, app, timeoutMs, onError } = options;
   // The store's part: an error or a disconnected store is ERR_SESSION_UNAVAILABLE, at the source.
   const readStore: Middleware = function readSessionStore(req, res, next) {
+    const read = res as ReadResponse;
     return session(req, res, (err?: unknown) => {
-      (res as ReadResponse).storeAnswered = true;
+      read.storeAnswered = true;
+      const { session: value, sessionStore: store } = req as SessionRequest;
       if (err) {
+        storeFailed(read, 'error', err);
         next(refusal(ERR_SESSION_UNAVAILABLE, 503, toError(err)));
         return;
       }
-      // express-session calls next() with no session when its store has disconnected.
-      if ((req as SessionRequest).session === undefined) {
-        next(refusal(ERR_SESSION_UNAVAILABLE, 503, new Error('the session store is disconnected')));
+      if (store !== undefined) knowStore(session, store);
+      if (value === undefined) {
+        // express-session gives no session when its store has disconnected, and when the
+        // cookie's path does not cover the request's: only the first is the store's failure.
+        if (storeIsDown(session)) {
+          const error = new Error('the session store is disconnected');
+          storeFailed(read, 'disconnected', error);
+          next(refusal(ERR_SESSION_UNAVAILABLE, 503, error));
+          return;
+        }
+        read.skipped = true;
+        warnOnce(
+          'SOCKET_IO_SESSION_AUTH_SESSION_SKIPPED',
+          `sessionNamespace: the session middleware set no session on a handshake of ${
+            (req as IncomingMessage).url?.split('?')[0] ?? 'the Socket.IO path'
+          }: ${REASONS['session-skipped']}. Sockets then have no session and no user.`,
+        );
+        // No session: nothing more to read (passport.session() would fail without one).
+        next('router');
         return;
       }
       next();
@@ -171,20 +222,52 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
   const middleware: Middleware[] = [readStore];
   if (passportSession) {
     middleware.push(function markPassport(req, res, next) {
-      (res as ReadResponse).keysBeforePassport = Reflect.ownKeys(req as object);
+      const read = res as ReadResponse;
+      read.keysBeforePassport = Reflect.ownKeys(req as object);
+      const value = (req as SessionRequest).session;
+      read.hadUser =
+        value !== null && typeof value === 'object' && sessionUser(value) !== undefined;
       next();
     }, passportSession);
   }
-  const chain: Chain = {
+  const chain: Chain<ReadResponse> = {
     middleware,
     timeoutMs,
     onError,
     express: false,
     // A store read that never answers is the store's failure; a deserializeUser that hangs is not.
-    timeout: (index, res) =>
-      index === 0 && !(res as Partial<ReadResponse>).storeAnswered
-        ? refusal(ERR_SESSION_UNAVAILABLE, 503)
-        : refusal(ERR_MIDDLEWARE_TIMEOUT, 503),
+    timeout: (index, read) => {
+      if (index !== 0 || read.storeAnswered) return refusal(ERR_MIDDLEWARE_TIMEOUT, 503);
+      storeFailed(read, 'timeout', undefined);
+      return refusal(ERR_SESSION_UNAVAILABLE, 503);
+    },
+  };
+  const { explain } = options;
+
+  // Why a socket that read its session has no user: for the log, the diagnostics and `explain`.
+  const explained = (
+    socket: Socket,
+    req: SessionRequest,
+    res: ReadResponse,
+    next: (err?: Error) => void,
+  ): void => {
+    if ((req as { user?: unknown }).user !== undefined || !reasonsWanted(explain)) {
+      next();
+      return;
+    }
+    if (res.skipped) {
+      rememberWhy(socket, 'session-skipped', explain);
+      next();
+      return;
+    }
+    whyNoUser(
+      req as Parameters<typeof whyNoUser>[0],
+      { stored: storedSessionID(req) !== undefined, hadUser: res.hadUser, passport: !!passport },
+      (reason) => {
+        rememberWhy(socket, reason, explain);
+        next();
+      },
+    );
   };
 
   const read = (
@@ -196,16 +279,35 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
       chain,
       socket,
       req,
-      (ended) =>
-        new ReadResponse((res) => {
-          ended(endedRefusal(res.statusCode, endedMessage(res, ''), res.getHeader('location')));
-        }),
+      (ended) => {
+        const res = new ReadResponse((response) => {
+          ended(
+            endedRefusal(
+              response.statusCode,
+              endedMessage(response, ''),
+              response.getHeader('location'),
+            ),
+          );
+        });
+        res.socket = socket;
+        return res;
+      },
       done,
     );
   };
 
   return function readSessionMiddleware(socket, next) {
     const req = requestOf(socket, app) as SessionRequest;
+    // Engine-level middleware (io.engine.use(session)) read the session already: a second read.
+    const connectionRequest = connectionRequestOf(req as unknown as IncomingMessage);
+    if ((connectionRequest as { session?: unknown }).session !== undefined) {
+      warnOnce(
+        'SOCKET_IO_SESSION_AUTH_DOUBLE_READ',
+        'sessionNamespace: the session is also read by engine-level middleware ' +
+          '(io.engine.use(session)): each connection reads the store twice. sessionNamespace ' +
+          'reads it for its namespaces: the engine-level one can go.',
+      );
+    }
     const { reads } = serverState(socket.nsp.server);
     const connection = socket.conn;
     const shared = reads.get(connection);
@@ -217,11 +319,14 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
     ) {
       // Another namespace of this connection is reading the same session right now.
       shared.waiting.push((leader) => {
-        if (leader && copySession(leader.req, req, leader.res.keysBeforePassport)) next();
-        else
-          read(socket, req, (err) => {
-            next(err);
+        if (leader && copySession(leader.req, req, leader.res.keysBeforePassport)) {
+          explained(socket, req, leader.res, next);
+        } else {
+          read(socket, req, (err, res) => {
+            if (err) next(err);
+            else explained(socket, req, res, next);
           });
+        }
       });
       return;
     }
@@ -229,10 +334,22 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
     reads.set(connection, own);
     read(socket, req, (err, res) => {
       if (reads.get(connection) === own) reads.delete(connection);
-      for (const follow of own.waiting) follow(err ? undefined : { req, res });
-      next(err);
+      for (const follow of own.waiting) follow(err || res.skipped ? undefined : { req, res });
+      if (err) next(err);
+      else explained(socket, req, res, next);
     });
   };
+}
+
+/** A store failure during a read, for the diagnostics (the refusal itself is made by the caller). */
+function storeFailed(
+  res: ReadResponse,
+  kind: 'error' | 'timeout' | 'disconnected',
+  error: unknown,
+): void {
+  const { socket } = res;
+  if (!socket) return;
+  publish('storeError', () => ({ namespace: socket.nsp.name, socketId: socket.id, kind, error }));
 }
 
 /**
@@ -343,6 +460,7 @@ function track(socket: Socket, options: HandshakeOptions): void {
   if (typeof save === 'function' && typeof reload === 'function') {
     Object.assign(session, { save, reload });
   }
+  sessionWarnings(socket, session, req.sessionStore, options.app, !!options.passport);
   const state = trackSocket(socket, options, sessionID, userKey);
   rememberIdentity(state);
   if (options.autoSave) {
@@ -407,4 +525,21 @@ export function leave(socket: Socket): void {
   disarmExpiry(state);
   stopRevalidating(state);
   if (state.connected) rememberExpiry(state);
+}
+
+/** Every handshake of a layered namespace, once it has ended: the `handshake` channel. */
+export function handshakeSettled(socket: Socket, err: Error | undefined, startedAt: number): void {
+  publish('handshake', () => {
+    const data = (err as Partial<SessionAuthError> | undefined)?.data;
+    return {
+      namespace: socket.nsp.name,
+      socketId: socket.id,
+      outcome: socket.connected ? 'accepted' : err ? 'refused' : 'left',
+      code: data?.code ?? (err ? err.message : undefined),
+      status: data?.status,
+      reason: whyOf(socket)?.reason,
+      durationMs: performance.now() - startedAt,
+      transport: socket.conn.transport.name,
+    };
+  });
 }

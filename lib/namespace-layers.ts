@@ -15,13 +15,21 @@ import {
 
 type Middleware = (socket: Socket, next: (err?: Error) => void) => void;
 type Left = (socket: Socket) => void;
+type Settled = (socket: Socket, err: Error | undefined, startedAt: number) => void;
 
 /** What a layered namespace calls when one of its sockets is gone, connected or not. */
 let onLeft: Left = () => undefined;
+/** What it calls when a handshake has ended, connected or not. */
+let onSettled: Settled = () => undefined;
 
 /** Called with each socket that leaves a layered namespace (set once, by the handshake). */
 export function whenSocketLeaves(left: Left): void {
   onLeft = left;
+}
+
+/** Called with each handshake of a layered namespace once it has ended (set once). */
+export function whenHandshakeSettles(settled: Settled): void {
+  onSettled = settled;
 }
 
 const layered = new WeakSet<Namespace>();
@@ -42,7 +50,8 @@ function watchNamespace(
     if (wasConnected) onLeft(socket);
     emptied?.(nsp, wasConnected);
   });
-  watchHandshakes(nsp, (socket) => {
+  watchHandshakes(nsp, (socket, err, startedAt) => {
+    onSettled(socket, err, startedAt);
     if (!socket.connected) onLeft(socket);
     emptied?.(nsp, false);
   });

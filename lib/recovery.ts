@@ -110,12 +110,13 @@ export function recheckRecovered(socket: Socket, options: HandshakeOptions): voi
         ? state.sessionID === previousSession
         : state.userKey === previousUser;
     if (err || state === placeholder || placeholder.ended) {
-      endSocket(state, placeholder.ended ?? ERR_SESSION_REVOKED);
+      endSocket(state, placeholder.ended ?? ERR_SESSION_REVOKED, 'recovery');
     } else if (!same) {
-      endSocket(state, ERR_SESSION_ROTATED);
+      endSocket(state, ERR_SESSION_ROTATED, 'recovery');
     } else {
       const expires = cookieExpiry(socket.request);
-      if (expires !== undefined && expires <= Date.now()) endSocket(state, ERR_SESSION_EXPIRED);
+      if (expires !== undefined && expires <= Date.now())
+        endSocket(state, ERR_SESSION_EXPIRED, 'recovery');
       else armExpiry(state, expires);
     }
     placeholder.recheck = undefined;

@@ -146,6 +146,7 @@ function deserialize(
 export async function refreshSockets(
   states: readonly SocketState[],
   read?: StoredSession,
+  how: 'refresh' | 'revalidation' = 'refresh',
 ): Promise<void> {
   const first = states[0];
   if (!first) return;
@@ -158,7 +159,7 @@ export async function refreshSockets(
   const stored = answer.data;
   const serialized = stored?.passport?.user;
   if (!stored || userKeyOf(serialized) !== first.userKey) {
-    for (const state of states) endSocket(state, ERR_SESSION_REVOKED);
+    for (const state of states) endSocket(state, ERR_SESSION_REVOKED, how);
     return;
   }
   let user: unknown;
@@ -169,15 +170,20 @@ export async function refreshSockets(
       return;
     }
     if (!deserialized.user) {
-      for (const state of states) endSocket(state, ERR_SESSION_REVOKED);
+      for (const state of states) endSocket(state, ERR_SESSION_REVOKED, how);
       return;
     }
     user = deserialized.user;
   }
-  await Promise.all(states.map((state) => renew(state, stored, user)));
+  await Promise.all(states.map((state) => renew(state, stored, user, how)));
 }
 
-async function renew(state: SocketState, stored: StoredSession, user: unknown): Promise<void> {
+async function renew(
+  state: SocketState,
+  stored: StoredSession,
+  user: unknown,
+  how: 'refresh' | 'revalidation',
+): Promise<void> {
   const { socket, options, sessionID } = state;
   if (state.ended || !socket.connected) return;
   const req = socket.request as SessionRequest;
@@ -197,5 +203,5 @@ async function renew(state: SocketState, stored: StoredSession, user: unknown): 
       }
     }
   }
-  await authorizeLive(state);
+  await authorizeLive(state, how);
 }

@@ -17,6 +17,7 @@ import {
   type RoomPolicy,
 } from './authorization.js';
 import { refuseEvent, sessionHasEnded } from './events.js';
+import { whyOf } from './explain.js';
 import { pruneEmptyChildren, useEverywhere } from './namespace-layers.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
 import { socketState } from './state.js';
@@ -137,7 +138,7 @@ export function requireAuth<User = Express.User>(
       const user = socket.request.user as User | undefined;
       // Before authorizeEvent is asked: a socket whose session has ended may not act.
       if (!user || sessionHasEnded(socketState(socket))) {
-        refuseEvent(event, ERR_UNAUTHORIZED, 401);
+        refuseEvent(socket, event, ERR_UNAUTHORIZED, 401);
         return;
       }
       const [name, ...rest] = event as [string, ...unknown[]];
@@ -149,7 +150,7 @@ export function requireAuth<User = Express.User>(
         socket,
         (verdict) => {
           const refused = refusalOf(verdict, socket);
-          if (refused) refuseEvent(event, refused.data.code, refused.data.status);
+          if (refused) refuseEvent(socket, event, refused.data.code, refused.data.status);
           else next();
         },
       );
@@ -162,15 +163,18 @@ export function requireAuth<User = Express.User>(
     const req = socket.request;
     const user = req.user as User | undefined;
     if (!user) {
+      const why = whyOf(socket);
       // Neither sessionNamespace nor engine-level middleware put anything on this request.
       const { session } = req as { session?: unknown };
-      if (!warned && session === undefined && user === undefined) {
+      if (!warned && !why && session === undefined && user === undefined) {
         warned = true;
         process.emitWarning(noUserWarning(socket.nsp.name), {
           code: 'SOCKET_IO_SESSION_AUTH_NO_USER',
         });
       }
-      next(refusal(ERR_UNAUTHORIZED, 401));
+      const refused = refusal(ERR_UNAUTHORIZED, 401);
+      if (why?.explain) refused.data.reason = why.reason;
+      next(refused);
       return;
     }
     const admit = (): void => {

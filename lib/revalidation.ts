@@ -128,7 +128,7 @@ function check(sessionID: string, states: SocketState[], timeoutMs: number): Pro
         // The session is still the same user's: decide again what requireAuth decided, with the
         // user as deserializeUser gives it now (a refreshUser this node missed is caught here).
         const live = states.filter((state) => !state.ended && state.guards);
-        if (stored && live.length > 0) void refreshSockets(live, stored);
+        if (stored && live.length > 0) void refreshSockets(live, stored, 'revalidation');
       }
       if (answered) return;
       answered = true;
@@ -143,8 +143,10 @@ function verdict(state: SocketState, stored: StoredSession | null | undefined): 
   if (!stored) {
     const expires = state.expiredAt ?? state.expires;
     const expired = expires !== undefined && expires <= Date.now();
-    endSocket(state, expired ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED);
+    endSocket(state, expired ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED, 'revalidation');
     return;
   }
-  if (userKeyOf(stored.passport?.user) !== state.userKey) endSocket(state, ERR_SESSION_REVOKED);
+  if (userKeyOf(stored.passport?.user) !== state.userKey) {
+    endSocket(state, ERR_SESSION_REVOKED, 'revalidation');
+  }
 }

@@ -13,6 +13,7 @@ import {
   type SessionEndedCode,
   type SocketEndedCode,
 } from './errors.js';
+import { type EndedHow, publish } from './diagnostics.js';
 import { disarmExpiry } from './expiry.js';
 import { rememberEnded } from './recovery.js';
 import { serverState, type ServerState, type SocketState } from './state.js';
@@ -65,9 +66,15 @@ export function sendEnded(socket: Socket, code: SocketEndedCode): void {
 }
 
 /** Ends one socket: a connected one now; one still in its handshake when it connects. */
-export function endSocket(state: SocketState, code: SocketEndedCode): void {
+export function endSocket(state: SocketState, code: SocketEndedCode, how: EndedHow): void {
   if (state.ended) return;
   state.ended = code;
+  publish('sessionEnded', () => ({
+    namespace: state.socket.nsp.name,
+    socketId: state.socket.id,
+    code,
+    how,
+  }));
   disarmExpiry(state);
   if (state.connected && state.socket.connected) sendEnded(state.socket, code);
 }
@@ -77,9 +84,15 @@ export function endSocket(state: SocketState, code: SocketEndedCode): void {
  * `before` (ms since epoch), so that a late or repeated broadcast never ends a socket that came
  * after the revocation (a user kicked, then logged in again).
  */
-function endLocal(server: ServerState, key: string, code: SessionEndedCode, before: number): void {
+function endLocal(
+  server: ServerState,
+  key: string,
+  code: SessionEndedCode,
+  before: number,
+  how: EndedHow,
+): void {
   for (const state of socketsUnder(server, key)) {
-    if (state.readAt <= before) endSocket(state, code);
+    if (state.readAt <= before) endSocket(state, code, how);
   }
   rememberEnded(server, key);
 }
@@ -104,6 +117,11 @@ export function crossNode(io: Server): boolean {
   return server.crossNode;
 }
 
+const HOWS: readonly EndedHow[] = ['logout', 'destroy', 'rotation', 'revocation'];
+function isHow(value: unknown): value is EndedHow {
+  return HOWS.includes(value as EndedHow);
+}
+
 function isEndedCode(code: unknown): code is SessionEndedCode {
   return (
     code === ERR_SESSION_REVOKED || code === ERR_SESSION_ROTATED || code === ERR_SESSION_EXPIRED
@@ -117,9 +135,12 @@ export function listenForEnds(io: Server): void {
   server.listening = true;
   io.on(
     END_EVENT as never,
-    ((key: unknown, code: unknown, before: unknown, ack: unknown) => {
+    ((key: unknown, code: unknown, before: unknown, ...rest: unknown[]) => {
+      // (key, code, before, how, ack); nodes of an older version send no `how`.
+      const ack = rest.pop();
+      const how = isHow(rest[0]) ? rest[0] : 'revocation';
       if (typeof key === 'string' && isEndedCode(code) && typeof before === 'number') {
-        endLocal(server, key, code, before);
+        endLocal(server, key, code, before, how);
       }
       if (typeof ack === 'function') (ack as (ok: boolean) => void)(true);
     }) as never,
@@ -134,11 +155,21 @@ export function listenForEnds(io: Server): void {
  */
 export async function toOtherNodes(io: Server, event: string, ...args: unknown[]): Promise<void> {
   if (!crossNode(io)) return;
+  const key = String(args[0]);
+  const message = (attempts: number, acknowledged: boolean, nodes: number) => () => ({
+    kind: event === END_EVENT ? ('end' as const) : ('refresh' as const),
+    target: key.startsWith(USER_PREFIX) ? ('user' as const) : ('session' as const),
+    attempts,
+    acknowledged,
+    nodes,
+  });
   for (let attempt = 1; attempt <= END_ATTEMPTS; attempt++) {
     try {
-      await io.serverSideEmitWithAck(event as never, ...(args as never[]));
+      const answers: unknown = await io.serverSideEmitWithAck(event as never, ...(args as never[]));
+      publish('broadcast', message(attempt, true, Array.isArray(answers) ? answers.length : 0));
       return;
     } catch (error) {
+      if (attempt === END_ATTEMPTS) publish('broadcast', message(attempt, false, 0));
       debug(
         '%s %o: attempt %d of %d not acknowledged by every node: %O',
         event,
@@ -156,9 +187,10 @@ export async function endEverywhere(
   io: Server,
   key: string,
   code: SessionEndedCode,
+  how: EndedHow,
 ): Promise<void> {
   listenForEnds(io);
   const before = Date.now();
-  endLocal(serverState(io), key, code, before);
-  await toOtherNodes(io, END_EVENT, key, code, before);
+  endLocal(serverState(io), key, code, before, how);
+  await toOtherNodes(io, END_EVENT, key, code, before, how);
 }

@@ -3,6 +3,7 @@ import {
   type AllowedOrigins,
   type HandshakeOptions,
   admitStep,
+  handshakeSettled,
   leave,
   originStep,
   sessionStep,
@@ -13,6 +14,7 @@ import {
   onConnectionEverywhere,
   pruneEmptyChildren,
   useEverywhere,
+  whenHandshakeSettles,
   whenSocketLeaves,
 } from './namespace-layers.js';
 import { guardRecovery } from './recovery.js';
@@ -29,6 +31,8 @@ import {
   isGuarded,
   toNamespace,
 } from './setup.js';
+import { explainAllowed, probeSession } from './explain.js';
+import { setupWarnings } from './setup-warnings.js';
 import { childrenOf } from './socket-io-internals.js';
 import { serverState } from './state.js';
 import type {
@@ -107,6 +111,14 @@ export interface SessionNamespaceOptions {
    */
   requireOrigin?: boolean;
   /**
+   * Puts why a socket has no user, or was refused, in the client's `err.data.reason` (a code such
+   * as `'bad-signature'`: see the README's "Why is there no user?"), for the developer. Off in
+   * production (NODE_ENV=production) whatever this says. The reason always goes to the debug log
+   * and the `socket.io-session-auth:handshake` diagnostics channel.
+   * @default false
+   */
+  explain?: boolean;
+  /**
    * Every this many milliseconds, each session with sockets on this node is read from the store
    * (one read per session), and sockets whose session is gone or whose user changed are ended with
    * `session:ended`. It bounds how long a socket can outlive a revocation whose broadcast a node
@@ -132,6 +144,7 @@ export function defaultUserData(user: Express.User): Record<string, unknown> {
 }
 
 whenSocketLeaves(leave);
+whenHandshakeSettles(handshakeSettled);
 
 /**
  * Makes a namespace session-aware: each socket sees `socket.request.session` and
@@ -160,6 +173,14 @@ export function sessionNamespace(
     throw new TypeError('sessionNamespace: session must be the express-session middleware');
   }
   const [sessionMiddleware] = checkMiddleware(helper, session);
+  // passport.session() is a function named `authenticate`: a common slip in the first hour.
+  if ((session as { name?: unknown }).name === 'authenticate') {
+    throw new TypeError(
+      'sessionNamespace: session must be the session middleware (express-session or ' +
+        'cookie-session), not passport.session(): pass passport as an option, ' +
+        'sessionNamespace(nsp, sessionMiddleware, { passport })',
+    );
+  }
   const {
     passport,
     timeoutMs = 10_000,
@@ -171,6 +192,7 @@ export function sessionNamespace(
     allowedOrigins,
     requireOrigin = false,
     revalidateIntervalMs,
+    explain = false,
   } = checkOptions(helper, options);
   checkTimeout(helper, timeoutMs);
   checkApp(helper, app);
@@ -181,6 +203,7 @@ export function sessionNamespace(
   checkTimeout(helper, touchIntervalMs, 'options.touchIntervalMs');
   checkBoolean(helper, 'options.autoSave', autoSave);
   checkBoolean(helper, 'options.requireOrigin', requireOrigin);
+  checkBoolean(helper, 'options.explain', explain);
   checkAllowedOrigins(helper, allowedOrigins);
   if (userData !== false) checkFunction(helper, 'options.userData', userData);
   if (passport !== undefined && !isAuthenticator(passport)) {
@@ -206,6 +229,7 @@ export function sessionNamespace(
     allowedOrigins,
     requireOrigin,
     revalidateIntervalMs,
+    explain: explainAllowed(explain, helper),
   };
 
   // The handshake, in the order it runs (lib/handshake.ts): origin, session and user, tracking;
@@ -223,5 +247,7 @@ export function sessionNamespace(
   } else guardRecovery(nsp, server);
   listenForEnds(nsp.server);
   listenForRefreshes(nsp.server);
+  setupWarnings(nsp.server);
+  probeSession(handshake.session, handshake.app, nsp.server.path());
   return nsp;
 }

@@ -12,6 +12,7 @@ interface ServerInternals {
   _opts: {
     connectionStateRecovery?: { maxDisconnectionDuration?: number; skipMiddlewares?: boolean };
     cleanupEmptyChildNamespaces?: boolean;
+    cors?: unknown;
   };
 }
 
@@ -46,6 +47,12 @@ export function recoveryOptions(
   io: Server,
 ): ServerInternals['_opts']['connectionStateRecovery'] | undefined {
   return serverOf(io)._opts.connectionStateRecovery;
+}
+
+/** `Server#_opts.cors`: the CORS options of long-polling. */
+export function corsOptions(io: Server): { origin?: unknown; credentials?: unknown } | undefined {
+  const { cors } = serverOf(io)._opts;
+  return cors !== null && typeof cors === 'object' ? cors : undefined;
 }
 
 /** `Server#_opts.cleanupEmptyChildNamespaces`. */
@@ -111,7 +118,10 @@ export function pendingHandshakes(nsp: Namespace): number {
  * later, and tells nobody when it discards one (a refusal, or a client that left). Counts the
  * sockets in their handshake meanwhile, for Socket.IO before 4.8.
  */
-export function watchHandshakes(nsp: Namespace, settled: (socket: Socket) => void): void {
+export function watchHandshakes(
+  nsp: Namespace,
+  settled: (socket: Socket, err: Error | undefined, startedAt: number) => void,
+): void {
   const internals = nspOf(nsp);
   if (handshakesUnderWay.has(nsp)) return;
   const counter = { count: 0 };
@@ -119,12 +129,13 @@ export function watchHandshakes(nsp: Namespace, settled: (socket: Socket) => voi
   const run = internals.run.bind(nsp);
   internals.run = function watchedRun(socket, fn) {
     counter.count++;
+    const startedAt = performance.now();
     run(socket, (err) => {
       fn(err);
       // After Socket.IO's own tick, which connects or discards the socket.
       process.nextTick(() => {
         counter.count--;
-        settled(socket);
+        settled(socket, err ?? undefined, startedAt);
       });
     });
   };

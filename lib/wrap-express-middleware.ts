@@ -3,7 +3,7 @@ import type { Socket } from 'socket.io';
 import { type Chain, endedRefusal, runChain } from './chain.js';
 import { ERR_MIDDLEWARE_TIMEOUT, refusal } from './errors.js';
 import { requestOf } from './request.js';
-import { createResponse, endedMessage } from './response.js';
+import { type ResponseStandIn, createResponse, endedMessage } from './response.js';
 import { checkApp, checkFunction, checkMiddleware, checkOptions, checkTimeout } from './setup.js';
 import type { ErrorHook, ExpressApp, ExpressMiddleware } from './types.js';
 
@@ -76,7 +76,7 @@ export function wrapExpressMiddleware(
   checkTimeout(helper, timeoutMs);
   checkApp(helper, appOption);
   checkFunction(helper, 'options.onError', onError);
-  const chain: Chain = { middleware: list, timeoutMs, onError, express: true };
+  const chain: Chain<ResponseStandIn> = { middleware: list, timeoutMs, onError, express: true };
 
   return function expressMiddlewareAdapter(socket, next) {
     if (socket.conn.readyState !== 'open') {

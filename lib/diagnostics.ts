@@ -1,0 +1,152 @@
+// What happened to each socket, for operators and for the developer asking "why is there no user?":
+// node:diagnostics_channel channels (free when nobody subscribes), the reasons behind an anonymous
+// socket, and the warnings about setup mistakes, each given once per process.
+import diagnosticsChannel from 'node:diagnostics_channel';
+import createDebug from 'debug';
+
+const debug = createDebug('socket.io-session-auth');
+
+/** The channels' names: stable, like the error codes. */
+export const CHANNELS = {
+  /** A namespace handshake ended: accepted, or refused (with the code). */
+  handshake: 'socket.io-session-auth:handshake',
+  /** An event was refused before its handlers (authorizeEvent, or a session that has ended). */
+  eventRefused: 'socket.io-session-auth:event-refused',
+  /** A live socket was ended (`session:ended`). */
+  sessionEnded: 'socket.io-session-auth:session-ended',
+  /** The session store failed, timed out or was disconnected during a session read. */
+  storeError: 'socket.io-session-auth:store-error',
+  /** A revocation or refresh was sent to the other nodes. */
+  broadcast: 'socket.io-session-auth:broadcast',
+} as const;
+
+/** Why a socket has no user, or was refused: for the developer, never for end users. */
+export type NoUserReason =
+  | 'no-cookie-header'
+  | 'no-session-cookie'
+  | 'bad-signature'
+  | 'session-not-found'
+  | 'session-skipped'
+  | 'no-passport-user'
+  | 'passport-not-given'
+  | 'user-not-found'
+  | 'origin-not-allowed';
+
+/** What each reason means, in the debug log and `err.data.reason` (with `explain`). */
+export const REASONS: Record<NoUserReason, string> = {
+  'no-cookie-header':
+    'the handshake sent no Cookie header (a cross-origin client needs withCredentials: true; ' +
+    'a Node client needs extraHeaders: { cookie })',
+  'no-session-cookie': 'the handshake sent cookies, but none that is a signed session cookie',
+  'bad-signature':
+    "the session cookie's signature does not match the secret (another secret, or a rotated one)",
+  'session-not-found':
+    'the session cookie names a session the store does not have (expired or destroyed)',
+  'session-skipped':
+    "the session middleware set no session: the cookie's path does not cover the Socket.IO path, " +
+    'or its store is disconnected',
+  'no-passport-user': 'the session holds no Passport user (not logged in)',
+  'passport-not-given':
+    'the session holds a Passport user, but sessionNamespace was not given { passport }',
+  'user-not-found': 'deserializeUser gave false (the user no longer exists)',
+  'origin-not-allowed': 'the Origin of the handshake is not allowed',
+};
+
+/** Messages of the `handshake` channel. */
+export interface HandshakeMessage {
+  namespace: string;
+  socketId: string;
+  /** `accepted`, `refused` (with the code and status the client saw), or `left` mid-handshake. */
+  outcome: 'accepted' | 'refused' | 'left';
+  code: string | undefined;
+  status: number | undefined;
+  /** Why the socket has no user (accepted anonymous, or refused), when the package knows. */
+  reason: NoUserReason | undefined;
+  /** From the namespace's first middleware to Socket.IO's connect or refusal, in ms. */
+  durationMs: number;
+  transport: string;
+}
+
+/** Messages of the `event-refused` channel. */
+export interface EventRefusedMessage {
+  namespace: string;
+  socketId: string;
+  event: string;
+  code: string;
+  status: number;
+}
+
+/** How a live socket came to end. */
+export type EndedHow =
+  | 'logout'
+  | 'destroy'
+  | 'rotation'
+  | 'expiry'
+  | 'revocation'
+  | 'refresh'
+  | 'revalidation'
+  | 'recovery';
+
+/** Messages of the `session-ended` channel. */
+export interface SessionEndedMessage {
+  namespace: string;
+  socketId: string;
+  code: string;
+  how: EndedHow;
+}
+
+/** Messages of the `store-error` channel. */
+export interface StoreErrorMessage {
+  namespace: string;
+  socketId: string;
+  kind: 'error' | 'timeout' | 'disconnected';
+  error: unknown;
+}
+
+/** Messages of the `broadcast` channel. */
+export interface BroadcastMessage {
+  /** The package's inter-node event: `end` (revocation) or `refresh`. */
+  kind: 'end' | 'refresh';
+  /** Whose sockets: a session or a user. */
+  target: 'session' | 'user';
+  /** Attempts made (1 to 3), and whether every node acknowledged in the end. */
+  attempts: number;
+  acknowledged: boolean;
+  /** How many other nodes answered the last attempt. */
+  nodes: number;
+}
+
+const channels = {
+  handshake: diagnosticsChannel.channel(CHANNELS.handshake),
+  eventRefused: diagnosticsChannel.channel(CHANNELS.eventRefused),
+  sessionEnded: diagnosticsChannel.channel(CHANNELS.sessionEnded),
+  storeError: diagnosticsChannel.channel(CHANNELS.storeError),
+  broadcast: diagnosticsChannel.channel(CHANNELS.broadcast),
+};
+
+/** Whether anyone listens: a message is built only then. */
+export function listening(name: keyof typeof channels): boolean {
+  return channels[name].hasSubscribers;
+}
+
+export function publish(name: 'handshake', message: () => HandshakeMessage): void;
+export function publish(name: 'eventRefused', message: () => EventRefusedMessage): void;
+export function publish(name: 'sessionEnded', message: () => SessionEndedMessage): void;
+export function publish(name: 'storeError', message: () => StoreErrorMessage): void;
+export function publish(name: 'broadcast', message: () => BroadcastMessage): void;
+export function publish(name: keyof typeof channels, message: () => object): void {
+  const channel = channels[name];
+  if (channel.hasSubscribers) channel.publish(message());
+}
+
+const warned = new Set<string>();
+
+/** A process warning with our code, once per process. */
+export function warnOnce(code: string, message: string): void {
+  if (warned.has(code)) return;
+  warned.add(code);
+  debug('%s: %s', code, message);
+  process.emitWarning(message, { code });
+}
+
+export { debug };
