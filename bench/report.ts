@@ -19,6 +19,8 @@ export interface Row {
   /** Median, over rounds, of package ÷ baseline computed per round. */
   ratio?: number;
   baseline?: Column;
+  /** What the ratio is to, when not a column (e.g. the package without a subscriber). */
+  baselineLabel?: string;
   target?: Target;
   status?: 'PASS' | 'MISS';
   /** Why a row has no figures (skipped), or what to keep in mind. */
@@ -97,7 +99,7 @@ export function formatNumber(n: number | undefined): string {
 
 function ratioText(row: Row): string {
   if (row.ratio === undefined || Number.isNaN(row.ratio)) return '';
-  return `${row.ratio.toFixed(2)}× ${row.baseline ?? ''}`.trim();
+  return `${row.ratio.toFixed(2)}× ${row.baselineLabel ?? row.baseline ?? ''}`.trim();
 }
 
 function targetText(row: Row): string {

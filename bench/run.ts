@@ -28,6 +28,7 @@ import {
   NODE_B,
   NODE_REVAL,
   NSP,
+  PACKAGE_DIAGNOSTICS,
   REVALIDATION_MS,
   PACKAGE,
   PACKAGE_REDIS,
@@ -71,7 +72,15 @@ const QUICK: Plan = {
 };
 
 /** What `--only` selects, in the order they run: CPU figures first, memory last. */
-const FIGURES = ['handshakes', 'acks', 'refused', 'latency', 'revalidation', 'heap'] as const;
+const FIGURES = [
+  'handshakes',
+  'acks',
+  'diagnostics',
+  'refused',
+  'latency',
+  'revalidation',
+  'heap',
+] as const;
 type Figure = (typeof FIGURES)[number];
 
 const ROOT = resolve(__dirname, '..');
@@ -344,6 +353,45 @@ class Bench {
     }
   }
 
+  // 8: what a subscriber on every diagnostics channel costs, against the package without one.
+  async diagnostics(): Promise<void> {
+    const { plan, client } = this;
+    const plain = this.server(PACKAGE);
+    const watched = this.server(PACKAGE_DIAGNOSTICS);
+    const section = '8. Diagnostics channels: one subscriber on every channel';
+    const count = plan.handshakes.websocket;
+    const handshake = (server: ServerHandle): Promise<number> =>
+      serverCpu(server, true, () =>
+        client.call('handshakes', {
+          url: server.url,
+          cookie: server.cookie,
+          transports: ['websocket'],
+          namespaces: [NSP.main],
+          count,
+          concurrency: plan.handshakes.concurrency,
+        }),
+      ).then((micros) => micros / count);
+    for (const server of [plain, watched]) await handshake(server);
+    const cpu = await interleave(
+      'diagnostics: handshakes',
+      plan.rounds,
+      [plain, watched],
+      handshake,
+    );
+    const samples = {
+      package: cpu.get(watched.variant.id) ?? [],
+      stock: cpu.get(plain.variant.id) ?? [],
+    };
+    this.addRow({
+      section,
+      figure: 'server CPU µs / handshake, websocket',
+      values: { package: median(samples.package) },
+      ratio: medianRatio(samples.package, samples.stock),
+      baselineLabel: 'no subscriber',
+      note: `the package without a subscriber: ${median(samples.stock).toFixed(0)} µs`,
+    });
+  }
+
   // 2: unauthenticated clients with default reconnection, recipe vs package, in the same window.
   async refused(): Promise<void> {
     const { clients, durationMs } = this.plan.refused;
@@ -588,6 +636,7 @@ async function main(): Promise<void> {
     STOCK,
     RECIPE,
     PACKAGE,
+    PACKAGE_DIAGNOSTICS,
     ...(redis ? [RECIPE_REDIS, PACKAGE_REDIS, NODE_A, NODE_B, NODE_REVAL] : []),
   ];
 
@@ -633,6 +682,7 @@ async function main(): Promise<void> {
       note: 'REDIS_URL not set',
     });
   }
+  if (want('diagnostics')) await bench.diagnostics();
   if (want('refused')) await bench.refused();
   if (want('latency')) await bench.latency(redis);
   if (want('revalidation')) {

@@ -7,6 +7,7 @@
 //
 // The package entry is its tsc build by default (what users run), or `socket.io-session-auth`
 // (lib/ through tsx) with --source.
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -88,6 +89,24 @@ const THE_USER = { id: USER.id, username: USER.username } as Express.User;
 type Package = typeof import('socket.io-session-auth');
 
 async function start(variant: Variant, runId: string, entry: string): Promise<void> {
+  if (variant.diagnostics) {
+    const channels = [
+      'socket.io-session-auth:handshake',
+      'socket.io-session-auth:event-refused',
+      'socket.io-session-auth:session-ended',
+      'socket.io-session-auth:store-error',
+      'socket.io-session-auth:broadcast',
+    ];
+    let messages = 0;
+    for (const name of channels) {
+      diagnosticsChannel.subscribe(name, () => {
+        messages++;
+      });
+    }
+    process.on('exit', () => {
+      if (messages < 0) console.log(messages);
+    });
+  }
   const { disconnectOnLogout, refreshUser, requireAuth, sessionNamespace } = createRequire(
     __filename,
   )(entry) as Package;

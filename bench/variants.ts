@@ -16,6 +16,8 @@ export interface Variant {
   adapter: 'memory' | 'redis';
   /** sessionNamespace's revalidateIntervalMs, when not the default. */
   revalidateMs?: number;
+  /** One subscriber (doing nothing) on every diagnostics channel of the package. */
+  diagnostics?: boolean;
 }
 
 export const STOCK: Variant = { id: 'stock', auth: 'stock', store: 'memory', adapter: 'memory' };
@@ -25,6 +27,12 @@ export const PACKAGE: Variant = {
   auth: 'package',
   store: 'memory',
   adapter: 'memory',
+};
+/** The package with a subscriber on every diagnostics channel. */
+export const PACKAGE_DIAGNOSTICS: Variant = {
+  ...PACKAGE,
+  id: 'package-diagnostics',
+  diagnostics: true,
 };
 export const RECIPE_REDIS: Variant = { ...RECIPE, id: 'recipe-redis', store: 'redis' };
 export const PACKAGE_REDIS: Variant = { ...PACKAGE, id: 'package-redis', store: 'redis' };
