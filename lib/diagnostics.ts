@@ -30,7 +30,9 @@ export type NoUserReason =
   | 'no-passport-user'
   | 'passport-not-given'
   | 'user-not-found'
-  | 'origin-not-allowed';
+  | 'origin-not-allowed'
+  | 'no-token'
+  | 'bad-token';
 
 /** What each reason means, in the debug log and `err.data.reason` (with `explain`). */
 export const REASONS: Record<NoUserReason, string> = {
@@ -50,6 +52,8 @@ export const REASONS: Record<NoUserReason, string> = {
     'the session holds a Passport user, but sessionNamespace was not given { passport }',
   'user-not-found': 'deserializeUser gave false (the user no longer exists)',
   'origin-not-allowed': 'the Origin of the handshake is not allowed',
+  'no-token': 'no session user, and the handshake sent no token (auth.token)',
+  'bad-token': 'the token was refused by every strategy (malformed, expired, or too long)',
 };
 
 /** Messages of the `handshake` channel. */
@@ -85,7 +89,8 @@ export type EndedHow =
   | 'revocation'
   | 'refresh'
   | 'revalidation'
-  | 'recovery';
+  | 'recovery'
+  | 'token';
 
 /** Messages of the `session-ended` channel. */
 export interface SessionEndedMessage {

@@ -503,7 +503,7 @@ export function admitStep(options: HandshakeOptions): (socket: Socket) => void {
         sendEnded(socket, state.ended);
         return;
       }
-      armExpiry(state, cookieExpiry(socket.request));
+      armExpiry(state, state.token ? state.token.expires : cookieExpiry(socket.request));
       if (state.sessionID !== undefined) revalidate(state);
     } catch (error) {
       // A socket whose session cannot be kept true is not left connected.

@@ -3,6 +3,8 @@
 export {
   wrapExpressMiddleware,
   sessionNamespace,
+  passportNamespace,
+  TOKEN_EVENT,
   requireAuth,
   disconnectSession,
   disconnectUser,

@@ -1,6 +1,9 @@
 export { wrapExpressMiddleware } from './wrap-express-middleware.js';
 export type { WrapExpressMiddlewareOptions, SocketMiddleware } from './wrap-express-middleware.js';
 export { sessionNamespace } from './session-namespace.js';
+export { passportNamespace } from './passport-namespace.js';
+export type { PassportNamespaceOptions } from './passport-namespace.js';
+export { TOKEN_EVENT } from './token.js';
 export type { SessionNamespaceOptions } from './session-namespace.js';
 export { requireAuth } from './require-auth.js';
 export type { RequireAuthOptions } from './require-auth.js';

@@ -151,7 +151,12 @@ export async function refreshSockets(
   const first = states[0];
   if (!first) return;
   const { socket, options } = first;
-  const answer = read ? { data: read } : await readSession(first);
+  // A token's socket has no session to read: its user is what serializeUser gave for the token.
+  const answer = read
+    ? { data: read }
+    : first.token
+      ? { data: { passport: { user: first.token.serialized } } }
+      : await readSession(first);
   if ('error' in answer) {
     report(options.onError, answer.error, socket);
     return;

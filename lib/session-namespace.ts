@@ -169,14 +169,32 @@ export function sessionNamespace(
 ): Namespace {
   const helper = 'sessionNamespace';
   const nsp = toNamespace(target, helper);
-  if (typeof (session as unknown) !== 'function') {
-    throw new TypeError('sessionNamespace: session must be the express-session middleware');
+  const handshake = handshakeOptions(helper, nsp, session, options);
+  // The handshake, in the order it runs (lib/handshake.ts): origin, session and user, tracking;
+  // requireAuth's guard comes after; 'connection' admits the socket.
+  useEverywhere(nsp, originStep(handshake));
+  useEverywhere(nsp, sessionStep(handshake));
+  useEverywhere(nsp, trackStep(handshake));
+  layerLifecycle(nsp, handshake);
+  probeSession(handshake.session, handshake.app, nsp.server.path());
+  return nsp;
+}
+
+/** sessionNamespace's options checked (a TypeError naming `helper`), with their defaults. */
+export function handshakeOptions(
+  helper: string,
+  nsp: Namespace,
+  session: unknown,
+  options: SessionNamespaceOptions | undefined,
+): HandshakeOptions {
+  if (typeof session !== 'function') {
+    throw new TypeError(`${helper}: session must be the express-session middleware`);
   }
   const [sessionMiddleware] = checkMiddleware(helper, session);
   // passport.session() is a function named `authenticate`: a common slip in the first hour.
   if ((session as { name?: unknown }).name === 'authenticate') {
     throw new TypeError(
-      'sessionNamespace: session must be the session middleware (express-session or ' +
+      `${helper}: session must be the session middleware (express-session or ` +
         'cookie-session), not passport.session(): pass passport as an option, ' +
         'sessionNamespace(nsp, sessionMiddleware, { passport })',
     );
@@ -207,17 +225,17 @@ export function sessionNamespace(
   checkAllowedOrigins(helper, allowedOrigins);
   if (userData !== false) checkFunction(helper, 'options.userData', userData);
   if (passport !== undefined && !isAuthenticator(passport)) {
-    throw new TypeError('sessionNamespace: options.passport must be a Passport authenticator');
+    throw new TypeError(`${helper}: options.passport must be a Passport authenticator`);
   }
   for (const guarded of [nsp, ...(childrenOf(nsp) ?? [])]) {
     if (isGuarded(guarded)) {
       throw new TypeError(
-        `sessionNamespace: call it before requireAuth on namespace ${guarded.name}: ` +
+        `${helper}: call it before requireAuth on namespace ${guarded.name}: ` +
           'requireAuth would otherwise run before the session is read',
       );
     }
   }
-  const handshake: HandshakeOptions = {
+  return {
     session: sessionMiddleware as HandshakeOptions['session'],
     passport,
     app: app ?? expressApp(helper),
@@ -231,12 +249,10 @@ export function sessionNamespace(
     revalidateIntervalMs,
     explain: explainAllowed(explain, helper),
   };
+}
 
-  // The handshake, in the order it runs (lib/handshake.ts): origin, session and user, tracking;
-  // requireAuth's guard comes after; 'connection' admits the socket.
-  useEverywhere(nsp, originStep(handshake));
-  useEverywhere(nsp, sessionStep(handshake));
-  useEverywhere(nsp, trackStep(handshake));
+/** What every layered namespace gets around its handshake steps: admission, and the lifecycle. */
+export function layerLifecycle(nsp: Namespace, handshake: HandshakeOptions): void {
   onConnectionEverywhere(nsp, admitStep(handshake));
   pruneEmptyChildren(nsp);
   const server = serverState(nsp.server);
@@ -248,6 +264,4 @@ export function sessionNamespace(
   listenForEnds(nsp.server);
   listenForRefreshes(nsp.server);
   setupWarnings(nsp.server);
-  probeSession(handshake.session, handshake.app, nsp.server.path());
-  return nsp;
 }

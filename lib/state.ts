@@ -6,6 +6,7 @@ import type { Server, Socket } from 'socket.io';
 import type { SocketEndedCode } from './errors.js';
 import type { Guard } from './authorization.js';
 import type { HandshakeOptions, SharedRead } from './handshake.js';
+import type { TokenGrant } from './token.js';
 
 /** A per-session (or per-user) index of tracked sockets: most keys have one, so no Set for one. */
 export class SocketIndex {
@@ -74,6 +75,8 @@ export class SocketState {
   revalidateMs = 0;
   /** What its requireAuth decided with, for re-checks on the live socket. */
   guards: Guard[] | undefined = undefined;
+  /** A socket a token let in (passportNamespace): its user's key and the token's expiry. */
+  token: TokenGrant | undefined = undefined;
 
   constructor(
     readonly socket: Socket,

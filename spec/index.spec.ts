@@ -30,6 +30,8 @@ const rootPackage = JSON.parse(readFileSync(path.join(root, 'package.json'), 'ut
 const PUBLIC_EXPORTS = [
   'wrapExpressMiddleware',
   'sessionNamespace',
+  'passportNamespace',
+  'TOKEN_EVENT',
   'requireAuth',
   'SessionAuthError',
   'ERR_MIDDLEWARE_ENDED',

@@ -55,8 +55,8 @@ const DOCUMENTED_CODES: ReadonlySet<string> = new Set([
 /** How long one case may take, from opening the client to its outcome. */
 const CASE_BOUND_MS = 5000;
 
-/** Cases per property; 10 500 in all. */
-export const RUNS = { cookies: 3500, origins: 3000, auth: 2000, namespaces: 2000 };
+/** Cases per property; 12 000 in all. */
+export const RUNS = { cookies: 3500, origins: 3000, auth: 2000, namespaces: 2000, tokens: 1500 };
 const MIN_TOTAL_CASES = 10_000;
 
 /**
@@ -282,7 +282,12 @@ export async function startHostile(
 /** After a property: nothing pending or open, nothing reported, and a good client still served. */
 export async function assertHealthy(
   server: Hostile,
-  good: { nsp: string; headers: Record<string, string>; user: string },
+  good: {
+    nsp: string;
+    headers: Record<string, string>;
+    user: string;
+    auth?: Record<string, unknown>;
+  },
 ): Promise<void> {
   const { t } = server;
   await waitFor(() => t.io.engine.clientsCount === 0, 10_000, 'every connection to close');
@@ -307,7 +312,7 @@ export async function assertHealthy(
     reconnection: false,
     extraHeaders: good.headers,
   });
-  const socket = manager.socket(good.nsp);
+  const socket = manager.socket(good.nsp, good.auth ? { auth: good.auth } : {});
   try {
     const user = await within(
       new Promise<unknown>((resolve, reject) => {

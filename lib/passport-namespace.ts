@@ -1,0 +1,107 @@
+import type { Namespace, Socket } from 'socket.io';
+import type { HandshakeOptions } from './handshake.js';
+import { originStep, sessionStep, trackStep } from './handshake.js';
+import { onConnectionEverywhere, useEverywhere } from './namespace-layers.js';
+import { probeSession } from './explain.js';
+import {
+  type SessionNamespaceOptions,
+  handshakeOptions,
+  layerLifecycle,
+} from './session-namespace.js';
+import { checkOptions, toNamespace } from './setup.js';
+import { socketState } from './state.js';
+import { acceptFreshTokens, tokenStep, type TokenSource } from './token.js';
+import type { ExpressMiddleware, NamespaceTarget, PassportAuthenticator } from './types.js';
+
+/** Options for {@link passportNamespace}: sessionNamespace's, and where tokens come from. */
+export interface PassportNamespaceOptions extends Omit<SessionNamespaceOptions, 'passport'> {
+  /**
+   * The session middleware (express-session or cookie-session), for the `'session'` strategy.
+   * @default undefined (required when `strategies` lists `'session'`)
+   */
+  session?: ExpressMiddleware;
+  /**
+   * Where a socket's token comes from: the name of a field of the handshake's `auth`
+   * (`io(url, { auth: { token } })`), or a function of the socket. The strategies see it as
+   * `Authorization: Bearer <token>` on the socket's own request.
+   * @default 'token' (socket.handshake.auth.token)
+   */
+  token?: string | ((socket: Socket) => unknown);
+}
+
+function noSession(_req: unknown, _res: unknown, next: () => void): void {
+  next();
+}
+
+/**
+ * Authenticates each namespace connect with Passport strategies, in order, as
+ * `passport.authenticate([...])` does over HTTP: `'session'` (the cookie session, when listed, and
+ * first) then token strategies (`'jwt'`, `'bearer'`, …) with the handshake's token as
+ * `Authorization: Bearer …`. Whichever let the socket in, `socket.request.user`,
+ * `socket.data.user`, `requireAuth`, `disconnectUser` and `refreshUser` work the same. A token's
+ * `exp` ends the socket (`session:ended`, `ERR_SESSION_EXPIRED`) unless the client sends a fresh
+ * token for the same user on `session:token`.
+ *
+ * @example
+ * ```ts
+ * passport.use(new JwtStrategy({ jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(), secretOrKey }, verify));
+ * requireAuth(passportNamespace(io.of('/chat'), passport, ['session', 'jwt'], { session: sessionMiddleware }));
+ * // a mobile client: io('/chat', { auth: { token } })
+ * ```
+ */
+export function passportNamespace(
+  target: NamespaceTarget,
+  passport: PassportAuthenticator,
+  strategies: readonly string[],
+  options?: PassportNamespaceOptions,
+): Namespace {
+  const helper = 'passportNamespace';
+  const nsp = toNamespace(target, helper);
+  const { session, token = 'token', ...rest } = checkOptions(helper, options);
+  if (!Array.isArray(strategies) || strategies.length === 0) {
+    throw new TypeError(`${helper}: strategies must be a non-empty array of strategy names`);
+  }
+  for (const name of strategies as unknown[]) {
+    if (typeof name !== 'string' || name === '') {
+      throw new TypeError(`${helper}: strategies must hold strategy names, got ${String(name)}`);
+    }
+  }
+  const withSession = strategies.includes('session');
+  if (withSession && session === undefined) {
+    throw new TypeError(
+      `${helper}: the 'session' strategy needs options.session (the session middleware)`,
+    );
+  }
+  if (typeof token !== 'string' && typeof token !== 'function') {
+    throw new TypeError(`${helper}: options.token must be an auth field name or a function`);
+  }
+  const handshake: HandshakeOptions = handshakeOptions(helper, nsp, session ?? noSession, {
+    ...rest,
+    passport,
+  });
+  if (typeof (passport as { authenticate?: unknown }).authenticate !== 'function') {
+    throw new TypeError(`${helper}: passport must be a Passport authenticator`);
+  }
+  const source: TokenSource =
+    typeof token === 'function'
+      ? token
+      : (socket) => (socket.handshake.auth as Record<string, unknown> | undefined)?.[token];
+  const tokens = strategies.filter((name) => name !== 'session');
+
+  // In the order they run: the cookie session (origin, session and user, tracking), then tokens.
+  if (withSession) {
+    useEverywhere(nsp, originStep(handshake));
+    useEverywhere(nsp, sessionStep(handshake));
+    useEverywhere(nsp, trackStep(handshake));
+  }
+  if (tokens.length > 0) useEverywhere(nsp, tokenStep(handshake, tokens, source));
+  layerLifecycle(nsp, handshake);
+  if (tokens.length > 0) {
+    onConnectionEverywhere(nsp, function acceptTokens(socket) {
+      const state = socketState(socket);
+      if (state?.token && !state.ended) acceptFreshTokens(state, tokens);
+    });
+  }
+  if (withSession) probeSession(handshake.session, handshake.app, nsp.server.path());
+  return nsp;
+}

@@ -1,0 +1,242 @@
+// Any Passport strategy on a namespace: the cookie session first, then tokens from the handshake's
+// auth (real passport-jwt with jsonwebtoken, and passport-http-bearer), with the same guards,
+// revocation and refresh whichever let the socket in, and tokens that expire and are renewed in
+// place.
+import assert from 'node:assert/strict';
+import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import jwt from 'jsonwebtoken';
+import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
+import { Strategy as BearerStrategy } from 'passport-http-bearer';
+import type { Socket as ClientSocket } from 'socket.io-client';
+import {
+  ERR_AUTHORIZE_ERROR,
+  ERR_FORBIDDEN,
+  ERR_SESSION_EXPIRED,
+  ERR_SESSION_REVOKED,
+  ERR_UNAUTHORIZED,
+  TOKEN_EVENT,
+  disconnectUser,
+  passportNamespace,
+  refreshUser,
+  requireAuth,
+} from '../lib/index.js';
+import { connected, connectError, within } from './support/bounded.js';
+import { request } from './support/client.js';
+import { type TestContext, type TestServer, start, users } from './support/server.js';
+import { expectEnded, type Seen, watchEnd } from './support/session-ending.js';
+
+const SECRET = 'jwt-spec-secret';
+const BEARER = new Map([
+  ['alice-api-key', '1'],
+  ['bob-api-key', '2'],
+]);
+
+/** A JWT for user `id`, expiring `seconds` from now. */
+function jwtFor(id: string, seconds = 3600): string {
+  return jwt.sign({ sub: id }, SECRET, { expiresIn: seconds });
+}
+
+function publicUser(id: unknown): Express.User | false {
+  const user = users.find((u) => u.id === id);
+  return user
+    ? { id: user.id, username: user.username, role: user.role, tenants: user.tenants }
+    : false;
+}
+
+function app(onError?: (error: unknown) => void) {
+  return (ctx: TestContext): void => {
+    const { io, session, passport } = ctx;
+    passport.use(
+      new JwtStrategy(
+        { jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(), secretOrKey: SECRET },
+        (payload: { sub?: string }, done: (err: unknown, user?: unknown) => void) => {
+          done(null, publicUser(payload.sub));
+        },
+      ),
+    );
+    passport.use(
+      new BearerStrategy((token, done) => {
+        if (token === 'broken-key') {
+          done(new Error('the key service is down'));
+          return;
+        }
+        const id = BEARER.get(token);
+        done(null, id === undefined ? false : publicUser(id));
+      }),
+    );
+    const answer = (socket: { on: ClientSocket['on'] } & { request: { user?: Express.User } }) => {
+      socket.on('whoami', (cb: (user: string | null) => void) => {
+        cb(socket.request.user?.username ?? null);
+      });
+    };
+    const options = { ...(onError && { onError }), explain: true };
+    requireAuth(
+      passportNamespace(io.of('/chat'), passport, ['session', 'jwt'], { ...options, session }),
+    ).on('connection', answer as never);
+    requireAuth(passportNamespace(io.of('/api'), passport, ['jwt', 'bearer'], options)).on(
+      'connection',
+      answer as never,
+    );
+    requireAuth(passportNamespace(io.of('/admin'), passport, ['jwt'], options), {
+      authorize: (user) => user.role === 'admin',
+    }).on('connection', answer as never);
+  };
+}
+
+interface Tab {
+  socket: ClientSocket;
+  seen: Seen;
+}
+
+async function tab(
+  t: TestServer,
+  nsp: string,
+  options: { cookie?: string; token?: string },
+): Promise<Tab> {
+  const socket = t.connect(nsp, {
+    ...(options.cookie !== undefined && { cookie: options.cookie }),
+    ...(options.token !== undefined && { auth: { token: options.token } }),
+  });
+  const seen = watchEnd(socket);
+  await connected(socket);
+  return { socket, seen };
+}
+
+async function server(
+  tc: NodeTestContext,
+  onError?: (error: unknown) => void,
+): Promise<TestServer> {
+  return start(tc, app(onError));
+}
+
+describe('passportNamespace: the session first, then tokens', () => {
+  test('a cookie session alone, a JWT alone, and both (the session wins)', async (tc) => {
+    const t = await server(tc);
+    const alice = await t.login('alice');
+    const byCookie = await tab(t, '/chat', { cookie: alice });
+    assert.equal(await request(byCookie.socket, 'whoami'), 'alice');
+    const byToken = await tab(t, '/chat', { token: jwtFor('2') });
+    assert.equal(await request(byToken.socket, 'whoami'), 'bob');
+    const both = await tab(t, '/chat', { cookie: alice, token: jwtFor('2') });
+    assert.equal(await request(both.socket, 'whoami'), 'alice');
+    const sockets = await t.io.of('/chat').fetchSockets();
+    assert.deepEqual(
+      sockets
+        .map((s) => s.data as unknown)
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [
+        { user: { id: '1', username: 'alice' } },
+        { user: { id: '1', username: 'alice' } },
+        { user: { id: '2', username: 'bob' } },
+      ],
+    );
+  });
+
+  test('passport-http-bearer and passport-jwt in order on a token-only namespace', async (tc) => {
+    const t = await server(tc);
+    const bearer = await tab(t, '/api', { token: 'bob-api-key' });
+    assert.equal(await request(bearer.socket, 'whoami'), 'bob');
+    const viaJwt = await tab(t, '/api', { token: jwtFor('1') });
+    assert.equal(await request(viaJwt.socket, 'whoami'), 'alice');
+  });
+
+  test('refusals keep their codes: no token, a bad one, an expired one, a failing strategy', async (tc) => {
+    const reported: unknown[] = [];
+    const t = await server(tc, (error) => {
+      reported.push(error);
+    });
+    const none = await connectError(t.connect('/api'));
+    assert.deepEqual(none.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'no-token' });
+    const bad = await connectError(t.connect('/api', { auth: { token: 'not-a-token' } }));
+    assert.deepEqual(bad.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+    const expired = await connectError(t.connect('/api', { auth: { token: jwtFor('1', -10) } }));
+    assert.deepEqual(expired.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+    const huge = await connectError(t.connect('/api', { auth: { token: 'x'.repeat(20_000) } }));
+    assert.deepEqual(huge.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+    const failing = await connectError(t.connect('/api', { auth: { token: 'broken-key' } }));
+    assert.deepEqual(failing.data, { code: ERR_AUTHORIZE_ERROR, status: 500 });
+    assert.equal(reported.length, 1);
+    // The connection's own headers never carry the token.
+    const seenHeaders = new Promise<unknown>((resolve) => {
+      t.io.of('/api').once('connection', (socket) => {
+        resolve(socket.client.request.headers.authorization);
+      });
+    });
+    await tab(t, '/api', { token: 'alice-api-key' });
+    assert.equal(await within(seenHeaders, 'connection'), undefined);
+  });
+
+  test('requireAuth, disconnectUser and refreshUser work the same for a token socket', async (tc) => {
+    const t = await server(tc);
+    const admin = await tab(t, '/admin', { token: jwtFor('1') });
+    assert.equal(await request(admin.socket, 'whoami'), 'alice');
+    const refused = await connectError(t.connect('/admin', { auth: { token: jwtFor('2') } }));
+    assert.equal(refused.data?.code, ERR_FORBIDDEN);
+    const user = users.find((u) => u.username === 'alice');
+    assert.ok(user);
+    tc.after(() => {
+      (user as { role: string }).role = 'admin';
+    });
+    (user as { role: string }).role = 'member';
+    await refreshUser(t.io, '1');
+    await expectEnded(admin.socket, admin.seen, ERR_FORBIDDEN, 'demoted');
+    const bob = await tab(t, '/api', { token: jwtFor('2') });
+    await disconnectUser(t.io, '2');
+    await expectEnded(bob.socket, bob.seen, ERR_SESSION_REVOKED, 'bob');
+  });
+});
+
+describe('token lifetime on live sockets', () => {
+  test("a token's exp ends its socket with ERR_SESSION_EXPIRED, not before", async (tc) => {
+    const t = await server(tc);
+    const token = jwtFor('1', 2);
+    const exp = (jwt.decode(token) as { exp: number }).exp * 1000;
+    const short = await tab(t, '/api', { token });
+    await expectEnded(short.socket, short.seen, ERR_SESSION_EXPIRED, 'expired token');
+    assert.ok(Date.now() >= exp, `ended ${exp - Date.now()} ms before the token's exp`);
+  });
+
+  test('a fresh token for the same user on session:token: the socket goes on past the old exp', async (tc) => {
+    const t = await server(tc);
+    const token = jwtFor('1', 2);
+    const oldExp = (jwt.decode(token) as { exp: number }).exp * 1000;
+    const live = await tab(t, '/api', { token });
+    const fresh = jwtFor('1', 3600);
+    const reply = await request<{ expires: number }>(live.socket, TOKEN_EVENT, fresh);
+    assert.equal(reply.expires, (jwt.decode(fresh) as { exp: number }).exp * 1000);
+    // Past the old exp (the clock is what this is about), the socket still answers.
+    await new Promise((resolve) => setTimeout(resolve, oldExp - Date.now() + 300));
+    assert.equal(await request(live.socket, 'whoami'), 'alice');
+    assert.deepEqual(live.seen.events, []);
+  });
+
+  test("another user's token, or one the strategies refuse, ends the socket", async (tc) => {
+    const t = await server(tc);
+    const one = await tab(t, '/api', { token: jwtFor('1') });
+    const answer = await request<{ error: { code: string } }>(one.socket, TOKEN_EVENT, jwtFor('2'));
+    assert.equal(answer.error.code, ERR_SESSION_REVOKED);
+    await expectEnded(one.socket, one.seen, ERR_SESSION_REVOKED, "another user's token");
+    const two = await tab(t, '/api', { token: jwtFor('1') });
+    await request(two.socket, TOKEN_EVENT, 'garbage');
+    await expectEnded(two.socket, two.seen, ERR_SESSION_REVOKED, 'a refused token');
+  });
+});
+
+describe('setup', () => {
+  test('mistakes throw a TypeError naming passportNamespace', async (tc) => {
+    await start(tc, ({ io, passport, session }) => {
+      assert.throws(
+        () => passportNamespace(io.of('/a'), passport, []),
+        /^TypeError: passportNamespace: strategies/,
+      );
+      assert.throws(
+        () => passportNamespace(io.of('/b'), passport, ['session', 'jwt']),
+        /^TypeError: passportNamespace: the 'session' strategy needs options\.session/,
+      );
+      assert.throws(
+        () => passportNamespace(io.of('/c'), passport, ['jwt'], { session, token: 42 as never }),
+        /^TypeError: passportNamespace: options\.token/,
+      );
+    });
+  });
+});
