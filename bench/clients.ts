@@ -105,7 +105,7 @@ serve<ClientCommands>(
       }
     },
 
-    async handshakes({ url, cookie, transports, namespaces, count, concurrency }) {
+    async handshakes({ url, cookie, token, transports, namespaces, count, concurrency }) {
       const started = performance.now();
       await pool(count, concurrency, async () => {
         const manager = new Manager(url, {
@@ -113,7 +113,9 @@ serve<ClientCommands>(
           transports,
           extraHeaders: headers(cookie),
         });
-        const sockets = namespaces.map((name) => manager.socket(name));
+        const sockets = namespaces.map((name) =>
+          manager.socket(name, token === undefined ? {} : { auth: { token } }),
+        );
         try {
           await Promise.all(
             sockets.map((socket) => {

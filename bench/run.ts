@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync }
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import jwt from 'jsonwebtoken';
 import { Child, killChildren } from './ipc.js';
 import { RESULTS_FILE, writeReadme } from './readme.js';
 import {
@@ -29,6 +30,8 @@ import {
   NODE_REVAL,
   NSP,
   PACKAGE_DIAGNOSTICS,
+  JWT_SECRET,
+  USER,
   REVALIDATION_MS,
   PACKAGE,
   PACKAGE_REDIS,
@@ -74,6 +77,7 @@ const QUICK: Plan = {
 /** What `--only` selects, in the order they run: CPU figures first, memory last. */
 const FIGURES = [
   'handshakes',
+  'tokens',
   'acks',
   'diagnostics',
   'refused',
@@ -351,6 +355,47 @@ class Bench {
         perEvent,
       );
     }
+  }
+
+  // 1b: a handshake authenticated by a JWT (passportNamespace), next to the cookie one.
+  async tokens(): Promise<void> {
+    const { plan, client } = this;
+    const server = this.server(PACKAGE);
+    const section = '1b. Authenticated handshake: a JWT (passport-jwt) next to the cookie session';
+    const token = jwt.sign({ sub: USER.id }, JWT_SECRET, { expiresIn: 3600 });
+    const count = plan.handshakes.websocket;
+    const run = (how: 'cookie' | 'token'): Promise<number> =>
+      serverCpu(server, true, () =>
+        client.call('handshakes', {
+          url: server.url,
+          cookie: how === 'cookie' ? server.cookie : undefined,
+          ...(how === 'token' && { token }),
+          transports: ['websocket'],
+          namespaces: [how === 'cookie' ? NSP.main : NSP.token],
+          count,
+          concurrency: plan.handshakes.concurrency,
+        }),
+      ).then((micros) => micros / count);
+    await run('cookie');
+    await run('token');
+    const cookie: number[] = [];
+    const tokens: number[] = [];
+    for (let round = 0; round < plan.rounds; round++) {
+      log(`tokens: round ${round + 1}/${plan.rounds}`);
+      cookie.push(await run('cookie'));
+      tokens.push(await run('token'));
+    }
+    this.addRow(
+      {
+        section,
+        figure: 'server CPU µs / handshake, websocket, JWT',
+        values: { package: median(tokens) },
+        ratio: medianRatio(tokens, cookie),
+        baselineLabel: 'cookie',
+        note: `the same handshake with the cookie session: ${median(cookie).toFixed(0)} µs`,
+      },
+      { package: tokens, stock: cookie },
+    );
   }
 
   // 8: what a subscriber on every diagnostics channel costs, against the package without one.
@@ -682,6 +727,7 @@ async function main(): Promise<void> {
       note: 'REDIS_URL not set',
     });
   }
+  if (want('tokens')) await bench.tokens();
   if (want('diagnostics')) await bench.diagnostics();
   if (want('refused')) await bench.refused();
   if (want('latency')) await bench.latency(redis);

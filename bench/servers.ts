@@ -18,9 +18,11 @@ import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import { serve } from './ipc.js';
+import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import {
   COOKIE_MAX_AGE_MS,
   ECHO_EVENT,
+  JWT_SECRET,
   NSP,
   USER,
   type ServerCommands,
@@ -107,9 +109,8 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
       if (messages < 0) console.log(messages);
     });
   }
-  const { disconnectOnLogout, refreshUser, requireAuth, sessionNamespace } = createRequire(
-    __filename,
-  )(entry) as Package;
+  const { disconnectOnLogout, passportNamespace, refreshUser, requireAuth, sessionNamespace } =
+    createRequire(__filename)(entry) as Package;
   const redis = variant.store === 'redis' ? await redisParts(variant, runId) : undefined;
   const app = express();
   // Store reads, by 100 ms bucket, for the revalidation figures.
@@ -207,6 +208,16 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
         authorize: (_user, socket) =>
           (socket.request.session as { demoted?: boolean }).demoted !== true,
       });
+      // Tokens: passport-jwt, the handshake's auth.token.
+      passport.use(
+        new JwtStrategy(
+          { jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(), secretOrKey: JWT_SECRET },
+          (payload: { sub?: unknown }, done: (err: unknown, user?: unknown) => void) => {
+            done(null, payload.sub === USER.id ? THE_USER : false);
+          },
+        ),
+      );
+      requireAuth(passportNamespace(io.of(NSP.token), passport, ['jwt'], { app }));
       app.post('/demote', (req, res, next) => {
         (req.session as { demoted?: boolean }).demoted = true;
         req.session.save((err) => {

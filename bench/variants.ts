@@ -60,6 +60,8 @@ export const NSP = {
   events: '/events',
   /** Package only: admins (a session not marked `demoted`), for the refreshUser latency. */
   admin: '/admin',
+  /** Package only: passportNamespace with passport-jwt, for the token handshake. */
+  token: '/token',
 } as const;
 
 export const ECHO_EVENT = 'echo';
@@ -69,6 +71,9 @@ export const USER = { id: '1', username: 'alice', password: 'alice-pw' } as cons
 
 /** The session cookie's maxAge: it arms the package's expiry timer on every socket. */
 export const COOKIE_MAX_AGE_MS = 60 * 60 * 1000;
+
+/** What the bench's JWTs are signed with. */
+export const JWT_SECRET = 'bench-jwt-secret';
 
 export interface CpuSnapshot {
   /** User + system CPU time of the process, microseconds. */
@@ -105,6 +110,8 @@ export interface ServerCommands {
 export interface HandshakeArgs {
   url: string;
   cookie: string | undefined;
+  /** A bearer token for the handshake's auth (passportNamespace), instead of a cookie. */
+  token?: string;
   transports: ('polling' | 'websocket')[];
   namespaces: readonly string[];
   count: number;
