@@ -47,6 +47,9 @@ const CORE = [
   'spec/namespace-layers.spec.ts',
   'spec/cookie-session.spec.ts',
   'spec/socket-io-internals.spec.ts',
+  'spec/passport-namespace.spec.ts',
+  'spec/diagnostics.spec.ts',
+  'spec/setup-warnings.spec.ts',
   'spec/setup.spec.ts',
   'spec/errors.spec.ts',
   'spec/connection-close.spec.ts',
@@ -67,6 +70,7 @@ const LIFECYCLE = [
   'spec/disconnect-session.spec.ts',
   'spec/reload-session.spec.ts',
   'spec/save-session.spec.ts',
+  'spec/refresh-user.spec.ts',
 ];
 
 /** Fidelity: what a socket sees is what an HTTP request of the same app sees. */
