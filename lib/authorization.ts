@@ -1,7 +1,7 @@
 // What requireAuth decides about a socket, kept so that it can be decided again on a live socket
 // (refreshUser, refreshSession, revalidation): its `authorize`, and its room policy, which guards
 // every `socket.join()` and, on a re-check, makes the socket leave the rooms it may no longer be in.
-import createDebug from 'debug';
+import { debug } from './debug.js';
 import type { Socket } from 'socket.io';
 import { decide, type Verdict } from './decide.js';
 import type { EndedHow } from './diagnostics.js';
@@ -18,7 +18,6 @@ import { endSocket } from './revocation.js';
 import type { SocketState } from './state.js';
 import type { ErrorHook } from './types.js';
 
-const debug = createDebug('socket.io-session-auth');
 
 /** The event a socket receives when a re-check made it leave rooms it may no longer be in. */
 export const ROOMS_LEFT_EVENT = 'session:rooms-left';

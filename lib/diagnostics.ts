@@ -2,9 +2,8 @@
 // node:diagnostics_channel channels (free when nobody subscribes), the reasons behind an anonymous
 // socket, and the warnings about setup mistakes, each given once per process.
 import diagnosticsChannel from 'node:diagnostics_channel';
-import createDebug from 'debug';
+import { debug } from './debug.js';
 
-const debug = createDebug('socket.io-session-auth');
 
 /** The channels' names: stable, like the error codes. */
 export const CHANNELS = {
@@ -154,4 +153,3 @@ export function warnOnce(code: string, message: string): void {
   process.emitWarning(message, { code });
 }
 
-export { debug };

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import createDebug from 'debug';
+import { debug } from './debug.js';
 import type { Session } from 'express-session';
 import type { Server } from 'socket.io';
 import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from './errors.js';
@@ -8,7 +8,6 @@ import { userKeyOf } from './handshake.js';
 import { endEverywhere, sessionKey, userKey as userEndKey } from './revocation.js';
 import { toServer } from './setup.js';
 
-const debug = createDebug('socket.io-session-auth');
 
 type Done = (err?: unknown) => void;
 type SessionRequest = IncomingMessage & { user?: unknown };

@@ -1,10 +1,9 @@
 import { STATUS_CODES } from 'node:http';
-import createDebug from 'debug';
+import { debug } from './debug.js';
 import type { Socket } from 'socket.io';
 import type { NoUserReason } from './diagnostics.js';
 import type { ErrorHook } from './types.js';
 
-const debug = createDebug('socket.io-session-auth');
 
 /** Express middleware ended the response (redirect, 429, …) instead of calling `next()`. */
 export const ERR_MIDDLEWARE_ENDED = 'ERR_MIDDLEWARE_ENDED';

@@ -5,7 +5,8 @@
 // as the app expects.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'socket.io';
-import { type NoUserReason, REASONS, debug, listening, warnOnce } from './diagnostics.js';
+import { debug } from './debug.js';
+import { type NoUserReason, REASONS, listening, warnOnce } from './diagnostics.js';
 import type { Middleware } from './chain.js';
 import { SessionReadResponse } from './response.js';
 import type { ExpressApp } from './types.js';

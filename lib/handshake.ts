@@ -31,7 +31,7 @@ import { sendEnded } from './revocation.js';
 import { revalidate, stopRevalidating } from './revalidation.js';
 import { sessionWarnings } from './setup-warnings.js';
 import { serverState, socketState, trackSocket, unindex } from './state.js';
-import { debug } from './diagnostics.js';
+import { debug } from './debug.js';
 import type { ErrorHook, ExpressApp, PassportAuthenticator } from './types.js';
 
 type NamespaceMiddleware = (socket: Socket, next: (err?: Error) => void) => void;

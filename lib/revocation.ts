@@ -1,7 +1,7 @@
 // Ending a session's (or a user's) sockets: on this node from its index, sockets still in their
 // handshake included, and on every other node through the adapter, acknowledged and retried.
 // disconnectOnLogout, disconnectSession, disconnectUser and revalidation all end sockets here.
-import createDebug from 'debug';
+import { debug } from './debug.js';
 import type { Server, Socket } from 'socket.io';
 import {
   ERR_AUTHORIZE_ERROR,
@@ -43,7 +43,6 @@ const END_EVENT = 'socket.io-session-auth:end';
 const SESSION_PREFIX = 'session-auth:session:';
 const USER_PREFIX = 'session-auth:user:';
 const END_ATTEMPTS = 3;
-const debug = createDebug('socket.io-session-auth');
 
 /** The name under which a session's sockets are ended everywhere (and remembered for recovery). */
 export const sessionKey = (sessionID: string): string => `${SESSION_PREFIX}${sessionID}`;
