@@ -310,6 +310,31 @@ describe('the packed package, installed in fresh projects', { concurrency: true 
     );
   });
 
+  test('every source map in the tarball points at files the tarball has', () => {
+    assert.ok(pack);
+    const packed = new Set(pack.files.map((f) => f.path));
+    // What `npm install` unpacked: the same files, read as users get them.
+    const installed = path.join(dirs.get('cjs') ?? assert.fail(), 'node_modules', rootPackage.name);
+    const broken: string[] = [];
+    for (const file of packed) {
+      const text = readFileSync(path.join(installed, file), 'utf8');
+      const dir = path.posix.dirname(file);
+      const inTarball = (target: string): boolean =>
+        packed.has(path.posix.normalize(path.posix.join(dir, target)));
+      for (const [, url = ''] of text.matchAll(/^\/\/# sourceMappingURL=(.+)$/gm)) {
+        if (!url.startsWith('data:') && !inTarball(url)) broken.push(`${file} -> ${url}`);
+      }
+      if (file.endsWith('.map')) {
+        const map = JSON.parse(text) as { sourceRoot?: string; sources?: string[] };
+        for (const source of map.sources ?? []) {
+          const target = path.posix.join(map.sourceRoot ?? '', source);
+          if (!inTarball(target)) broken.push(`${file} -> ${target}`);
+        }
+      }
+    }
+    assert.deepEqual(broken, [], 'maps or sourceMappingURL comments pointing outside the tarball');
+  });
+
   test('publint reports no errors, on the repo and on the tarball', async () => {
     for (const args of [['publint'], ['publint', tarball]]) {
       const result = await run('npx', ['--no-install', ...args], root, 60_000);
