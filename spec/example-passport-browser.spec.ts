@@ -5,26 +5,20 @@
 // Needs /usr/bin/chromium (`apt-get install chromium`). Under CI=true its absence is a failure;
 // elsewhere the spec is skipped, loudly.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import session from 'express-session';
-import {
-  chromium,
-  type Browser,
-  type BrowserContext,
-  type Locator,
-  type Page,
-} from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { createApp, type ExampleApp } from '../examples/passport/app.js';
 import { demoAccounts } from '../examples/passport/users.js';
+import { describeInChromium, launchChromium } from './support/chromium.js';
 import { delay } from './support/client.js';
 import { sidOf } from './support/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '.artifacts');
 const TIMEOUT = 10_000;
 /** The widths the layout is checked at: a phone (an iPhone's 390 CSS px) and a desktop. */
@@ -42,15 +36,6 @@ interface Layout {
   viewportWidth: number;
 }
 const layoutProbe = readFileSync(path.join(__dirname, 'support', 'layout-probe.js'), 'utf8');
-
-const missing = !existsSync(CHROMIUM);
-const inCI = process.env.CI === 'true';
-const skip =
-  missing && !inCI
-    ? `${CHROMIUM} not found: install Debian's Chromium (\`apt-get install chromium\`) to run ` +
-      'the browser spec of examples/passport'
-    : undefined;
-if (skip) console.warn(`\n*** SKIPPED: ${skip} ***\n`);
 
 /** What the page's Socket.IO client sent for one namespace's CONNECT, over any transport. */
 interface Traffic {
@@ -101,17 +86,7 @@ function countServerConnects(demo: ExampleApp, nsp: string): () => number {
   return () => count;
 }
 
-if (missing && inCI) {
-  // Fail, never skip, in CI: a missing browser must not pass for a green run.
-  test('examples/passport in Chromium', () => {
-    assert.fail(
-      `${CHROMIUM} not found, and CI=true: the browser spec fails rather than skip. ` +
-        'Install it first: apt-get update && apt-get install -y chromium',
-    );
-  });
-} else {
-  describe('examples/passport in Chromium', skip ? { skip } : {}, browserSteps);
-}
+describeInChromium('examples/passport in Chromium', browserSteps);
 
 function browserSteps(): void {
   let demo: ExampleApp;
@@ -132,18 +107,7 @@ function browserSteps(): void {
     demo = createApp({ sessionSecret: 'browser-spec-secret', store });
     await new Promise<void>((resolve) => demo.httpServer.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(demo.httpServer.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
