@@ -5,7 +5,6 @@
 // `server.ts` built with the README's commands (`tsc --init` settings, strict), each against the
 // real socket.io-client; the page's code runs in Chromium. Nothing is mocked.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,9 +19,8 @@ import {
 } from 'socket.io-session-auth';
 import { connected, connectError, within } from './support/bounded.js';
 import { describeInChromium, launchChromium } from './support/chromium.js';
-import { childEnv, mustSucceed, packPrivately, run } from './support/npm.js';
+import { mustSucceed, packPrivately, run, startServer, type Started } from './support/npm.js';
 import { codeBlocks, readmeSection, theBlock, type CodeBlock } from './support/readme.js';
-import { freePort } from './support/redis.js';
 import { cookieOf } from './support/server.js';
 
 const blocks = codeBlocks(readmeSection('## Quick start'));
@@ -64,45 +62,6 @@ function importsToRequires(code: string): string {
 const USER = { id: '1', username: 'alice' };
 const PASSWORD = 'alice-pass';
 const SECRET = 'quick-start-spec-secret';
-
-interface Started {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/**
- * Runs `node file` in `dir`, with the environment the README asks for, until it prints the line
- * the Quick start prints once it listens.
- */
-async function startServer(dir: string, file: string, env: NodeJS.ProcessEnv): Promise<Started> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [file], {
-    cwd: dir,
-    env: childEnv({ PORT: String(port), ...env }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const listening = new Promise<void>((resolve, reject) => {
-    const expected = `Listening on http://localhost:${port}`;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      if (output.includes(expected)) resolve();
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    void exited.then((code) => {
-      reject(new Error(`node ${file} exited (${String(code)}) before it listened:\n${output}`));
-    });
-  });
-  await within(listening, `node ${file} listening`, 20_000);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      child.kill('SIGTERM');
-      await within(exited, `node ${file} exiting`, 10_000);
-    },
-  };
-}
 
 function postLogin(url: string, password: string, cookie?: string): Promise<Response> {
   return fetch(`${url}/login`, {

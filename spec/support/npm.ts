@@ -1,9 +1,11 @@
 // Child processes for the specs that build, pack and install the package as its users do
 // (spec/index.spec.ts, spec/readme-quick-start.spec.ts, spec/nestjs.spec.ts).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { within } from './bounded.js';
+import { freePort } from './redis.js';
 
 export const root = path.resolve(__dirname, '..', '..');
 /** The repo's own TypeScript compiler (the version of package-lock.json). */
@@ -91,4 +93,53 @@ export async function packPrivately(work: string): Promise<string> {
   const [info] = parsePackJson(packed.stdout);
   assert.ok(info, 'npm pack printed what it packed');
   return path.join(work, info.filename);
+}
+
+export interface Started {
+  /** Where it listens, on a free port of this machine. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `node file` in `dir` with `env` and a free `PORT`, until it prints that it listens on that
+ * port (`Listening on http://<host>:<port>`, as the README's apps do).
+ */
+export async function startServer(
+  dir: string,
+  file: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Started> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [file], {
+    cwd: dir,
+    env: childEnv({ PORT: String(port), ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const listening = new Promise<void>((resolve, reject) => {
+    const ready = new RegExp(`^Listening on http://\\S+:${port}/?$`, 'm');
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      if (ready.test(output)) resolve();
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    void exited.then((code) => {
+      reject(new Error(`node ${file} exited (${String(code)}) before it listened:\n${output}`));
+    });
+  });
+  try {
+    await within(listening, `node ${file} listening on ${port}`, 30_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      child.kill('SIGTERM');
+      await within(exited, `node ${file} exiting`, 10_000);
+    },
+  };
 }
