@@ -18,13 +18,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
-import {
-  ERR_SESSION_REVOKED,
-  ERR_UNAUTHORIZED,
-  SESSION_ENDED_EVENT,
-  type SessionEndedPayload,
-} from 'socket.io-session-auth';
-import { connected, connectError, within } from './support/bounded.js';
+import { ERR_SESSION_REVOKED, ERR_UNAUTHORIZED } from 'socket.io-session-auth';
+import { connected, connectError } from './support/bounded.js';
 import { request } from './support/client.js';
 import {
   mustSucceed,
@@ -37,6 +32,7 @@ import {
 } from './support/npm.js';
 import { codeBlocks, readmeSection } from './support/readme.js';
 import { cookieOf } from './support/server.js';
+import { expectEnded, watchEnd } from './support/session-ending.js';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'nestjs');
 
@@ -151,24 +147,10 @@ describe('the README’s NestJS recipe, in a NestJS 12 app', () => {
     const bobSocket = await connected(open(await loggedIn(BOB)));
     assert.deepEqual(await request(bobSocket, 'whoami'), BOB);
 
-    const seen: string[] = [];
-    const ended = new Promise<void>((resolve) => {
-      aliceSocket.on(SESSION_ENDED_EVENT, (payload: SessionEndedPayload) => {
-        seen.push(`${SESSION_ENDED_EVENT} ${payload.data.code} ${payload.data.status}`);
-      });
-      aliceSocket.on('disconnect', (reason) => {
-        seen.push(`disconnect ${reason}`);
-        resolve();
-      });
-    });
+    const seen = watchEnd(aliceSocket);
     const logout = await fetch(`${url}/logout`, { method: 'POST', headers: { cookie: alice } });
     assert.equal(logout.status, 204);
-    await within(ended, 'the end of alice’s socket');
-    assert.deepEqual(seen, [
-      `${SESSION_ENDED_EVENT} ${ERR_SESSION_REVOKED} 401`,
-      'disconnect io server disconnect',
-    ]);
-    assert.equal(aliceSocket.active, false, 'the client does not reconnect');
+    await expectEnded(aliceSocket, seen, ERR_SESSION_REVOKED, 'alice’s socket');
 
     // Bob's session is untouched; alice's old cookie is a stranger's now.
     assert.deepEqual(await request(bobSocket, 'whoami'), BOB);

@@ -11,17 +11,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
-import {
-  ERR_SESSION_REVOKED,
-  ERR_UNAUTHORIZED,
-  SESSION_ENDED_EVENT,
-  type SessionEndedPayload,
-} from 'socket.io-session-auth';
+import { ERR_SESSION_REVOKED, ERR_UNAUTHORIZED } from 'socket.io-session-auth';
 import { connected, connectError, within } from './support/bounded.js';
 import { describeInChromium, launchChromium } from './support/chromium.js';
 import { mustSucceed, packPrivately, run, startServer, type Started } from './support/npm.js';
 import { codeBlocks, readmeSection, theBlock, type CodeBlock } from './support/readme.js';
 import { cookieOf } from './support/server.js';
+import { expectEnded, watchEnd } from './support/session-ending.js';
 
 const blocks = codeBlocks(readmeSection('## Quick start'));
 const installLines = theBlock(blocks, 'the npm install lines', (b) =>
@@ -112,24 +108,10 @@ async function exercise(url: string): Promise<void> {
     assert.deepEqual(await within(said, 'said'), [USER.username, 'hello from the spec']);
 
     // A logout over HTTP ends the socket: `session:ended`, then the server's disconnect.
-    const seen: string[] = [];
-    const ended = new Promise<void>((resolve) => {
-      socket.on(SESSION_ENDED_EVENT, (payload: SessionEndedPayload) => {
-        seen.push(`${SESSION_ENDED_EVENT} ${payload.data.code} ${payload.data.status}`);
-      });
-      socket.on('disconnect', (reason) => {
-        seen.push(`disconnect ${reason}`);
-        resolve();
-      });
-    });
+    const seen = watchEnd(socket);
     const logout = await fetch(`${url}/logout`, { method: 'POST', headers: { cookie } });
     assert.equal(logout.status, 204);
-    await within(ended, 'the end of the socket');
-    assert.deepEqual(seen, [
-      `${SESSION_ENDED_EVENT} ${ERR_SESSION_REVOKED} 401`,
-      'disconnect io server disconnect',
-    ]);
-    assert.equal(socket.active, false, 'the client does not reconnect');
+    await expectEnded(socket, seen, ERR_SESSION_REVOKED, 'the socket');
 
     // The old cookie is a stranger's now.
     assert.equal((await connectError(open(cookie))).data?.code, ERR_UNAUTHORIZED);
