@@ -59,13 +59,10 @@ const USER = { id: '1', username: 'alice' };
 const PASSWORD = 'alice-pass';
 const SECRET = 'quick-start-spec-secret';
 
-function postLogin(url: string, password: string, cookie?: string): Promise<Response> {
+function postLogin(url: string, password: string): Promise<Response> {
   return fetch(`${url}/login`, {
     method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      ...(cookie !== undefined && { cookie }),
-    },
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ username: USER.username, password }),
   });
 }
