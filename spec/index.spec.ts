@@ -3,7 +3,6 @@
 // using it end to end (Express + express-session + Passport + Socket.IO, a real socket.io-client),
 // and type-checking a TypeScript consumer against the published declarations.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import {
   mkdirSync,
   mkdtempSync,
@@ -16,10 +15,17 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import {
+  mustSucceed,
+  parsePackJson,
+  root,
+  run,
+  tsc,
+  type PackInfo,
+  type Run,
+} from './support/npm.js';
 
-const root = path.resolve(__dirname, '..');
 const fixtures = path.join(__dirname, 'fixtures');
-const tsc = path.join(root, 'node_modules', '.bin', 'tsc');
 const rootPackage = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
   name: string;
   version: string;
@@ -55,57 +61,6 @@ const PUBLIC_EXPORTS = [
   'ERR_ORIGIN_FORBIDDEN',
   'ERR_SESSION_UNAVAILABLE',
 ].sort();
-
-interface Run {
-  code: number | string | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment for child processes, without what the test runner and `npm run` set. */
-function childEnv(): NodeJS.ProcessEnv {
-  const dropped = (key: string): boolean =>
-    key === 'NODE_TEST_CONTEXT' ||
-    key === 'INIT_CWD' ||
-    key === 'npm_command' ||
-    key === 'npm_config_call' ||
-    key === 'npm_config_package' ||
-    key === 'npm_config_local_prefix' ||
-    key.startsWith('npm_lifecycle_') ||
-    key.startsWith('npm_package_');
-  return {
-    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !dropped(key))),
-    npm_config_update_notifier: 'false',
-  };
-}
-
-function run(file: string, args: string[], cwd: string, timeout = 120_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      file,
-      args,
-      { cwd, timeout, env: childEnv(), maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (error.code ?? error.signal ?? 'failed') : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-function mustSucceed(result: Run, what: string): Run {
-  assert.equal(
-    result.code,
-    0,
-    `${what} failed (${String(result.code)}):\n${result.stdout}\n${result.stderr}`,
-  );
-  return result;
-}
-
-interface PackInfo {
-  filename: string;
-  files: { path: string }[];
-}
 
 interface Outcome {
   connected: boolean;
@@ -200,12 +155,6 @@ function consumerSource(): string {
   const specifier = `'../../../lib/index.js'`;
   assert.equal(source.split(specifier).length, 2, `consumer.ts imports ${specifier} once`);
   return source.replace(specifier, `'${rootPackage.name}'`);
-}
-
-/** Parses the `npm pack --json` output, even if a lifecycle script printed before it. */
-function parsePackJson(stdout: string): PackInfo[] {
-  const start = stdout.startsWith('[') ? 0 : stdout.indexOf('\n[') + 1;
-  return JSON.parse(stdout.slice(start)) as PackInfo[];
 }
 
 function parseResult(result: Run, what: string): AppResult {
@@ -313,6 +262,31 @@ describe('the packed package, installed in fresh projects', { concurrency: true 
       readdirSync(root).filter((f) => f.endsWith('.tgz')),
       [],
     );
+  });
+
+  test('every source map in the tarball points at files the tarball has', () => {
+    assert.ok(pack);
+    const packed = new Set(pack.files.map((f) => f.path));
+    // What `npm install` unpacked: the same files, read as users get them.
+    const installed = path.join(dirs.get('cjs') ?? assert.fail(), 'node_modules', rootPackage.name);
+    const broken: string[] = [];
+    for (const file of packed) {
+      const text = readFileSync(path.join(installed, file), 'utf8');
+      const dir = path.posix.dirname(file);
+      const inTarball = (target: string): boolean =>
+        packed.has(path.posix.normalize(path.posix.join(dir, target)));
+      for (const [, url = ''] of text.matchAll(/^\/\/# sourceMappingURL=(.+)$/gm)) {
+        if (!url.startsWith('data:') && !inTarball(url)) broken.push(`${file} -> ${url}`);
+      }
+      if (file.endsWith('.map')) {
+        const map = JSON.parse(text) as { sourceRoot?: string; sources?: string[] };
+        for (const source of map.sources ?? []) {
+          const target = path.posix.join(map.sourceRoot ?? '', source);
+          if (!inTarball(target)) broken.push(`${file} -> ${target}`);
+        }
+      }
+    }
+    assert.deepEqual(broken, [], 'maps or sourceMappingURL comments pointing outside the tarball');
   });
 
   test('publint reports no errors, on the repo and on the tarball', async () => {

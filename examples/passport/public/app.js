@@ -176,6 +176,7 @@ async function sessionEnded(code) {
   }
   if (signingOut) return; // this tab's own logout: the login page is on its way
   if (code === 'ERR_SESSION_EXPIRED') {
+    showSignedOut();
     showBanner('Your session expired.', code, 'Sign in again', '/login');
     return;
   }
@@ -188,8 +189,17 @@ async function sessionEnded(code) {
   if (stillSignedIn) {
     showBanner('An administrator disconnected you.', code, 'Reconnect', '/');
   } else {
-    $('#me').textContent = 'Signed out';
+    showSignedOut();
     showBanner('You were signed out in another tab.', code, 'Sign in again', '/login');
+  }
+}
+
+/** This browser is signed out: nothing on the page works any more but "Sign in again". */
+function showSignedOut() {
+  $('#me').textContent = 'Signed out';
+  $('#logout').hidden = true;
+  for (const control of document.querySelectorAll('main button, main input')) {
+    control.disabled = true;
   }
 }
 
@@ -209,8 +219,9 @@ function setStatus(panel, text, kind) {
   status.className = `status ${kind}`;
 }
 
+/** The controls that need the panel's socket: its message form, and the admin's buttons. */
 function setEnabled(panel, enabled) {
-  for (const control of panel.querySelectorAll('.say input, .say button')) {
+  for (const control of panel.querySelectorAll('.say input, .say button, button.kick')) {
     control.disabled = !enabled;
   }
 }
