@@ -46,6 +46,10 @@ export interface ExampleApp {
   app: Express;
   httpServer: HttpServer;
   io: Server;
+  /** The session middleware: what the namespaces read sessions with (and a test kit too). */
+  session: RequestHandler;
+  /** The app's own Passport authenticator, with its strategy and its serializeUser. */
+  passport: InstanceType<typeof Passport>;
   /** Disconnects every socket, closes the HTTP server and its connections, and the own store. */
   close(): Promise<void>;
 }
@@ -259,6 +263,8 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     app,
     httpServer,
     io,
+    session: sessionMiddleware,
+    passport,
     async close() {
       const closed = io.close(); // disconnects every socket, then closes httpServer
       httpServer.closeAllConnections(); // idle keep-alive connections would hold it open
