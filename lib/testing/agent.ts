@@ -165,6 +165,11 @@ export class KitAgent implements Agent {
     return this.jar.header();
   }
 
+  /** Whether this agent is one of `kit`'s. */
+  isOf(kit: AgentContext): boolean {
+    return this.kit === kit;
+  }
+
   connect(nsp: string, options: ConnectOptions & { tabs: number }): Promise<TestSocket[]>;
   connect(nsp: string, options?: ConnectOptions): Promise<TestSocket>;
   connect(nsp: string, options: ConnectOptions = {}): Promise<TestSocket | TestSocket[]> {

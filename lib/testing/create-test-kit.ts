@@ -285,7 +285,7 @@ class Kit implements AgentContext, TestKit {
     agent: Agent,
   ): Promise<{ session: NonNullable<SessionSeen['session']>; sessionID: string }> {
     this.open(helper);
-    if (!(agent instanceof KitAgent)) {
+    if (!(agent instanceof KitAgent) || !agent.isOf(this)) {
       throw new TypeError(`${helper}: expected an agent of this kit`);
     }
     const seen = await this.desk.read(agent.cookie);

@@ -55,21 +55,32 @@ function recordOrThrow(helper: string, socket: unknown): SocketRecord {
  * await expectRefused(bob.connect('/admin'), 'ERR_FORBIDDEN');
  * ```
  */
-export async function expectRefused(
+export function expectRefused(
   connecting: Promise<TestSocket> | TestSocket,
   code?: string,
   options: WithinOptions = {},
 ): Promise<Refusal> {
   const ms = checkWithin('expectRefused', options.within, DEFAULT_WITHIN_MS);
-  if (code !== undefined && typeof code !== 'string') {
+  const given: unknown = code;
+  if (given !== undefined && typeof given !== 'string') {
     throw new TypeError('expectRefused: code must be a string, such as ERR_FORBIDDEN');
   }
+  if (!recordOf(connecting) && !isThenable(connecting)) {
+    throw new TypeError('expectRefused: expected what agent.connect() returns, or its socket');
+  }
+  return refused(connecting, code, ms);
+}
+
+async function refused(
+  connecting: Promise<TestSocket> | TestSocket,
+  code: string | undefined,
+  ms: number,
+): Promise<Refusal> {
   const expected = `connect_error${code === undefined ? '' : ` ${code}`}`;
   let record = recordOf(connecting);
+  let waited = ms;
+  let timedOut = false;
   if (!record) {
-    if (!isThenable(connecting)) {
-      throw new TypeError('expectRefused: expected what agent.connect() returns, or its socket');
-    }
     try {
       const socket = await bounded(
         Promise.resolve(connecting),
@@ -78,16 +89,21 @@ export async function expectRefused(
       );
       record = recordOrThrow('expectRefused', socket);
     } catch (error) {
-      record = failedConnectOf(error);
-      if (!record) throw error;
+      const failed = failedConnectOf(error);
+      if (!failed) throw error;
+      ({ record, ms: waited } = failed);
+      // The connect gave up waiting: nothing more to wait for.
+      timedOut = record.outcome === undefined;
     }
   }
   const { label } = record.socket;
-  const outcome = await settled(record, ms).catch(() => {
+  const outcome = timedOut ? undefined : await settled(record, waited).catch(() => undefined);
+  if (!outcome) {
     throw failure(
-      `expected ${expected} on ${label}, but neither connect nor connect_error came within ${ms} ms`,
+      `expected ${expected} on ${label}, but neither connect nor connect_error came within ` +
+        `${waited} ms`,
     );
-  });
+  }
   if (outcome.kind === 'connected') {
     throw failure(`expected ${expected} on ${label}, but the socket connected`);
   }
@@ -117,7 +133,7 @@ export async function expectRefused(
  * await expectAckError(chat.emitWithAck('delete-message', 42), 'ERR_FORBIDDEN');
  * ```
  */
-export async function expectAckError(
+export function expectAckError(
   reply: Promise<unknown>,
   code: string,
   options: WithinOptions = {},
@@ -126,9 +142,14 @@ export async function expectAckError(
   if (!isThenable(reply)) {
     throw new TypeError('expectAckError: expected the promise of socket.emitWithAck(…)');
   }
-  if (typeof code !== 'string') {
+  const given: unknown = code;
+  if (typeof given !== 'string') {
     throw new TypeError('expectAckError: code must be a string, such as ERR_FORBIDDEN');
   }
+  return ackError(reply, code, ms);
+}
+
+async function ackError(reply: PromiseLike<unknown>, code: string, ms: number): Promise<AckError> {
   const expected = `an ack with error ${code}`;
   let value: unknown;
   try {
@@ -164,16 +185,21 @@ export async function expectAckError(
  * await expectEnded(chat, 'ERR_SESSION_REVOKED');
  * ```
  */
-export async function expectEnded(
+export function expectEnded(
   socket: TestSocket,
   code: string,
   options: WithinOptions = {},
 ): Promise<void> {
   const ms = checkWithin('expectEnded', options.within, DEFAULT_WITHIN_MS);
   const record = recordOrThrow('expectEnded', socket);
-  if (typeof code !== 'string') {
+  const given: unknown = code;
+  if (typeof given !== 'string') {
     throw new TypeError('expectEnded: code must be a string, such as ERR_SESSION_REVOKED');
   }
+  return ended(record, code, ms);
+}
+
+async function ended(record: SocketRecord, code: string, ms: number): Promise<void> {
   const { label } = record.socket;
   const expected = `${label} to end with ${SESSION_ENDED} ${code}`;
   let told: unknown;

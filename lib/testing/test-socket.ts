@@ -149,8 +149,9 @@ export function toTestSocket(raw: ClientSocket, namespace: string, owner: string
       },
     },
     refuteEvent: {
-      value: function refuteEvent<T>(event: string, options?: RefuteEventOptions<T>) {
-        return refuteEventOn<T>(record, event, options);
+      value: function refuteEvent<T>(event: string, options: RefuteEventOptions<T> = {}) {
+        const ms = checkWithin('refuteEvent', options.within, DEFAULT_REFUTE_MS);
+        return refuteEventOn<T>(record, event, ms, options.where);
       },
     },
   });
@@ -267,10 +268,9 @@ function expectEventOn<T>(
 async function refuteEventOn<T>(
   record: SocketRecord,
   event: string,
-  options: RefuteEventOptions<T> = {},
+  ms: number,
+  where: RefuteEventOptions<T>['where'],
 ): Promise<void> {
-  const ms = checkWithin('refuteEvent', options.within, DEFAULT_REFUTE_MS);
-  const { where } = options;
   const found = (): Mail | undefined => record.mailbox.find((mail) => matches(mail, event, where));
   const early = found();
   const what = `no '${event}'${where ? ' (matching where)' : ''} on ${record.socket.label}`;
@@ -299,10 +299,10 @@ async function refuteEventOn<T>(
 }
 
 // The errors `connected` rejects with, and the socket each is about: expectRefused reads them.
-const failedConnects = new WeakMap<object, SocketRecord>();
+const failedConnects = new WeakMap<object, { record: SocketRecord; ms: number }>();
 
-/** The socket a rejection of {@link connected} is about, if it is one. */
-export function failedConnectOf(error: unknown): SocketRecord | undefined {
+/** The socket a rejection of {@link connected} is about, and how long it waited. */
+export function failedConnectOf(error: unknown): { record: SocketRecord; ms: number } | undefined {
   return typeof error === 'object' && error !== null ? failedConnects.get(error) : undefined;
 }
 
@@ -319,7 +319,7 @@ export async function connected(record: SocketRecord, ms: number): Promise<TestS
       `expected ${socket.label} to connect, but it was refused: ${describeRefusal(outcome.refusal)}`,
     );
   } catch (error) {
-    if (typeof error === 'object' && error !== null) failedConnects.set(error, record);
+    if (typeof error === 'object' && error !== null) failedConnects.set(error, { record, ms });
     throw error;
   }
 }
