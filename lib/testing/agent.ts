@@ -131,8 +131,8 @@ export interface AgentContext {
   readonly desk: Desk;
   readonly logoutPath: string;
   nodeFor(node: TestNode | undefined, helper: string): TestNode;
-  /** Remembers a tab, closed by `kit.close()`. */
-  track(tab: Tab): void;
+  /** Remembers a tab and its connection's manager, for `kit.close()`. */
+  track(tab: Tab, manager: Manager): void;
 }
 
 function checkNamespace(helper: string, nsp: unknown): string {
@@ -222,7 +222,7 @@ export class KitAgent implements Agent {
         for (const socket of sockets) socket.disconnect();
       },
     };
-    this.kit.track(tab);
+    this.kit.track(tab, manager);
     return tab;
   }
 

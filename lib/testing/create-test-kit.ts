@@ -2,6 +2,7 @@
 // adapter), agents logged in without a login form in the way, and session control (expire,
 // destroy) through the app's own session store. Everything it opens, kit.close() closes.
 import type { Server } from 'socket.io';
+import type { Manager } from 'socket.io-client';
 import { KitAgent, type Agent, type AgentContext, type Tab } from './agent.js';
 import { asError, failure } from './bounded.js';
 import { Desk, type SessionSeen } from './desk.js';
@@ -139,7 +140,7 @@ class Kit implements AgentContext, TestKit {
   declare readonly [Symbol.asyncDispose]: () => Promise<void>;
   readonly nodes: NodeRecord[] = [];
   readonly desk: Desk;
-  private readonly tabs = new Set<Tab>();
+  private readonly tabs = new Map<Tab, Manager>();
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -168,8 +169,8 @@ class Kit implements AgentContext, TestKit {
     return which;
   }
 
-  track(tab: Tab): void {
-    this.tabs.add(tab);
+  track(tab: Tab, manager: Manager): void {
+    this.tabs.set(tab, manager);
   }
 
   async loginAs(user: Express.User, options: LoginAsOptions = {}): Promise<Agent> {
@@ -258,14 +259,19 @@ class Kit implements AgentContext, TestKit {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (const tab of this.tabs) tab.close();
+      // The nodes end their own sockets, as in a shutdown, with no client trying to come back;
+      // the last started closes first, while the others are still up to answer it (fetchSockets,
+      // a revocation). Then the tabs of a server the kit leaves open, and the kit's own server.
+      for (const manager of this.tabs.values()) manager.reconnection(false);
+      const errors: unknown[] = [];
+      for (const node of [...this.nodes].reverse()) {
+        await node.close().catch((error: unknown) => errors.push(error));
+      }
+      for (const tab of this.tabs.keys()) tab.close();
       this.tabs.clear();
-      const results = await Promise.allSettled([
-        this.desk.close(),
-        ...this.nodes.map((node) => node.close()),
-      ]);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      await this.desk.close().catch((error: unknown) => errors.push(error));
+      if (errors.length === 1) throw errors[0];
+      if (errors.length > 1) throw new AggregateError(errors, 'kit.close: closing failed');
     })();
     return this.closing;
   }
