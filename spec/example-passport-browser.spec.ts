@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -17,9 +16,11 @@ import {
   type Locator,
   type Page,
 } from 'playwright-core';
-import { createApp, type ExampleApp } from '../examples/passport/app.js';
+import { createTestKit, type TestKit } from 'socket.io-session-auth/testing';
+import { createApp } from '../examples/passport/app.js';
 import { demoAccounts } from '../examples/passport/users.js';
 import { delay } from './support/client.js';
+import { countConnectAttempts } from './support/connect-attempts.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '.artifacts');
@@ -57,32 +58,6 @@ function watchTraffic(page: Page): Traffic {
   };
 }
 
-/** Counts, server side, the CONNECT packets clients send for `nsp`. */
-function countServerConnects(demo: ExampleApp, nsp: string): () => number {
-  let count = 0;
-  interface EngineSocket {
-    on(event: 'packet', fn: (packet: { type: string; data?: unknown }) => void): void;
-  }
-  const engine = demo.io.engine as unknown as {
-    on(event: 'connection', fn: (socket: EngineSocket) => void): void;
-    clients: Record<string, EngineSocket>;
-  };
-  const watch = (socket: EngineSocket): void => {
-    socket.on('packet', (packet) => {
-      if (
-        packet.type === 'message' &&
-        typeof packet.data === 'string' &&
-        packet.data.startsWith(`0${nsp},`)
-      ) {
-        count++;
-      }
-    });
-  };
-  for (const socket of Object.values(engine.clients)) watch(socket);
-  engine.on('connection', watch);
-  return () => count;
-}
-
 if (missing && inCI) {
   // Fail, never skip, in CI: a missing browser must not pass for a green run.
   test('examples/passport in Chromium', () => {
@@ -96,7 +71,7 @@ if (missing && inCI) {
 }
 
 function browserSteps(): void {
-  let demo: ExampleApp;
+  let kit: TestKit;
   let url = '';
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
@@ -106,9 +81,8 @@ function browserSteps(): void {
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
-    demo = createApp({ sessionSecret: 'browser-spec-secret' });
-    await new Promise<void>((resolve) => demo.httpServer.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(demo.httpServer.address() as AddressInfo).port}`;
+    kit = await createTestKit(() => createApp({ sessionSecret: 'browser-spec-secret' }));
+    url = kit.url;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -124,7 +98,7 @@ function browserSteps(): void {
   });
   after(async () => {
     await browser?.close();
-    await demo.close();
+    await kit.close();
   });
 
   async function newPage(context?: BrowserContext): Promise<Page> {
@@ -215,7 +189,7 @@ function browserSteps(): void {
   });
 
   test('3. the member opening the admin section sees "not allowed here", and nothing retries', async () => {
-    const serverConnects = countServerConnects(demo, '/admin');
+    const serverConnects = countConnectAttempts(kit.io, '/admin').count;
     const pageTraffic = traffic.get(member);
     assert.ok(pageTraffic);
     assert.equal(pageTraffic.connects('/admin'), 0);
@@ -286,7 +260,7 @@ function browserSteps(): void {
     await line.waitFor();
     assert.equal(await line.locator('b').textContent(), 'carol');
 
-    const serverConnects = countServerConnects(demo, '/tenant-globex');
+    const serverConnects = countConnectAttempts(kit.io, '/tenant-globex').count;
     await carol.fill('#open-tenant input[name=tenant]', 'globex');
     await carol.click('#open-tenant button');
     const globex = room(carol, 'globex');

@@ -2,12 +2,10 @@
 // (a redis-server), the nodes share Redis and the two-node story runs too.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createAdapter } from '@socket.io/redis-adapter';
-import { RedisStore } from 'connect-redis';
-import { createClient } from 'redis';
 import { createTestKit, expectEnded, expectRefused } from 'socket.io-session-auth/testing';
 import type { TestKit } from 'socket.io-session-auth/testing';
 import { createApp, type ChatMessage } from '../app.js';
+import { connectRedis } from '../redis.js';
 import { findUserById } from '../users.js';
 
 const redis = process.env.REDIS_URL;
@@ -63,16 +61,13 @@ test('two nodes: a logout on one ends the socket on the other', { skip: !redis }
   await expectEnded(chat, 'ERR_SESSION_REVOKED');
 });
 
-/** A node of the demo on Redis: every node shares the session store and the adapter. */
+/** A node of the demo on Redis (`../redis.ts`): every node shares the store and the adapter. */
 async function redisNode(url: string) {
-  const client = createClient({ url });
-  const sub = client.duplicate();
-  await Promise.all([client.connect(), sub.connect()]);
-  const store = new RedisStore({ client });
-  const demo = createApp({ sessionSecret: 's', store, adapter: createAdapter(client, sub) });
+  const redis = await connectRedis(url);
+  const demo = createApp({ sessionSecret: 's', ...redis.options });
   const close = async () => {
     await demo.close();
-    await Promise.all([client.quit(), sub.quit()]);
+    await redis.quit();
   };
   return { ...demo, close };
 }

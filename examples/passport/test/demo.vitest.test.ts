@@ -1,12 +1,10 @@
 // The demo's key stories under Vitest, with socket.io-session-auth/testing. With REDIS_URL set
 // (a redis-server), the nodes share Redis and the two-node story runs too.
-import { createAdapter } from '@socket.io/redis-adapter';
-import { RedisStore } from 'connect-redis';
-import { createClient } from 'redis';
 import { createTestKit, expectEnded, expectRefused } from 'socket.io-session-auth/testing';
 import type { TestKit } from 'socket.io-session-auth/testing';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createApp, type ChatMessage } from '../app.js';
+import { connectRedis } from '../redis.js';
 import { findUserById } from '../users.js';
 
 const redis = process.env.REDIS_URL;
@@ -62,16 +60,13 @@ test.skipIf(!redis)('two nodes: a logout on one ends the socket on the other', a
   await expectEnded(chat, 'ERR_SESSION_REVOKED');
 });
 
-/** A node of the demo on Redis: every node shares the session store and the adapter. */
+/** A node of the demo on Redis (`../redis.ts`): every node shares the store and the adapter. */
 async function redisNode(url: string) {
-  const client = createClient({ url });
-  const sub = client.duplicate();
-  await Promise.all([client.connect(), sub.connect()]);
-  const store = new RedisStore({ client });
-  const demo = createApp({ sessionSecret: 's', store, adapter: createAdapter(client, sub) });
+  const redis = await connectRedis(url);
+  const demo = createApp({ sessionSecret: 's', ...redis.options });
   const close = async () => {
     await demo.close();
-    await Promise.all([client.quit(), sub.quit()]);
+    await redis.quit();
   };
   return { ...demo, close };
 }
