@@ -29,7 +29,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['spec/**/*.ts', 'bench/**/*.ts'],
+    files: ['spec/**/*.ts', 'bench/**/*.ts', 'examples/*/test/**/*.ts'],
     rules: {
       // node:test's test() and describe() return promises the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [

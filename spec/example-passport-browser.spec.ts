@@ -17,6 +17,7 @@ import { createApp, type ExampleApp } from '../examples/passport/app.js';
 import { demoAccounts } from '../examples/passport/users.js';
 import { describeInChromium, launchChromium } from './support/chromium.js';
 import { delay } from './support/client.js';
+import { countConnectAttempts } from './support/connect-attempts.js';
 import { sidOf } from './support/server.js';
 
 const ARTIFACTS = path.join(__dirname, '.artifacts');
@@ -58,32 +59,6 @@ function watchTraffic(page: Page): Traffic {
     connects: (nsp) =>
       payloads.flatMap((p) => p.split('\x1e')).filter((p) => p.startsWith(`40${nsp},`)).length,
   };
-}
-
-/** Counts, server side, the CONNECT packets clients send for `nsp`. */
-function countServerConnects(demo: ExampleApp, nsp: string): () => number {
-  let count = 0;
-  interface EngineSocket {
-    on(event: 'packet', fn: (packet: { type: string; data?: unknown }) => void): void;
-  }
-  const engine = demo.io.engine as unknown as {
-    on(event: 'connection', fn: (socket: EngineSocket) => void): void;
-    clients: Record<string, EngineSocket>;
-  };
-  const watch = (socket: EngineSocket): void => {
-    socket.on('packet', (packet) => {
-      if (
-        packet.type === 'message' &&
-        typeof packet.data === 'string' &&
-        packet.data.startsWith(`0${nsp},`)
-      ) {
-        count++;
-      }
-    });
-  };
-  for (const socket of Object.values(engine.clients)) watch(socket);
-  engine.on('connection', watch);
-  return () => count;
 }
 
 describeInChromium('examples/passport in Chromium', browserSteps);
@@ -245,7 +220,7 @@ function browserSteps(): void {
   });
 
   test('3. the member opening the admin section sees "not allowed here", and nothing retries', async () => {
-    const serverConnects = countServerConnects(demo, '/admin');
+    const serverConnects = countConnectAttempts(demo.io, '/admin').count;
     const pageTraffic = traffic.get(member);
     assert.ok(pageTraffic);
     assert.equal(pageTraffic.connects('/admin'), 0);
@@ -313,7 +288,7 @@ function browserSteps(): void {
     await line.waitFor();
     assert.equal(await line.locator('b').textContent(), 'carol');
 
-    const serverConnects = countServerConnects(demo, '/tenant-globex');
+    const serverConnects = countConnectAttempts(demo.io, '/tenant-globex').count;
     await carol.fill('#open-tenant input[name=tenant]', 'globex');
     await carol.click('#open-tenant button');
     const globex = room(carol, 'globex');

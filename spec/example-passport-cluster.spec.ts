@@ -1,128 +1,110 @@
-// Two copies of the demo (`npm run example` twice, on two ports) with REDIS_URL set: separate
-// Node processes sharing a real redis-server for sessions and the Socket.IO adapter.
+// The demo on several nodes sharing a real redis-server for sessions and the Socket.IO adapter,
+// as examples/passport/redis.ts wires them (what server.ts does with REDIS_URL): in-process nodes
+// started by the test kit, and server.ts itself in a process of its own.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
-import { connected, waitFor } from './support/client.js';
+import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from 'socket.io-session-auth';
+import {
+  createTestKit,
+  expectEnded,
+  expectRefused,
+  type TestKit,
+  type TestNode,
+} from 'socket.io-session-auth/testing';
+import { createApp, type ChatMessage, type Presence } from '../examples/passport/app.js';
+import { connectRedis } from '../examples/passport/redis.js';
+import { findUserById } from '../examples/passport/users.js';
+import { waitFor } from './support/client.js';
+import { within } from './support/bounded.js';
 import { freePort, redisUnavailable, startRedis, type RedisServer } from './support/redis.js';
-import { cookieOf } from './support/server.js';
 
 const skip = redisUnavailable();
+const SECRET = 'cluster-spec';
+const userOf = (id: string): Express.User => findUserById(id) ?? assert.fail(`no user ${id}`);
 
-interface Copy {
-  url: string;
-  child: ChildProcess;
-}
-
-async function startCopy(redisUrl: string): Promise<Copy> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/passport/server.ts'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      REDIS_URL: redisUrl,
-      SESSION_SECRET: 'cluster-spec',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    output += chunk;
-  });
-  await waitFor(() => output.includes('Demo accounts'), 20_000, `the demo on port ${port}`);
-  assert.match(output, /Sessions and Socket\.IO: Redis/);
-  return { url: `http://127.0.0.1:${port}`, child };
-}
-
-async function login(copy: Copy, username: string): Promise<string> {
-  const res = await fetch(`${copy.url}/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: `${username}-pass` }),
-    redirect: 'manual',
-  });
-  assert.equal(res.status, 302, `login as ${username} on ${copy.url}`);
-  await res.arrayBuffer();
-  return cookieOf(res);
-}
-
-describe('the demo, two copies over Redis', { skip }, () => {
+describe('the demo on two nodes over Redis', { skip }, () => {
   let redis: RedisServer | undefined;
-  const copies: Copy[] = [];
-  const clients: ClientSocket[] = [];
+  let kit: TestKit;
+  let a: TestNode;
+  let b: TestNode;
 
   before(async () => {
-    redis = await startRedis();
-    copies.push(...(await Promise.all([startCopy(redis.url), startCopy(redis.url)])));
+    const server = await startRedis();
+    redis = server;
+    kit = await createTestKit(async () => {
+      const shared = await connectRedis(server.url);
+      const demo = createApp({ sessionSecret: SECRET, ...shared.options });
+      const close = async (): Promise<void> => {
+        await demo.close();
+        await shared.quit();
+      };
+      return { ...demo, close };
+    });
+    [a, b] = [kit.nodes[0] ?? assert.fail(), await kit.node()];
   });
-
   after(async () => {
-    for (const client of clients) client.close();
-    await Promise.all(
-      copies.map(async ({ child }) => {
-        if (child.exitCode !== null) return;
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }),
-    );
+    await kit.close();
     await redis?.stop();
   });
 
-  function connect(copy: Copy, nsp: string, cookie: string): ClientSocket {
-    const socket = ioClient(`${copy.url}${nsp}`, {
-      forceNew: true,
-      reconnection: false,
-      transports: ['websocket'],
-      extraHeaders: { cookie },
+  test('log in on one, chat with a user on the other, see who is online on both', async () => {
+    // bob logs in through A's form and chats on B; alice chats on A.
+    const bob = await kit.loginWith('/login', { username: 'bob', password: 'bob-pass' });
+    const alice = await kit.loginAs(userOf('1'));
+    const bobOnB = await bob.connect('/chat', { node: b });
+    const aliceOnA = await alice.connect('/chat', { node: a });
+    assert.deepEqual(await bobOnB.emitWithAck('say', { text: 'hi from B' }), { ok: true });
+    const said = await aliceOnA.expectEvent<ChatMessage>('said');
+    assert.deepEqual([said.from, said.text], ['bob', 'hi from B']);
+    // Who's online, seen from A, lists the user connected to B, with both of his tabs.
+    await bob.connect('/chat', { node: b });
+    await aliceOnA.expectEvent<Presence[]>('online', {
+      where: (online) => online.some((u) => u.username === 'bob' && u.connections === 2),
     });
-    clients.push(socket);
-    return socket;
-  }
+  });
 
-  test('log in on one, chat with a user on the other, log out on one and be cut off on the other', async () => {
-    const [a, b] = copies as [Copy, Copy];
-    // bob logs in on A and chats on B; alice logs in on B and chats on A.
-    const bob = await login(a, 'bob');
-    const alice = await login(b, 'alice');
-    const bobOnB = await connected(connect(b, '/chat', bob));
-    const aliceOnA = await connected(connect(a, '/chat', alice));
+  test('a logout through A ends the sockets on B; expiry ends them on both', async () => {
+    const [carol, alice] = await Promise.all([kit.loginAs(userOf('3')), kit.loginAs(userOf('1'))]);
+    const carolOnB = await carol.connect('/tenant-acme', { node: b });
+    const aliceSockets = [
+      await alice.connect('/chat', { node: a }),
+      await alice.connect('/chat', { node: b }),
+    ];
+    await carol.logout(); // POST /logout on A
+    await expectEnded(carolOnB, ERR_SESSION_REVOKED);
+    await expectRefused(carol.connect('/chat', { node: b }), 'ERR_UNAUTHORIZED');
 
-    const said = new Promise<{ from: string; text: string }>((resolve) => {
-      aliceOnA.on('said', resolve);
-    });
-    const reply = (await bobOnB.timeout(5000).emitWithAck('say', { text: 'hi from B' })) as unknown;
-    assert.deepEqual(reply, { ok: true });
-    assert.deepEqual(
-      { ...(await said), at: undefined },
-      { from: 'bob', text: 'hi from B', at: undefined },
-    );
-
-    // Who's online, seen from A, lists the user connected to B.
-    const online = new Promise<unknown>((resolve) => {
-      aliceOnA.once('online', resolve);
-    });
-    connect(b, '/chat', bob);
-    assert.match(JSON.stringify(await online), /"username":"bob"/);
-
-    // bob logs out through A: his sockets on B end, with the reason first.
-    const events: string[] = [];
-    bobOnB.on('session:ended', (payload: { data: { code: string } }) => {
-      events.push(payload.data.code);
-    });
-    bobOnB.on('disconnect', (reason) => {
-      events.push(reason);
-    });
-    const out = await fetch(`${a.url}/logout`, {
-      method: 'POST',
-      headers: { cookie: bob },
-      redirect: 'manual',
-    });
-    assert.equal(out.status, 303);
-    await waitFor(() => events.length >= 2, 10_000, "bob's socket on B to end");
-    assert.deepEqual(events, ['ERR_SESSION_REVOKED', 'io server disconnect']);
-    assert.equal(aliceOnA.connected, true, 'alice is untouched');
+    await kit.expire(alice);
+    for (const socket of aliceSockets) await expectEnded(socket, ERR_SESSION_EXPIRED);
   });
 });
+
+test(
+  'server.ts with REDIS_URL: sessions and Socket.IO on Redis; closes its clients on SIGTERM',
+  { skip },
+  async () => {
+    const server = await startRedis();
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/passport/server.ts'], {
+      env: { ...process.env, PORT: String(port), REDIS_URL: server.url, SESSION_SECRET: SECRET },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const exited = once(child, 'exit');
+    try {
+      await waitFor(() => output.includes('Demo accounts'), 20_000, `the demo on port ${port}`);
+      assert.match(output, /Sessions and Socket\.IO: Redis/);
+      const page = await fetch(`http://127.0.0.1:${port}/login`);
+      assert.equal(page.status, 200);
+      await page.arrayBuffer();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const [code] = (await within(exited, 'exit on SIGTERM', 10_000)) as [number | null];
+    assert.equal(code, 0, output);
+    await server.stop();
+  },
+);

@@ -4,6 +4,7 @@
 // and type-checking a TypeScript consumer against the published declarations.
 import assert from 'node:assert/strict';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -62,6 +63,9 @@ const PUBLIC_EXPORTS = [
   'ERR_SESSION_UNAVAILABLE',
 ].sort();
 
+/** Every runtime export of the test kit, socket.io-session-auth/testing. */
+const TESTING_EXPORTS = ['createTestKit', 'expectAckError', 'expectEnded', 'expectRefused'];
+
 interface Outcome {
   connected: boolean;
   message?: string;
@@ -91,6 +95,15 @@ interface AppResult {
   anonymous: Outcome;
   member: Outcome;
   redirect: Outcome;
+  kit: {
+    exports: string[];
+    sameCopy: boolean;
+    sameUrl: boolean;
+    hello: string;
+    refusal: unknown;
+    failure: { name: string; message: string } | null;
+    expired: boolean;
+  };
 }
 
 interface Project {
@@ -100,7 +113,8 @@ interface Project {
   app: string;
   entry: string;
   tsconfig: Record<string, unknown>;
-  tsFiles: string[];
+  /** Each file, and the consumer fixture it is a copy of. */
+  tsFiles: Record<string, 'consumer.ts' | 'testing-consumer.ts'>;
 }
 
 const strictTs = {
@@ -123,7 +137,12 @@ const projects: Project[] = [
     // consumer.ts is CommonJS here (require types, index.d.ts); consumer-esm.mts is an ES module
     // under node16 (import types, index.d.mts).
     tsconfig: { ...strictTs, module: 'node16', moduleResolution: 'node16' },
-    tsFiles: ['consumer.ts', 'consumer-esm.mts'],
+    tsFiles: {
+      'consumer.ts': 'consumer.ts',
+      'consumer-esm.mts': 'consumer.ts',
+      'testing-consumer.ts': 'testing-consumer.ts',
+      'testing-consumer-esm.mts': 'testing-consumer.ts',
+    },
   },
   {
     name: 'esm',
@@ -132,7 +151,7 @@ const projects: Project[] = [
     app: 'app.mjs',
     entry: 'dist/index.mjs',
     tsconfig: { ...strictTs, module: 'esnext', moduleResolution: 'bundler' },
-    tsFiles: ['consumer.ts'],
+    tsFiles: { 'consumer.ts': 'consumer.ts', 'testing-consumer.ts': 'testing-consumer.ts' },
   },
 ];
 
@@ -149,12 +168,15 @@ const commonDependencies = [
   `@types/node@${nodeMajor}`,
 ];
 
-/** The consumer of spec/fixtures/types, importing the installed package instead of lib/. */
-function consumerSource(): string {
-  const source = readFileSync(path.join(fixtures, 'types', 'consumer.ts'), 'utf8');
-  const specifier = `'../../../lib/index.js'`;
-  assert.equal(source.split(specifier).length, 2, `consumer.ts imports ${specifier} once`);
-  return source.replace(specifier, `'${rootPackage.name}'`);
+/** A consumer of spec/fixtures/types, importing the installed package instead of lib/. */
+function consumerSource(fixture: 'consumer.ts' | 'testing-consumer.ts'): string {
+  const source = readFileSync(path.join(fixtures, 'types', fixture), 'utf8');
+  const [specifier, entry] =
+    fixture === 'consumer.ts'
+      ? [`'../../../lib/index.js'`, rootPackage.name]
+      : [`'../../../lib/testing/index.js'`, `${rootPackage.name}/testing`];
+  assert.equal(source.split(specifier).length, 2, `${fixture} imports ${specifier} once`);
+  return source.replace(specifier, `'${entry}'`);
 }
 
 function parseResult(result: Run, what: string): AppResult {
@@ -213,13 +235,60 @@ describe('the packed package, installed in fresh projects', { concurrency: true 
       path.join(dir, project.app),
       readFileSync(path.join(fixtures, 'package', project.app)),
     );
-    const consumer = consumerSource();
-    for (const file of project.tsFiles) writeFileSync(path.join(dir, file), consumer);
+    for (const [file, fixture] of Object.entries(project.tsFiles)) {
+      writeFileSync(path.join(dir, file), consumerSource(fixture));
+    }
     writeFileSync(
       path.join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: project.tsconfig, files: project.tsFiles }, null, 2),
+      JSON.stringify(
+        { compilerOptions: project.tsconfig, files: Object.keys(project.tsFiles) },
+        null,
+        2,
+      ),
     );
     dirs.set(project.name, realpathSync(dir));
+  }
+
+  /**
+   * A production install: the tarball alone (npm adds the required peers, socket.io and express,
+   * and none of the optional ones), and a script that loads the main entry both ways and then
+   * tries the kit.
+   */
+  async function installBare(): Promise<void> {
+    const dir = path.join(work, 'bare');
+    mkdirSync(dir);
+    writeFileSync(
+      path.join(dir, 'package.json'),
+      JSON.stringify({ name: 'bare-app', version: '1.0.0', private: true }, null, 2),
+    );
+    const result = await run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball],
+      dir,
+      150_000,
+    );
+    mustSucceed(result, 'npm install (bare)');
+    writeFileSync(
+      path.join(dir, 'bare.cjs'),
+      `'use strict';
+const kitFiles = () =>
+  Object.keys(require.cache).filter((f) => /[\\/]dist[\\/]testing[\\/]/.test(f));
+const main = require('socket.io-session-auth');
+import('socket.io-session-auth').then((esm) => {
+  const loaded = kitFiles();
+  let testing = 'loaded';
+  try {
+    require('socket.io-session-auth/testing');
+  } catch (error) {
+    testing = error.code + ' ' + (/'([^']+)'/.exec(error.message) || [])[1];
+  }
+  const names = (m) => Object.keys(m).filter((k) => k !== 'default' && k !== 'module.exports');
+  const result = { exports: names(main).sort(), esm: names(esm).sort(), loaded, testing };
+  console.log('RESULT ' + JSON.stringify(result));
+});
+`,
+    );
+    dirs.set('bare', realpathSync(dir));
   }
 
   before(
@@ -235,7 +304,7 @@ describe('the packed package, installed in fresh projects', { concurrency: true 
       pack = info[0];
       assert.ok(pack);
       tarball = path.join(work, pack.filename);
-      await Promise.all(projects.map(install));
+      await Promise.all([...projects.map(install), installBare()]);
     },
     { timeout: 240_000 },
   );
@@ -252,10 +321,10 @@ describe('the packed package, installed in fresh projects', { concurrency: true 
     );
     assert.deepEqual(unexpected, [], 'files outside dist/ in the tarball');
     // Every file the exports map points at is in the tarball.
-    const targets = JSON.stringify(rootPackage.exports).match(/"\.\/[^"]+"/g) ?? [];
-    assert.ok(targets.length >= 5);
+    const targets = JSON.stringify(rootPackage.exports).match(/:"\.\/[^"]+"/g) ?? [];
+    assert.ok(targets.length >= 9);
     for (const target of targets) {
-      const file = target.slice(3, -1);
+      const file = target.slice(4, -1);
       assert.ok(files.includes(file), `exports points at ${file}, which is not packed`);
     }
     assert.deepEqual(
@@ -346,11 +415,45 @@ describe('the packed package, installed in fresh projects', { concurrency: true 
       });
     });
 
+    test(`${label}: the test kit, from socket.io-session-auth/testing, on the same copy of the package`, async () => {
+      const { kit } = await appResult(project);
+      assert.deepEqual(kit.exports, TESTING_EXPORTS);
+      assert.equal(kit.sameCopy, true, 'import and require() give one copy of the kit');
+      assert.equal(kit.sameUrl, true, 'the app already listened: the kit used its server');
+      assert.equal(kit.hello, 'alice');
+      assert.deepEqual(kit.refusal, {
+        message: 'Forbidden',
+        data: { code: 'ERR_FORBIDDEN', status: 403 },
+      });
+      assert.deepEqual(kit.failure, {
+        name: 'AssertionError',
+        message: 'expected connect_error ERR_FORBIDDEN on /admin (alice), but the socket connected',
+      });
+      assert.equal(kit.expired, true, "kit.expire ended the app's live socket");
+    });
+
     test(`${label}: the TypeScript consumer type-checks against the published declarations`, async () => {
       const dir = dirs.get(project.name) ?? assert.fail(`${project.name} was not installed`);
       mustSucceed(await run(tsc, ['-p', dir], dir), `tsc -p ${project.name}`);
     });
   }
+
+  test('a production install that does not import the kit gets nothing of it: no socket.io-client, no kit module loaded', async () => {
+    const dir = dirs.get('bare') ?? assert.fail('bare was not installed');
+    assert.equal(
+      existsSync(path.join(dir, 'node_modules', 'socket.io-client')),
+      false,
+      'socket.io-client is an optional peer: npm does not install it',
+    );
+    const result = mustSucceed(await run(process.execPath, ['bare.cjs'], dir, 30_000), 'bare.cjs');
+    const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT ')) ?? '';
+    assert.deepEqual(JSON.parse(line.slice('RESULT '.length)), {
+      exports: PUBLIC_EXPORTS,
+      esm: PUBLIC_EXPORTS,
+      loaded: [],
+      testing: 'MODULE_NOT_FOUND socket.io-client',
+    });
+  });
 
   test('cjs: require() and import() of the package give the same exports', async () => {
     const cjs = projects.find((p) => p.name === 'cjs') ?? assert.fail();

@@ -29,7 +29,7 @@ function run(file: string, args: string[], cwd: string): Promise<Run> {
   });
 }
 
-test('tsc accepts the consumer fixture and every @ts-expect-error of the negative one', async () => {
+test('tsc accepts the consumer fixtures and every @ts-expect-error of the negative ones', async () => {
   const result = await run(tsc, ['--noEmit', '-p', tsconfig], root);
   assert.equal(result.code, 0, `tsc -p ${path.relative(root, tsconfig)} failed:\n${result.output}`);
 });
@@ -51,11 +51,14 @@ function expectations(source: string): Expectation[] {
   return list;
 }
 
-test('each wrong use in the negative fixture fails for the reason its comment gives', () => {
-  const source = readFileSync(negativeFile, 'utf8');
-  const expected = expectations(source);
-  assert.ok(expected.length >= 20, `only ${expected.length} expectations found`);
+/** The negative fixtures, and how many wrong uses each has at least. */
+const negativeFiles = new Map([
+  [negativeFile, 20],
+  [path.join(fixtures, 'testing-negative.ts'), 7],
+]);
 
+test('each wrong use in the negative fixtures fails for the reason its comment gives', () => {
+  const sources = new Map([...negativeFiles.keys()].map((f) => [f, readFileSync(f, 'utf8')]));
   const config = ts.getParsedCommandLineOfConfigFile(tsconfig, undefined, {
     ...ts.sys,
     onUnRecoverableConfigFileDiagnostic: (d) => {
@@ -68,7 +71,8 @@ test('each wrong use in the negative fixture fails for the reason its comment gi
   const host = ts.createCompilerHost(config.options);
   const getSourceFile = host.getSourceFile.bind(host);
   host.getSourceFile = (fileName, languageVersion, ...rest) => {
-    if (path.resolve(fileName) === negativeFile) {
+    const source = sources.get(path.resolve(fileName));
+    if (source !== undefined) {
       const stripped = source.replaceAll('// @ts-expect-error', '// expected error');
       return ts.createSourceFile(fileName, stripped, languageVersion, true);
     }
@@ -77,30 +81,39 @@ test('each wrong use in the negative fixture fails for the reason its comment gi
   const program = ts.createProgram({ rootNames: config.fileNames, options: config.options, host });
   const diagnostics = ts.getPreEmitDiagnostics(program);
 
-  const found = new Map<number, { codes: Set<number>; messages: string[] }>();
+  const found = new Map<string, { codes: Set<number>; messages: string[] }>();
   const elsewhere: string[] = [];
   for (const d of diagnostics) {
     const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
-    if (d.file && path.resolve(d.file.fileName) === negativeFile && d.start !== undefined) {
+    const file = d.file ? path.resolve(d.file.fileName) : '';
+    if (d.file && sources.has(file) && d.start !== undefined) {
       const { line } = d.file.getLineAndCharacterOfPosition(d.start);
-      const entry = found.get(line) ?? { codes: new Set<number>(), messages: [] };
+      const key = `${file}:${line}`;
+      const entry = found.get(key) ?? { codes: new Set<number>(), messages: [] };
       entry.codes.add(d.code);
       entry.messages.push(`TS${d.code}: ${message}`);
-      found.set(line, entry);
+      found.set(key, entry);
     } else {
       elsewhere.push(`${d.file?.fileName ?? '(no file)'}: TS${d.code}: ${message}`);
     }
   }
-  assert.deepEqual(elsewhere, [], 'errors outside the negative fixture');
+  assert.deepEqual(elsewhere, [], 'errors outside the negative fixtures');
   const mismatches: string[] = [];
-  for (const { line, code, why } of expected) {
-    const entry = found.get(line + 1);
-    found.delete(line + 1);
-    if (!entry) mismatches.push(`line ${line + 2} (${why}): no error`);
-    else if (!entry.codes.has(code)) {
-      mismatches.push(
-        `line ${line + 2} (${why}): expected TS${code}, got\n${entry.messages.join('\n')}`,
-      );
+  for (const [file, source] of sources) {
+    const expected = expectations(source);
+    const minimum = negativeFiles.get(file) ?? 1;
+    assert.ok(expected.length >= minimum, `${file}: only ${expected.length} expectations found`);
+    const name = path.basename(file);
+    for (const { line, code, why } of expected) {
+      const key = `${file}:${line + 1}`;
+      const entry = found.get(key);
+      found.delete(key);
+      if (!entry) mismatches.push(`${name} line ${line + 2} (${why}): no error`);
+      else if (!entry.codes.has(code)) {
+        mismatches.push(
+          `${name} line ${line + 2} (${why}): expected TS${code}, got\n${entry.messages.join('\n')}`,
+        );
+      }
     }
   }
   assert.deepEqual(mismatches, []);

@@ -46,7 +46,14 @@ export interface ExampleApp {
   app: Express;
   httpServer: HttpServer;
   io: Server;
-  /** Disconnects every socket, closes the HTTP server and its connections, and the own store. */
+  /** The session middleware: what the namespaces read sessions with (and a test kit too). */
+  session: RequestHandler;
+  /** The app's own Passport authenticator, with its strategy and its serializeUser. */
+  passport: InstanceType<typeof Passport>;
+  /**
+   * Disconnects every socket, closes the HTTP server and its connections, waits for the who's
+   * online lists under way, and stops the own store.
+   */
   close(): Promise<void>;
 }
 
@@ -186,17 +193,25 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     user.tenants.includes(socket.nsp.name.slice(TENANT_PREFIX.length)),
   );
 
-  // Who is online: everyone with a socket in /chat (every tab of the app opens one).
+  // Who is online, from fetchSockets(), which asks every node. close() waits for the lists under
+  // way, and none starts once it has been called: a node shutting down asks nobody.
+  let closing = false;
+  const lookups = new Set<Promise<void>>();
+  const withOnline = (nsp: Namespace, send: (online: Presence[]) => void): void => {
+    if (closing) return;
+    const lookup = whoIsOnline(nsp).then(send, (error: unknown) => {
+      console.error('who is online:', error);
+    });
+    lookups.add(lookup);
+    void lookup.finally(() => lookups.delete(lookup));
+  };
+
+  // Everyone with a socket in /chat (every tab of the app opens one).
   const publishPresence = (): void => {
-    whoIsOnline(chat).then(
-      (online) => {
-        chat.emit('online', online);
-        admin.emit('users', online);
-      },
-      (error: unknown) => {
-        console.error('who is online:', error);
-      },
-    );
+    withOnline(chat, (online) => {
+      chat.emit('online', online);
+      admin.emit('users', online);
+    });
   };
 
   chat.on('connection', (socket) => {
@@ -208,12 +223,7 @@ export function createApp(options: CreateAppOptions): ExampleApp {
   });
 
   admin.on('connection', (socket) => {
-    whoIsOnline(chat).then(
-      (online) => socket.emit('users', online),
-      (error: unknown) => {
-        console.error('who is online:', error);
-      },
-    );
+    withOnline(chat, (online) => socket.emit('users', online));
     socket.on('kick', (userId: unknown, ack?: unknown) => {
       if (typeof userId !== 'string' || !findUserById(userId)) {
         reply(ack, { error: 'No such user' });
@@ -241,12 +251,7 @@ export function createApp(options: CreateAppOptions): ExampleApp {
   tenants.on('connection', (socket) => {
     const room = socket.nsp;
     const publish = (): void => {
-      whoIsOnline(room).then(
-        (online) => room.emit('online', online),
-        (error: unknown) => {
-          console.error('who is online:', error);
-        },
-      );
+      withOnline(room, (online) => room.emit('online', online));
     };
     publish();
     socket.on('say', (message: unknown, ack?: unknown) => {
@@ -259,10 +264,14 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     app,
     httpServer,
     io,
+    session: sessionMiddleware,
+    passport,
     async close() {
+      closing = true;
       const closed = io.close(); // disconnects every socket, then closes httpServer
       httpServer.closeAllConnections(); // idle keep-alive connections would hold it open
       await closed;
+      await Promise.all(lookups);
       ownStore?.stopInterval();
     },
   };

@@ -5,10 +5,8 @@
 //                   several copies (same SESSION_SECRET, other PORTs) behave as one app
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { createAdapter } from '@socket.io/redis-adapter';
-import { RedisStore } from 'connect-redis';
-import { createClient } from 'redis';
-import { createApp, type CreateAppOptions } from './app.js';
+import { createApp } from './app.js';
+import { connectRedis } from './redis.js';
 import { demoAccounts } from './users.js';
 
 function portFromEnv(value: string | undefined): number {
@@ -18,28 +16,6 @@ function portFromEnv(value: string | undefined): number {
     throw new RangeError(`PORT must be a port number (0-65535), not ${JSON.stringify(value)}`);
   }
   return port;
-}
-
-async function connectRedis(
-  url: string | undefined,
-): Promise<{ options: Partial<CreateAppOptions>; quit(): Promise<void> } | undefined> {
-  if (url === undefined || url === '') return undefined;
-  const client = createClient({ url });
-  client.on('error', (error: unknown) => {
-    console.error('redis:', error);
-  });
-  const pub = client.duplicate();
-  const sub = client.duplicate();
-  await Promise.all([client.connect(), pub.connect(), sub.connect()]);
-  return {
-    options: {
-      store: new RedisStore({ client, prefix: 'demo:sess:' }),
-      adapter: createAdapter(pub, sub),
-    },
-    async quit() {
-      await Promise.all([client.quit(), pub.quit(), sub.quit()]);
-    },
-  };
 }
 
 const port = portFromEnv(process.env.PORT);
@@ -55,7 +31,8 @@ if (sessionSecret === '') {
 // The session store and the Socket.IO adapter: Redis when REDIS_URL is set, else memorystore's
 // MemoryStore and the in-memory adapter, in this process.
 async function main(): Promise<void> {
-  const redis = await connectRedis(process.env.REDIS_URL);
+  const url = process.env.REDIS_URL;
+  const redis = url === undefined || url === '' ? undefined : await connectRedis(url);
   const demo = createApp({ sessionSecret, ...redis?.options });
 
   demo.httpServer.listen(port, () => {

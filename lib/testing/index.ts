@@ -1,0 +1,21 @@
+export { createTestKit } from './create-test-kit.js';
+export type {
+  LoginAsOptions,
+  LoginWithOptions,
+  TestKit,
+  TestKitAppFactory,
+  TestKitOptions,
+  TestKitSettings,
+} from './create-test-kit.js';
+export type { TestKitApp, TestNode } from './nodes.js';
+export type {
+  Agent,
+  AgentRequestInit,
+  AgentSession,
+  ConnectOptions,
+  Tab,
+  TabOptions,
+} from './agent.js';
+export type { ExpectEventOptions, RefuteEventOptions, Refusal, TestSocket } from './test-socket.js';
+export { expectAckError, expectEnded, expectRefused } from './expect.js';
+export type { AckError, WithinOptions } from './expect.js';
