@@ -76,6 +76,9 @@ const LIFECYCLE = [
 /** Fidelity: what a socket sees is what an HTTP request of the same app sees. */
 const FIDELITY = ['spec/fidelity.spec.ts'];
 
+/** The test kit users run against their own stacks: every supported version is one of those. */
+const KIT = ['spec/testing-kit.spec.ts'];
+
 /** Files listed before they are written: a leg skips such a file with a loud line. None now. */
 const NOT_WRITTEN_YET = new Set<string>();
 
@@ -96,7 +99,7 @@ const newest: Stack = {
   SESSION: 'default',
   STORE: 'memory',
 };
-const others = [...FIDELITY, ...CORE, ...LIFECYCLE];
+const others = [...FIDELITY, ...CORE, ...LIFECYCLE, ...KIT];
 
 /**
  * Every value of every dimension runs, without the full cross product: besides the newest, the five
@@ -183,6 +186,7 @@ const groups: [string, readonly string[]][] = [
   ['core', CORE],
   ['lifecycle', LIFECYCLE],
   ['fidelity', FIDELITY],
+  ['test kit', KIT],
 ];
 
 /** The leg's specs, by group where it runs a whole group. */
