@@ -4,8 +4,18 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { debug } from './debug.js';
 
-
-/** The channels' names: stable, like the error codes. */
+/**
+ * The `node:diagnostics_channel` names the package publishes on: stable, like the error codes.
+ * Nothing is built for a channel nobody subscribes to.
+ *
+ * @example
+ * ```ts
+ * import diagnosticsChannel from 'node:diagnostics_channel';
+ * diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.handshake, (message) => {
+ *   const { namespace, outcome, code } = message as HandshakeMessage;
+ * });
+ * ```
+ */
 export const CHANNELS = {
   /** A namespace handshake ended: accepted, or refused (with the code). */
   handshake: 'socket.io-session-auth:handshake',

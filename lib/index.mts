@@ -12,6 +12,7 @@ export {
   refreshUser,
   refreshSession,
   ROOMS_LEFT_EVENT,
+  DIAGNOSTICS_CHANNELS,
   reloadSession,
   saveSession,
   SESSION_ENDED_EVENT,

@@ -19,6 +19,16 @@ export type { SessionEndedPayload } from './revocation.js';
 export type { EventRefusal } from './events.js';
 export { ROOMS_LEFT_EVENT } from './authorization.js';
 export type { RoomsLeftPayload, RoomPolicy, RoomRule } from './authorization.js';
+export { CHANNELS as DIAGNOSTICS_CHANNELS } from './diagnostics.js';
+export type {
+  BroadcastMessage,
+  EndedHow,
+  EventRefusedMessage,
+  HandshakeMessage,
+  NoUserReason,
+  SessionEndedMessage,
+  StoreErrorMessage,
+} from './diagnostics.js';
 export {
   SessionAuthError,
   ERR_MIDDLEWARE_ENDED,

@@ -53,6 +53,7 @@ const PUBLIC_EXPORTS = [
   'refreshUser',
   'refreshSession',
   'ROOMS_LEFT_EVENT',
+  'DIAGNOSTICS_CHANNELS',
   'reloadSession',
   'saveSession',
   'SESSION_ENDED_EVENT',
