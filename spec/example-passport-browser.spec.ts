@@ -282,8 +282,8 @@ function browserSteps(): void {
     const acme = room(carol, 'acme');
     await shows(acme.locator('.status'), /^connected$/);
     await shows(acme.locator('.online'), /alice.*carol \(you\)/);
-    await acme.locator('input[name=text]').fill('acme members only');
-    await acme.locator('input[name=text]').press('Enter');
+    await acme.locator('.say input[name=text]').fill('acme members only');
+    await acme.locator('.say input[name=text]').press('Enter');
     const line = room(admin, 'acme').locator('.messages li', { hasText: 'acme members only' });
     await line.waitFor();
     assert.equal(await line.locator('b').textContent(), 'carol');
@@ -299,6 +299,44 @@ function browserSteps(): void {
     await shows(acme.locator('.status'), /^connected$/);
     await screenshot(carol, '6a-tenant-refused');
     await screenshot(admin, '6b-tenant-room-admin-view');
+  });
+  test('6b. documents behind a room policy; an admin’s change of access closes what it must, at once', async () => {
+    const acme = room(carol, 'acme');
+    await acme.locator('button.open-doc', { hasText: 'Salaries' }).click();
+    await shows(acme.locator('.doc-status'), 'Salaries: refused (ERR_FORBIDDEN)');
+    await acme.locator('button.open-doc', { hasText: 'Roadmap' }).click();
+    await shows(acme.locator('.doc-title'), 'Roadmap');
+    const aliceAcme = room(admin, 'acme');
+    await aliceAcme.locator('button.open-doc', { hasText: 'Roadmap' }).click();
+    await shows(aliceAcme.locator('.doc-title'), 'Roadmap');
+    await aliceAcme.locator('.note input').fill('ship on Friday');
+    await aliceAcme.locator('.note input').press('Enter');
+    await shows(acme.locator('.notes'), /alice ship on Friday/);
+
+    // The admin takes acme away from carol: her acme panel closes with the reason, the rest stays.
+    const carolEntry = admin.locator('#users li', { hasText: 'carol' });
+    await carolEntry.locator('input[name=tenants]').fill('');
+    await carolEntry.locator('form.access button').click();
+    await shows(admin.locator('#kick-result'), 'carol is now member, tenants: none.');
+    await shows(
+      acme.locator('.status'),
+      'your access was changed: no longer allowed here (ERR_FORBIDDEN)',
+    );
+    await shows(carol.locator('#me'), /tenants: none$/);
+    await shows(status(carol, '#chat'), /^connected$/);
+    assert.equal(await carol.locator('#banner').isVisible(), false, 'the session goes on');
+    await screenshot(carol, '6c-access-changed');
+    await screenshot(admin, '6d-admin-changes-access');
+
+    // And gives it back: carol's page opens acme again by itself.
+    await admin
+      .locator('#users li', { hasText: 'carol' })
+      .locator('input[name=tenants]')
+      .fill('acme');
+    await admin.locator('#users li', { hasText: 'carol' }).locator('form.access button').click();
+    await shows(admin.locator('#kick-result'), 'carol is now member, tenants: acme.');
+    await shows(room(carol, 'acme').locator('.status'), /^connected$/);
+    await shows(carol.locator('#me'), /tenants: acme$/);
   });
   test('7. a session deleted behind the page’s back: the next namespace gets 401, and the page goes to the login page', async () => {
     const cookie = (await carol.context().cookies()).find((c) => c.name === 'connect.sid');

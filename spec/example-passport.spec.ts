@@ -9,10 +9,14 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import {
   ERR_FORBIDDEN,
+  ERR_SESSION_EXPIRED,
   ERR_SESSION_REVOKED,
   ERR_SESSION_ROTATED,
   ERR_UNAUTHORIZED,
+  ROOMS_LEFT_EVENT,
   SESSION_ENDED_EVENT,
+  TOKEN_EVENT,
+  type RoomsLeftPayload,
 } from 'socket.io-session-auth';
 import {
   createTestKit,
@@ -21,12 +25,20 @@ import {
   type Agent,
   type TestKit,
 } from 'socket.io-session-auth/testing';
-import { createApp, type ChatMessage, type Presence } from '../examples/passport/app.js';
+import {
+  createApp,
+  type ChatMessage,
+  type DocEntry,
+  type DocNote,
+  type Presence,
+} from '../examples/passport/app.js';
+import type { TokenReply } from '../examples/passport/tokens.js';
 import {
   authenticate,
   demoAccounts,
   findUserById,
   hashPassword,
+  resetAccess,
   verifyPassword,
 } from '../examples/passport/users.js';
 import { waitFor } from './support/client.js';
@@ -55,7 +67,25 @@ describe('examples/passport', () => {
   beforeEach(async () => {
     kit = await createTestKit(() => createApp({ sessionSecret: 'spec-secret' }));
   });
-  afterEach(() => kit.close());
+  afterEach(async () => {
+    await kit.close();
+    resetAccess(); // the set-access tests change roles and tenants
+  });
+
+  /** POST /api/token with a username and password (or, with `bearer`, a token to renew). */
+  async function token(
+    form: { username?: string; password?: string },
+    bearer?: string,
+  ): Promise<Response> {
+    return fetch(`${kit.url}/api/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(bearer !== undefined && { authorization: `Bearer ${bearer}` }),
+      },
+      body: JSON.stringify(form),
+    });
+  }
 
   test('users: only scrypt hashes are stored, checked with timingSafeEqual', async () => {
     const source = await readFile(path.join(EXAMPLE_DIR, 'users.ts'), 'utf8');
@@ -187,7 +217,7 @@ describe('examples/passport', () => {
     const online = (check: (o: Presence[]) => boolean): Promise<Presence[]> =>
       aliceChat.expectEvent<Presence[]>('online', { where: check });
     assert.deepEqual(await online(() => true), [
-      { id: '1', username: 'alice', role: 'admin', connections: 1 },
+      { id: '1', username: 'alice', role: 'admin', tenants: ['acme'], connections: 1 },
     ]);
     const bobTab1 = await bob.connect('/chat');
     assert.deepEqual(names(await online((o) => o.length === 2)), ['alice', 'bob']);
@@ -218,8 +248,8 @@ describe('examples/passport', () => {
     assert.deepEqual(names(await users((u) => u.length > 0)), ['alice']);
     await bob.connect('/chat');
     assert.deepEqual(await users((u) => u.length === 2), [
-      { id: '1', username: 'alice', role: 'admin', connections: 1 },
-      { id: '2', username: 'bob', role: 'member', connections: 1 },
+      { id: '1', username: 'alice', role: 'admin', tenants: ['acme'], connections: 1 },
+      { id: '2', username: 'bob', role: 'member', tenants: ['globex'], connections: 1 },
     ]);
   });
 
@@ -316,6 +346,232 @@ describe('examples/passport', () => {
       await expectRefused(agent.connect(nsp, { reconnection: true }), ERR_FORBIDDEN);
     }
   });
+  test('tokens: POST /api/token gives a JWT; /chat takes it beside cookie sessions', async () => {
+    assert.equal((await token({ username: 'bob', password: 'wrong' })).status, 401);
+    assert.equal((await token({})).status, 400, 'no credentials');
+    const res = await token({ username: 'bob', password: passwordOf('bob') });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('set-cookie'), null, 'a token client gets no session cookie');
+    const reply = (await res.json()) as TokenReply;
+    assert.match(reply.token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+    assert.ok(reply.expires > Date.now() + 14 * 60_000, 'about 15 minutes');
+
+    const alice = await as('1');
+    const aliceChat = await alice.connect('/chat');
+    const client = kit.anonymous();
+    const bobChat = await client.connect('/chat', { auth: { token: reply.token } });
+    assert.deepEqual(await bobChat.emitWithAck('say', { text: 'from a script' }), { ok: true });
+    const said = await aliceChat.expectEvent<ChatMessage>('said');
+    assert.deepEqual([said.from, said.text], ['bob', 'from a script']);
+    // Tokens are for /chat only: the other namespaces read the cookie session alone.
+    await expectRefused(
+      client.connect('/tenant-globex', { auth: { token: reply.token } }),
+      ERR_UNAUTHORIZED,
+    );
+    await expectRefused(
+      client.connect('/chat', { auth: { token: `${reply.token}x` } }),
+      ERR_UNAUTHORIZED,
+    );
+
+    // Renewal: the current token buys a fresh one, which the live socket takes without reconnecting.
+    const renewed = await token({}, reply.token);
+    assert.equal(renewed.status, 200);
+    const fresh = (await renewed.json()) as TokenReply;
+    const answer = (await bobChat.emitWithAck(TOKEN_EVENT, fresh.token)) as { expires: number };
+    assert.equal(answer.expires, fresh.expires);
+    assert.equal(bobChat.connected, true);
+    // A token for another user ends the socket.
+    const aliceToken = (await (
+      await token({ username: 'alice', password: passwordOf('alice') })
+    ).json()) as TokenReply;
+    bobChat.emit(TOKEN_EVENT, aliceToken.token);
+    await expectEnded(bobChat, ERR_SESSION_REVOKED);
+  });
+
+  test('tokens: a token socket ends with ERR_SESSION_EXPIRED at the JWT exp', async () => {
+    await kit.close();
+    kit = await createTestKit(() => createApp({ sessionSecret: 'spec-secret', tokenLifetimeS: 1 }));
+    const reply = (await (
+      await token({ username: 'bob', password: passwordOf('bob') })
+    ).json()) as TokenReply;
+    const chat = await kit.anonymous().connect('/chat', { auth: { token: reply.token } });
+    await expectEnded(chat, ERR_SESSION_EXPIRED, { within: 5000 });
+  });
+
+  test('npm run example:client: a Node client gets a token and chats with the browsers', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(EXAMPLE_DIR, 'client.ts')],
+      {
+        env: {
+          ...process.env,
+          DEMO_URL: kit.url,
+          DEMO_USER: 'bob',
+          DEMO_PASSWORD: passwordOf('bob'),
+        },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    const output = linesOf(child.stdout);
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await output.next((line) => line === 'connected to /chat as bob', `${stderr}`);
+      const alice = await as('1');
+      const aliceChat = await alice.connect('/chat');
+      await aliceChat.emitWithAck('say', { text: 'hello script' });
+      await output.next((line) => line === 'alice: hello script', stderr);
+      child.stdin.write('hello browser\n');
+      const said = await aliceChat.expectEvent<ChatMessage>('said', {
+        where: (m) => m.from === 'bob',
+      });
+      assert.equal(said.text, 'hello browser');
+      // An admin's kick ends the client too, and it says why.
+      const adminSocket = await alice.connect('/admin');
+      assert.deepEqual(await adminSocket.emitWithAck('kick', '2'), { ok: true });
+      await output.next((line) => line === `session ended: ${ERR_SESSION_REVOKED}`, stderr);
+      assert.equal(await within(exited, 'the client to exit', 10_000), 1);
+    } finally {
+      child.kill();
+    }
+  });
+
+  test('set-access: refreshUser ends the sockets an admin no longer allows, at once', async () => {
+    const [alice, bob] = await Promise.all([as('1'), as('2')]);
+    const adminSocket = await alice.connect('/admin');
+    const bobTab = bob.tab();
+    const bobChat = await bobTab.connect('/chat');
+    const bobGlobex = await bobTab.connect('/tenant-globex');
+    await expectRefused(bob.connect('/admin'), ERR_FORBIDDEN);
+
+    assert.deepEqual(
+      await adminSocket.emitWithAck('set-access', '1', { role: 'member', tenants: [] }),
+      {
+        error: 'You cannot change your own access',
+      },
+    );
+    assert.deepEqual(
+      await adminSocket.emitWithAck('set-access', '2', { role: 'root', tenants: [] }),
+      {
+        error: 'set-access takes a user ID and { role, tenants }',
+      },
+    );
+
+    // Bob becomes an admin of acme: his page hears of it, and /admin and /tenant-acme let him in.
+    const promoted = { role: 'admin', tenants: ['globex', 'acme'] };
+    assert.deepEqual(await adminSocket.emitWithAck('set-access', '2', promoted), { ok: true });
+    assert.deepEqual(await bobChat.expectEvent<Express.User>('me'), {
+      id: '2',
+      username: 'bob',
+      ...promoted,
+    });
+    const bobAdmin = await bobTab.connect('/admin');
+    const bobAcme = await bobTab.connect('/tenant-acme');
+
+    // Then back to a member of acme only: /admin and /tenant-globex end with ERR_FORBIDDEN; the
+    // chat and /tenant-acme stay, with the new user.
+    const demoted = { role: 'member', tenants: ['acme'] };
+    assert.deepEqual(await adminSocket.emitWithAck('set-access', '2', demoted), { ok: true });
+    await expectEnded(bobAdmin, ERR_FORBIDDEN);
+    await expectEnded(bobGlobex, ERR_FORBIDDEN);
+    await bobChat.refuteEvent(SESSION_ENDED_EVENT, { within: 0 });
+    await bobAcme.refuteEvent(SESSION_ENDED_EVENT, { within: 0 });
+    assert.equal(bobChat.connected && bobAcme.connected, true);
+    await bobChat.emitWithAck('say', { text: 'still here' });
+    assert.equal(
+      (await bobChat.expectEvent<ChatMessage>('said', { where: (m) => m.text === 'still here' }))
+        .from,
+      'bob',
+    );
+  });
+
+  test('documents: the room policy refuses a join, and takes back a room on refresh', async () => {
+    const [alice, carol] = await Promise.all([as('1'), as('3')]);
+    const adminSocket = await alice.connect('/admin');
+    const aliceAcme = await alice.connect('/tenant-acme');
+    const carolAcme = await carol.connect('/tenant-acme');
+
+    const docs = (await carolAcme.emitWithAck('documents')) as DocEntry[];
+    assert.deepEqual(
+      docs.map((d) => [d.id, d.allowed]),
+      [
+        ['roadmap', true],
+        ['salaries', false],
+      ],
+    );
+    assert.deepEqual(await carolAcme.emitWithAck('open-doc', 'salaries'), { error: ERR_FORBIDDEN });
+    assert.deepEqual(
+      await carolAcme.emitWithAck('open-doc', 'handbook'),
+      { error: ERR_FORBIDDEN },
+      'globex’s',
+    );
+    assert.deepEqual(await carolAcme.emitWithAck('note', { doc: 'salaries', text: 'psst' }), {
+      error: 'Open the document first',
+    });
+    assert.deepEqual(await carolAcme.emitWithAck('open-doc', 'roadmap'), { ok: true });
+
+    // Carol made an admin may open the salaries; made a member again, she is taken out of them
+    // (and told), and keeps the roadmap.
+    await adminSocket.emitWithAck('set-access', '3', { role: 'admin', tenants: ['acme'] });
+    assert.deepEqual(await carolAcme.emitWithAck('open-doc', 'salaries'), { ok: true });
+    await adminSocket.emitWithAck('set-access', '3', { role: 'member', tenants: ['acme'] });
+    const left = await carolAcme.expectEvent<RoomsLeftPayload>(ROOMS_LEFT_EVENT);
+    assert.deepEqual(left.rooms, ['doc:salaries']);
+    assert.equal(left.data.code, ERR_FORBIDDEN);
+
+    await aliceAcme.emitWithAck('open-doc', 'salaries');
+    await aliceAcme.emitWithAck('open-doc', 'roadmap');
+    await aliceAcme.emitWithAck('note', { doc: 'salaries', text: 'raises' });
+    await aliceAcme.emitWithAck('note', { doc: 'roadmap', text: 'ship it' });
+    const note = await carolAcme.expectEvent<DocNote>('doc-note');
+    assert.deepEqual([note.doc, note.text], ['roadmap', 'ship it'], 'the salaries note never came');
+    assert.equal(carolAcme.connected, true);
+  });
+
+  test('/metrics: Prometheus counters fed by the diagnostics channels', async () => {
+    const [alice, bob] = await Promise.all([as('1'), as('2')]);
+    const bobChat = await bob.connect('/chat');
+    await alice.connect('/chat');
+    await expectRefused(bob.connect('/admin'), ERR_FORBIDDEN);
+    await expectRefused(kit.anonymous().connect('/tenant-nope'), ERR_UNAUTHORIZED);
+    await bob.logout();
+    await expectEnded(bobChat, ERR_SESSION_REVOKED);
+
+    const res = await fetch(`${kit.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const value = (series: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      assert.ok(line, `${series} in:\n${text}`);
+      return Number(line.slice(series.length + 1));
+    };
+    const handshakes = 'socketio_session_auth_handshakes_total';
+    assert.equal(value(`${handshakes}{namespace="/chat",outcome="accepted",code=""}`), 2);
+    assert.equal(
+      value(`${handshakes}{namespace="/admin",outcome="refused",code="ERR_FORBIDDEN"}`),
+      1,
+    );
+    // Every tenant is one label: a stranger trying names adds no series.
+    assert.equal(
+      value(`${handshakes}{namespace="/tenant-*",outcome="refused",code="ERR_UNAUTHORIZED"}`),
+      1,
+    );
+    assert.equal(
+      value(
+        'socketio_session_auth_sockets_ended_total{namespace="/chat",code="ERR_SESSION_REVOKED",how="logout"}',
+      ),
+      1,
+    );
+    assert.equal(
+      value(
+        'socketio_session_auth_handshake_duration_seconds_count{namespace="/chat",outcome="accepted"}',
+      ),
+      2,
+    );
+    assert.doesNotMatch(text, /tenant-nope/);
+  });
 });
 
 test('close(): disconnects every socket, closes the HTTP server, and resolves', async () => {
@@ -384,3 +640,41 @@ test('server.ts: PORT and SESSION_SECRET from the environment; prints the URL an
   assert.match(badErr, /PORT must be a port number \(0-65535\), not "eighty"/);
   assert.doesNotMatch(badErr, /SESSION_SECRET is not set/);
 });
+
+/** The lines a child process prints, awaited one condition at a time. */
+function linesOf(stream: NodeJS.ReadableStream): {
+  next(match: (line: string) => boolean, context: string): Promise<string>;
+} {
+  const seen: string[] = [];
+  const waiters = new Set<() => void>();
+  let buffer = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffer += chunk;
+    const lines = buffer.split('\n');
+    buffer = lines.pop() ?? '';
+    seen.push(...lines);
+    for (const wake of waiters) wake();
+  });
+  let from = 0;
+  return {
+    next(match, context) {
+      const found = new Promise<string>((resolve) => {
+        const look = (): void => {
+          const index = seen.findIndex((line, i) => i >= from && match(line));
+          if (index < 0) return;
+          waiters.delete(look);
+          from = index + 1;
+          resolve(seen[index] ?? '');
+        };
+        waiters.add(look);
+        look();
+      });
+      return within(
+        found,
+        `a line of the client's output (so far: ${JSON.stringify(seen)}) ${context}`,
+        20_000,
+      );
+    },
+  };
+}

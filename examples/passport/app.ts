@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import path from 'node:path';
 import express, { type Express, type RequestHandler } from 'express';
@@ -9,10 +10,16 @@ import { Server, type Namespace, type ServerOptions, type Socket } from 'socket.
 import {
   disconnectOnLogout,
   disconnectUser,
+  passportNamespace,
+  refreshUser,
   requireAuth,
   sessionNamespace,
 } from 'socket.io-session-auth';
-import { authenticate, demoAccounts, findUserById } from './users.js';
+import { documentsOf, mayOpen } from './documents.js';
+import { loginPage } from './login-page.js';
+import { createMetrics } from './metrics.js';
+import { useTokens } from './tokens.js';
+import { authenticate, findUserById, setAccess, type Access } from './users.js';
 
 /** Options for {@link createApp}. */
 export interface CreateAppOptions {
@@ -39,6 +46,16 @@ export interface CreateAppOptions {
    * @default Socket.IO's in-memory adapter (one process)
    */
   adapter?: ServerOptions['adapter'];
+  /**
+   * Signs the bearer tokens of POST /api/token (for clients that are not browsers).
+   * @default derived from `sessionSecret`
+   */
+  tokenSecret?: string;
+  /**
+   * How long a bearer token lasts, in seconds.
+   * @default 900 (15 minutes)
+   */
+  tokenLifetimeS?: number;
 }
 
 /** What {@link createApp} builds. Nothing listens until you call `httpServer.listen()`. */
@@ -62,6 +79,7 @@ export interface OnlineUser {
   id: string;
   username: string;
   role: Express.User['role'];
+  tenants: string[];
 }
 
 /** An entry of the who's-online lists: one per user, however many tabs they have open. */
@@ -75,6 +93,19 @@ export interface ChatMessage {
   from: string;
   text: string;
   at: number;
+}
+
+/** What `documents` answers on a tenant namespace: each document, and whether you may open it. */
+export interface DocEntry {
+  id: string;
+  title: string;
+  audience: 'members' | 'admins';
+  allowed: boolean;
+}
+
+/** What `note` broadcasts to a document's room. */
+export interface DocNote extends ChatMessage {
+  doc: string;
 }
 
 const MemoryStore = createMemoryStore(session);
@@ -94,6 +125,11 @@ export function createApp(options: CreateAppOptions): ExampleApp {
   }
   const ownStore = options.store ? undefined : new MemoryStore({ checkPeriod: 15 * 60_000 });
   const store = options.store ?? ownStore;
+
+  const tokenSecret =
+    options.tokenSecret ?? createHmac('sha256', sessionSecret).update('demo tokens').digest('hex');
+  // Prometheus metrics, fed by the package's diagnostics channels. Every tenant shares one label.
+  const metrics = createMetrics((name) => (name.startsWith(TENANT_PREFIX) ? '/tenant-*' : name));
 
   const app = express();
   const httpServer = createServer(app);
@@ -161,6 +197,14 @@ export function createApp(options: CreateAppOptions): ExampleApp {
       res.redirect(303, '/login');
     });
   });
+  // Tokens for clients that are not browsers (`npm run example:client`): they chat on /chat.
+  useTokens(app, passport, tokenSecret, options.tokenLifetimeS);
+  // In production, serve this on an internal port (or behind the proxy's access rules).
+  app.get('/metrics', (_req, res, next) => {
+    metrics.registry.metrics().then((text) => {
+      res.type(metrics.registry.contentType).send(text);
+    }, next);
+  });
   app.get('/api/me', (req, res) => {
     if (!req.user) {
       res.status(401).json({ error: 'Unauthorized' });
@@ -178,19 +222,30 @@ export function createApp(options: CreateAppOptions): ExampleApp {
 
   // --- Socket.IO: one session-aware, guarded namespace per audience ------------------------
 
-  const guard = (
-    nsp: Namespace,
-    authorize?: (user: Express.User, socket: Socket) => boolean,
-  ): Namespace =>
-    requireAuth(
-      sessionNamespace(nsp, sessionMiddleware, { passport, app, userData: onlineUser }),
-      authorize && { authorize },
-    );
-
-  const chat = guard(io.of('/chat'));
-  const admin = guard(io.of('/admin'), (user) => user.role === 'admin');
-  const tenants = guard(io.of(/^\/tenant-[\w-]+$/), (user, socket) =>
-    user.tenants.includes(socket.nsp.name.slice(TENANT_PREFIX.length)),
+  const layer = { app, userData: onlineUser };
+  // /chat takes browsers (the cookie session) and token clients (a JWT in `auth.token`).
+  const chat = requireAuth(
+    passportNamespace(io.of('/chat'), passport, ['session', 'jwt'], {
+      session: sessionMiddleware,
+      ...layer,
+    }),
+  );
+  const admin = requireAuth(
+    sessionNamespace(io.of('/admin'), sessionMiddleware, { passport, ...layer }),
+    {
+      authorize: (user) => user.role === 'admin',
+    },
+  );
+  const tenantOf = (socket: Socket): string => socket.nsp.name.slice(TENANT_PREFIX.length);
+  const tenants = requireAuth(
+    sessionNamespace(io.of(/^\/tenant-[\w-]+$/), sessionMiddleware, { passport, ...layer }),
+    {
+      authorize: (user, socket) => user.tenants.includes(tenantOf(socket)),
+      // Each document is a room; joins are checked here, and again when refreshUser runs.
+      rooms: {
+        'doc:*': (user, room, socket) => mayOpen(user, tenantOf(socket), room.slice('doc:'.length)),
+      },
+    },
   );
 
   // Who is online, from fetchSockets(), which asks every node. close() waits for the lists under
@@ -245,7 +300,48 @@ export function createApp(options: CreateAppOptions): ExampleApp {
         },
       );
     });
+    socket.on('set-access', (userId: unknown, access: unknown, ack?: unknown) => {
+      if (typeof userId !== 'string' || !findUserById(userId) || !isAccess(access)) {
+        reply(ack, { error: 'set-access takes a user ID and { role, tenants }' });
+        return;
+      }
+      if (userId === socket.request.user?.id) {
+        reply(ack, { error: 'You cannot change your own access' });
+        return;
+      }
+      // The database first, then every live socket of that user, on every node: sockets whose
+      // namespace now refuses them end with ERR_FORBIDDEN, documents they may no longer read
+      // are left (session:rooms-left), the rest see the new user.
+      setAccess(userId, access);
+      refreshUser(io, userId).then(
+        () => {
+          tellAccessChanged(userId);
+          publishPresence();
+          reply(ack, { ok: true });
+        },
+        (error: unknown) => {
+          console.error('set-access:', error);
+          reply(ack, { error: 'Could not apply the change to live sockets' });
+        },
+      );
+    });
   });
+
+  // The user's pages learn their new role and tenants (their /chat sockets, on every node).
+  const tellAccessChanged = (userId: string): void => {
+    const user = findUserById(userId);
+    if (!user) return;
+    chat.fetchSockets().then(
+      (sockets) => {
+        for (const socket of sockets) {
+          if ((socket.data as { user?: OnlineUser }).user?.id === userId) socket.emit('me', user);
+        }
+      },
+      (error: unknown) => {
+        console.error('access changed:', error);
+      },
+    );
+  };
 
   // Each /tenant-<name> is its own namespace: broadcasts never leave it.
   tenants.on('connection', (socket) => {
@@ -258,6 +354,55 @@ export function createApp(options: CreateAppOptions): ExampleApp {
       say(socket, room, message, ack);
     });
     socket.on('disconnect', publish);
+
+    // Documents: a room each (`doc:<id>`), behind the namespace's room policy.
+    socket.on('documents', (ack?: unknown) => {
+      const user = socket.request.user;
+      if (!user || typeof ack !== 'function') return;
+      const tenant = tenantOf(socket);
+      const entries: DocEntry[] = documentsOf(tenant).map((doc) => ({
+        ...doc,
+        allowed: mayOpen(user, tenant, doc.id),
+      }));
+      (ack as (entries: DocEntry[]) => void)(entries);
+    });
+    socket.on('open-doc', (id: unknown, ack?: unknown) => {
+      if (typeof id !== 'string') {
+        reply(ack, { error: 'open-doc takes a document ID' });
+        return;
+      }
+      // The policy decides: a document this user may not read is never joined.
+      Promise.resolve(socket.join(`doc:${id}`)).then(
+        () => {
+          reply(ack, { ok: true });
+        },
+        (error: unknown) => {
+          const code = (error as { data?: { code?: unknown } }).data?.code;
+          reply(ack, { error: typeof code === 'string' ? code : 'Could not open the document' });
+        },
+      );
+    });
+    socket.on('note', (message: unknown, ack?: unknown) => {
+      const { doc, text } = (message ?? {}) as { doc?: unknown; text?: unknown };
+      const user = socket.request.user;
+      if (!user || typeof doc !== 'string' || typeof text !== 'string' || text.trim() === '') {
+        reply(ack, { error: 'A note is { doc: string, text: string }' });
+        return;
+      }
+      // Only to a document the socket is in (and so was allowed to join).
+      if (!socket.rooms.has(`doc:${doc}`)) {
+        reply(ack, { error: 'Open the document first' });
+        return;
+      }
+      const note: DocNote = {
+        doc,
+        from: user.username,
+        text: text.trim().slice(0, MAX_TEXT_LENGTH),
+        at: Date.now(),
+      };
+      room.to(`doc:${doc}`).emit('doc-note', note);
+      reply(ack, { ok: true });
+    });
   });
 
   return {
@@ -272,6 +417,7 @@ export function createApp(options: CreateAppOptions): ExampleApp {
       httpServer.closeAllConnections(); // idle keep-alive connections would hold it open
       await closed;
       await Promise.all(lookups);
+      metrics.close();
       ownStore?.stopInterval();
     },
   };
@@ -279,7 +425,17 @@ export function createApp(options: CreateAppOptions): ExampleApp {
 
 /** What goes into `socket.data.user`: small, serialisable, no secrets. */
 function onlineUser(user: Express.User): OnlineUser {
-  return { id: user.id, username: user.username, role: user.role };
+  return { id: user.id, username: user.username, role: user.role, tenants: [...user.tenants] };
+}
+
+function isAccess(value: unknown): value is Access {
+  const access = value as Partial<Access> | undefined;
+  return (
+    (access?.role === 'admin' || access?.role === 'member') &&
+    Array.isArray(access.tenants) &&
+    access.tenants.length <= 20 &&
+    access.tenants.every((t) => typeof t === 'string' && /^[\w-]{1,40}$/.test(t))
+  );
 }
 
 function isOnlineUser(value: unknown): value is OnlineUser {
@@ -319,52 +475,4 @@ function say(socket: Socket, nsp: Namespace, message: unknown, ack: unknown): vo
 
 function reply(ack: unknown, value: { ok: true } | { error: string }): void {
   if (typeof ack === 'function') (ack as (value: unknown) => void)(value);
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** The login form, with the demo accounts and, after a failed attempt, an error. */
-function loginPage(failed: boolean): string {
-  const accounts = demoAccounts
-    .map(
-      (a) =>
-        `<tr><td><code>${escapeHtml(a.username)}</code></td>` +
-        `<td><code>${escapeHtml(a.password)}</code></td>` +
-        `<td>${escapeHtml(a.role)}</td><td>${escapeHtml(a.tenants.join(', '))}</td></tr>`,
-    )
-    .join('\n');
-  const error = failed
-    ? '<p id="login-error" class="error" role="alert">Wrong username or password.</p>'
-    : '';
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · socket.io-session-auth demo</title>
-<link rel="icon" href="/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/style.css">
-</head>
-<body class="login">
-<main class="card">
-<h1>Sign in</h1>
-${error}
-<form method="post" action="/login">
-<label>Username <input name="username" autocomplete="username" required autofocus></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Sign in</button>
-</form>
-<h2>Demo accounts</h2>
-<table id="demo-accounts">
-<thead><tr><th>username</th><th>password</th><th>role</th><th>tenants</th></tr></thead>
-<tbody>
-${accounts}
-</tbody>
-</table>
-</main>
-</body>
-</html>
-`;
 }

@@ -28,7 +28,7 @@ interface StoredUser extends Express.User {
 
 // Made once with a one-off script, then pasted here (a real app keeps them in its database):
 //   npx tsx -e "require('./examples/passport/users.ts').hashPassword('the password').then(console.log)"
-const users: readonly StoredUser[] = [
+const users: StoredUser[] = [
   {
     id: '1',
     username: 'alice',
@@ -132,4 +132,26 @@ export async function authenticate(
 export function findUserById(id: string): Express.User | undefined {
   const user = users.find((u) => u.id === id);
   return user && publicUser(user);
+}
+
+/** What an admin may change about a user: their role and their tenants. */
+export type Access = Pick<Express.User, 'role' | 'tenants'>;
+
+const initialAccess = new Map(users.map((u) => [u.id, { role: u.role, tenants: [...u.tenants] }]));
+
+/**
+ * Changes a user's role and tenants, as an admin page would in a real app's database. The demo
+ * keeps users in this process: on several processes, each has its own copy.
+ */
+export function setAccess(id: string, access: Access): Express.User | undefined {
+  const user = users.find((u) => u.id === id);
+  if (!user) return undefined;
+  user.role = access.role;
+  user.tenants = [...access.tenants];
+  return publicUser(user);
+}
+
+/** Puts every user's role and tenants back as they were at start (for tests). */
+export function resetAccess(): void {
+  for (const [id, access] of initialAccess) setAccess(id, access);
 }

@@ -1,9 +1,11 @@
-/* global io, document, location, fetch */
+/* global io, document, location, fetch, Option */
 // The single page app: plain browser JavaScript, no bundler. `io` is the Socket.IO client served
 // by the server at /socket.io/socket.io.js. All the namespaces below share one connection.
 //
 // Refusals come as connect_error with err.data.code (socket.io-session-auth's codes):
 //   ERR_UNAUTHORIZED (401) -> the login page;  ERR_FORBIDDEN (403) -> "not allowed here".
+// A live socket told session:ended with ERR_FORBIDDEN lost its access (an admin changed the
+// user's role or tenants): only that panel closes; the rest of the page goes on.
 // Namespace-level refusals stop socket.io-client: this code never calls connect() again itself.
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -22,14 +24,20 @@ async function main() {
     location.assign('/login');
     return;
   }
-  me = await res.json();
-  $('#me').textContent =
-    `Signed in as ${me.username} (${me.role}) · tenants: ${me.tenants.join(', ')}`;
+  showMe(await res.json());
   $('#logout').addEventListener('submit', () => {
     signingOut = true;
   });
 
-  room($('#chat'), connect('/chat', $('#chat')));
+  const chat = connect('/chat', $('#chat'));
+  room($('#chat'), chat);
+  // An admin changed this user's role or tenants: new tenants open, documents are listed again.
+  chat.on('me', (user) => {
+    showMe(user);
+    for (const tenant of me.tenants) openTenant(tenant);
+    if (me.role === 'admin') openAdmin();
+    for (const refresh of docRefreshers) refresh();
+  });
 
   for (const tenant of me.tenants) openTenant(tenant);
   $('#open-tenant').addEventListener('submit', (event) => {
@@ -44,6 +52,19 @@ async function main() {
   if (me.role === 'admin' || location.hash === '#admin') openAdmin();
 }
 
+function showMe(user) {
+  me = user;
+  $('#me').textContent =
+    `Signed in as ${me.username} (${me.role}) · tenants: ${me.tenants.join(', ') || 'none'}`;
+}
+
+/** Why a namespace's socket ended while the session lives on (its access was changed). */
+const ACCESS_ENDED = {
+  ERR_FORBIDDEN: 'your access was changed: no longer allowed here',
+  ERR_AUTHORIZE_ERROR: 'the server could not check your access',
+  ERR_MIDDLEWARE_TIMEOUT: 'the server could not check your access in time',
+};
+
 /** Opens a namespace and shows its state in `panel`'s `.status`. */
 function connect(name, panel) {
   const socket = io(name);
@@ -57,6 +78,7 @@ function connect(name, panel) {
     if (code === 'ERR_UNAUTHORIZED') {
       location.assign('/login');
     } else if (code === 'ERR_FORBIDDEN') {
+      panel.dataset.ended = code;
       setStatus(panel, 'not allowed here', 'refused');
       panel.classList.add('refused');
     } else if (socket.active) {
@@ -66,12 +88,21 @@ function connect(name, panel) {
       setStatus(panel, `refused: ${err.message}`, 'refused');
     }
   });
-  // Sent by the server just before it ends the socket because the session ended.
+  // Sent by the server just before it ends the socket: the session ended, or this socket's access.
   socket.on('session:ended', (payload) => {
-    void sessionEnded(payload.data.code);
+    const code = payload.data.code;
+    if (code in ACCESS_ENDED) {
+      panel.dataset.ended = code;
+      panel.classList.add('refused');
+      setEnabled(panel, false);
+      setStatus(panel, `${ACCESS_ENDED[code]} (${code})`, 'refused');
+      return;
+    }
+    void sessionEnded(code);
   });
   socket.on('disconnect', (reason) => {
     setEnabled(panel, false);
+    if (panel.dataset.ended) return; // the reason is already shown
     if (socket.active) setStatus(panel, 'connection lost, retrying…', 'warn');
     else setStatus(panel, reason === 'io server disconnect' ? 'disconnected' : 'closed', 'refused');
   });
@@ -121,23 +152,107 @@ function badge(text) {
   return span;
 }
 
-const openTenants = new Set();
+/** The tenant panels, by tenant: one that was refused or ended may be opened again. */
+const openTenants = new Map();
 
 function openTenant(tenant) {
-  if (openTenants.has(tenant)) return;
-  openTenants.add(tenant);
+  const opened = openTenants.get(tenant);
+  if (opened && !opened.panel.dataset.ended) return;
+  if (opened) {
+    // socket.io-client reuses a namespace's socket: drop the old panel's listeners first.
+    opened.socket.off();
+    opened.panel.remove();
+  }
   const panel = $('#room-template').content.firstElementChild.cloneNode(true);
   panel.dataset.tenant = tenant;
   $('.name', panel).textContent = tenant;
   $('#rooms').append(panel);
-  room(panel, connect(`/tenant-${tenant}`, panel));
+  const socket = connect(`/tenant-${tenant}`, panel);
+  openTenants.set(tenant, { panel, socket });
+  room(panel, socket);
+  documents(panel, socket);
+}
+
+const docRefreshers = new Set();
+
+/** A tenant's documents: each a room on the server, behind its room policy. */
+function documents(panel, socket) {
+  let open; // the document this panel shows
+  const status = (text) => {
+    $('.doc-status', panel).textContent = text;
+  };
+  const close = () => {
+    open = undefined;
+    $('.doc', panel).hidden = true;
+    $('.notes', panel).replaceChildren();
+  };
+  const list = () => {
+    if (!socket.connected) return;
+    socket.emitWithAck('documents').then((docs) => {
+      $('.doc-list', panel).replaceChildren(...docs.map(docItem));
+    });
+  };
+  const docItem = (doc) => {
+    const item = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'open-doc';
+    button.dataset.doc = doc.id;
+    button.textContent = doc.title;
+    button.addEventListener('click', async () => {
+      // The server joins the document's room, if the policy allows: a refusal says why.
+      const result = await socket.emitWithAck('open-doc', doc.id);
+      if (result.error) {
+        status(`${doc.title}: refused (${result.error})`);
+        return;
+      }
+      open = doc.id;
+      status('');
+      $('.doc-title', panel).textContent = doc.title;
+      $('.notes', panel).replaceChildren();
+      $('.doc', panel).hidden = false;
+    });
+    item.append(button);
+    if (doc.audience === 'admins') item.append(' ', badge('admins'));
+    return item;
+  };
+  socket.on('connect', list);
+  docRefreshers.add(list);
+  socket.on('doc-note', (note) => {
+    if (note.doc !== open) return;
+    const item = document.createElement('li');
+    const from = document.createElement('b');
+    from.textContent = note.from;
+    item.append(from, ' ', note.text);
+    $('.notes', panel).append(item);
+  });
+  // The server took this socket out of documents it may no longer read (refreshUser).
+  socket.on('session:rooms-left', (payload) => {
+    if (open !== undefined && payload.rooms.includes(`doc:${open}`)) {
+      close();
+      status(`The document was closed: your access was changed (${payload.data.code}).`);
+    }
+    list();
+  });
+  $('.note', panel).addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = event.target.elements.text;
+    if (open === undefined || input.value.trim() === '') return;
+    socket.emit('note', { doc: open, text: input.value });
+    input.value = '';
+  });
 }
 
 let admin;
 
 function openAdmin() {
-  if (admin) return;
   const panel = $('#admin');
+  if (admin && !panel.dataset.ended) return;
+  if (admin) {
+    admin.off(); // reopened after its access ended: the same socket, new listeners
+    delete panel.dataset.ended;
+    panel.classList.remove('refused');
+  }
   $('#open-admin').hidden = true;
   setStatus(panel, 'connecting…', '');
   admin = connect('/admin', panel);
@@ -149,6 +264,7 @@ function openAdmin() {
 function userItem(user) {
   const item = presenceItem(user);
   if (user.id === me.id) return item;
+  item.append(' ', accessForm(user));
   const button = document.createElement('button');
   button.type = 'button';
   button.className = 'kick';
@@ -163,6 +279,42 @@ function userItem(user) {
   });
   item.append(' ', button);
   return item;
+}
+
+/** Role and tenants of a user: saved through /admin, which calls refreshUser on the server. */
+function accessForm(user) {
+  const form = document.createElement('form');
+  form.className = 'access';
+  const role = document.createElement('select');
+  role.name = 'role';
+  role.setAttribute('aria-label', `${user.username}'s role`);
+  for (const value of ['member', 'admin']) role.append(new Option(value, value));
+  role.value = user.role;
+  const tenants = document.createElement('input');
+  tenants.name = 'tenants';
+  tenants.setAttribute('aria-label', `${user.username}'s tenants`);
+  tenants.placeholder = 'tenants, comma-separated';
+  tenants.value = (user.tenants ?? []).join(', ');
+  const save = document.createElement('button');
+  save.type = 'submit';
+  save.textContent = 'Save';
+  form.append(role, ' ', tenants, ' ', save);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const access = {
+      role: role.value,
+      tenants: tenants.value
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    };
+    admin.emit('set-access', user.id, access, (result) => {
+      $('#kick-result').textContent = result.ok
+        ? `${user.username} is now ${access.role}, tenants: ${access.tenants.join(', ') || 'none'}.`
+        : `Could not change ${user.username}: ${result.error}`;
+    });
+  });
+  return form;
 }
 
 /** The session this page runs on has ended: say why, from the code, and stop. */
@@ -221,7 +373,8 @@ function setStatus(panel, text, kind) {
 
 /** The controls that need the panel's socket: its message form, and the admin's buttons. */
 function setEnabled(panel, enabled) {
-  for (const control of panel.querySelectorAll('.say input, .say button, button.kick')) {
+  const controls = '.say input, .say button, .note input, .note button, button.kick, .access *';
+  for (const control of panel.querySelectorAll(controls)) {
     control.disabled = !enabled;
   }
 }
