@@ -417,7 +417,7 @@ describe('examples/passport', () => {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
-      await output.next((line) => line === 'connected to /chat as bob', `${stderr}`);
+      await output.next((line) => line === 'connected to /chat as bob', stderr);
       const alice = await as('1');
       const aliceChat = await alice.connect('/chat');
       await aliceChat.emitWithAck('say', { text: 'hello script' });
