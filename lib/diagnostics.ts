@@ -4,7 +4,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { debug } from './debug.js';
 
-
 /** The channels' names: stable, like the error codes. */
 export const CHANNELS = {
   /** A namespace handshake ended: accepted, or refused (with the code). */
@@ -152,4 +151,3 @@ export function warnOnce(code: string, message: string): void {
   debug('%s: %s', code, message);
   process.emitWarning(message, { code });
 }
-

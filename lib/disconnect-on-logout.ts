@@ -8,7 +8,6 @@ import { userKeyOf } from './handshake.js';
 import { endEverywhere, sessionKey, userKey as userEndKey } from './revocation.js';
 import { toServer } from './setup.js';
 
-
 type Done = (err?: unknown) => void;
 type SessionRequest = IncomingMessage & { user?: unknown };
 
