@@ -4,9 +4,22 @@
 // two servers in one process share nothing.
 import type { Server, Socket } from 'socket.io';
 import type { SocketEndedCode } from './errors.js';
-import type { Guard } from './authorization.js';
 import type { HandshakeOptions, SharedRead } from './handshake.js';
-import type { TokenGrant } from './token.js';
+import type { ErrorHook, RoomRule } from './types.js';
+
+/** What one requireAuth keeps to decide again (authorization.ts). */
+export interface Guard {
+  authorize: ((user: never, socket: Socket) => unknown) | undefined;
+  rules: readonly { pattern: RegExp; rule: RoomRule<never> }[] | undefined;
+  timeoutMs: number;
+  onError: ErrorHook | undefined;
+}
+
+/** What a token socket keeps: the key serializeUser gave its user, and when its token expires. */
+export interface TokenGrant {
+  serialized: unknown;
+  expires: number | undefined;
+}
 
 /** A per-session (or per-user) index of tracked sockets: most keys have one, so no Set for one. */
 export class SocketIndex {

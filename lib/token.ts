@@ -37,12 +37,6 @@ type Authenticate = (
 
 type Serialize = (user: unknown, req: unknown, done: (err: unknown, key?: unknown) => void) => void;
 
-/** What a token socket keeps: the key serializeUser gave its user, and when its token expires. */
-export interface TokenGrant {
-  serialized: unknown;
-  expires: number | undefined;
-}
-
 /** The `exp` of a token (a JWT's claim, or what the strategy's info says), in ms since epoch. */
 function expiryOf(token: string, info: unknown): number | undefined {
   const fromInfo = (info ?? {}) as { exp?: unknown; expires?: unknown };
