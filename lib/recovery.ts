@@ -6,7 +6,6 @@ import type { Namespace, Socket } from 'socket.io';
 import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from './errors.js';
 import { guardEvents, installAutoSave } from './events.js';
 import { armExpiry, cookieExpiry } from './expiry.js';
-import type { HandshakeOptions } from './handshake.js';
 import { endSocket, sessionKey, userKey } from './revocation.js';
 import {
   interceptRestore,
@@ -14,7 +13,14 @@ import {
   recoveryOptions,
   runMiddleware,
 } from './socket-io-internals.js';
-import { type ServerState, type SocketState, socketState, trackSocket, unindex } from './state.js';
+import {
+  type HandshakeOptions,
+  type ServerState,
+  type SocketState,
+  socketState,
+  trackSocket,
+  unindex,
+} from './state.js';
 
 const DEFAULT_WINDOW_MS = 2 * 60 * 1000;
 

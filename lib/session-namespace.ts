@@ -1,7 +1,5 @@
 import type { Namespace } from 'socket.io';
 import {
-  type AllowedOrigins,
-  type HandshakeOptions,
   admitStep,
   handshakeSettled,
   leave,
@@ -34,8 +32,9 @@ import {
 import { explainAllowed, probeSession } from './explain.js';
 import { setupWarnings } from './setup-warnings.js';
 import { childrenOf } from './socket-io-internals.js';
-import { serverState } from './state.js';
+import { type HandshakeOptions, serverState } from './state.js';
 import type {
+  AllowedOrigins,
   ErrorHook,
   ExpressApp,
   ExpressMiddleware,

@@ -3,9 +3,43 @@
 // writes, revalidation) keep their data in these records, never in module-level registries, so
 // two servers in one process share nothing.
 import type { Server, Socket } from 'socket.io';
+import type { Middleware } from './chain.js';
 import type { SocketEndedCode } from './errors.js';
-import type { HandshakeOptions, SharedRead } from './handshake.js';
-import type { ErrorHook, RoomRule } from './types.js';
+import type { ReadResponse } from './response.js';
+import type {
+  AllowedOrigins,
+  ErrorHook,
+  ExpressApp,
+  PassportAuthenticator,
+  RoomRule,
+  SessionRequest,
+} from './types.js';
+
+/** What the handshake steps need of sessionNamespace's options, checked and with their defaults. */
+export interface HandshakeOptions {
+  session: Middleware;
+  passport: PassportAuthenticator | undefined;
+  app: ExpressApp;
+  timeoutMs: number;
+  onError: ErrorHook | undefined;
+  touchIntervalMs: number | undefined;
+  autoSave: boolean;
+  userData: ((user: Express.User) => unknown) | undefined;
+  allowedOrigins: AllowedOrigins | undefined;
+  requireOrigin: boolean;
+  revalidateIntervalMs: number | false | undefined;
+  /** Put the reason a socket has no user in `err.data.reason` (never in production). */
+  explain: boolean;
+}
+
+/** A session read under way, which other namespace connects of its connection may share. */
+export interface SharedRead {
+  session: Middleware;
+  passport: PassportAuthenticator | undefined;
+  app: ExpressApp;
+  /** The connects waiting on it: each gets the leader's request once it has its session. */
+  waiting: ((leader: { req: SessionRequest; res: ReadResponse } | undefined) => void)[];
+}
 
 /** What one requireAuth keeps to decide again (authorization.ts). */
 export interface Guard {

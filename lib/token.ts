@@ -14,11 +14,17 @@ import {
 } from './errors.js';
 import { armExpiry } from './expiry.js';
 import { rememberWhy, reasonsWanted } from './explain.js';
-import { type HandshakeOptions, userKeyOf } from './handshake.js';
+import { userKeyOf } from './handshake.js';
 import { requestOf } from './request.js';
 import { SessionReadResponse } from './response.js';
 import { endSocket } from './revocation.js';
-import { type SocketState, socketState, trackSocket, unindex } from './state.js';
+import {
+  type HandshakeOptions,
+  type SocketState,
+  socketState,
+  trackSocket,
+  unindex,
+} from './state.js';
 
 /** The event on which a client sends a fresh token: `socket.emit('session:token', token, ack)`. */
 export const TOKEN_EVENT = 'session:token';

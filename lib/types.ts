@@ -50,6 +50,17 @@ export interface PassportAuthenticator {
 /** A Socket.IO server (its default namespace `/` is meant) or any namespace, parents included. */
 export type NamespaceTarget = Server | Namespace;
 
+/** Which browser origins may open a socket that a session cookie authenticates. */
+export type AllowedOrigins =
+  readonly string[] | ((origin: string, req: IncomingMessage) => boolean);
+
+/** The socket's request as the session read sees it: express-session's fields, unchecked. */
+export type SessionRequest = Omit<IncomingMessage, 'session' | 'sessionID'> & {
+  session?: unknown;
+  sessionID?: unknown;
+  sessionStore?: { createSession?: (req: object, data: object) => unknown };
+};
+
 /** Decides whether a user may be in a room: only `true` lets the socket join. */
 export type RoomRule<User = Express.User> = (
   user: User,
