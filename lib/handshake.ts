@@ -37,6 +37,7 @@ import {
   socketState,
   trackSocket,
   unindex,
+  userKeyOf,
 } from './state.js';
 import { debug } from './debug.js';
 import type { ExpressApp, SessionRequest } from './types.js';
@@ -361,12 +362,6 @@ export function storedSessionID(req: SessionRequest): string | undefined {
 // 3. Track: the socket's record, indexed by session and user, so that a revocation finds it even
 // before it has connected.
 // ---------------------------------------------------------------------------------------------
-
-/** The user key of a session of any shape: what serializeUser stored, as a string. */
-export function userKeyOf(value: unknown): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
 
 function sessionUser(session: object): unknown {
   const { passport } = session as { passport?: unknown };

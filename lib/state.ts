@@ -197,6 +197,12 @@ export function socketState(socket: Socket): SocketState | undefined {
   return (socket as Tracked)[kState];
 }
 
+/** The user key of a session of any shape: what serializeUser stored, as a string. */
+export function userKeyOf(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
 /** Creates a socket's record and indexes it by session and user. */
 export function trackSocket(
   socket: Socket,

@@ -14,7 +14,6 @@ import {
 } from './errors.js';
 import { armExpiry } from './expiry.js';
 import { rememberWhy, reasonsWanted } from './explain.js';
-import { userKeyOf } from './handshake.js';
 import { requestOf } from './request.js';
 import { SessionReadResponse } from './response.js';
 import { endSocket } from './revocation.js';
@@ -24,6 +23,7 @@ import {
   socketState,
   trackSocket,
   unindex,
+  userKeyOf,
 } from './state.js';
 
 /** The event on which a client sends a fresh token: `socket.emit('session:token', token, ack)`. */
