@@ -21,7 +21,7 @@ import {
   type SessionAuthError,
 } from './errors.js';
 import { REASONS, publish, warnOnce } from './diagnostics.js';
-import { guardEvents, installAutoSave, hashOf } from './events.js';
+import { guardEvents, installAutoSave } from './events.js';
 import { knowStore, reasonsWanted, rememberWhy, storeIsDown, whyNoUser, whyOf } from './explain.js';
 import { armExpiry, cookieExpiry, disarmExpiry } from './expiry.js';
 import { recheckRecovered, rememberExpiry, rememberIdentity } from './recovery.js';
@@ -41,6 +41,7 @@ import {
 } from './state.js';
 import { debug } from './debug.js';
 import type { ExpressApp, SessionRequest } from './types.js';
+import { hashOf } from './writes.js';
 
 type NamespaceMiddleware = (socket: Socket, next: (err?: Error) => void) => void;
 
