@@ -1,4 +1,6 @@
 import type { Namespace } from 'socket.io';
+import { guardEvents } from './events.js';
+import { whenExpiring } from './expiry.js';
 import {
   admitStep,
   handshakeSettled,
@@ -144,6 +146,7 @@ export function defaultUserData(user: Express.User): Record<string, unknown> {
 
 whenSocketLeaves(leave);
 whenHandshakeSettles(handshakeSettled);
+whenExpiring(guardEvents);
 
 /**
  * Makes a namespace session-aware: each socket sees `socket.request.session` and
