@@ -25,11 +25,13 @@ let onExpiring: (state: SocketState) => void = () => undefined;
 
 /**
  * Called with each socket whose expiry has come, before the store is asked (set once, by
- * sessionNamespace: the event guard, so that its events wait for the store's answer).
+ * sessionNamespace: the event guard, which refuses its events until the store says the session
+ * goes on).
  */
 export function whenExpiring(expiring: (state: SocketState) => void): void {
   onExpiring = expiring;
 }
+
 /**
  * A session whose stored expiry has passed, yet is still in the store, is asked again after 1 s,
  * then 2, 4, … up to 30 s: a store that keeps time itself (connect-redis's TTL, in whole seconds)
