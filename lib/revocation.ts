@@ -14,7 +14,6 @@ import {
   type SocketEndedCode,
 } from './errors.js';
 import { type EndedHow, publish } from './diagnostics.js';
-import { disarmExpiry } from './expiry.js';
 import { rememberEnded } from './recovery.js';
 import { serverState, type ServerState, type SocketState } from './state.js';
 
@@ -74,7 +73,8 @@ export function endSocket(state: SocketState, code: SocketEndedCode, how: EndedH
     code,
     how,
   }));
-  disarmExpiry(state);
+  // Out of the expiry heap as it leaves: only a connected socket is in it, and sendEnded's
+  // disconnect runs leave() (handshake.ts) at once; one that has left was taken out then.
   if (state.connected && state.socket.connected) sendEnded(state.socket, code);
 }
 
