@@ -15,9 +15,8 @@ import {
   type SocketEndedCode,
 } from './errors.js';
 import { endSocket } from './revocation.js';
-import type { SocketState } from './state.js';
-import type { ErrorHook } from './types.js';
-
+import type { Guard, SocketState } from './state.js';
+import type { RoomRule } from './types.js';
 
 /** The event a socket receives when a re-check made it leave rooms it may no longer be in. */
 export const ROOMS_LEFT_EVENT = 'session:rooms-left';
@@ -27,28 +26,6 @@ export interface RoomsLeftPayload {
   /** The rooms the socket left. */
   rooms: string[];
   data: { code: typeof ERR_FORBIDDEN; status: 403 };
-}
-
-/** Decides whether a user may be in a room: only `true` lets the socket join. */
-export type RoomRule<User = Express.User> = (
-  user: User,
-  room: string,
-  socket: Socket,
-) => boolean | Promise<boolean>;
-
-/**
- * A namespace's room policy: rules by room name pattern (`*` matches any characters, the first
- * pattern that matches decides), or one rule for every room. A room no rule matches is refused.
- */
-export type RoomPolicy<User = Express.User> =
-  Readonly<Record<string, RoomRule<User>>> | RoomRule<User>;
-
-/** What one requireAuth keeps to decide again. */
-export interface Guard {
-  authorize: ((user: never, socket: Socket) => unknown) | undefined;
-  rules: readonly { pattern: RegExp; rule: RoomRule<never> }[] | undefined;
-  timeoutMs: number;
-  onError: ErrorHook | undefined;
 }
 
 /** Compiles a room policy; throws a TypeError naming `helper` for a bad one. */

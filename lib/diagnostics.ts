@@ -162,4 +162,3 @@ export function warnOnce(code: string, message: string): void {
   debug('%s: %s', code, message);
   process.emitWarning(message, { code });
 }
-

@@ -4,10 +4,9 @@ import type { Session } from 'express-session';
 import type { Server } from 'socket.io';
 import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from './errors.js';
 import { type EndedHow, warnOnce } from './diagnostics.js';
-import { userKeyOf } from './handshake.js';
 import { endEverywhere, sessionKey, userKey as userEndKey } from './revocation.js';
 import { toServer } from './setup.js';
-
+import { userKeyOf } from './state.js';
 
 type Done = (err?: unknown) => void;
 type SessionRequest = IncomingMessage & { user?: unknown };

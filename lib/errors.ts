@@ -4,7 +4,6 @@ import type { Socket } from 'socket.io';
 import type { NoUserReason } from './diagnostics.js';
 import type { ErrorHook } from './types.js';
 
-
 /** Express middleware ended the response (redirect, 429, …) instead of calling `next()`. */
 export const ERR_MIDDLEWARE_ENDED = 'ERR_MIDDLEWARE_ENDED';
 /** Express middleware neither called `next()` nor ended the response within `timeoutMs`. */

@@ -84,12 +84,6 @@ function touch(state: SocketState): void {
   });
 }
 
-/** What express-session compares to decide a session changed: everything but the cookie. */
-export function hashOf(session: object): string {
-  const { cookie: _cookie, ...data } = session as Record<string, unknown>;
-  return JSON.stringify(data);
-}
-
 const reserved = new Set([
   'connect',
   'connect_error',

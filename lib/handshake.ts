@@ -21,46 +21,34 @@ import {
   type SessionAuthError,
 } from './errors.js';
 import { REASONS, publish, warnOnce } from './diagnostics.js';
-import { guardEvents, installAutoSave, hashOf } from './events.js';
+import { guardEvents, installAutoSave } from './events.js';
 import { knowStore, reasonsWanted, rememberWhy, storeIsDown, whyNoUser, whyOf } from './explain.js';
 import { armExpiry, cookieExpiry, disarmExpiry } from './expiry.js';
 import { recheckRecovered, rememberExpiry, rememberIdentity } from './recovery.js';
 import { connectionRequestOf, requestOf } from './request.js';
-import { SessionReadResponse, endedMessage } from './response.js';
+import { ReadResponse, endedMessage } from './response.js';
 import { sendEnded } from './revocation.js';
 import { revalidate, stopRevalidating } from './revalidation.js';
 import { sessionWarnings } from './setup-warnings.js';
-import { serverState, socketState, trackSocket, unindex } from './state.js';
+import {
+  type HandshakeOptions,
+  type SharedRead,
+  serverState,
+  socketState,
+  trackSocket,
+  unindex,
+  userKeyOf,
+} from './state.js';
 import { debug } from './debug.js';
-import type { ErrorHook, ExpressApp, PassportAuthenticator } from './types.js';
+import type { ExpressApp, SessionRequest } from './types.js';
+import { hashOf } from './writes.js';
 
 type NamespaceMiddleware = (socket: Socket, next: (err?: Error) => void) => void;
-
-/** What the steps need of sessionNamespace's options, checked and with their defaults. */
-export interface HandshakeOptions {
-  session: Middleware;
-  passport: PassportAuthenticator | undefined;
-  app: ExpressApp;
-  timeoutMs: number;
-  onError: ErrorHook | undefined;
-  touchIntervalMs: number | undefined;
-  autoSave: boolean;
-  userData: ((user: Express.User) => unknown) | undefined;
-  allowedOrigins: AllowedOrigins | undefined;
-  requireOrigin: boolean;
-  revalidateIntervalMs: number | false | undefined;
-  /** Put the reason a socket has no user in `err.data.reason` (never in production). */
-  explain: boolean;
-}
 
 // ---------------------------------------------------------------------------------------------
 // 1. Origin: cross-site WebSocket hijacking. Browsers send the victim's cookies with a WebSocket
 // opened by any site, and Socket.IO's `cors` option covers long-polling only.
 // ---------------------------------------------------------------------------------------------
-
-/** Which browser origins may open a socket that a session cookie authenticates. */
-export type AllowedOrigins =
-  readonly string[] | ((origin: string, req: IncomingMessage) => boolean);
 
 /** The canonical form of an origin (`https://app.example`), or undefined if it is not one. */
 export function canonicalOrigin(value: string): string | undefined {
@@ -149,35 +137,6 @@ export function originStep(options: HandshakeOptions): NamespaceMiddleware {
 // 2. Session and user: the app's session middleware, then passport.session(), on the socket's
 // own request, with a small response. Store failures are named where they happen.
 // ---------------------------------------------------------------------------------------------
-
-export type SessionRequest = Omit<IncomingMessage, 'session' | 'sessionID'> & {
-  session?: unknown;
-  sessionID?: unknown;
-  sessionStore?: { createSession?: (req: object, data: object) => unknown };
-};
-
-/** A read under way, which other namespace connects of its connection may share. */
-export interface SharedRead {
-  session: Middleware;
-  passport: PassportAuthenticator | undefined;
-  app: ExpressApp;
-  /** The connects waiting on it: each gets the leader's request once it has its session. */
-  waiting: ((leader: { req: SessionRequest; res: ReadResponse } | undefined) => void)[];
-}
-
-/** The small response of one read, which also carries what the read learnt on the way. */
-class ReadResponse extends SessionReadResponse {
-  /** The store has answered (a timeout before that is the store's). */
-  storeAnswered = false;
-  /** The request's own keys before passport.session() ran: the ones after are Passport's. */
-  keysBeforePassport: PropertyKey[] = [];
-  /** The session held a Passport user before passport.session() ran. */
-  hadUser = false;
-  /** The session middleware skipped the request (no session, its store not known to be down). */
-  skipped = false;
-  /** The socket whose session this reads, for the diagnostics. */
-  socket: Socket | undefined = undefined;
-}
 
 export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
   const { session, passport, app, timeoutMs, onError } = options;
@@ -404,12 +363,6 @@ export function storedSessionID(req: SessionRequest): string | undefined {
 // 3. Track: the socket's record, indexed by session and user, so that a revocation finds it even
 // before it has connected.
 // ---------------------------------------------------------------------------------------------
-
-/** The user key of a session of any shape: what serializeUser stored, as a string. */
-export function userKeyOf(value: unknown): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
 
 function sessionUser(session: object): unknown {
   const { passport } = session as { passport?: unknown };

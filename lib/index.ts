@@ -18,7 +18,7 @@ export { SESSION_ENDED_EVENT } from './revocation.js';
 export type { SessionEndedPayload } from './revocation.js';
 export type { EventRefusal } from './events.js';
 export { ROOMS_LEFT_EVENT } from './authorization.js';
-export type { RoomsLeftPayload, RoomPolicy, RoomRule } from './authorization.js';
+export type { RoomsLeftPayload } from './authorization.js';
 export { CHANNELS as DIAGNOSTICS_CHANNELS } from './diagnostics.js';
 export type {
   BroadcastMessage,
@@ -55,4 +55,6 @@ export type {
   ExpressMiddleware,
   NamespaceTarget,
   PassportAuthenticator,
+  RoomPolicy,
+  RoomRule,
 } from './types.js';

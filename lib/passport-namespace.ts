@@ -1,5 +1,4 @@
 import type { Namespace, Socket } from 'socket.io';
-import type { HandshakeOptions } from './handshake.js';
 import { originStep, sessionStep, trackStep } from './handshake.js';
 import { onConnectionEverywhere, useEverywhere } from './namespace-layers.js';
 import { probeSession } from './explain.js';
@@ -9,7 +8,7 @@ import {
   layerLifecycle,
 } from './session-namespace.js';
 import { checkOptions, toNamespace } from './setup.js';
-import { socketState } from './state.js';
+import { type HandshakeOptions, socketState } from './state.js';
 import { acceptFreshTokens, tokenStep, type TokenSource } from './token.js';
 import type { ExpressMiddleware, NamespaceTarget, PassportAuthenticator } from './types.js';
 

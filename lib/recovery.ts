@@ -6,24 +6,21 @@ import type { Namespace, Socket } from 'socket.io';
 import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from './errors.js';
 import { guardEvents, installAutoSave } from './events.js';
 import { armExpiry, cookieExpiry } from './expiry.js';
-import type { HandshakeOptions } from './handshake.js';
 import { endSocket, sessionKey, userKey } from './revocation.js';
 import {
   interceptRestore,
   recoveryIdOf,
-  recoveryOptions,
+  recoveryWindow,
   runMiddleware,
 } from './socket-io-internals.js';
-import { type ServerState, type SocketState, socketState, trackSocket, unindex } from './state.js';
-
-const DEFAULT_WINDOW_MS = 2 * 60 * 1000;
-
-/** How long a disconnected socket may be recovered, or undefined without recovery. */
-function recoveryWindow(server: ServerState): number | undefined {
-  const recovery = recoveryOptions(server.io);
-  if (!recovery) return undefined;
-  return recovery.maxDisconnectionDuration ?? DEFAULT_WINDOW_MS;
-}
+import {
+  type HandshakeOptions,
+  type ServerState,
+  type SocketState,
+  socketState,
+  trackSocket,
+  unindex,
+} from './state.js';
 
 /** Drops the entries of `map` (oldest first) whose time has passed. */
 function prune<V>(map: Map<string, V>, until: (value: V) => number, now: number): void {
@@ -38,7 +35,7 @@ function prune<V>(map: Map<string, V>, until: (value: V) => number, now: number)
  * restores a recovered socket's rooms, so the room tells who it was.
  */
 export function rememberIdentity(state: SocketState): void {
-  if (recoveryWindow(state.server) === undefined) return;
+  if (recoveryWindow(state.server.io) === undefined) return;
   const key =
     state.sessionID !== undefined
       ? sessionKey(state.sessionID)
@@ -48,19 +45,9 @@ export function rememberIdentity(state: SocketState): void {
   if (key !== undefined) void state.socket.join(key);
 }
 
-/** A session or user just ended: remembered as long as a socket of it may recover. */
-export function rememberEnded(server: ServerState, key: string): void {
-  const window = recoveryWindow(server);
-  if (window === undefined) return;
-  const now = Date.now();
-  prune(server.endedKeys, (until) => until, now);
-  server.endedKeys.delete(key);
-  server.endedKeys.set(key, now + window);
-}
-
 /** A tracked socket left: when its session expires, remembered while it may recover. */
 export function rememberExpiry(state: SocketState): void {
-  const window = recoveryWindow(state.server);
+  const window = recoveryWindow(state.server.io);
   const pid = recoveryIdOf(state.socket);
   if (window === undefined || pid === undefined || state.expires === undefined) return;
   const now = Date.now();

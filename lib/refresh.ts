@@ -4,10 +4,10 @@
 import type { Server } from 'socket.io';
 import { authorizeLive } from './authorization.js';
 import { ERR_SESSION_REVOKED, report, toError } from './errors.js';
-import { hashOf } from './events.js';
-import { type SessionRequest, userKeyOf } from './handshake.js';
 import { endSocket, socketsUnder, toOtherNodes } from './revocation.js';
-import { serverState, type ServerState, type SocketState } from './state.js';
+import { serverState, type ServerState, type SocketState, userKeyOf } from './state.js';
+import type { SessionRequest } from './types.js';
+import { hashOf } from './writes.js';
 
 // Sent between nodes through the adapter, with the key (`session-auth:user:<key>` or
 // `session-auth:session:<sid>`) whose sockets each node checks again before it acknowledges.

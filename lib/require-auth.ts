@@ -9,19 +9,13 @@ import {
   refusal,
   report,
 } from './errors.js';
-import {
-  compileRooms,
-  type Guard,
-  guardJoins,
-  keepGuard,
-  type RoomPolicy,
-} from './authorization.js';
+import { compileRooms, guardJoins, keepGuard } from './authorization.js';
 import { refuseEvent, sessionHasEnded } from './events.js';
 import { whyOf } from './explain.js';
 import { pruneEmptyChildren, useEverywhere } from './namespace-layers.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
-import { socketState } from './state.js';
-import type { ErrorHook, NamespaceTarget } from './types.js';
+import { type Guard, socketState } from './state.js';
+import type { ErrorHook, NamespaceTarget, RoomPolicy } from './types.js';
 
 /** Options for {@link requireAuth}. */
 export interface RequireAuthOptions<User = Express.User> {

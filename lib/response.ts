@@ -1,4 +1,5 @@
 import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'socket.io';
 import { MAX_MESSAGE_LENGTH } from './errors.js';
 import type { ExpressApp } from './types.js';
 
@@ -65,6 +66,23 @@ export class SessionReadResponse {
   emit(): boolean {
     return false;
   }
+}
+
+/**
+ * The small response of the handshake's session read (handshake.ts), which also carries what the
+ * read learnt on the way.
+ */
+export class ReadResponse extends SessionReadResponse {
+  /** The store has answered (a timeout before that is the store's). */
+  storeAnswered = false;
+  /** The request's own keys before passport.session() ran: the ones after are Passport's. */
+  keysBeforePassport: PropertyKey[] = [];
+  /** The session held a Passport user before passport.session() ran. */
+  hadUser = false;
+  /** The session middleware skipped the request (no session, its store not known to be down). */
+  skipped = false;
+  /** The socket whose session this reads, for the diagnostics. */
+  socket: Socket | undefined = undefined;
 }
 
 export interface ResponseStandIn extends ServerResponse {

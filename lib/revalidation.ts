@@ -5,10 +5,9 @@
 import type { Server } from 'socket.io';
 import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from './errors.js';
 import type { SessionStoreLike } from './expiry.js';
-import { userKeyOf } from './handshake.js';
 import { refreshSockets } from './refresh.js';
 import { crossNode, endSocket } from './revocation.js';
-import type { ServerState, SocketState } from './state.js';
+import { type ServerState, type SocketState, userKeyOf } from './state.js';
 
 const DEFAULT_INTERVAL_MS = 30_000;
 /** How many store reads a round has under way at once. */

@@ -14,8 +14,7 @@ import {
   type SocketEndedCode,
 } from './errors.js';
 import { type EndedHow, publish } from './diagnostics.js';
-import { disarmExpiry } from './expiry.js';
-import { rememberEnded } from './recovery.js';
+import { recoveryWindow } from './socket-io-internals.js';
 import { serverState, type ServerState, type SocketState } from './state.js';
 
 /** The event a socket receives just before the server ends it because its session ended. */
@@ -74,7 +73,8 @@ export function endSocket(state: SocketState, code: SocketEndedCode, how: EndedH
     code,
     how,
   }));
-  disarmExpiry(state);
+  // Out of the expiry heap as it leaves: only a connected socket is in it, and sendEnded's
+  // disconnect runs leave() (handshake.ts) at once; one that has left was taken out then.
   if (state.connected && state.socket.connected) sendEnded(state.socket, code);
 }
 
@@ -94,6 +94,23 @@ function endLocal(
     if (state.readAt <= before) endSocket(state, code, how);
   }
   rememberEnded(server, key);
+}
+
+/**
+ * A session or user just ended: remembered as long as a socket of it may recover, so that
+ * connectionStateRecovery does not bring it back (recovery.ts refuses the restore).
+ */
+function rememberEnded(server: ServerState, key: string): void {
+  const window = recoveryWindow(server.io);
+  if (window === undefined) return;
+  const now = Date.now();
+  // Oldest first: drop the ones whose time has passed.
+  for (const [ended, until] of server.endedKeys) {
+    if (until > now) break;
+    server.endedKeys.delete(ended);
+  }
+  server.endedKeys.delete(key);
+  server.endedKeys.set(key, now + window);
 }
 
 /**

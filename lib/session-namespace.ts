@@ -1,7 +1,7 @@
 import type { Namespace } from 'socket.io';
+import { guardEvents } from './events.js';
+import { whenExpiring } from './expiry.js';
 import {
-  type AllowedOrigins,
-  type HandshakeOptions,
   admitStep,
   handshakeSettled,
   leave,
@@ -34,8 +34,9 @@ import {
 import { explainAllowed, probeSession } from './explain.js';
 import { setupWarnings } from './setup-warnings.js';
 import { childrenOf } from './socket-io-internals.js';
-import { serverState } from './state.js';
+import { type HandshakeOptions, serverState } from './state.js';
 import type {
+  AllowedOrigins,
   ErrorHook,
   ExpressApp,
   ExpressMiddleware,
@@ -145,6 +146,7 @@ export function defaultUserData(user: Express.User): Record<string, unknown> {
 
 whenSocketLeaves(leave);
 whenHandshakeSettles(handshakeSettled);
+whenExpiring(guardEvents);
 
 /**
  * Makes a namespace session-aware: each socket sees `socket.request.session` and

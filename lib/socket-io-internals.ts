@@ -34,6 +34,9 @@ interface AdapterInternals {
   restoreSession(pid: string, offset: string): Promise<{ rooms: string[] } | null>;
 }
 
+/** connectionStateRecovery's default `maxDisconnectionDuration`. */
+const DEFAULT_RECOVERY_WINDOW_MS = 2 * 60 * 1000;
+
 const serverOf = (io: Server): ServerInternals => io;
 const nspOf = (nsp: Namespace): NamespaceInternals => nsp as unknown as NamespaceInternals;
 
@@ -47,6 +50,16 @@ export function recoveryOptions(
   io: Server,
 ): ServerInternals['_opts']['connectionStateRecovery'] | undefined {
   return serverOf(io)._opts.connectionStateRecovery;
+}
+
+/**
+ * How long a disconnected socket may be recovered: `maxDisconnectionDuration`, or Socket.IO's
+ * default of 2 minutes; undefined without connectionStateRecovery.
+ */
+export function recoveryWindow(io: Server): number | undefined {
+  const recovery = recoveryOptions(io);
+  if (!recovery) return undefined;
+  return recovery.maxDisconnectionDuration ?? DEFAULT_RECOVERY_WINDOW_MS;
 }
 
 /** `Server#_opts.cors`: the CORS options of long-polling. */

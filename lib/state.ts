@@ -3,10 +3,57 @@
 // writes, revalidation) keep their data in these records, never in module-level registries, so
 // two servers in one process share nothing.
 import type { Server, Socket } from 'socket.io';
+import type { Middleware } from './chain.js';
 import type { SocketEndedCode } from './errors.js';
-import type { Guard } from './authorization.js';
-import type { HandshakeOptions, SharedRead } from './handshake.js';
-import type { TokenGrant } from './token.js';
+import type { ReadResponse } from './response.js';
+import type {
+  AllowedOrigins,
+  ErrorHook,
+  ExpressApp,
+  PassportAuthenticator,
+  RoomRule,
+  SessionRequest,
+} from './types.js';
+
+/** What the handshake steps need of sessionNamespace's options, checked and with their defaults. */
+export interface HandshakeOptions {
+  session: Middleware;
+  passport: PassportAuthenticator | undefined;
+  app: ExpressApp;
+  timeoutMs: number;
+  onError: ErrorHook | undefined;
+  touchIntervalMs: number | undefined;
+  autoSave: boolean;
+  userData: ((user: Express.User) => unknown) | undefined;
+  allowedOrigins: AllowedOrigins | undefined;
+  requireOrigin: boolean;
+  revalidateIntervalMs: number | false | undefined;
+  /** Put the reason a socket has no user in `err.data.reason` (never in production). */
+  explain: boolean;
+}
+
+/** A session read under way, which other namespace connects of its connection may share. */
+export interface SharedRead {
+  session: Middleware;
+  passport: PassportAuthenticator | undefined;
+  app: ExpressApp;
+  /** The connects waiting on it: each gets the leader's request once it has its session. */
+  waiting: ((leader: { req: SessionRequest; res: ReadResponse } | undefined) => void)[];
+}
+
+/** What one requireAuth keeps to decide again (authorization.ts). */
+export interface Guard {
+  authorize: ((user: never, socket: Socket) => unknown) | undefined;
+  rules: readonly { pattern: RegExp; rule: RoomRule<never> }[] | undefined;
+  timeoutMs: number;
+  onError: ErrorHook | undefined;
+}
+
+/** What a token socket keeps: the key serializeUser gave its user, and when its token expires. */
+export interface TokenGrant {
+  serialized: unknown;
+  expires: number | undefined;
+}
 
 /** A per-session (or per-user) index of tracked sockets: most keys have one, so no Set for one. */
 export class SocketIndex {
@@ -148,6 +195,12 @@ type Tracked = Socket & { [kState]?: SocketState };
 /** The record of a tracked socket, if it has one. */
 export function socketState(socket: Socket): SocketState | undefined {
   return (socket as Tracked)[kState];
+}
+
+/** The user key of a session of any shape: what serializeUser stored, as a string. */
+export function userKeyOf(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** Creates a socket's record and indexes it by session and user. */

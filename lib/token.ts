@@ -14,11 +14,17 @@ import {
 } from './errors.js';
 import { armExpiry } from './expiry.js';
 import { rememberWhy, reasonsWanted } from './explain.js';
-import { type HandshakeOptions, userKeyOf } from './handshake.js';
 import { requestOf } from './request.js';
 import { SessionReadResponse } from './response.js';
 import { endSocket } from './revocation.js';
-import { type SocketState, socketState, trackSocket, unindex } from './state.js';
+import {
+  type HandshakeOptions,
+  type SocketState,
+  socketState,
+  trackSocket,
+  unindex,
+  userKeyOf,
+} from './state.js';
 
 /** The event on which a client sends a fresh token: `socket.emit('session:token', token, ack)`. */
 export const TOKEN_EVENT = 'session:token';
@@ -36,12 +42,6 @@ type Authenticate = (
 ) => (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
 
 type Serialize = (user: unknown, req: unknown, done: (err: unknown, key?: unknown) => void) => void;
-
-/** What a token socket keeps: the key serializeUser gave its user, and when its token expires. */
-export interface TokenGrant {
-  serialized: unknown;
-  expires: number | undefined;
-}
 
 /** The `exp` of a token (a JWT's claim, or what the strategy's info says), in ms since epoch. */
 function expiryOf(token: string, info: unknown): number | undefined {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Session, SessionData } from 'express-session';
-import type { Namespace, Server } from 'socket.io';
+import type { Namespace, Server, Socket } from 'socket.io';
 
 // Socket.IO types `socket.request` as Node's IncomingMessage. These declarations are identical,
 // to the letter, to the ones express-session and Passport add to `Express.Request` (which extends
@@ -50,5 +50,30 @@ export interface PassportAuthenticator {
 /** A Socket.IO server (its default namespace `/` is meant) or any namespace, parents included. */
 export type NamespaceTarget = Server | Namespace;
 
+/** Which browser origins may open a socket that a session cookie authenticates. */
+export type AllowedOrigins =
+  readonly string[] | ((origin: string, req: IncomingMessage) => boolean);
+
+/** The socket's request as the session read sees it: express-session's fields, unchecked. */
+export type SessionRequest = Omit<IncomingMessage, 'session' | 'sessionID'> & {
+  session?: unknown;
+  sessionID?: unknown;
+  sessionStore?: { createSession?: (req: object, data: object) => unknown };
+};
+
+/** Decides whether a user may be in a room: only `true` lets the socket join. */
+export type RoomRule<User = Express.User> = (
+  user: User,
+  room: string,
+  socket: Socket,
+) => boolean | Promise<boolean>;
+
+/**
+ * A namespace's room policy: rules by room name pattern (`*` matches any characters, the first
+ * pattern that matches decides), or one rule for every room. A room no rule matches is refused.
+ */
+export type RoomPolicy<User = Express.User> =
+  Readonly<Record<string, RoomRule<User>>> | RoomRule<User>;
+
 /** Called with an error the client was not shown, so it is not lost on the server. */
-export type ErrorHook = (error: unknown, socket: import('socket.io').Socket) => void;
+export type ErrorHook = (error: unknown, socket: Socket) => void;

@@ -4,8 +4,13 @@
 import type { Session } from 'express-session';
 import type { Socket } from 'socket.io';
 import { report, toError } from './errors.js';
-import { hashOf } from './events.js';
 import { serverState, socketState, type SocketState } from './state.js';
+
+/** What express-session compares to decide a session changed: everything but the cookie. */
+export function hashOf(session: object): string {
+  const { cookie: _cookie, ...data } = session as Record<string, unknown>;
+  return JSON.stringify(data);
+}
 
 /** Runs `write` after the writes of this session already queued on this server. */
 function serialise(socket: Socket, sessionID: string, write: () => Promise<void>): Promise<void> {
