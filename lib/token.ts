@@ -239,7 +239,8 @@ export function acceptFreshTokens(state: SocketState, strategies: readonly strin
       }
       serialize(options, outcome.user, socket.request).then(
         (serialized) => {
-          if (state.ended) return;
+          // Gone meanwhile (ended, or disconnected: leave() has disarmed it): arm nothing again.
+          if (state.ended || socket.disconnected) return;
           if (userKeyOf(serialized) !== state.userKey) {
             end();
             return;
