@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Socket } from 'socket.io';
 import { onConnectionClose } from '../lib/connection-close.js';
+import { connected } from './support/bounded.js';
 import { waitFor } from './support/client.js';
 import { createTestServer } from './support/server.js';
 
@@ -67,7 +68,7 @@ test('a step that stopped watching is not called when the client leaves later', 
   });
   tc.after(() => t.cleanup());
   const client = t.connect('/x', { transports: ['websocket'] });
-  await new Promise<void>((resolve) => client.once('connect', resolve));
+  await connected(client);
   assert.equal(stopped, true);
   const [socket] = t.io.of('/x').sockets.values();
   assert.ok(socket);

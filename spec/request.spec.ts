@@ -11,7 +11,8 @@ import {
   type SocketOptions,
 } from 'socket.io-client';
 import { wrapExpressMiddleware } from '../lib/index.js';
-import { connected, request } from './support/client.js';
+import { connected } from './support/bounded.js';
+import { request } from './support/client.js';
 import {
   createTestServer,
   type TestContext as ServerContext,

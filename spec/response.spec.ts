@@ -5,7 +5,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Namespace } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import { ERR_MIDDLEWARE_ENDED, wrapExpressMiddleware } from '../lib/index.js';
-import { type ConnectError, connected, connectError, request } from './support/client.js';
+import { connected, connectError } from './support/bounded.js';
+import { type ConnectError, request } from './support/client.js';
 import {
   type CreateTestServerOptions,
   createTestServer,

@@ -15,14 +15,8 @@ import {
   type ExpressMiddleware,
   wrapExpressMiddleware,
 } from '../lib/index.js';
-import {
-  type ConnectError,
-  connected,
-  connectError,
-  delay,
-  request,
-  waitFor,
-} from './support/client.js';
+import { connected, connectError } from './support/bounded.js';
+import { type ConnectError, delay, request, waitFor } from './support/client.js';
 import {
   type CreateTestServerOptions,
   createTestServer,
