@@ -28,7 +28,7 @@ import { request, waitFor } from './support/client.js';
 import { redisUnavailable, startRedis, type RedisServer } from './support/redis.js';
 import { createTestServer, pendingOf, type TestServer } from './support/server.js';
 import { connectError } from './support/bounded.js';
-import { expectUser } from './support/user-probe.js';
+import { expectUser, reporting } from './support/whoami.js';
 
 // Under CI=true a missing redis-server throws here: the spec fails instead of being skipped.
 const skip = redisUnavailable();
@@ -92,12 +92,9 @@ async function startStack(
           ...nspOptions,
         }),
       );
-      nsp.on('connection', (socket) => {
+      reporting(nsp).on('connection', (socket) => {
         socket.on('ping', (cb: (answer: string) => void) => {
           cb('pong');
-        });
-        socket.on('whoami', (cb: (user: string | null) => void) => {
-          cb(socket.request.user?.username ?? null);
         });
       });
     },
