@@ -26,6 +26,7 @@ import {
 import { connected, connectError, within } from './support/bounded.js';
 import { request } from './support/client.js';
 import { cookieOf, users } from './support/server.js';
+import { reporting, whoami } from './support/whoami.js';
 import { Passport, Server } from './support/stack.js';
 
 interface CookieApp {
@@ -119,11 +120,8 @@ async function cookieApp(
     res.json({ user: req.user?.username ?? null });
   });
 
-  const chat = requireAuth(sessionNamespace(io.of('/chat'), session, { passport }));
+  const chat = reporting(requireAuth(sessionNamespace(io.of('/chat'), session, { passport })));
   chat.on('connection', (socket) => {
-    socket.on('whoami', (cb: (user: string | null) => void) => {
-      cb(socket.request.user?.username ?? null);
-    });
     socket.on('save', (cb: (result: string) => void) => {
       try {
         void saveSession(socket);
@@ -188,7 +186,7 @@ describe('cookie-session', () => {
     assert.deepEqual(await me.json(), { user: 'alice' });
     const socket = app.connect('/chat', alice);
     await connected(socket);
-    assert.equal(await request(socket, 'whoami'), 'alice');
+    assert.equal((await whoami(socket)).user, 'alice');
     const refused = await connectError(app.connect('/chat'));
     assert.equal(refused.data?.code, ERR_UNAUTHORIZED);
   });
@@ -227,7 +225,7 @@ describe('cookie-session', () => {
     const bobEnded = ended(bobTab);
     assert.equal(await app.post('/logout', bob), 200);
     await bobEnded;
-    assert.equal(await request(aliceTab, 'whoami'), 'alice', 'alice is still connected');
+    assert.equal((await whoami(aliceTab)).user, 'alice', 'alice is still connected');
   });
 
   test('a socket ends at the cookie’s maxAge, counted from its connect', async (tc) => {
@@ -298,7 +296,7 @@ describe('sessions of shapes the package does not know', () => {
       );
       if (outcome === 'connected') {
         // Let in with a user that the session named: the socket works.
-        assert.equal(await request(socket, 'whoami'), 'alice');
+        assert.equal((await whoami(socket)).user, 'alice');
       }
     });
   }
