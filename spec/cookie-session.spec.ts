@@ -4,7 +4,6 @@
 // ID); it never crashes the process or an HTTP request over a session of a shape it does not know.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import cookieSession from 'cookie-session';
 import express, { type RequestHandler } from 'express';
@@ -25,7 +24,7 @@ import {
 } from '../lib/index.js';
 import { connected, connectError, within } from './support/bounded.js';
 import { request } from './support/client.js';
-import { cookieOf, users } from './support/server.js';
+import { cookieOf, listen, users } from './support/server.js';
 import { reporting, whoami } from './support/whoami.js';
 import { Passport, Server } from './support/stack.js';
 
@@ -132,8 +131,7 @@ async function cookieApp(
     });
   });
 
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const url = await listen(http);
   const clients: ClientSocket[] = [];
   tc.after(async () => {
     for (const client of clients) client.disconnect();

@@ -26,7 +26,7 @@ import {
 } from '../lib/index.js';
 import { request, waitFor } from './support/client.js';
 import { redisUnavailable, startRedis, type RedisServer } from './support/redis.js';
-import { createTestServer, pendingOf, type TestServer } from './support/server.js';
+import { pendingOf, start, type TestServer } from './support/server.js';
 import { connectError } from './support/bounded.js';
 import { expectUser, reporting } from './support/whoami.js';
 
@@ -81,7 +81,8 @@ async function startStack(
   const store = new RedisStore({ client });
   const reported: unknown[] = [];
   let nsp: Namespace | undefined;
-  const t = await createTestServer(
+  const t = await start(
+    tc,
     ({ io, session, passport }) => {
       nsp = requireAuth(
         sessionNamespace(io.of('/private'), session, {
@@ -100,8 +101,8 @@ async function startStack(
     },
     { sessionOptions: { store } },
   );
+  // After start's cleanup (after hooks run in the order they were added): the server first.
   tc.after(async () => {
-    await t.cleanup();
     client.destroy();
     await redis.stop();
   });
