@@ -23,7 +23,7 @@ import {
   ERR_FORBIDDEN,
   type SocketEndedCode,
 } from '../lib/index.js';
-import { delay, request, waitFor, type ConnectError } from './support/client.js';
+import { delay, waitFor, type ConnectError } from './support/client.js';
 import type {
   StoreRead,
   FetchedSocket,
@@ -34,6 +34,7 @@ import type {
 } from './support/cluster-node.js';
 import { freePort, redisUnavailable, startRedis, type RedisServer } from './support/redis.js';
 import { cookieOf, users } from './support/server.js';
+import { whoami } from './support/whoami.js';
 import {
   expectEnded,
   expectUntouched,
@@ -270,7 +271,7 @@ async function tabs(
 ): Promise<Tab[]> {
   const opened = namespaces.map((nsp) => open(node, nsp, cookie));
   for (const tab of opened) {
-    const who = await whoami(tab);
+    const who = await whoami<NodeWho>(tab.socket, label(tab));
     assert.deepEqual(who, {
       node: node.name,
       nsp: tab.nsp,
@@ -279,23 +280,6 @@ async function tabs(
     });
   }
   return opened;
-}
-
-async function whoami(tab: Tab): Promise<NodeWho> {
-  await within(
-    new Promise<void>((resolve, reject) => {
-      if (tab.socket.connected) {
-        resolve();
-        return;
-      }
-      tab.socket.once('connect', () => {
-        resolve();
-      });
-      tab.socket.once('connect_error', reject);
-    }),
-    `${tab.nsp} on ${tab.node} to connect`,
-  );
-  return request<NodeWho>(tab.socket, 'whoami');
 }
 
 /** The code and status of a namespace-level refusal. */
@@ -547,7 +531,8 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
         open(B(), '/', alice, { reconnection: true }),
         open(B(), '/chat', alice, { reconnection: true }),
       ];
-      for (const tab of [root, chat]) assert.equal((await whoami(tab)).user, 'alice');
+      for (const tab of [root, chat])
+        assert.equal((await whoami<NodeWho>(tab.socket, label(tab))).user, 'alice');
 
       await B().kill();
       await waitFor(
@@ -573,7 +558,7 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       assert.deepEqual(refusalOf(refused), { code: ERR_UNAUTHORIZED, status: 401 });
       assert.equal(chat.socket.active, false, 'the client would go on reconnecting');
       // `/` is open to anyone: it comes back, as a stranger on a fresh session.
-      const who = await whoami(root);
+      const who = await whoami<NodeWho>(root.socket, label(root));
       assert.equal(who.node, 'B');
       assert.equal(who.user, null);
       assert.notEqual(who.sessionID, sidOf(alice));
@@ -711,7 +696,8 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       for (const round of roundsOf(reads).slice(0, -1)) {
         assert.deepEqual(round, [sidOf(alice)], 'the sessions read in a round');
       }
-      for (const tab of aliceTabs) assert.equal((await whoami(tab)).user, 'alice');
+      for (const tab of aliceTabs)
+        assert.equal((await whoami<NodeWho>(tab.socket, label(tab))).user, 'alice');
       for (const tab of aliceTabs) expectUntouched(tab.socket, tab.seen, label(tab));
     });
   });

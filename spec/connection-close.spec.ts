@@ -4,14 +4,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Socket } from 'socket.io';
 import { onConnectionClose } from '../lib/connection-close.js';
+import { connected } from './support/bounded.js';
 import { waitFor } from './support/client.js';
-import { createTestServer } from './support/server.js';
+import { start } from './support/server.js';
 
 test('a client that leaves mid-handshake aborts every step waiting on its connection, once', async (tc) => {
   const aborted: string[] = [];
   const pending: Socket[] = [];
   let before: number | undefined;
-  const t = await createTestServer(({ io }) => {
+  const t = await start(tc, ({ io }) => {
     for (const name of ['/a', '/b', '/c']) {
       io.of(name).use((socket) => {
         // What the connection had before any step watched it.
@@ -24,7 +25,6 @@ test('a client that leaves mid-handshake aborts every step waiting on its connec
       });
     }
   });
-  tc.after(() => t.cleanup());
   const root = t.connect('/a', { transports: ['websocket'] });
   const manager = root.io;
   manager.socket('/b').connect();
@@ -54,7 +54,7 @@ test('a client that leaves mid-handshake aborts every step waiting on its connec
 test('a step that stopped watching is not called when the client leaves later', async (tc) => {
   const aborted: string[] = [];
   let stopped = false;
-  const t = await createTestServer(({ io }) => {
+  const t = await start(tc, ({ io }) => {
     io.of('/x').use((socket, next) => {
       const stop = onConnectionClose(socket, () => {
         aborted.push('x');
@@ -65,9 +65,8 @@ test('a step that stopped watching is not called when the client leaves later', 
       next();
     });
   });
-  tc.after(() => t.cleanup());
   const client = t.connect('/x', { transports: ['websocket'] });
-  await new Promise<void>((resolve) => client.once('connect', resolve));
+  await connected(client);
   assert.equal(stopped, true);
   const [socket] = t.io.of('/x').sockets.values();
   assert.ok(socket);

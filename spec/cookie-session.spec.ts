@@ -4,7 +4,6 @@
 // ID); it never crashes the process or an HTTP request over a session of a shape it does not know.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import cookieSession from 'cookie-session';
 import express, { type RequestHandler } from 'express';
@@ -25,7 +24,8 @@ import {
 } from '../lib/index.js';
 import { connected, connectError, within } from './support/bounded.js';
 import { request } from './support/client.js';
-import { cookieOf, users } from './support/server.js';
+import { cookieOf, listen, users } from './support/server.js';
+import { reporting, whoami } from './support/whoami.js';
 import { Passport, Server } from './support/stack.js';
 
 interface CookieApp {
@@ -119,11 +119,8 @@ async function cookieApp(
     res.json({ user: req.user?.username ?? null });
   });
 
-  const chat = requireAuth(sessionNamespace(io.of('/chat'), session, { passport }));
+  const chat = reporting(requireAuth(sessionNamespace(io.of('/chat'), session, { passport })));
   chat.on('connection', (socket) => {
-    socket.on('whoami', (cb: (user: string | null) => void) => {
-      cb(socket.request.user?.username ?? null);
-    });
     socket.on('save', (cb: (result: string) => void) => {
       try {
         void saveSession(socket);
@@ -134,8 +131,7 @@ async function cookieApp(
     });
   });
 
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const url = await listen(http);
   const clients: ClientSocket[] = [];
   tc.after(async () => {
     for (const client of clients) client.disconnect();
@@ -188,7 +184,7 @@ describe('cookie-session', () => {
     assert.deepEqual(await me.json(), { user: 'alice' });
     const socket = app.connect('/chat', alice);
     await connected(socket);
-    assert.equal(await request(socket, 'whoami'), 'alice');
+    assert.equal((await whoami(socket)).user, 'alice');
     const refused = await connectError(app.connect('/chat'));
     assert.equal(refused.data?.code, ERR_UNAUTHORIZED);
   });
@@ -227,7 +223,7 @@ describe('cookie-session', () => {
     const bobEnded = ended(bobTab);
     assert.equal(await app.post('/logout', bob), 200);
     await bobEnded;
-    assert.equal(await request(aliceTab, 'whoami'), 'alice', 'alice is still connected');
+    assert.equal((await whoami(aliceTab)).user, 'alice', 'alice is still connected');
   });
 
   test('a socket ends at the cookie’s maxAge, counted from its connect', async (tc) => {
@@ -298,7 +294,7 @@ describe('sessions of shapes the package does not know', () => {
       );
       if (outcome === 'connected') {
         // Let in with a user that the session named: the socket works.
-        assert.equal(await request(socket, 'whoami'), 'alice');
+        assert.equal((await whoami(socket)).user, 'alice');
       }
     });
   }

@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import session from 'express-session';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { createTestKit, type TestKit } from 'socket.io-session-auth/testing';
 import { createApp, type ExampleApp } from '../examples/passport/app.js';
 import { demoAccounts } from '../examples/passport/users.js';
 import { describeInChromium, launchChromium } from './support/chromium.js';
@@ -65,6 +65,7 @@ describeInChromium('examples/passport in Chromium', browserSteps);
 
 function browserSteps(): void {
   let demo: ExampleApp;
+  let kit: TestKit | undefined;
   let url = '';
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
@@ -80,13 +81,14 @@ function browserSteps(): void {
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
     demo = createApp({ sessionSecret: 'browser-spec-secret', store });
-    await new Promise<void>((resolve) => demo.httpServer.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(demo.httpServer.address() as AddressInfo).port}`;
+    // The kit starts the demo on a free loopback port; kit.close() closes it (demo.close()).
+    kit = await createTestKit(demo);
+    url = kit.url;
     browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
-    await demo.close();
+    await kit?.close();
   });
 
   /** A page in `context`, or in a new browser context (a browser of its own: no cookies). */

@@ -10,7 +10,7 @@ import { connected, connectError, within } from './support/bounded.js';
 import { ClientProcess } from './support/client-process.js';
 import { heapAfterGc } from './support/heap.js';
 import { type TestContext, type TestServer, start } from './support/server.js';
-import { expectUser, reporting } from './support/user-probe.js';
+import { expectUser, reporting } from './support/whoami.js';
 
 const TENANTS = /^\/tenant-[\w-]+$/;
 

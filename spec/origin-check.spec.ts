@@ -9,7 +9,7 @@ import type { Socket as ClientSocket } from 'socket.io-client';
 import { ERR_ORIGIN_FORBIDDEN, requireAuth, sessionNamespace } from '../lib/index.js';
 import { type TestServer, start } from './support/server.js';
 import { connected, connectError } from './support/bounded.js';
-import { reporting, expectUser } from './support/user-probe.js';
+import { reporting, expectUser } from './support/whoami.js';
 import { Server, Passport } from './support/stack.js';
 
 type Transports = ('polling' | 'websocket')[];
@@ -51,7 +51,7 @@ describe('origin check: cross-site WebSocket hijacking', () => {
     test(`a logged-in cookie from https://evil.example is refused (${label}); the own origin connects`, async (tc) => {
       const seen: string[] = [];
       const t = await start(tc, ({ io, session, passport }) => {
-        reporting(requireAuth(sessionNamespace(io.of('/chat'), session, { passport })), seen);
+        reporting(requireAuth(sessionNamespace(io.of('/chat'), session, { passport })), { seen });
       });
       const cookie = await t.login('alice');
 

@@ -24,6 +24,7 @@ import { connected, connectError, within } from './support/bounded.js';
 import { request } from './support/client.js';
 import { type TestContext, type TestServer, start, users } from './support/server.js';
 import { expectEnded, type Seen, watchEnd } from './support/session-ending.js';
+import { reporting, whoami } from './support/whoami.js';
 
 const SECRET = 'jwt-spec-secret';
 const BEARER = new Map([
@@ -64,22 +65,18 @@ function app(onError?: (error: unknown) => void) {
         done(null, id === undefined ? false : publicUser(id));
       }),
     );
-    const answer = (socket: { on: ClientSocket['on'] } & { request: { user?: Express.User } }) => {
-      socket.on('whoami', (cb: (user: string | null) => void) => {
-        cb(socket.request.user?.username ?? null);
-      });
-    };
     const options = { ...(onError && { onError }), explain: true };
-    requireAuth(
-      passportNamespace(io.of('/chat'), passport, ['session', 'jwt'], { ...options, session }),
-    ).on('connection', answer as never);
-    requireAuth(passportNamespace(io.of('/api'), passport, ['jwt', 'bearer'], options)).on(
-      'connection',
-      answer as never,
+    reporting(
+      requireAuth(
+        passportNamespace(io.of('/chat'), passport, ['session', 'jwt'], { ...options, session }),
+      ),
     );
-    requireAuth(passportNamespace(io.of('/admin'), passport, ['jwt'], options), {
-      authorize: (user) => user.role === 'admin',
-    }).on('connection', answer as never);
+    reporting(requireAuth(passportNamespace(io.of('/api'), passport, ['jwt', 'bearer'], options)));
+    reporting(
+      requireAuth(passportNamespace(io.of('/admin'), passport, ['jwt'], options), {
+        authorize: (user) => user.role === 'admin',
+      }),
+    );
   };
 }
 
@@ -114,11 +111,11 @@ describe('passportNamespace: the session first, then tokens', () => {
     const t = await server(tc);
     const alice = await t.login('alice');
     const byCookie = await tab(t, '/chat', { cookie: alice });
-    assert.equal(await request(byCookie.socket, 'whoami'), 'alice');
+    assert.equal((await whoami(byCookie.socket)).user, 'alice');
     const byToken = await tab(t, '/chat', { token: jwtFor('2') });
-    assert.equal(await request(byToken.socket, 'whoami'), 'bob');
+    assert.equal((await whoami(byToken.socket)).user, 'bob');
     const both = await tab(t, '/chat', { cookie: alice, token: jwtFor('2') });
-    assert.equal(await request(both.socket, 'whoami'), 'alice');
+    assert.equal((await whoami(both.socket)).user, 'alice');
     const sockets = await t.io.of('/chat').fetchSockets();
     assert.deepEqual(
       sockets
@@ -135,9 +132,9 @@ describe('passportNamespace: the session first, then tokens', () => {
   test('passport-http-bearer and passport-jwt in order on a token-only namespace', async (tc) => {
     const t = await server(tc);
     const bearer = await tab(t, '/api', { token: 'bob-api-key' });
-    assert.equal(await request(bearer.socket, 'whoami'), 'bob');
+    assert.equal((await whoami(bearer.socket)).user, 'bob');
     const viaJwt = await tab(t, '/api', { token: jwtFor('1') });
-    assert.equal(await request(viaJwt.socket, 'whoami'), 'alice');
+    assert.equal((await whoami(viaJwt.socket)).user, 'alice');
   });
 
   test('refusals keep their codes: no token, a bad one, an expired one, a failing strategy', async (tc) => {
@@ -169,7 +166,7 @@ describe('passportNamespace: the session first, then tokens', () => {
   test('requireAuth, disconnectUser and refreshUser work the same for a token socket', async (tc) => {
     const t = await server(tc);
     const admin = await tab(t, '/admin', { token: jwtFor('1') });
-    assert.equal(await request(admin.socket, 'whoami'), 'alice');
+    assert.equal((await whoami(admin.socket)).user, 'alice');
     const refused = await connectError(t.connect('/admin', { auth: { token: jwtFor('2') } }));
     assert.equal(refused.data?.code, ERR_FORBIDDEN);
     const user = users.find((u) => u.username === 'alice');
@@ -206,7 +203,7 @@ describe('token lifetime on live sockets', () => {
     assert.equal(reply.expires, (jwt.decode(fresh) as { exp: number }).exp * 1000);
     // Past the old exp (the clock is what this is about), the socket still answers.
     await new Promise((resolve) => setTimeout(resolve, oldExp - Date.now() + 300));
-    assert.equal(await request(live.socket, 'whoami'), 'alice');
+    assert.equal((await whoami(live.socket)).user, 'alice');
     assert.deepEqual(live.seen.events, []);
   });
 

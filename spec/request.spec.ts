@@ -11,12 +11,9 @@ import {
   type SocketOptions,
 } from 'socket.io-client';
 import { wrapExpressMiddleware } from '../lib/index.js';
-import { connected, request } from './support/client.js';
-import {
-  createTestServer,
-  type TestContext as ServerContext,
-  type TestServer,
-} from './support/server.js';
+import { connected } from './support/bounded.js';
+import { request } from './support/client.js';
+import { start, type TestServer } from './support/server.js';
 
 type ClientOptions = Partial<ManagerOptions & SocketOptions>;
 type Tagged = IncomingMessage & { tag?: string; first?: number; probe?: unknown };
@@ -25,12 +22,6 @@ const transports: readonly { name: string; options: ClientOptions }[] = [
   { name: 'polling', options: {} },
   { name: 'websocket-only', options: { transports: ['websocket'] } },
 ];
-
-async function serve(ctx: TestContext, setup: (c: ServerContext) => void): Promise<TestServer> {
-  const srv = await createTestServer(setup);
-  ctx.after(() => srv.cleanup());
-  return srv;
-}
 
 /** One Manager: every namespace socket it makes shares one engine connection. */
 function sharedConnection(ctx: TestContext, srv: TestServer, options: ClientOptions): Manager {
@@ -99,7 +90,7 @@ for (const { name: transport, options } of transports) {
     const bHasRun = new Promise<void>((resolve) => {
       bRan = resolve;
     });
-    const srv = await serve(ctx, ({ io }) => {
+    const srv = await start(ctx, ({ io }) => {
       io.of('/a').use(
         wrapExpressMiddleware(
           async (req: Tagged, _res: Response, next: NextFunction) => {
@@ -143,7 +134,7 @@ for (const { name: transport, options } of transports) {
 }
 
 test("wraps on one namespace share the socket's own request; a namespace without a wrap keeps the connection's", async (ctx) => {
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     const nsp = io.of('/layers');
     nsp.use(
       wrapExpressMiddleware((req: Tagged, _res: Response, next: NextFunction) => {
@@ -179,7 +170,7 @@ test("wraps on one namespace share the socket's own request; a namespace without
 });
 
 test('what express-session and Passport set on one namespace is not seen by another on the same connection', async (ctx) => {
-  const srv = await serve(ctx, ({ io, session, passport }) => {
+  const srv = await start(ctx, ({ io, session, passport }) => {
     const seen = (socket: Socket) => ({
       user: socket.request.user?.username ?? null,
       session: 'session' in socket.request,
@@ -219,7 +210,7 @@ test('namespaces dressed by an Express 4 app and an Express 5 app on one connect
   const fiveHasRun = new Promise<void>((resolve) => {
     fiveDressed = resolve;
   });
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     // Each waits for the other to have dressed the shared connection before reading its settings.
     io.of('/four').use(
       wrapExpressMiddleware(

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import type { Namespace, Socket as ServerSocket } from 'socket.io';
-import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   ERR_AUTHORIZE_ERROR,
   ERR_FORBIDDEN,
@@ -11,29 +10,15 @@ import {
   type RequireAuthOptions,
 } from '../lib/index.js';
 import { delay, request, shown } from './support/client.js';
-import { type TestContext, start } from './support/server.js';
-import { connected, connectError } from './support/bounded.js';
+import { type TestContext, sidOf, start } from './support/server.js';
+import { connectError } from './support/bounded.js';
 import { throwsNaming } from './support/assertions.js';
+import { reporting, whoami, type Who } from './support/whoami.js';
 import { Server } from './support/stack.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
 // ---------------------------------------------------------------------------------------------
-
-/** Answers `whoami` acks with the namespace and the user the server-side socket has. */
-function reporting(nsp: Namespace): Namespace {
-  nsp.on('connection', (socket) => {
-    socket.on('whoami', (cb: (info: { nsp: string; user: string | null }) => void) => {
-      cb({ nsp: socket.nsp.name, user: socket.request.user?.username ?? null });
-    });
-  });
-  return nsp;
-}
-
-async function whoami(socket: ClientSocket): Promise<{ nsp: string; user: string | null }> {
-  await connected(socket);
-  return request(socket, 'whoami');
-}
 
 /** A guarded namespace: session + Passport, then requireAuth with these options. */
 function guarded(ctx: TestContext, name: string, options?: RequireAuthOptions): Namespace {
@@ -78,8 +63,9 @@ describe('requireAuth: who gets in', () => {
     const t = await start(tc, (ctx) => {
       guarded(ctx, '/private');
     });
-    const info = await whoami(t.connect('/private', { cookie: await t.login('bob') }));
-    assert.deepEqual(info, { nsp: '/private', user: 'bob' });
+    const cookie = await t.login('bob');
+    const info = await whoami(t.connect('/private', { cookie }));
+    assert.deepEqual(info, { nsp: '/private', user: 'bob', sessionID: sidOf(cookie) });
   });
 
   test('authorize returns false (sync): 403 Forbidden; true: connects', async (tc) => {
@@ -88,8 +74,9 @@ describe('requireAuth: who gets in', () => {
     });
     const bob = await connectError(t.connect('/admin', { cookie: await t.login('bob') }));
     assert.deepEqual(shown(bob), FORBIDDEN);
-    const alice = await whoami(t.connect('/admin', { cookie: await t.login('alice') }));
-    assert.deepEqual(alice, { nsp: '/admin', user: 'alice' });
+    const aliceCookie = await t.login('alice');
+    const alice = await whoami(t.connect('/admin', { cookie: aliceCookie }));
+    assert.deepEqual(alice, { nsp: '/admin', user: 'alice', sessionID: sidOf(aliceCookie) });
     const anon = await connectError(t.connect('/admin'));
     assert.deepEqual(shown(anon), UNAUTHORIZED);
   });
@@ -270,10 +257,12 @@ describe('requireAuth: admin and per-tenant namespaces', () => {
     assert.deepEqual(await whoami(t.connect('/tenant-acme', { cookie: aliceCookie })), {
       nsp: '/tenant-acme',
       user: 'alice',
+      sessionID: sidOf(aliceCookie),
     });
     assert.deepEqual(await whoami(t.connect('/tenant-globex', { cookie: bobCookie })), {
       nsp: '/tenant-globex',
       user: 'bob',
+      sessionID: sidOf(bobCookie),
     });
     assert.deepEqual(
       shown(await connectError(t.connect('/tenant-globex', { cookie: aliceCookie }))),
@@ -324,7 +313,7 @@ describe('requireAuth: admin and per-tenant namespaces', () => {
     const err = await connectError(admin);
     assert.deepEqual(shown(err), FORBIDDEN);
     // A round trip on / after the refusal: / was not disconnected along with /admin.
-    assert.equal((await request<{ user: string }>(root, 'whoami')).user, 'bob');
+    assert.equal((await request<Who>(root, 'whoami')).user, 'bob');
     assert.equal(root.connected, true);
   });
 });
@@ -421,7 +410,8 @@ describe('requireAuth: the user may come from engine-level middleware', () => {
       const info = await whoami(
         t.connect('/engine', { transports: [...transports], extraHeaders: { 'x-user': 'eve' } }),
       );
-      assert.deepEqual(info, { nsp: '/engine', user: 'eve' });
+      // An engine-level user, no session: no session ID on the request.
+      assert.deepEqual(info, { nsp: '/engine', user: 'eve', sessionID: null });
       // A warning would have been emitted during the handshake, before the connection answered.
       assert.equal(warnings.length, 0);
     });

@@ -1,33 +1,18 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import type { NextFunction, Request, Response } from 'express';
 import type { Namespace } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import { ERR_MIDDLEWARE_ENDED, wrapExpressMiddleware } from '../lib/index.js';
-import { type ConnectError, connected, connectError, request } from './support/client.js';
-import {
-  type CreateTestServerOptions,
-  createTestServer,
-  type ExpressFlavour,
-  type TestContext as ServerContext,
-  type TestServer,
-} from './support/server.js';
+import { connected, connectError } from './support/bounded.js';
+import { type ConnectError, request } from './support/client.js';
+import { start, type ExpressFlavour, type TestContext as ServerContext } from './support/server.js';
 
 type Mw = (req: Request, res: Response, next: NextFunction) => unknown;
 type Probed = IncomingMessage & { probe?: unknown };
 
 const flavours: readonly ExpressFlavour[] = ['express4', 'express5'];
-
-async function serve(
-  ctx: TestContext,
-  setup: (c: ServerContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const srv = await createTestServer(setup, options);
-  ctx.after(() => srv.cleanup());
-  return srv;
-}
 
 /** A namespace whose only middleware is `mw`, run against the app of the test server. */
 function refusing(ctx: ServerContext, name: string, mw: Mw | Mw[]): void {
@@ -53,7 +38,7 @@ for (const flavour of flavours) {
   describe(`with an ${flavour} app`, () => {
     test('headers set before the end are readable; headersSent and writableEnded follow the end', async (ctx) => {
       const seen: Record<string, unknown>[] = [];
-      const srv = await serve(
+      const srv = await start(
         ctx,
         (c) => {
           refusing(c, '/headers', (_req, res) => {
@@ -109,7 +94,7 @@ for (const flavour of flavours) {
     test("res.on('finish') fires once, also when the middleware ends twice", async (ctx) => {
       let finishes = 0;
       let endCallbacks = 0;
-      const srv = await serve(
+      const srv = await start(
         ctx,
         (c) => {
           refusing(c, '/twice', (_req, res) => {
@@ -131,7 +116,7 @@ for (const flavour of flavours) {
 
     test('res.write chunks and res.end make the message; write callbacks run', async (ctx) => {
       const callbacks: string[] = [];
-      const srv = await serve(
+      const srv = await start(
         ctx,
         (c) => {
           refusing(c, '/chunks', (_req, res) => {
@@ -156,7 +141,7 @@ for (const flavour of flavours) {
     });
 
     test('Buffer bodies: text is shown, a binary body gives the status text', async (ctx) => {
-      const srv = await serve(
+      const srv = await start(
         ctx,
         (c) => {
           refusing(c, '/end-buffer', (_req, res) => {
@@ -190,7 +175,7 @@ for (const flavour of flavours) {
     test("express-session's on-headers hook runs on the stand-in: a new session sets its cookie", async (ctx) => {
       for (const saveUninitialized of [true, false]) {
         let setCookie: unknown = 'not read';
-        const srv = await serve(
+        const srv = await start(
           ctx,
           (c) => {
             refusing(c, '/session', [
@@ -235,7 +220,7 @@ test('an on-headers style hook on res.writeHead runs once, before the headers ar
     }) as Response['writeHead'];
     next();
   };
-  const srv = await serve(ctx, (c) => {
+  const srv = await start(ctx, (c) => {
     for (const [nsp, end] of [
       ['/send', (res: Response) => res.status(401).send('Log in')],
       ['/end', (res: Response) => res.status(401).end('Log in')],
@@ -272,7 +257,7 @@ test('an on-headers style hook on res.writeHead runs once, before the headers ar
 });
 
 test('res.locals is a fresh object for every socket, shared along one list', async (ctx) => {
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     io.of('/locals').use(
       wrapExpressMiddleware([
         (_req: Request, res: Response, next: NextFunction) => {
@@ -298,7 +283,7 @@ test('body capture stops at 4096 bytes: a 1 MB body still refuses with a 200-cha
   // `{"message":"…"}` is 14 bytes plus the message.
   const jsonOf = (bytes: number): string => JSON.stringify({ message: 'm'.repeat(bytes - 14) });
   assert.equal(jsonOf(4096).length, 4096);
-  const srv = await serve(ctx, (c) => {
+  const srv = await start(ctx, (c) => {
     refusing(c, '/megabyte', (_req, res) => {
       res.status(413).send('y'.repeat(1024 * 1024));
     });
@@ -329,7 +314,7 @@ test('body capture stops at 4096 bytes: a 1 MB body still refuses with a 200-cha
 });
 
 test('headers set with setHeader before res.writeHead(status) are used', async (ctx) => {
-  const srv = await serve(ctx, (c) => {
+  const srv = await start(ctx, (c) => {
     refusing(c, '/set-then-write-head', (_req, res) => {
       res.setHeader('Location', '/login');
       res.setHeader('Content-Type', 'text/html');
@@ -343,7 +328,7 @@ test('headers set with setHeader before res.writeHead(status) are used', async (
 });
 
 test('a redirect written with res.writeHead(302, { Location }) refuses with that location', async (ctx) => {
-  const srv = await serve(ctx, (c) => {
+  const srv = await start(ctx, (c) => {
     refusing(c, '/write-head-location', (_req, res) => {
       res.writeHead(302, { Location: '/login' });
       res.end();
@@ -355,7 +340,7 @@ test('a redirect written with res.writeHead(302, { Location }) refuses with that
 });
 
 test('a Content-Type given to res.writeHead decides the message: HTML tags are stripped', async (ctx) => {
-  const srv = await serve(ctx, (c) => {
+  const srv = await start(ctx, (c) => {
     refusing(c, '/write-head-html', (_req, res) => {
       res.writeHead(403, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end('<h1>No</h1> <p>way</p>');

@@ -27,6 +27,7 @@ import {
 } from './support/server.js';
 import { within, connected } from './support/bounded.js';
 import { settledTimeouts, timersBackTo } from './support/timers.js';
+import { reporting, whoami } from './support/whoami.js';
 import { Passport, storeKeepsTime } from './support/stack.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -73,14 +74,14 @@ async function ping(t: TestServer, cookie: string): Promise<string | null> {
 /** A namespace whose sockets answer `echo` with what they were sent. */
 function echoing(ctx: TestContext, name: string, options?: SessionNamespaceOptions): void {
   const { io, session, passport } = ctx;
-  sessionNamespace(io.of(name), session, { passport, ...options }).on('connection', (socket) => {
-    socket.on('echo', (value: unknown, ack: (value: unknown) => void) => {
-      ack(value);
-    });
-    socket.on('whoami', (ack: (user: string | null) => void) => {
-      ack(socket.request.user?.username ?? null);
-    });
-  });
+  reporting(sessionNamespace(io.of(name), session, { passport, ...options })).on(
+    'connection',
+    (socket) => {
+      socket.on('echo', (value: unknown, ack: (value: unknown) => void) => {
+        ack(value);
+      });
+    },
+  );
 }
 
 /** 'an HTTP request extended the session': the socket's expiry, and the cookie's maxAge. */
@@ -170,7 +171,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
     const cookie = await t.login('alice');
     const client = t.connect('/ns', { cookie });
     await connected(client);
-    assert.equal(await request(client, 'whoami'), 'alice');
+    assert.equal((await whoami(client)).user, 'alice');
     t.store.reset();
     const answers = await Promise.all(
       Array.from({ length: 100 }, (_, i) => request(client, 'echo', i)),
@@ -323,7 +324,7 @@ describe('session lifecycle: touchIntervalMs', () => {
       endedEarly = true;
     });
     await connected(client);
-    assert.equal(await request(client, 'whoami'), 'alice', 'connected before the expiry');
+    assert.equal((await whoami(client)).user, 'alice', 'connected before the expiry');
 
     // Active for 2.5 s, well past the first expiry (loginEnd + 1000).
     let sent = 0;

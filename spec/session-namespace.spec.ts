@@ -20,6 +20,7 @@ import {
   signedSidOf as sidOf,
 } from './support/server.js';
 import { connected, connectError } from './support/bounded.js';
+import { reporting as answerWhoami, whoami } from './support/whoami.js';
 import { throwsNaming } from './support/assertions.js';
 import { Server, Passport } from './support/stack.js';
 import { cookieExpiringIn } from './support/counting-store.js';
@@ -71,19 +72,9 @@ function infoOf(socket: ServerSocket): Info {
   };
 }
 
-/** Answers `whoami` acks with what the socket's request holds. Works for parent namespaces too. */
+/** The shared `whoami` handler, answering with what the socket's request holds ({@link Info}). */
 function reporting(nsp: Namespace): Namespace {
-  nsp.on('connection', (socket) => {
-    socket.on('whoami', (cb: (info: Info) => void) => {
-      cb(infoOf(socket));
-    });
-  });
-  return nsp;
-}
-
-async function whoami(socket: ClientSocket): Promise<Info> {
-  await connected(socket);
-  return request<Info>(socket, 'whoami');
+  return answerWhoami(nsp, { more: infoOf });
 }
 
 /** One client connection (one Manager) on which several namespaces are opened. */
@@ -182,12 +173,12 @@ describe('sessionNamespace: targets', () => {
       reporting(io.of('/plain'));
     });
     const cookie = await t.login('alice');
-    const root = await whoami(t.connect('/', { cookie }));
+    const root = await whoami<Info>(t.connect('/', { cookie }));
     assert.equal(root.nsp, '/');
     assert.equal(root.user, 'alice');
     assert.equal(root.authenticated, true);
     // Other namespaces are not touched by it.
-    const plain = await whoami(t.connect('/plain', { cookie }));
+    const plain = await whoami<Info>(t.connect('/plain', { cookie }));
     assert.equal(plain.hasSession, false);
     assert.equal(plain.user, null);
   });
@@ -198,10 +189,10 @@ describe('sessionNamespace: targets', () => {
       reporting(io.of('/'));
     });
     const cookie = await t.login('bob');
-    const chat = await whoami(t.connect('/chat', { cookie }));
+    const chat = await whoami<Info>(t.connect('/chat', { cookie }));
     assert.equal(chat.user, 'bob');
     assert.equal(chat.authenticated, true);
-    const root = await whoami(t.connect('/', { cookie }));
+    const root = await whoami<Info>(t.connect('/', { cookie }));
     assert.equal(root.hasSession, false);
     assert.equal(root.user, null);
   });
@@ -216,8 +207,8 @@ describe('sessionNamespace: targets', () => {
     assert.ok(parent);
     assert.equal(returned, parent);
     const cookie = await t.login('alice');
-    const acme = await whoami(t.connect('/tenant-acme', { cookie }));
-    const globex = await whoami(t.connect('/tenant-globex', { cookie }));
+    const acme = await whoami<Info>(t.connect('/tenant-acme', { cookie }));
+    const globex = await whoami<Info>(t.connect('/tenant-globex', { cookie }));
     assert.deepEqual(
       [acme.nsp, acme.user, acme.authenticated, acme.sessionID],
       ['/tenant-acme', 'alice', true, sidOf(cookie)],
@@ -226,7 +217,7 @@ describe('sessionNamespace: targets', () => {
       [globex.nsp, globex.user, globex.authenticated, globex.sessionID],
       ['/tenant-globex', 'alice', true, sidOf(cookie)],
     );
-    const anon = await whoami(t.connect('/tenant-acme'));
+    const anon = await whoami<Info>(t.connect('/tenant-acme'));
     assert.equal(anon.user, null);
     assert.equal(anon.authenticated, false);
   });
@@ -239,8 +230,8 @@ describe('sessionNamespace: targets', () => {
       reporting(sessionNamespace(parent, session, { passport }));
     });
     const cookie = await t.login('bob');
-    const acme = await whoami(t.connect('/tenant-acme', { cookie }));
-    const globex = await whoami(t.connect('/tenant-globex', { cookie }));
+    const acme = await whoami<Info>(t.connect('/tenant-acme', { cookie }));
+    const globex = await whoami<Info>(t.connect('/tenant-globex', { cookie }));
     assert.deepEqual([acme.nsp, acme.user], ['/tenant-acme', 'bob']);
     assert.deepEqual([globex.nsp, globex.user], ['/tenant-globex', 'bob']);
     assert.equal(acme.authenticated, true);
@@ -263,7 +254,7 @@ describe('sessionNamespace: socket.request', () => {
     const sid = sidOf(cookie);
     const stored = await storeGet(t.store, sid);
     assert.equal(stored?.passport?.user, '1', 'the HTTP login stored alice in this session');
-    const info = await whoami(t.connect('/ns', { cookie }));
+    const info = await whoami<Info>(t.connect('/ns', { cookie }));
     assert.deepEqual(info, {
       nsp: '/ns',
       conn: info.conn,
@@ -280,7 +271,7 @@ describe('sessionNamespace: socket.request', () => {
       reporting(sessionNamespace(io.of('/ns'), session, { passport }));
     });
     const cookie = await t.login('alice');
-    const info = await whoami(t.connect('/ns'));
+    const info = await whoami<Info>(t.connect('/ns'));
     assert.equal(info.hasSession, true);
     assert.equal(typeof info.sessionID, 'string');
     assert.notEqual(info.sessionID, sidOf(cookie));
@@ -294,7 +285,7 @@ describe('sessionNamespace: socket.request', () => {
       reporting(sessionNamespace(io.of('/ns'), session));
     });
     const cookie = await t.login('bob');
-    const info = await whoami(t.connect('/ns', { cookie }));
+    const info = await whoami<Info>(t.connect('/ns', { cookie }));
     assert.equal(info.hasSession, true);
     assert.equal(info.sessionID, sidOf(cookie));
     assert.equal(info.passportUser, '2');
@@ -345,8 +336,8 @@ describe('sessionNamespace: socket.request', () => {
     });
     const [aliceCookie, bobCookie] = await Promise.all([t.login('alice'), t.login('bob')]);
     const [a, b] = await Promise.all([
-      whoami(t.connect('/ns', { cookie: aliceCookie })),
-      whoami(t.connect('/ns', { cookie: bobCookie })),
+      whoami<Info>(t.connect('/ns', { cookie: aliceCookie })),
+      whoami<Info>(t.connect('/ns', { cookie: bobCookie })),
     ]);
     assert.deepEqual([a.user, a.sessionID], ['alice', sidOf(aliceCookie)]);
     assert.deepEqual([b.user, b.sessionID], ['bob', sidOf(bobCookie)]);
@@ -369,14 +360,14 @@ describe('sessionNamespace: the session is read at each namespace connect', () =
       const cookie = await t.login('alice');
       const socketOf = openManager(tc, t, cookie, transports);
       const root = socketOf('/');
-      const first = await whoami(root);
+      const first = await whoami<Info>(root);
       assert.equal(first.user, 'alice');
       assert.equal(first.authenticated, true);
 
       await t.logout(cookie);
 
       const b = socketOf('/b');
-      const later = await whoami(b);
+      const later = await whoami<Info>(b);
       assert.equal(later.conn, first.conn, 'the same connection');
       assert.equal(later.user, null);
       assert.equal(later.authenticated, false);
@@ -404,10 +395,10 @@ describe('sessionNamespace: the session is read at each namespace connect', () =
     });
     const cookie = await t.login('alice');
     const socketOf = openManager(tc, t, cookie);
-    const first = await whoami(socketOf('/'));
+    const first = await whoami<Info>(socketOf('/'));
     assert.equal(first.user, 'alice');
     await t.logout(cookie);
-    const later = await whoami(socketOf('/b'));
+    const later = await whoami<Info>(socketOf('/b'));
     assert.equal(later.conn, first.conn);
     assert.equal(later.user, null);
     assert.equal(later.authenticated, false);
@@ -423,10 +414,10 @@ describe('sessionNamespace: the session is read at each namespace connect', () =
       });
       reporting(sessionNamespace(io.of('/ns'), session, { passport }));
     });
-    const anon = await whoami(t.connect('/ns'));
+    const anon = await whoami<Info>(t.connect('/ns'));
     assert.equal(anon.user, null);
     assert.equal(anon.authenticated, false);
-    const bob = await whoami(t.connect('/ns', { cookie: await t.login('bob') }));
+    const bob = await whoami<Info>(t.connect('/ns', { cookie: await t.login('bob') }));
     assert.equal(bob.user, 'bob');
   });
 
@@ -437,8 +428,8 @@ describe('sessionNamespace: the session is read at each namespace connect', () =
     });
     const cookie = await t.login('bob');
     const socketOf = openManager(tc, t, cookie);
-    const first = await whoami(socketOf('/'));
-    const later = await whoami(socketOf('/b'));
+    const first = await whoami<Info>(socketOf('/'));
+    const later = await whoami<Info>(socketOf('/b'));
     assert.equal(later.conn, first.conn);
     assert.deepEqual([first.user, later.user], ['bob', 'bob']);
     assert.equal(later.sessionID, sidOf(cookie));
@@ -456,7 +447,7 @@ describe('sessionNamespace: a session that is gone is "no user", not an error', 
     });
     const cookie = await t.login('alice');
     await storeDestroy(t.store, sidOf(cookie));
-    const info = await whoami(t.connect('/ns', { cookie }));
+    const info = await whoami<Info>(t.connect('/ns', { cookie }));
     assert.equal(info.hasSession, true);
     assert.notEqual(info.sessionID, sidOf(cookie));
     assert.equal(info.user, null);
@@ -479,10 +470,10 @@ describe('sessionNamespace: a session that is gone is "no user", not an error', 
     await res.arrayBuffer();
     assert.notEqual(sidOf(newCookie), sidOf(oldCookie));
 
-    const old = await whoami(t.connect('/ns', { cookie: oldCookie }));
+    const old = await whoami<Info>(t.connect('/ns', { cookie: oldCookie }));
     assert.equal(old.user, null);
     assert.equal(old.authenticated, false);
-    const fresh = await whoami(t.connect('/ns', { cookie: newCookie }));
+    const fresh = await whoami<Info>(t.connect('/ns', { cookie: newCookie }));
     assert.equal(fresh.user, 'bob');
   });
 
@@ -492,7 +483,7 @@ describe('sessionNamespace: a session that is gone is "no user", not an error', 
     });
     const cookie = await t.login('alice');
     await t.logout(cookie);
-    const info = await whoami(t.connect('/ns', { cookie }));
+    const info = await whoami<Info>(t.connect('/ns', { cookie }));
     assert.equal(info.hasSession, true);
     assert.equal(info.user, null);
     assert.equal(info.authenticated, false);
@@ -517,7 +508,7 @@ describe('sessionNamespace: a session that is gone is "no user", not an error', 
       ...stored,
       cookie: cookieExpiringIn(stored.cookie, -1000),
     });
-    const info = await whoami(t.connect('/ns', { cookie }));
+    const info = await whoami<Info>(t.connect('/ns', { cookie }));
     assert.equal(info.hasSession, true);
     assert.notEqual(info.sessionID, sidOf(cookie));
     assert.equal(info.user, null);
@@ -540,7 +531,7 @@ describe('sessionNamespace: a session that is gone is "no user", not an error', 
     await storeSet(t.store, sid, stored);
 
     const deserializedBefore = t.deserializeCount();
-    const info = await whoami(t.connect('/ns', { cookie }));
+    const info = await whoami<Info>(t.connect('/ns', { cookie }));
     assert.equal(t.deserializeCount(), deserializedBefore + 1, 'deserializeUser ran');
     assert.equal(info.hasSession, true);
     assert.equal(info.sessionID, sid);
@@ -567,7 +558,7 @@ describe('sessionNamespace: cost per namespace connect', () => {
     const socket = t.connect('/ns', { cookie });
     // The whoami round trip comes after the handshake and the connection, and whatever store
     // access they started.
-    const info = await whoami(socket);
+    const info = await whoami<Info>(socket);
     assert.equal(info.user, 'alice');
     socket.disconnect();
     // Polled after the server's 'disconnect' handlers, the package's among them, have run.
@@ -631,7 +622,7 @@ describe('sessionNamespace: cost per namespace connect', () => {
     store.held = true;
     const deserialized = t.deserializeCount();
     const socketOf = openManager(tc, t, cookie);
-    const infos = await Promise.all(['/a', '/b', '/c'].map((name) => whoami(socketOf(name))));
+    const infos = await Promise.all(['/a', '/b', '/c'].map((name) => whoami<Info>(socketOf(name))));
     assert.deepEqual(
       infos.map((i) => [i.user, i.sessionID]),
       [
@@ -654,7 +645,7 @@ describe('sessionNamespace: cost per namespace connect', () => {
     );
     // A connect that comes once the others are done reads afresh.
     store.reset();
-    assert.equal((await whoami(socketOf('/d'))).user, 'bob');
+    assert.equal((await whoami<Info>(socketOf('/d'))).user, 'bob');
     assert.deepEqual([store.gets, t.deserializeCount() - deserialized], [1, 2]);
   });
 
@@ -664,7 +655,7 @@ describe('sessionNamespace: cost per namespace connect', () => {
     });
     t.store.reset();
     const deserialized = t.deserializeCount();
-    const info = await whoami(t.connect('/ns'));
+    const info = await whoami<Info>(t.connect('/ns'));
     assert.equal(info.user, null);
     assert.deepEqual(
       [t.store.gets, t.store.sets, t.store.touches, t.deserializeCount() - deserialized],
@@ -696,13 +687,13 @@ describe('sessionNamespace: transports and Express versions', () => {
           { express },
         );
         const cookie = await t.login('alice');
-        const info = await whoami(t.connect('/ns', { cookie, transports }));
+        const info = await whoami<Info>(t.connect('/ns', { cookie, transports }));
         assert.equal(info.user, 'alice');
         assert.equal(info.authenticated, true);
         assert.equal(info.sessionID, sidOf(cookie));
-        const guarded = await whoami(t.connect('/guarded', { cookie, transports }));
+        const guarded = await whoami<Info>(t.connect('/guarded', { cookie, transports }));
         assert.equal(guarded.user, 'alice');
-        const anon = await whoami(t.connect('/ns', { transports }));
+        const anon = await whoami<Info>(t.connect('/ns', { transports }));
         assert.equal(anon.user, null);
         assert.equal(anon.authenticated, false);
         const refused = await connectError(t.connect('/guarded', { transports }));
@@ -737,13 +728,13 @@ describe('sessionNamespace: transports and Express versions', () => {
       const cookie = await t.login('bob');
       const extraHeaders = { cookie, 'x-forwarded-for': '203.0.113.7' };
       const withApp = t.connect('/with-app', { extraHeaders });
-      const info = await whoami(withApp);
+      const info = await whoami<Info>(withApp);
       assert.equal(info.user, 'bob');
       assert.equal(info.sessionID, sidOf(cookie));
       assert.equal(await request(withApp, 'ip'), '203.0.113.7');
       // Without options.app, Express's defaults apply: the proxy header is not trusted.
       const withoutApp = t.connect('/default-app', { extraHeaders });
-      assert.equal((await whoami(withoutApp)).user, 'bob');
+      assert.equal((await whoami<Info>(withoutApp)).user, 'bob');
       assert.match(String(await request(withoutApp, 'ip')), /127\.0\.0\.1$/);
     });
   }
@@ -787,7 +778,7 @@ describe('sessionNamespace: failures', () => {
 
     // When the store recovers, the same cookie works again.
     store.mode = 'ok';
-    const info = await whoami(t.connect('/ns', { cookie }));
+    const info = await whoami<Info>(t.connect('/ns', { cookie }));
     assert.equal(info.user, 'alice');
     assert.equal(reported.length, 1);
   });
@@ -929,7 +920,7 @@ describe('sessionNamespace: setup errors', () => {
       reporting(sessionNamespace(nsp, sessionMw, { passport: pp }));
     });
     const cookie = await t.login('alice');
-    const info = await whoami(t.connect('/ns', { cookie }));
+    const info = await whoami<Info>(t.connect('/ns', { cookie }));
     assert.equal(info.user, 'alice');
   });
 });

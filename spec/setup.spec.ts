@@ -7,7 +7,7 @@ import type { Namespace } from 'socket.io';
 import { requireAuth, sessionNamespace, wrapExpressMiddleware } from '../lib/index.js';
 import { connectError } from './support/bounded.js';
 import { start } from './support/server.js';
-import { reporting, whoami } from './support/user-probe.js';
+import { reporting, whoami } from './support/whoami.js';
 import { Server, Passport } from './support/stack.js';
 
 function throwsNaming(fn: () => unknown, helper: string, message?: RegExp): void {
@@ -130,7 +130,7 @@ describe('setup: the resolved namespace is the one that is guarded', () => {
     });
     const refused = await connectError(t.connect('/'));
     assert.deepEqual(refused.data, { code: 'ERR_UNAUTHORIZED', status: 401 });
-    assert.equal(await whoami(t.connect('/open')), null);
+    assert.equal((await whoami(t.connect('/open'))).user, null);
   });
 
   test('requireAuth(io.of("/a")) guards "/a" only; "/" stays open', async (tc) => {
@@ -140,7 +140,7 @@ describe('setup: the resolved namespace is the one that is guarded', () => {
     });
     const refused = await connectError(t.connect('/a'));
     assert.deepEqual(refused.data, { code: 'ERR_UNAUTHORIZED', status: 401 });
-    assert.equal(await whoami(t.connect('/')), null);
+    assert.equal((await whoami(t.connect('/'))).user, null);
   });
 
   test('requireAuth(sessionNamespace(io, …)) chains on "/"', async (tc) => {
@@ -151,7 +151,7 @@ describe('setup: the resolved namespace is the one that is guarded', () => {
         }),
       );
     });
-    assert.equal(await whoami(t.connect('/', { cookie: await t.login('alice') })), 'alice');
+    assert.equal((await whoami(t.connect('/', { cookie: await t.login('alice') }))).user, 'alice');
     const bob = await connectError(t.connect('/', { cookie: await t.login('bob') }));
     assert.deepEqual(bob.data, { code: 'ERR_FORBIDDEN', status: 403 });
   });
@@ -191,7 +191,7 @@ describe('setup: order of sessionNamespace and requireAuth', () => {
       assert.throws(() => requireAuth(nsp, { authorize: 'admin' as never }), TypeError);
       reporting(requireAuth(sessionNamespace(nsp, session, { passport: pp })));
     });
-    assert.equal(await whoami(t.connect('/ns', { cookie: await t.login('bob') })), 'bob');
+    assert.equal((await whoami(t.connect('/ns', { cookie: await t.login('bob') }))).user, 'bob');
     const anon = await connectError(t.connect('/ns'));
     assert.deepEqual(anon.data, { code: 'ERR_UNAUTHORIZED', status: 401 });
   });

@@ -26,9 +26,9 @@ import {
 } from '../lib/index.js';
 import { request, waitFor } from './support/client.js';
 import { redisUnavailable, startRedis, type RedisServer } from './support/redis.js';
-import { createTestServer, pendingOf, type TestServer } from './support/server.js';
+import { pendingOf, start, type TestServer } from './support/server.js';
 import { connectError } from './support/bounded.js';
-import { expectUser } from './support/user-probe.js';
+import { expectUser, reporting } from './support/whoami.js';
 
 // Under CI=true a missing redis-server throws here: the spec fails instead of being skipped.
 const skip = redisUnavailable();
@@ -81,7 +81,8 @@ async function startStack(
   const store = new RedisStore({ client });
   const reported: unknown[] = [];
   let nsp: Namespace | undefined;
-  const t = await createTestServer(
+  const t = await start(
+    tc,
     ({ io, session, passport }) => {
       nsp = requireAuth(
         sessionNamespace(io.of('/private'), session, {
@@ -92,19 +93,16 @@ async function startStack(
           ...nspOptions,
         }),
       );
-      nsp.on('connection', (socket) => {
+      reporting(nsp).on('connection', (socket) => {
         socket.on('ping', (cb: (answer: string) => void) => {
           cb('pong');
-        });
-        socket.on('whoami', (cb: (user: string | null) => void) => {
-          cb(socket.request.user?.username ?? null);
         });
       });
     },
     { sessionOptions: { store } },
   );
+  // After start's cleanup (after hooks run in the order they were added): the server first.
   tc.after(async () => {
-    await t.cleanup();
     client.destroy();
     await redis.stop();
   });

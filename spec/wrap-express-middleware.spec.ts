@@ -15,17 +15,10 @@ import {
   type ExpressMiddleware,
   wrapExpressMiddleware,
 } from '../lib/index.js';
+import { connected, connectError } from './support/bounded.js';
+import { type ConnectError, delay, request, waitFor } from './support/client.js';
 import {
-  type ConnectError,
-  connected,
-  connectError,
-  delay,
-  request,
-  waitFor,
-} from './support/client.js';
-import {
-  type CreateTestServerOptions,
-  createTestServer,
+  start,
   type ExpressFlavour,
   pendingOf,
   type TestContext as ServerContext,
@@ -42,17 +35,6 @@ const transports: readonly { name: string; options: ClientOptions }[] = [
   { name: 'polling', options: {} },
   { name: 'websocket-only', options: { transports: ['websocket'] } },
 ];
-
-/** A real test server, closed when the test ends. */
-async function serve(
-  ctx: TestContext,
-  setup: (c: ServerContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<TestServer> {
-  const srv = await createTestServer(setup, options);
-  ctx.after(() => srv.cleanup());
-  return srv;
-}
 
 /** The namespace's connection handler answers `probe` with what middleware left on `req.probe`. */
 function answerProbe(nsp: Namespace): void {
@@ -125,7 +107,7 @@ const passThrough: Mw = (_req, _res, next) => {
 for (const flavour of flavours) {
   describe(`with an ${flavour} app`, () => {
     const server = (ctx: TestContext, setup: (c: ServerContext) => void) =>
-      serve(ctx, setup, { express: flavour });
+      start(ctx, setup, { express: flavour });
 
     for (const { name: transport, options: clientOptions } of transports) {
       test(`[${transport}] Express request and response helpers work`, async (ctx) => {
@@ -266,7 +248,7 @@ for (const flavour of flavours) {
         (req as Probed).probe = req.ip;
         next();
       };
-      const srv = await serve(
+      const srv = await start(
         ctx,
         ({ io, app }) => {
           io.of('/trusting').use(wrapExpressMiddleware(ip, { app }));
@@ -534,7 +516,7 @@ for (const flavour of flavours) {
 test('without onError, 5xx middleware errors go to console.error and 4xx ones do not', async (ctx) => {
   const logged = ctx.mock.method(console, 'error', (..._args: unknown[]) => undefined);
   const failure = new Error('disk full on /var/db');
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     io.of('/five').use(
       wrapExpressMiddleware((_req: Request, _res: Response, next: NextFunction) => {
         next(failure);
@@ -562,7 +544,7 @@ test('an error thrown after next() reaches onError and does not change the outco
   const reported: unknown[] = [];
   const late = new Error('thrown after next');
   let connections = 0;
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     io.of('/late').use(
       wrapExpressMiddleware(
         [
@@ -596,7 +578,7 @@ test('a second next() is ignored: later middleware runs exactly once', async (ct
     ran.push('last');
     next();
   };
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     io.of('/twice').use(
       wrapExpressMiddleware([
         (_req: Request, _res: Response, next: NextFunction) => {
@@ -637,7 +619,7 @@ test('a second next() is ignored: later middleware runs exactly once', async (ct
 test('next() after the response ended is ignored: the socket is refused, later middleware never runs', async (ctx) => {
   let laterRan = 0;
   let connections = 0;
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     io.of('/ended').use(
       wrapExpressMiddleware([
         (_req: Request, res: Response, next: NextFunction) => {
@@ -664,7 +646,7 @@ test('next() after res.end() is ignored when express-session ran earlier in the 
   // express-session wraps res.end and ends the response only once the new session is saved.
   let laterRan = 0;
   let connections = 0;
-  const srv = await serve(
+  const srv = await start(
     ctx,
     ({ io, session }) => {
       io.of('/session-ended').use(
@@ -735,7 +717,7 @@ test('timers are cleared and no socket is left pending on every path', async (ct
     },
     { name: 'timeout', mw: () => undefined, code: ERR_MIDDLEWARE_TIMEOUT },
   ];
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     for (const { name, mw } of paths) {
       // A long timeout: a timer left behind would still be there when the test looks.
       const timeoutMs = name === 'timeout' ? 200 : 60_000;
@@ -763,7 +745,7 @@ for (const { name: transport, options } of transports) {
     let release: NextFunction | undefined;
     let laterRan = 0;
     let connections = 0;
-    const srv = await serve(ctx, ({ io }) => {
+    const srv = await start(ctx, ({ io }) => {
       io.of('/leave').use(
         wrapExpressMiddleware(
           [
@@ -809,7 +791,7 @@ test('a client that left before the wrap ran never reaches the Express middlewar
   let release: ((err?: Error) => void) | undefined;
   let expressRan = 0;
   let connections = 0;
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     io.of('/gone').use((_socket, next) => {
       release = next;
     });
@@ -842,7 +824,7 @@ test('a client that left before the wrap ran never reaches the Express middlewar
 
 test('a refused client does not reconnect, even with reconnection on', async (ctx) => {
   let attempts = 0;
-  const srv = await serve(ctx, ({ io }) => {
+  const srv = await start(ctx, ({ io }) => {
     io.of('/refuse').use(
       wrapExpressMiddleware((_req: Request, res: Response) => {
         attempts++;

@@ -34,13 +34,12 @@ import {
 } from '../../lib/index.js';
 import { users } from './server.js';
 import { Server, Passport } from './stack.js';
+import { reporting, type Who } from './whoami.js';
 
-/** What a node answers to `whoami` (an event with an ack, on `/` and `/chat`). */
-export interface NodeWho {
+/** What a node answers to `whoami` (the shared handler, on `/`, `/chat` and `/admin`). */
+export interface NodeWho extends Who {
+  /** NODE_NAME: which node the socket is on. */
   node: string;
-  nsp: string;
-  user: string | null;
-  sessionID: string | null;
 }
 
 /** What `fetchSockets` returns for one socket (of any node of the cluster). */
@@ -205,17 +204,7 @@ async function main(): Promise<void> {
       authorize: (user) => user.role === 'admin',
     }),
   ]) {
-    nsp.on('connection', (socket) => {
-      socket.on('whoami', (cb: (who: NodeWho) => void) => {
-        const { sessionID } = socket.request as { sessionID?: unknown };
-        cb({
-          node: name,
-          nsp: socket.nsp.name,
-          user: socket.request.user?.username ?? null,
-          sessionID: typeof sessionID === 'string' ? sessionID : null,
-        });
-      });
-    });
+    reporting(nsp, { more: () => ({ node: name }) });
   }
 
   let deafened: [string, (...args: unknown[]) => void][] = [];

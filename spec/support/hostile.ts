@@ -33,7 +33,7 @@ import {
 } from '../../lib/index.js';
 import { waitFor, type ConnectError } from './client.js';
 import {
-  createTestServer,
+  start,
   pendingOf,
   type CreateTestServerOptions,
   type TestContext,
@@ -264,7 +264,8 @@ export async function startHostile(
   options: CreateTestServerOptions = {},
 ): Promise<Hostile> {
   const reported: unknown[] = [];
-  const t = await createTestServer(
+  const t = await start(
+    tc,
     (ctx) => {
       setup(ctx, (error) => {
         reported.push(error);
@@ -275,7 +276,6 @@ export async function startHostile(
       sessionOptions: { secret: [CURRENT_SECRET, OLD_SECRET], ...options.sessionOptions },
     },
   );
-  tc.after(() => t.cleanup());
   return { t, reported };
 }
 

@@ -154,9 +154,8 @@ export async function createTestServer(
     deserializeCount: () => deserialized,
   };
   setup(ctx);
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const url = await listen(http);
   const port = (http.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${port}`;
   const clients = new Set<ClientSocket>();
 
   return {
@@ -203,6 +202,16 @@ export async function createTestServer(
       await closeStore();
     },
   };
+}
+
+/**
+ * Makes an HTTP server listen on a free loopback port and resolves with its base URL
+ * (`http://127.0.0.1:<port>`): the one server start of the specs, under createTestServer and for
+ * the apps a spec builds itself.
+ */
+export async function listen(http: HttpServer): Promise<string> {
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
 }
 
 /** createTestServer, with the server cleaned up after the test `tc`. */

@@ -10,7 +10,7 @@ import {
   sessionNamespace,
   type SocketEndedCode,
 } from '../../lib/index.js';
-import { request, waitFor } from './client.js';
+import { waitFor } from './client.js';
 import {
   cookieOf,
   users,
@@ -22,9 +22,10 @@ import {
 } from './server.js';
 import { connected, connectError, within } from './bounded.js';
 import { activeTimeouts, timersBackTo } from './timers.js';
+import { reporting, whoami, type Who } from './whoami.js';
 import { serverState } from '../../lib/state.js';
 
-export { activeTimeouts, connected, connectError, start, within };
+export { activeTimeouts, connected, connectError, reporting, start, whoami, within, type Who };
 export { timersBackTo as expectTimersBack };
 export { sidOf };
 
@@ -37,27 +38,6 @@ export const withExpiry = { cookie: { maxAge: 10 * 60 * 1000 } };
 // ---------------------------------------------------------------------------------------------
 // What the server-side socket reports
 // ---------------------------------------------------------------------------------------------
-
-export interface Who {
-  nsp: string;
-  user: string | null;
-  sessionID: string | null;
-}
-
-/** Answers `whoami` acks with the namespace, the user and the session ID of the socket. */
-export function reporting(nsp: Namespace): Namespace {
-  nsp.on('connection', (socket) => {
-    socket.on('whoami', (cb: (who: Who) => void) => {
-      const { sessionID } = socket.request as { sessionID?: unknown };
-      cb({
-        nsp: socket.nsp.name,
-        user: socket.request.user?.username ?? null,
-        sessionID: typeof sessionID === 'string' ? sessionID : null,
-      });
-    });
-  });
-  return nsp;
-}
 
 /** How many connected server-side sockets of this session there are, in every namespace. */
 export function socketsOf(io: Server, sessionID: string): number {
@@ -102,11 +82,6 @@ export async function browser(t: TestServer, cookie: string, namespaces: string[
     assert.equal(who.sessionID, sidOf(cookie));
   }
   return tabs;
-}
-
-export async function whoami(socket: ClientSocket): Promise<Who> {
-  await connected(socket);
-  return request<Who>(socket, 'whoami');
 }
 
 // ---------------------------------------------------------------------------------------------
