@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'socket.io';
+import { crossNode } from '../revocation.js';
 import type { ExpressMiddleware, PassportAuthenticator } from '../types.js';
 
 /** The app under test, as the kit needs it. Your app's own objects. */
@@ -134,20 +135,7 @@ export async function startNode(app: TestKitApp, index: number): Promise<NodeRec
   };
 }
 
-/**
- * Whether the app's adapter reaches other nodes. Socket.IO's in-memory adapter only warns on
- * `serverSideEmit`; an adapter that spans nodes overrides it.
- */
+/** Whether the app's adapter reaches other nodes: the package's own test of it. */
 export function spansNodes(io: Server): boolean {
-  const adapter = io.of('/').adapter as object;
-  let base = Object.getPrototypeOf(adapter) as object;
-  for (;;) {
-    const parent = Object.getPrototypeOf(base) as object | null;
-    if (!parent || !('serverSideEmit' in parent)) break;
-    base = parent;
-  }
-  return (
-    (adapter as { serverSideEmit: unknown }).serverSideEmit !==
-    (base as { serverSideEmit: unknown }).serverSideEmit
-  );
+  return crossNode(io);
 }
