@@ -388,6 +388,35 @@ describe('examples/passport', () => {
     await expectEnded(bobChat, ERR_SESSION_REVOKED);
   });
 
+  test('bad bodies get a status and a short message, never a stack trace', async () => {
+    const post = (path: string, type: string, body: string): Promise<Response> =>
+      fetch(`${kit.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
+    const cases: [Response, number][] = [
+      [await post('/api/token', 'application/json', '{bad'), 400],
+      [
+        await post(
+          '/api/token',
+          'application/json',
+          JSON.stringify({ username: 'x'.repeat(5000) }),
+        ),
+        413,
+      ],
+      [
+        await post(
+          '/login',
+          'application/x-www-form-urlencoded',
+          `username=${'a'.repeat(200_000)}`,
+        ),
+        413,
+      ],
+    ];
+    for (const [res, status] of cases) {
+      const text = await res.text();
+      assert.equal(res.status, status, text);
+      assert.doesNotMatch(text, /node_modules|at .*\(|SyntaxError/, 'no internals');
+    }
+  });
+
   test('tokens: a token socket ends with ERR_SESSION_EXPIRED at the JWT exp', async () => {
     await kit.close();
     kit = await createTestKit(() => createApp({ sessionSecret: 'spec-secret', tokenLifetimeS: 1 }));

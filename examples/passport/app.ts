@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { STATUS_CODES, createServer, type Server as HttpServer } from 'node:http';
 import path from 'node:path';
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import session from 'express-session';
 import createMemoryStore from 'memorystore';
 import { Passport } from 'passport';
@@ -219,6 +219,21 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     }
     res.sendFile(path.join(PUBLIC_DIR, 'index.html'));
   });
+  // Last: errors get their status and a short message, never a stack trace (Express's own
+  // handler shows one unless NODE_ENV=production). Bad bodies are 4xx; the rest is logged.
+  app.use(((err, _req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: STATUS_CODES[status] ?? 'Bad Request' });
+      return;
+    }
+    console.error(err);
+    res.status(500).json({ error: 'Internal Server Error' });
+  }) as ErrorRequestHandler);
 
   // --- Socket.IO: one session-aware, guarded namespace per audience ------------------------
 
