@@ -20,6 +20,8 @@ import {
   refreshUser,
   requireAuth,
 } from '../lib/index.js';
+import type { Socket as ServerSocket } from 'socket.io';
+import { serverState, socketState } from '../lib/state.js';
 import { connected, connectError, within } from './support/bounded.js';
 import { request } from './support/client.js';
 import { type TestContext, type TestServer, start, users } from './support/server.js';
@@ -44,9 +46,26 @@ function publicUser(id: unknown): Express.User | false {
     : false;
 }
 
+/** Holds the `slow-jwt` strategy's verify while set: a token renewal caught mid-way. */
+const slow: { gate?: Promise<void>; reached?: () => void } = {};
+
 function app(onError?: (error: unknown) => void) {
   return (ctx: TestContext): void => {
     const { io, session, passport } = ctx;
+    passport.use(
+      'slow-jwt',
+      new JwtStrategy(
+        { jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(), secretOrKey: SECRET },
+        (payload: { sub?: string }, done: (err: unknown, user?: unknown) => void) => {
+          const { gate, reached } = slow;
+          reached?.();
+          void (gate ?? Promise.resolve()).then(() => {
+            done(null, publicUser(payload.sub));
+          });
+        },
+      ),
+    );
+    reporting(requireAuth(passportNamespace(io.of('/slow'), passport, ['slow-jwt'])));
     passport.use(
       new JwtStrategy(
         { jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(), secretOrKey: SECRET },
@@ -205,6 +224,36 @@ describe('token lifetime on live sockets', () => {
     await new Promise((resolve) => setTimeout(resolve, oldExp - Date.now() + 300));
     assert.equal((await whoami(live.socket)).user, 'alice');
     assert.deepEqual(live.seen.events, []);
+  });
+
+  test('a socket that leaves while its fresh token is checked is not put back in the expiry heap', async (tc) => {
+    const t = await server(tc);
+    const left = new Promise<ServerSocket>((resolve) => {
+      t.io.of('/slow').on('connection', (socket) => socket.on('disconnect', () => { resolve(socket); }));
+    });
+    const live = await tab(t, '/slow', { token: jwtFor('1') });
+    let release = (): void => {};
+    slow.gate = new Promise((resolve) => (release = resolve));
+    const reached = new Promise<void>((resolve) => (slow.reached = resolve));
+    tc.after(() => {
+      delete slow.gate;
+      delete slow.reached;
+      release();
+    });
+    live.socket.emit(TOKEN_EVENT, jwtFor('1', 3600));
+    await within(reached, 'the renewal to reach the strategy');
+    live.socket.disconnect();
+    const serverSocket = await within(left, 'the server to see the socket leave');
+    const state = socketState(serverSocket);
+    assert.ok(state, 'the socket was tracked');
+    const heap = serverState(t.io).expiryHeap;
+    assert.equal(heap.includes(state), false, 'leave() took it out');
+    release();
+    // The strategy answers, then serializeUser: no I/O on the way, so a few turns of the loop see
+    // the renewal through.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(heap.includes(state), false, 'the renewal did not arm it again');
+    assert.equal(state.heapIndex, -1);
   });
 
   test("another user's token, or one the strategies refuse, ends the socket", async (tc) => {
