@@ -229,7 +229,11 @@ describe('token lifetime on live sockets', () => {
   test('a socket that leaves while its fresh token is checked is not put back in the expiry heap', async (tc) => {
     const t = await server(tc);
     const left = new Promise<ServerSocket>((resolve) => {
-      t.io.of('/slow').on('connection', (socket) => socket.on('disconnect', () => { resolve(socket); }));
+      t.io.of('/slow').on('connection', (socket) =>
+        socket.on('disconnect', () => {
+          resolve(socket);
+        }),
+      );
     });
     const live = await tab(t, '/slow', { token: jwtFor('1') });
     let release = (): void => {};
