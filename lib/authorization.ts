@@ -67,7 +67,11 @@ function decideRoom(guard: Guard, socket: Socket, room: string, done: (v: Verdic
 }
 
 /** The refusal a verdict stands for (reported to `onError` when the check failed). */
-function refusalOf(guard: Guard, socket: Socket, verdict: Verdict): SessionAuthError | undefined {
+export function refusalOf(
+  guard: Guard,
+  socket: Socket,
+  verdict: Verdict,
+): SessionAuthError | undefined {
   switch (verdict.kind) {
     case 'allow':
       return undefined;

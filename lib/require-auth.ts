@@ -1,15 +1,7 @@
 import type { Namespace, Socket } from 'socket.io';
-import { decide, type Verdict } from './decide.js';
-import {
-  ERR_AUTHORIZE_ERROR,
-  ERR_FORBIDDEN,
-  ERR_MIDDLEWARE_TIMEOUT,
-  ERR_UNAUTHORIZED,
-  SessionAuthError,
-  refusal,
-  report,
-} from './errors.js';
-import { compileRooms, guardJoins, keepGuard } from './authorization.js';
+import { decide } from './decide.js';
+import { ERR_UNAUTHORIZED, refusal } from './errors.js';
+import { compileRooms, guardJoins, keepGuard, refusalOf } from './authorization.js';
 import { refuseEvent, sessionHasEnded } from './events.js';
 import { whyOf } from './explain.js';
 import { pruneEmptyChildren, useEverywhere } from './namespace-layers.js';
@@ -111,20 +103,6 @@ export function requireAuth<User = Express.User>(
   // Recovered sockets run the namespace middleware again: one event guard per socket.
   const guardedSockets = new WeakSet<Socket>();
 
-  const refusalOf = (verdict: Verdict, socket: Socket): SessionAuthError | undefined => {
-    switch (verdict.kind) {
-      case 'allow':
-        return undefined;
-      case 'deny':
-        return refusal(ERR_FORBIDDEN, 403);
-      case 'timeout':
-        return refusal(ERR_MIDDLEWARE_TIMEOUT, 503);
-      case 'error':
-        report(onError, verdict.error, socket);
-        return refusal(ERR_AUTHORIZE_ERROR, 500, verdict.error);
-    }
-  };
-
   const guardEvents = (socket: Socket, check: NonNullable<typeof authorizeEvent>): void => {
     if (guardedSockets.has(socket)) return;
     guardedSockets.add(socket);
@@ -143,7 +121,7 @@ export function requireAuth<User = Express.User>(
         timeoutMs,
         socket,
         (verdict) => {
-          const refused = refusalOf(verdict, socket);
+          const refused = refusalOf(guard, socket, verdict);
           if (refused) refuseEvent(socket, event, refused.data.code, refused.data.status);
           else next();
         },
@@ -188,7 +166,7 @@ export function requireAuth<User = Express.User>(
       timeoutMs,
       socket,
       (verdict) => {
-        const refused = refusalOf(verdict, socket);
+        const refused = refusalOf(guard, socket, verdict);
         if (refused) next(refused);
         else admit();
       },
