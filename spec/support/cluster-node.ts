@@ -1,26 +1,36 @@
 // One node of the cluster spec, run as its own process:
 //   node --import tsx spec/support/cluster-node.ts   (forked with an IPC channel)
 // Express 5 + express-session on a connect-redis store + Passport (passport-local) + Socket.IO on
-// @socket.io/redis-adapter, set up as an app of this package's users would set it up.
+// @socket.io/redis-adapter, set up as an app of this package's users would set it up; with
+// ENGINE=postgres, on a connect-pg-simple store and @socket.io/postgres-adapter instead.
 //
 // Configuration, from the environment:
 //   PORT              the port to listen on (required: a restarted node comes back on the same one)
-//   REDIS_URL         redis://host:port (required)
+//   ENGINE            `redis` (default) or `postgres`: the session store and the adapter
+//   REDIS_URL         redis://host:port (required with ENGINE=redis)
+//   DATABASE_URL      postgres://user@host:port/db (required with ENGINE=postgres; the tables of
+//                     spec/support/postgres.ts exist)
+//   PG_ERROR_GUARD    `off`: no 'error' listener on each pg client (the README's guard), to show
+//                     that a Postgres restart then crashes the process
 //   NODE_NAME         a name for logs and `whoami` answers (default `node-<pid>`)
 //   MAX_AGE           the session cookie's maxAge in ms (default 10 minutes)
 //   REVALIDATE_MS     sessionNamespace's revalidateIntervalMs: a number, `off` (false), or unset
 //                     (the package's default)
-//   ADAPTER_KEY       the Redis adapter's channel prefix: nodes with one key form one cluster
-//   REQUESTS_TIMEOUT  the adapter's requestsTimeout in ms (its default is 5000)
+//   ADAPTER_KEY       the adapter's channel prefix (Redis `key`, Postgres `channelPrefix`): nodes
+//                     with one key form one cluster
+//   REQUESTS_TIMEOUT  the Redis adapter's requestsTimeout in ms (its default is 5000)
 //
 // It tells its parent `{ ready: { port, name } }` once it listens, then answers `{ id, cmd, args }`
 // messages with `{ id, ok, result }` or `{ id, ok: false, error }`. It exits on SIGTERM and as soon
 // as its parent is gone.
 import { createServer } from 'node:http';
+import { createAdapter as createPostgresAdapter } from '@socket.io/postgres-adapter';
 import { createAdapter } from '@socket.io/redis-adapter';
+import connectPgSimple from 'connect-pg-simple';
 import { RedisStore } from 'connect-redis';
 import express from 'express';
 import session from 'express-session';
+import pg from 'pg';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { createClient } from 'redis';
 import type { ServerOptions } from 'socket.io';
@@ -125,6 +135,63 @@ class CountingRedisStore extends RedisStore {
   }
 }
 
+/** A connect-pg-simple store that counts its reads. */
+const PgStore = connectPgSimple(session);
+class CountingPgStore extends PgStore {
+  gets = 0;
+  readonly reads: StoreRead[] = [];
+  override get(sid: string, cb: Parameters<InstanceType<typeof PgStore>['get']>[1]): void {
+    this.gets++;
+    this.reads.push({ sid, at: Date.now() });
+    super.get(sid, cb);
+  }
+}
+
+interface Engine {
+  store: CountingRedisStore | CountingPgStore;
+  adapter: ServerOptions['adapter'];
+  close(): Promise<unknown>;
+}
+
+async function redisEngine(key: string, requestsTimeout: number, log: LogError): Promise<Engine> {
+  const url = required('REDIS_URL');
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  pub.on('error', log('redis pub'));
+  sub.on('error', log('redis sub'));
+  await Promise.all([pub.connect(), sub.connect()]);
+  return {
+    store: new CountingRedisStore({ client: pub, prefix: 'sess:' }),
+    adapter: createAdapter(pub, sub, { key, requestsTimeout }) as ServerOptions['adapter'],
+    close: () => Promise.allSettled([pub.quit(), sub.quit()]),
+  };
+}
+
+// The Postgres adapter has no requestsTimeout: its acknowledged requests wait 5 s.
+function postgresEngine(key: string, log: LogError): Engine {
+  const pool = new pg.Pool({ connectionString: required('DATABASE_URL') });
+  // Idle clients that fail (the server went away) are reported here.
+  pool.on('error', log('pg pool'));
+  // A checked-out client has no listener of the pool's: the adapter keeps one checked out for
+  // LISTEN and listens for 'notification' and 'end' only, so without this a Postgres restart is an
+  // unhandled 'error' event that ends the process (the README's guard).
+  if (process.env.PG_ERROR_GUARD !== 'off') {
+    pool.on('connect', (client) => {
+      client.on('error', log('pg client'));
+    });
+  }
+  return {
+    store: new CountingPgStore({ pool, pruneSessionInterval: false, errorLog: log('pg store') }),
+    adapter: createPostgresAdapter(pool, {
+      channelPrefix: key,
+      errorHandler: log('pg adapter'),
+    }) as ServerOptions['adapter'],
+    close: () => pool.end(),
+  };
+}
+
+type LogError = (what: string) => (error: unknown) => void;
+
 async function main(): Promise<void> {
   const send = process.send?.bind(process);
   if (!send) throw new Error('cluster-node: run me with an IPC channel (child_process.fork)');
@@ -132,23 +199,26 @@ async function main(): Promise<void> {
   process.on('disconnect', () => process.exit(0));
 
   const port = Number(required('PORT'));
-  const url = required('REDIS_URL');
+  const engineName = process.env.ENGINE ?? 'redis';
   const name = process.env.NODE_NAME ?? `node-${process.pid}`;
   const maxAge = Number(process.env.MAX_AGE ?? 10 * 60 * 1000);
   const revalidateIntervalMs = revalidateOption();
   const requestsTimeout = Number(process.env.REQUESTS_TIMEOUT ?? 5000);
   const key = process.env.ADAPTER_KEY ?? 'socket.io';
 
-  const logError = (what: string) => (error: unknown) => {
-    console.error(`[${name}] ${what}:`, error);
+  // One line per error: a store outage makes many.
+  const logError: LogError = (what) => (error) => {
+    const { code, message } = (error ?? {}) as { code?: string; message?: string };
+    console.error(`[${name}] ${what}: ${code ?? ''} ${message ?? 'error'}`);
   };
-  const pub = createClient({ url });
-  const sub = pub.duplicate();
-  pub.on('error', logError('redis pub'));
-  sub.on('error', logError('redis sub'));
-  await Promise.all([pub.connect(), sub.connect()]);
-
-  const store = new CountingRedisStore({ client: pub, prefix: 'sess:' });
+  if (engineName !== 'redis' && engineName !== 'postgres') {
+    throw new Error(`cluster-node: ENGINE must be redis or postgres, not ${engineName}`);
+  }
+  const engine =
+    engineName === 'redis'
+      ? await redisEngine(key, requestsTimeout, logError)
+      : postgresEngine(key, logError);
+  const { store } = engine;
   const sessionMiddleware = session({
     secret: 'cluster-spec-secret',
     resave: false,
@@ -173,7 +243,7 @@ async function main(): Promise<void> {
   const app = express();
   const http = createServer(app);
   const io = new Server(http, {
-    adapter: createAdapter(pub, sub, { key, requestsTimeout }) as ServerOptions['adapter'],
+    adapter: engine.adapter,
   });
   app.use(sessionMiddleware);
   app.use(passport.session());
@@ -293,10 +363,10 @@ async function main(): Promise<void> {
   });
 
   process.once('SIGTERM', () => {
-    // A clean shutdown: clients are told the server is going, Redis connections are closed.
+    // A clean shutdown: clients are told the server is going, store connections are closed.
     void io.close().finally(() => {
       http.closeAllConnections();
-      void Promise.allSettled([pub.quit(), sub.quit()]).finally(() => process.exit(0));
+      void engine.close().finally(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 2000).unref();
   });
