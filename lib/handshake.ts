@@ -15,10 +15,10 @@ import {
   ERR_MIDDLEWARE_TIMEOUT,
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
+  SessionAuthError,
   refusal,
   report,
   toError,
-  type SessionAuthError,
 } from './errors.js';
 import { REASONS, publish, warnOnce } from './diagnostics.js';
 import { guardEvents, installAutoSave } from './events.js';
@@ -26,6 +26,7 @@ import { knowStore, reasonsWanted, rememberWhy, storeIsDown, whyNoUser, whyOf } 
 import { armExpiry, cookieExpiry, disarmExpiry } from './expiry.js';
 import { recheckRecovered, rememberExpiry, rememberIdentity } from './recovery.js';
 import { connectionRequestOf, requestOf } from './request.js';
+import { sendDisconnectPacket } from './socket-io-internals.js';
 import { ReadResponse, endedMessage } from './response.js';
 import { sendEnded } from './revocation.js';
 import { revalidate, stopRevalidating } from './revalidation.js';
@@ -480,8 +481,12 @@ export function leave(socket: Socket): void {
   if (state.connected) rememberExpiry(state);
 }
 
-/** Every handshake of a layered namespace, once it has ended: the `handshake` channel. */
+/**
+ * Every handshake of a layered namespace, once it has ended: the `handshake` channel; and a
+ * Socket.IO 2 client refused by the package is told to stop.
+ */
 export function handshakeSettled(socket: Socket, err: Error | undefined, startedAt: number): void {
+  if (err instanceof SessionAuthError && !socket.connected) stopOldClient(socket);
   publish('handshake', () => {
     const data = (err as Partial<SessionAuthError> | undefined)?.data;
     return {
@@ -495,4 +500,16 @@ export function handshakeSettled(socket: Socket, err: Error | undefined, started
       transport: socket.conn.transport.name,
     };
   });
+}
+
+/**
+ * A Socket.IO 2 client (protocol 3, `allowEIO3`) keeps a refused socket and asks again each time
+ * its connection drops: every `connectTimeout` (45 s) when no namespace of it joined. A DISCONNECT
+ * packet for the refused namespace, after the refusal Socket.IO has sent, makes it drop that socket
+ * as a v4 client does (one refusal, no retry). Closing the connection instead only makes it return
+ * sooner (its reconnection delay, about 1 s). Later clients (protocol 4, v3 and v4) are left alone:
+ * v4 already stops, and a v3 client cannot be told from a v4 one.
+ */
+function stopOldClient(socket: Socket): void {
+  if ((socket.conn as { protocol?: number }).protocol === 3) sendDisconnectPacket(socket);
 }

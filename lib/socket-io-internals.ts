@@ -29,6 +29,11 @@ interface NamespaceInternals {
   children?: Set<Namespace>;
 }
 
+interface ClientInternals {
+  /** Encodes and writes packets on the client's connection. */
+  _packet(packet: { type: number; nsp: string }): void;
+}
+
 interface AdapterInternals {
   /** connectionStateRecovery: what a reconnecting client gets back, or null. */
   restoreSession(pid: string, offset: string): Promise<{ rooms: string[] } | null>;
@@ -178,6 +183,22 @@ export function removeChild(parent: Namespace, child: Namespace): void {
   childrenOf(parent)?.delete(child);
 }
 
+// socket.io-parser's PacketType.DISCONNECT, the same number in protocols 3 (Socket.IO 2), 4 and 5.
+const DISCONNECT = 1;
+
+/**
+ * `Client#_packet`: tells the client that the socket's namespace is disconnected (a DISCONNECT
+ * packet for its name), on a connection still open. A Socket.IO 2 client then drops that socket
+ * and, with no other socket left, closes its connection for good.
+ */
+export function sendDisconnectPacket(socket: Socket): void {
+  if (socket.conn.readyState !== 'open') return;
+  (socket.client as unknown as ClientInternals)._packet({
+    type: DISCONNECT,
+    nsp: socket.nsp.name,
+  });
+}
+
 /** Puts a removed child back into its parent and its server, unless another took its name. */
 export function attachChild(parent: Namespace, child: Namespace): void {
   const nsps = serverOf(child.server)._nsps;
@@ -216,6 +237,11 @@ export const INTERNALS: readonly Internal[] = [
   {
     member: 'Socket#pid',
     present: ({ socket }) => typeof recoveryIdOf(socket) === 'string',
+  },
+  {
+    member: 'Client#_packet',
+    present: ({ socket }) =>
+      typeof (socket.client as unknown as Partial<ClientInternals>)._packet === 'function',
   },
   {
     member: 'Adapter#restoreSession',

@@ -53,6 +53,7 @@ const CORE = [
   'spec/setup.spec.ts',
   'spec/errors.spec.ts',
   'spec/connection-close.spec.ts',
+  'spec/old-clients.spec.ts',
 ];
 
 /**
