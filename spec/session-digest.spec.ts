@@ -8,7 +8,8 @@
 //   - every message that crosses Redis (PSUBSCRIBE *, raw bytes: a string inside msgpack or JSON
 //     is its own bytes) during a logout, a disconnectSession, a refreshUser, a revalidation round
 //     and a fetchSockets, with the cookie headers Socket.IO's fetchSockets answers carry cut out;
-//   - every diagnostics channel event, and every line of the package's debug logger, meanwhile.
+//   - every diagnostics channel event, and every line of the package's debug logger, meanwhile
+//     (these steps normally log none; a line that comes must not carry an ID either).
 //
 // Needs redis-server. Under CI=true its absence fails this spec; elsewhere it is skipped with a
 // warning. Run it alone with:
