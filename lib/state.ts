@@ -215,8 +215,9 @@ export function userKeyOf(value: unknown): string | undefined {
  * between nodes; diagnostics): the ID is a bearer credential, its digest is not. The same on every
  * node, so nodes still find each other's sockets by it. Unkeyed SHA-256 is one-way enough here:
  * express-session's IDs are 24 random bytes, so there is nothing to guess from a digest (a keyed
- * hash would need a secret shared by every node, and buys nothing against 192 random bits).
- * Truncated to 128 bits (22 base64url characters): a collision needs some 2^64 sessions.
+ * hash would need a secret shared by every node, and buys nothing against 192 random bits; an app
+ * whose own `genid` makes guessable IDs loses this). Truncated to 22 base64url characters (132
+ * bits): a collision needs some 2^66 sessions.
  */
 export function sessionDigest(sessionID: string): string {
   return createHash('sha256').update(sessionID).digest('base64url').slice(0, 22);
