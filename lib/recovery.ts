@@ -6,7 +6,7 @@ import type { Namespace, Socket } from 'socket.io';
 import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from './errors.js';
 import { guardEvents, installAutoSave } from './events.js';
 import { armExpiry, cookieExpiry } from './expiry.js';
-import { endSocket, sessionKey, userKey } from './revocation.js';
+import { digestKey, digestOfKey, endSocket, userKey } from './revocation.js';
 import {
   interceptRestore,
   recoveryIdOf,
@@ -32,13 +32,14 @@ function prune<V>(map: Map<string, V>, until: (value: V) => number, now: number)
 
 /**
  * The socket joins one room that names its session (or, for cookie-session, its user): Socket.IO
- * restores a recovered socket's rooms, so the room tells who it was.
+ * restores a recovered socket's rooms, so the room tells who it was. The room names the session by
+ * its digest: `fetchSockets()` shows every socket's rooms, on every node, to whoever calls it.
  */
 export function rememberIdentity(state: SocketState): void {
   if (recoveryWindow(state.server.io) === undefined) return;
   const key =
-    state.sessionID !== undefined
-      ? sessionKey(state.sessionID)
+    state.sessionDigest !== undefined
+      ? digestKey(state.sessionDigest)
       : state.userKey !== undefined
         ? userKey(state.userKey)
         : undefined;
@@ -72,20 +73,21 @@ export function guardRecovery(nsp: Namespace, server: ServerState): void {
  * its session is gone (revoked), rotated, or expired.
  */
 export function recheckRecovered(socket: Socket, options: HandshakeOptions): void {
-  const sessionRoom = [...socket.rooms].find((room) => room.startsWith(sessionKey('')));
+  let previousDigest: string | undefined;
+  for (const room of socket.rooms) previousDigest ??= digestOfKey(room);
   const userRoom = [...socket.rooms].find((room) => room.startsWith(userKey('')));
-  if (sessionRoom === undefined && userRoom === undefined) return;
-  const previousSession = sessionRoom?.slice(sessionKey('').length);
+  if (previousDigest === undefined && userRoom === undefined) return;
   const previousUser = userRoom?.slice(userKey('').length);
   let release = (): void => undefined;
-  // A placeholder, indexed under the previous session: a revocation meanwhile finds it.
-  const placeholder = trackSocket(socket, options, previousSession, previousUser);
+  // A placeholder, indexed under the previous session's digest (all its room holds): a revocation
+  // meanwhile finds it.
+  const placeholder = trackSocket(socket, options, undefined, previousUser, previousDigest);
   placeholder.connected = true;
   placeholder.recheck = new Promise<void>((resolve) => {
     release = resolve;
   });
   guardEvents(placeholder);
-  if (options.autoSave && previousSession !== undefined) installAutoSave(placeholder);
+  if (options.autoSave && previousDigest !== undefined) installAutoSave(placeholder);
   runMiddleware(socket.nsp, socket, (err) => {
     const state = socketState(socket) ?? placeholder;
     if (state !== placeholder) unindex(placeholder);
@@ -93,8 +95,8 @@ export function recheckRecovered(socket: Socket, options: HandshakeOptions): voi
     state.eventGuard ||= placeholder.eventGuard;
     // Who it is now: the same session (express-session), or the same user (cookie-session).
     const same =
-      previousSession !== undefined
-        ? state.sessionID === previousSession
+      previousDigest !== undefined
+        ? state.sessionDigest === previousDigest
         : state.userKey === previousUser;
     if (err || state === placeholder || placeholder.ended) {
       endSocket(state, placeholder.ended ?? ERR_SESSION_REVOKED, 'recovery');

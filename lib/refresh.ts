@@ -10,7 +10,8 @@ import type { SessionRequest } from './types.js';
 import { hashOf } from './writes.js';
 
 // Sent between nodes through the adapter, with the key (`session-auth:user:<key>` or
-// `session-auth:session:<sid>`) whose sockets each node checks again before it acknowledges.
+// `session-auth:session:<digest>`, never the session ID) whose sockets each node checks again
+// before it acknowledges.
 const REFRESH_EVENT = 'socket.io-session-auth:refresh';
 
 /** What a session holds, as a store returns it. */
@@ -82,7 +83,7 @@ async function pass(server: ServerState, key: string): Promise<void> {
   const states = socketsUnder(server, key).filter((s) => s.connected && !s.ended);
   const bySession = new Map<string | SocketState, SocketState[]>();
   for (const state of states) {
-    const group = state.sessionID ?? state;
+    const group = state.sessionDigest ?? state;
     const list = bySession.get(group);
     if (list) list.push(state);
     else bySession.set(group, [state]);

@@ -61,14 +61,17 @@ export function stopRevalidating(state: SocketState): void {
   }
 }
 
-/** The sessions with a connected socket revalidated at this interval, and their sockets. */
-function sessionsOf(server: ServerState, intervalMs: number): Map<string, SocketState[]> {
-  const sessions = new Map<string, SocketState[]>();
-  for (const sessionID of server.bySession.keys()) {
+/**
+ * The sessions with a connected socket revalidated at this interval, and their sockets (all of
+ * one session under its digest; each such socket was admitted with its session ID).
+ */
+function sessionsOf(server: ServerState, intervalMs: number): SocketState[][] {
+  const sessions: SocketState[][] = [];
+  for (const digest of server.bySession.keys()) {
     const states = server.bySession
-      .get(sessionID)
+      .get(digest)
       .filter((state) => state.revalidateMs === intervalMs && !state.ended);
-    if (states.length > 0) sessions.set(sessionID, states);
+    if (states.length > 0) sessions.push(states);
   }
   return sessions;
 }
@@ -79,7 +82,7 @@ async function round(server: ServerState, intervalMs: number): Promise<void> {
   if (!rounds || rounds.running) return;
   rounds.running = true;
   try {
-    const sessions = [...sessionsOf(server, intervalMs)];
+    const sessions = sessionsOf(server, intervalMs);
     // Spread over the first half of the interval: n / slices reads per slice, at least a few.
     const slices = Math.max(1, Math.floor(intervalMs / 2 / SLICE_MS));
     const perSlice = Math.max(CONCURRENT_READS, Math.ceil(sessions.length / slices));
@@ -89,9 +92,7 @@ async function round(server: ServerState, intervalMs: number): Promise<void> {
       const slice = sessions.slice(i, i + perSlice);
       for (let j = 0; j < slice.length; j += CONCURRENT_READS) {
         await Promise.all(
-          slice
-            .slice(j, j + CONCURRENT_READS)
-            .map(([sessionID, states]) => check(sessionID, states, readTimeout)),
+          slice.slice(j, j + CONCURRENT_READS).map((states) => check(states, readTimeout)),
         );
       }
       if (i + perSlice < sessions.length) {
@@ -107,12 +108,13 @@ async function round(server: ServerState, intervalMs: number): Promise<void> {
 // A read that never answers (a reply lost with its connection) must not stall every later round:
 // the round stops waiting for it after `timeoutMs`. A late answer still counts when it comes, so
 // that a store slower than the interval still ends revoked sessions.
-function check(sessionID: string, states: SocketState[], timeoutMs: number): Promise<void> {
-  const first = states[0];
+function check(states: SocketState[], timeoutMs: number): Promise<void> {
+  const first = states.find((state) => state.sessionID !== undefined);
+  const sessionID = first?.sessionID;
   const { sessionStore: store } = (first?.socket.request ?? {}) as {
     sessionStore?: SessionStoreLike;
   };
-  if (!store) return Promise.resolve();
+  if (!store || sessionID === undefined) return Promise.resolve();
   return new Promise((resolve) => {
     let answered = false;
     const timer = setTimeout(() => {

@@ -15,7 +15,7 @@ import {
 } from './errors.js';
 import { type EndedHow, publish } from './diagnostics.js';
 import { recoveryWindow } from './socket-io-internals.js';
-import { serverState, type ServerState, type SocketState } from './state.js';
+import { serverState, sessionDigest, type ServerState, type SocketState } from './state.js';
 
 /** The event a socket receives just before the server ends it because its session ended. */
 export const SESSION_ENDED_EVENT = 'session:ended';
@@ -36,15 +36,23 @@ const ended: Record<SocketEndedCode, [string, SessionEndedPayload['data']['statu
 };
 
 // Sent between nodes through the adapter, so that a revocation on one node ends the sockets of
-// every node. Its arguments are (room, code, before): the room names are the wire format, the
-// same as when sockets were found through adapter rooms.
+// every node. Its arguments are (key, code, before, how): the keys are the room names of
+// connectionStateRecovery, and name a session by its digest, never its ID (state.ts).
 const END_EVENT = 'socket.io-session-auth:end';
 const SESSION_PREFIX = 'session-auth:session:';
 const USER_PREFIX = 'session-auth:user:';
 const END_ATTEMPTS = 3;
 
-/** The name under which a session's sockets are ended everywhere (and remembered for recovery). */
-export const sessionKey = (sessionID: string): string => `${SESSION_PREFIX}${sessionID}`;
+/**
+ * The name under which a session's sockets are ended everywhere (and remembered for recovery):
+ * from the session ID, digested once here, at the call that ends or refreshes it.
+ */
+export const sessionKey = (sessionID: string): string => digestKey(sessionDigest(sessionID));
+/** The same from a digest already computed (a tracked socket's). */
+export const digestKey = (digest: string): string => `${SESSION_PREFIX}${digest}`;
+/** The digest in a session key or room, or undefined for any other name. */
+export const digestOfKey = (key: string): string | undefined =>
+  key.startsWith(SESSION_PREFIX) ? key.slice(SESSION_PREFIX.length) : undefined;
 /** The same for a user's sockets. */
 export const userKey = (key: string): string => `${USER_PREFIX}${key}`;
 

@@ -2,6 +2,7 @@
 // Each is created here and nowhere else; the modules that work on them (expiry, revocation,
 // writes, revalidation) keep their data in these records, never in module-level registries, so
 // two servers in one process share nothing.
+import { createHash } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
 import type { Middleware } from './chain.js';
 import type { SocketEndedCode } from './errors.js';
@@ -130,16 +131,21 @@ export class SocketState {
     readonly server: ServerState,
     /** The options of the sessionNamespace that tracks it (shared by its sockets). */
     readonly options: HandshakeOptions,
-    /** The express-session ID, when the store has seen the session; undefined for cookie-session. */
+    /**
+     * The express-session ID, when the store has seen the session; undefined for cookie-session,
+     * and for a recovered socket still being checked again (it knows only the digest).
+     */
     readonly sessionID: string | undefined,
     /** What Passport's serializeUser stored, as a string; undefined without a user. */
     readonly userKey: string | undefined,
+    /** {@link sessionDigest} of the session ID, computed once per socket: its name everywhere. */
+    readonly sessionDigest: string | undefined,
   ) {}
 }
 
 /** What the package keeps for one Socket.IO server. */
 export class ServerState {
-  /** Tracked sockets, connected or still in their handshake, by session ID and by user key. */
+  /** Tracked sockets, connected or still in their handshake, by session digest and by user key. */
   readonly bySession = new SocketIndex();
   readonly byUser = new SocketIndex();
   /** Every tracked socket, for revalidation and the expiry heap's owner. */
@@ -203,24 +209,42 @@ export function userKeyOf(value: unknown): string | undefined {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** Creates a socket's record and indexes it by session and user. */
+/**
+ * What stands for a session ID wherever the ID would leave this process or reach the app through
+ * Socket.IO's public surfaces (room names, which `fetchSockets()` returns on every node; messages
+ * between nodes; diagnostics): the ID is a bearer credential, its digest is not. The same on every
+ * node, so nodes still find each other's sockets by it. Unkeyed SHA-256 is one-way enough here:
+ * express-session's IDs are 24 random bytes, so there is nothing to guess from a digest (a keyed
+ * hash would need a secret shared by every node, and buys nothing against 192 random bits; an app
+ * whose own `genid` makes guessable IDs loses this). Truncated to 22 base64url characters (132
+ * bits): a collision needs some 2^66 sessions.
+ */
+export function sessionDigest(sessionID: string): string {
+  return createHash('sha256').update(sessionID).digest('base64url').slice(0, 22);
+}
+
+/**
+ * Creates a socket's record and indexes it by session (its digest) and user. A recovered socket
+ * being checked again knows only the digest its room holds: it gives that, and no session ID.
+ */
 export function trackSocket(
   socket: Socket,
   options: HandshakeOptions,
   sessionID: string | undefined,
   userKey: string | undefined,
+  digest: string | undefined = sessionID === undefined ? undefined : sessionDigest(sessionID),
 ): SocketState {
   const server = serverState(socket.nsp.server);
-  const state = new SocketState(socket, server, options, sessionID, userKey);
+  const state = new SocketState(socket, server, options, sessionID, userKey, digest);
   (socket as Tracked)[kState] = state;
-  if (sessionID !== undefined) server.bySession.add(sessionID, state);
+  if (digest !== undefined) server.bySession.add(digest, state);
   if (userKey !== undefined) server.byUser.add(userKey, state);
   return state;
 }
 
 /** Takes a socket's record out of the indexes (it left, or its handshake did not complete). */
 export function unindex(state: SocketState): void {
-  const { server, sessionID, userKey } = state;
-  if (sessionID !== undefined) server.bySession.delete(sessionID, state);
+  const { server, sessionDigest: digest, userKey } = state;
+  if (digest !== undefined) server.bySession.delete(digest, state);
   if (userKey !== undefined) server.byUser.delete(userKey, state);
 }

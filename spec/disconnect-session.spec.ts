@@ -14,6 +14,7 @@ import {
   post,
   reporting,
   sessionAuthRooms,
+  sessionRoom,
   sidOf,
   start,
   whoami,
@@ -54,8 +55,8 @@ describe('disconnectSession', () => {
     assert.deepEqual(
       sessionAuthRooms(t.io.of('/chat')),
       [
-        `session-auth:session:${sidOf(aliceElsewhere)}`,
-        `session-auth:session:${sidOf(bob)}`,
+        sessionRoom(sidOf(aliceElsewhere)),
+        sessionRoom(sidOf(bob)),
         'session-auth:user:1',
         'session-auth:user:2',
       ].sort(),

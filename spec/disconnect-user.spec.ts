@@ -13,6 +13,7 @@ import {
   post,
   reporting,
   sessionAuthRooms,
+  sessionRoom,
   sidOf,
   start,
   whoami,
@@ -52,7 +53,7 @@ describe('disconnectUser', () => {
       remaining: { '/': 1, '/chat': 1, '/tenant-acme': 0, '/tenant-globex': 1 },
     });
     assert.deepEqual(sessionAuthRooms(t.io.of('/chat')), [
-      `session-auth:session:${sidOf(bob)}`,
+      sessionRoom(sidOf(bob)),
       'session-auth:user:2',
     ]);
     await expectTimersBack(baseline);

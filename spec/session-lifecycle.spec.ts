@@ -26,6 +26,7 @@ import {
   sidOf,
 } from './support/server.js';
 import { within, connected } from './support/bounded.js';
+import { sessionRoom } from './support/session-ending.js';
 import { settledTimeouts, timersBackTo } from './support/timers.js';
 import { reporting, whoami } from './support/whoami.js';
 import { Passport, storeKeepsTime } from './support/stack.js';
@@ -629,7 +630,7 @@ describe('session lifecycle: connection state recovery', () => {
       sockets.map((s) => s.data as unknown),
       [{ user: { id: '1', username: 'alice' } }],
     );
-    assert.equal(sockets[0]?.rooms.has(`session-auth:session:${sidOf(r.cookie)}`), true);
+    assert.equal(sockets[0]?.rooms.has(sessionRoom(sidOf(r.cookie))), true);
     r.client.disconnect();
     await nothingLeft(r.t, '/ns');
     await timersBackTo(baseline);

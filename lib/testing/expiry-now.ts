@@ -5,12 +5,12 @@
 // expiry. Nothing ends without the store's word. Replace with a public core call when there is one.
 import type { Server } from 'socket.io';
 import { armExpiry } from '../expiry.js';
-import { serverState } from '../state.js';
+import { serverState, sessionDigest } from '../state.js';
 
 /** Moves the expiry of `io`'s connected sockets of session `sessionID` to now. */
 export function recheckExpiryNow(io: Server, sessionID: string): void {
   const now = Date.now();
-  for (const state of serverState(io).bySession.get(sessionID)) {
+  for (const state of serverState(io).bySession.get(sessionDigest(sessionID))) {
     if (state.connected && !state.ended) armExpiry(state, now);
   }
 }

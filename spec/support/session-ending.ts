@@ -23,7 +23,7 @@ import {
 import { connected, connectError, within } from './bounded.js';
 import { activeTimeouts, timersBackTo } from './timers.js';
 import { reporting, whoami, type Who } from './whoami.js';
-import { serverState } from '../../lib/state.js';
+import { serverState, sessionDigest } from '../../lib/state.js';
 
 export { activeTimeouts, connected, connectError, reporting, start, whoami, within, type Who };
 export { timersBackTo as expectTimersBack };
@@ -235,6 +235,11 @@ export interface Leftovers {
 const sessionRoomPrefix = 'session-auth:session:';
 const userRoomPrefix = 'session-auth:user:';
 
+/** The package's room (and revocation key) of a session: named by the digest of its ID. */
+export function sessionRoom(sid: string): string {
+  return `${sessionRoomPrefix}${sessionDigest(sid)}`;
+}
+
 /**
  * Asserts the server keeps nothing of the ended sessions or users: no socket (`nsp.sockets`,
  * `fetchSockets()`, pending handshakes), no `session-auth:` room for them, and, in namespaces
@@ -244,7 +249,7 @@ export async function expectNothingLeft(io: Server, leftovers: Leftovers): Promi
   const sessionIDs = new Set(leftovers.sessionIDs ?? []);
   const userKeys = new Set(leftovers.userKeys ?? []);
   const forbidden = new Set([
-    ...[...sessionIDs].map((sid) => `${sessionRoomPrefix}${sid}`),
+    ...[...sessionIDs].map(sessionRoom),
     ...[...userKeys].map((key) => `${userRoomPrefix}${key}`),
   ]);
   for (const name of leftovers.namespaces) {
@@ -287,15 +292,15 @@ export async function expectNothingLeft(io: Server, leftovers: Leftovers): Promi
 
 /**
  * What the package tracks of a namespace's sockets, sorted, in the names its revocations use
- * (`session-auth:session:<sid>`, `session-auth:user:<key>`): the sessions and users in its index
+ * (`session-auth:session:<digest>`, `session-auth:user:<key>`): the sessions and users in its index
  * (lib/state.ts), and any `session-auth:` room (with connectionStateRecovery, a socket joins one).
  */
 export function sessionAuthRooms(nsp: Namespace): string[] {
   const server = serverState(nsp.server);
   const keys = new Set<string>();
-  for (const sid of server.bySession.keys()) {
-    if (server.bySession.get(sid).some((s) => s.socket.nsp === nsp)) {
-      keys.add(`session-auth:session:${sid}`);
+  for (const digest of server.bySession.keys()) {
+    if (server.bySession.get(digest).some((s) => s.socket.nsp === nsp)) {
+      keys.add(`${sessionRoomPrefix}${digest}`);
     }
   }
   for (const user of server.byUser.keys()) {
