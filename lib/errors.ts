@@ -48,7 +48,7 @@ export const ERR_SESSION_UNAVAILABLE = 'ERR_SESSION_UNAVAILABLE';
  * `info.expires`, or the JWT's `exp` claim) is unusable: not a time, or in the wrong unit. The
  * message names the field. Refused rather than let a token in that would never expire.
  */
-export const ERR_TOKEN_EXPIRY_INVALID = 'ERR_TOKEN_EXPIRY_INVALID';
+export const ERR_BAD_TOKEN_EXPIRY = 'ERR_BAD_TOKEN_EXPIRY';
 
 /** Every code a {@link SessionAuthError} can carry in `data.code`. */
 export type SessionAuthErrorCode =
@@ -60,7 +60,7 @@ export type SessionAuthErrorCode =
   | typeof ERR_AUTHORIZE_ERROR
   | typeof ERR_ORIGIN_FORBIDDEN
   | typeof ERR_SESSION_UNAVAILABLE
-  | typeof ERR_TOKEN_EXPIRY_INVALID;
+  | typeof ERR_BAD_TOKEN_EXPIRY;
 
 /** What the client receives as `err.data` in its `connect_error` handler. */
 export interface SessionAuthErrorData {

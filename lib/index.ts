@@ -43,7 +43,7 @@ export {
   ERR_SESSION_EXPIRED,
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
-  ERR_TOKEN_EXPIRY_INVALID,
+  ERR_BAD_TOKEN_EXPIRY,
 } from './errors.js';
 export type {
   SessionAuthErrorCode,

@@ -7,7 +7,7 @@ import type { NoUserReason } from './diagnostics.js';
 import {
   ERR_AUTHORIZE_ERROR,
   ERR_SESSION_REVOKED,
-  ERR_TOKEN_EXPIRY_INVALID,
+  ERR_BAD_TOKEN_EXPIRY,
   ERR_UNAUTHORIZED,
   SessionAuthError,
   refusal,
@@ -28,7 +28,10 @@ import {
   userKeyOf,
 } from './state.js';
 
-/** The event on which a client sends a fresh token: `socket.emit('session:token', token, ack)`. */
+/**
+ * The event on which a client sends a fresh token: `socket.emit('session:token', token, ack)`. The
+ * ack gets a {@link TokenRenewalAck}: `{ expires }` in milliseconds since epoch, or an error.
+ */
 export const TOKEN_EVENT = 'session:token';
 
 /** Tokens longer than this are refused unread: no strategy needs more, and parsing costs. */
@@ -149,7 +152,7 @@ function expiryOf(token: string, info: unknown): Expiry {
 
 /** The refusal of a token whose expiry is unusable: its message names the field. */
 function unusableExpiry(message: string): SessionAuthError {
-  return new SessionAuthError(message, { code: ERR_TOKEN_EXPIRY_INVALID, status: 500 });
+  return new SessionAuthError(message, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 });
 }
 
 /** The socket's token, if it gave one that a strategy may read. */
@@ -220,7 +223,7 @@ function serialize(options: HandshakeOptions, user: unknown, req: unknown): Prom
  * No token: no user (requireAuth refuses, ERR_UNAUTHORIZED); a bad or expired one (by the
  * strategies, or by the expiry they give): refused, ERR_UNAUTHORIZED; a strategy that fails:
  * ERR_AUTHORIZE_ERROR (500, the error to `onError`); an expiry that is not a usable time:
- * ERR_TOKEN_EXPIRY_INVALID (500, to `onError` too).
+ * ERR_BAD_TOKEN_EXPIRY (500, to `onError` too).
  */
 export function tokenStep(
   options: HandshakeOptions,

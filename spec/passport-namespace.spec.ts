@@ -4,6 +4,7 @@
 // place.
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import { Strategy as BearerStrategy } from 'passport-http-bearer';
@@ -13,7 +14,7 @@ import {
   ERR_FORBIDDEN,
   ERR_SESSION_EXPIRED,
   ERR_SESSION_REVOKED,
-  ERR_TOKEN_EXPIRY_INVALID,
+  ERR_BAD_TOKEN_EXPIRY,
   ERR_UNAUTHORIZED,
   SESSION_ENDED_EVENT,
   TOKEN_EVENT,
@@ -374,7 +375,7 @@ describe('token expiry: the forms strategies give, and refusals naming the field
     assert.ok(Date.now() >= soon, 'not before the renewed expiry');
   });
 
-  test('an unusable expiry is refused at the handshake with ERR_TOKEN_EXPIRY_INVALID, naming the field', async (tc) => {
+  test('an unusable expiry is refused at the handshake with ERR_BAD_TOKEN_EXPIRY, naming the field', async (tc) => {
     const reported: unknown[] = [];
     const t = await server(tc, (error) => {
       reported.push(error);
@@ -412,20 +413,79 @@ describe('token expiry: the forms strategies give, and refusals naming the field
     ];
     for (const [what, token, message] of cases) {
       const err = await connectError(t.connect('/units', { auth: { token } }), what);
-      assert.deepEqual(err.data, { code: ERR_TOKEN_EXPIRY_INVALID, status: 500 }, what);
+      assert.deepEqual(err.data, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 }, what);
       assert.match(err.message, message, what);
     }
     // A real passport-jwt accepts a JWT whose exp was signed in milliseconds (year 50000 and more):
     // refused here, never a socket that outlives everything.
     const msJwt = jwt.sign({ sub: '1', exp: now + 3600_000 }, SECRET);
     const err = await connectError(t.connect('/api', { auth: { token: msJwt } }), 'ms exp JWT');
-    assert.deepEqual(err.data, { code: ERR_TOKEN_EXPIRY_INVALID, status: 500 });
+    assert.deepEqual(err.data, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 });
     assert.match(err.message, /the token's exp claim is too large for seconds/);
     // Each went to onError too (the server's log), with the same message.
     assert.equal(reported.length, cases.length + 1);
     // `null` is no expiry, as an absent field: the token is let in and does not expire.
     const none = await tab(t, '/units', { token: grant({ expires: null }) });
     assert.equal((await whoami(none.socket)).user, 'alice');
+  });
+
+  test('whatever a strategy gives as exp or expires, a socket it lets in has an expiry', async (tc) => {
+    const t = await server(tc, () => undefined);
+    const now = Date.now();
+    const value = fc.oneof(
+      fc.constantFrom(undefined, null, NaN, Infinity, -Infinity, 0, -1, '', 'soon', {}, []),
+      fc.double(),
+      fc.integer({ min: -1e13, max: 1e16 }),
+      fc.integer({ min: now, max: now + 1e12 }),
+      fc.integer({ min: Math.floor(now / 1000), max: Math.floor(now / 1000) + 1e9 }),
+      fc.date(),
+      fc.date().map((d) => d.toString()),
+      fc.date({ min: new Date(now + 3600_000) }).map((d) => d.toISOString()),
+      fc.string({ maxLength: 40 }),
+      fc.jsonValue({ maxDepth: 2 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ exp: value, expires: value }, { requiredKeys: [] }),
+        async (info) => {
+          const token = grant(info);
+          const socket = t.connect('/units', { auth: { token } });
+          const outcome = await within(
+            new Promise<{ code?: unknown } | 'connected'>((resolve) => {
+              socket.once('connect', () => {
+                resolve('connected');
+              });
+              socket.once('connect_error', (err: Error & { data?: { code?: unknown } }) => {
+                resolve({ code: err.data?.code });
+              });
+            }),
+            `the handshake with ${fc.stringify(info)}`,
+          );
+          const given = [info.exp, info.expires].some((v) => v !== undefined && v !== null);
+          if (outcome === 'connected') {
+            const serverSocket = t.io.of('/units').sockets.get(socket.id ?? '');
+            const expires = serverSocket && socketState(serverSocket)?.expires;
+            socket.disconnect();
+            if (given) {
+              assert.ok(
+                typeof expires === 'number' && expires > now,
+                `let in with no future expiry (${String(expires)}): ${fc.stringify(info)}`,
+              );
+            } else {
+              assert.equal(expires, undefined);
+            }
+          } else {
+            assert.ok(given, 'refused with no expiry given');
+            assert.ok(
+              outcome.code === ERR_BAD_TOKEN_EXPIRY || outcome.code === ERR_UNAUTHORIZED,
+              `refused with ${String(outcome.code)}`,
+            );
+          }
+          grants.delete(token);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 
   test('an expiry already past is refused as an expired token is', async (tc) => {
@@ -455,7 +515,7 @@ describe('token expiry: the forms strategies give, and refusals naming the field
         TOKEN_EVENT,
         grant(info),
       );
-      assert.equal(reply.error.code, ERR_TOKEN_EXPIRY_INVALID, JSON.stringify(info));
+      assert.equal(reply.error.code, ERR_BAD_TOKEN_EXPIRY, JSON.stringify(info));
       assert.equal(reply.error.status, 500);
       assert.match(reply.error.message, message);
     }
