@@ -319,14 +319,14 @@ describe('token expiry: the forms strategies give, and refusals naming the field
   test('exp in seconds, expires as a Date, epoch ms and ISO strings: each ends its socket then', async (tc) => {
     const t = await server(tc);
     const now = Date.now();
-    // A second or two ahead: the sockets connect first, then the spec waits for session:ended.
-    const expSeconds = Math.ceil((now + 2000) / 1000);
+    // Two seconds or so ahead: the sockets connect first, then the spec waits for session:ended.
+    const expSeconds = Math.ceil((now + 2500) / 1000);
     const forms: [string, unknown, number][] = [
       ['info.exp (seconds)', { exp: expSeconds }, expSeconds * 1000],
-      ['info.expires (Date)', { expires: new Date(now + 1500) }, now + 1500],
-      ['info.expires (epoch ms)', { expires: now + 1600 }, now + 1600],
-      ['info.expires (ISO, Z)', { expires: new Date(now + 1700).toISOString() }, now + 1700],
-      ['info.expires (ISO, +02:00)', { expires: isoPlusTwo(now + 1800) }, now + 1800],
+      ['info.expires (Date)', { expires: new Date(now + 2000) }, now + 2000],
+      ['info.expires (epoch ms)', { expires: now + 2100 }, now + 2100],
+      ['info.expires (ISO, Z)', { expires: new Date(now + 2200).toISOString() }, now + 2200],
+      ['info.expires (ISO, +02:00)', { expires: isoPlusTwo(now + 2300) }, now + 2300],
       ['the JWT-shaped token alone', undefined, expSeconds * 1000],
     ];
     const sockets = await Promise.all(
@@ -367,8 +367,8 @@ describe('token expiry: the forms strategies give, and refusals naming the field
       const reply = await request<TokenRenewalAck>(live.socket, TOKEN_EVENT, grant(info));
       assert.deepEqual(reply, { expires }, `renewal with ${JSON.stringify(info)}`);
     }
-    // The last renewal's expiry is the one in force: an ISO string a second or two ahead ends it.
-    const soon = Date.now() + 1500;
+    // The last renewal's expiry is the one in force: an ISO string two seconds ahead ends it.
+    const soon = Date.now() + 2000;
     const reply = await request(live.socket, TOKEN_EVENT, grant({ expires: isoPlusTwo(soon) }));
     assert.deepEqual(reply, { expires: soon });
     await expectEnded(live.socket, live.seen, ERR_SESSION_EXPIRED, 'renewed to a near ISO expiry');
