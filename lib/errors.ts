@@ -43,6 +43,12 @@ export type SocketEndedCode =
 export const ERR_ORIGIN_FORBIDDEN = 'ERR_ORIGIN_FORBIDDEN';
 /** The session store failed, timed out or is disconnected. */
 export const ERR_SESSION_UNAVAILABLE = 'ERR_SESSION_UNAVAILABLE';
+/**
+ * passportNamespace: a strategy accepted the token, but the expiry it gave (`info.exp`,
+ * `info.expires`, or the JWT's `exp` claim) is unusable: not a time, or in the wrong unit. The
+ * message names the field. Refused rather than let a token in that would never expire.
+ */
+export const ERR_BAD_TOKEN_EXPIRY = 'ERR_BAD_TOKEN_EXPIRY';
 
 /** Every code a {@link SessionAuthError} can carry in `data.code`. */
 export type SessionAuthErrorCode =
@@ -53,7 +59,8 @@ export type SessionAuthErrorCode =
   | typeof ERR_FORBIDDEN
   | typeof ERR_AUTHORIZE_ERROR
   | typeof ERR_ORIGIN_FORBIDDEN
-  | typeof ERR_SESSION_UNAVAILABLE;
+  | typeof ERR_SESSION_UNAVAILABLE
+  | typeof ERR_BAD_TOKEN_EXPIRY;
 
 /** What the client receives as `err.data` in its `connect_error` handler. */
 export interface SessionAuthErrorData {

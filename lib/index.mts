@@ -28,5 +28,6 @@ export {
   ERR_SESSION_EXPIRED,
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
+  ERR_BAD_TOKEN_EXPIRY,
 } from './index.js';
 export type * from './index.js';

@@ -4,6 +4,7 @@ export { sessionNamespace } from './session-namespace.js';
 export { passportNamespace } from './passport-namespace.js';
 export type { PassportNamespaceOptions } from './passport-namespace.js';
 export { TOKEN_EVENT } from './token.js';
+export type { TokenRenewalAck } from './token.js';
 export type { SessionNamespaceOptions } from './session-namespace.js';
 export { requireAuth } from './require-auth.js';
 export type { RequireAuthOptions } from './require-auth.js';
@@ -42,6 +43,7 @@ export {
   ERR_SESSION_EXPIRED,
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
+  ERR_BAD_TOKEN_EXPIRY,
 } from './errors.js';
 export type {
   SessionAuthErrorCode,

@@ -37,9 +37,17 @@ function noSession(_req: unknown, _res: unknown, next: () => void): void {
  * `passport.authenticate([...])` does over HTTP: `'session'` (the cookie session, when listed, and
  * first) then token strategies (`'jwt'`, `'bearer'`, …) with the handshake's token as
  * `Authorization: Bearer …`. Whichever let the socket in, `socket.request.user`,
- * `socket.data.user`, `requireAuth`, `disconnectUser` and `refreshUser` work the same. A token's
- * `exp` ends the socket (`session:ended`, `ERR_SESSION_EXPIRED`) unless the client sends a fresh
- * token for the same user on `session:token`.
+ * `socket.data.user`, `requireAuth`, `disconnectUser` and `refreshUser` work the same.
+ *
+ * The token's expiry ends the socket (`session:ended`, `ERR_SESSION_EXPIRED`) unless the client
+ * sends a fresh token for the same user on `session:token` (the ack gets `{ expires }` in
+ * milliseconds since epoch: `TokenRenewalAck`). The expiry comes from the strategy's `info`:
+ * `exp` in seconds since epoch (as in a JWT), or `expires` as a `Date`, milliseconds since epoch,
+ * or an ISO 8601 date-time with its zone (both given: the earlier); else from a JWT's `exp` claim
+ * (seconds); else the token does not expire. A present field that is not a usable time (`NaN`, a
+ * string that is not ISO 8601, a negative number, an object, an `exp` of 1e11 or more, an `expires`
+ * number below 1e11) refuses the token with `ERR_BAD_TOKEN_EXPIRY` (500), whose message names the
+ * field; an expiry already past refuses it as an expired token (`ERR_UNAUTHORIZED`).
  *
  * @example
  * ```ts

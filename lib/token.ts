@@ -7,7 +7,9 @@ import type { NoUserReason } from './diagnostics.js';
 import {
   ERR_AUTHORIZE_ERROR,
   ERR_SESSION_REVOKED,
+  ERR_BAD_TOKEN_EXPIRY,
   ERR_UNAUTHORIZED,
+  SessionAuthError,
   refusal,
   report,
   toError,
@@ -26,7 +28,10 @@ import {
   userKeyOf,
 } from './state.js';
 
-/** The event on which a client sends a fresh token: `socket.emit('session:token', token, ack)`. */
+/**
+ * The event on which a client sends a fresh token: `socket.emit('session:token', token, ack)`. The
+ * ack gets a {@link TokenRenewalAck}: `{ expires }` in milliseconds since epoch, or an error.
+ */
 export const TOKEN_EVENT = 'session:token';
 
 /** Tokens longer than this are refused unread: no strategy needs more, and parsing costs. */
@@ -43,20 +48,111 @@ type Authenticate = (
 
 type Serialize = (user: unknown, req: unknown, done: (err: unknown, key?: unknown) => void) => void;
 
-/** The `exp` of a token (a JWT's claim, or what the strategy's info says), in ms since epoch. */
-function expiryOf(token: string, info: unknown): number | undefined {
-  const fromInfo = (info ?? {}) as { exp?: unknown; expires?: unknown };
-  if (typeof fromInfo.exp === 'number') return fromInfo.exp * 1000;
-  if (fromInfo.expires instanceof Date) return fromInfo.expires.getTime();
-  const payload = token.split('.')[1];
-  if (token.split('.').length !== 3 || !payload) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
-    const exp = (claims as { exp?: unknown } | null)?.exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
+/**
+ * What the client's `session:token` ack receives: `{ expires }`, the fresh token's expiry in
+ * milliseconds since epoch (`null`: it does not expire), or `{ error: { message, code, status } }`.
+ */
+export type TokenRenewalAck =
+  { expires: number | null } | { error: { message: string; code: string; status: number } };
+
+/** A token's expiry in ms since epoch (undefined: none given), or why the field is unusable. */
+type Expiry = { expires: number | undefined } | { unusable: string };
+
+// Epoch seconds and epoch milliseconds are told apart by size: 1e11 seconds is the year 5138,
+// 1e11 milliseconds is 1973. A value on the wrong side is a unit mistake, never a real expiry.
+const SECONDS_BELOW = 1e11;
+/** The latest time a `Date` can hold, in ms since epoch. */
+const MAX_DATE_MS = 8.64e15;
+// ISO 8601 date-time with its zone (`Date#toISOString()`): without a zone, JavaScript reads it in
+// the server's local time, which is a guess.
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+
+function unusable(field: string, what: string): Expiry {
+  return { unusable: `Unusable token expiry: ${field} ${what}` };
+}
+
+/** `exp`: seconds since epoch, as in a JWT. */
+function fromSeconds(field: string, value: unknown): Expiry {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    return unusable(field, 'must be a number of seconds since epoch');
   }
+  if (value < 0) return unusable(field, 'is negative');
+  if (value >= SECONDS_BELOW) {
+    return unusable(field, 'is too large for seconds since epoch (milliseconds go in expires)');
+  }
+  return { expires: value * 1000 };
+}
+
+/** `expires`: a `Date`, milliseconds since epoch, or an ISO 8601 date-time with its zone. */
+function fromExpires(field: string, value: unknown): Expiry {
+  let time: number;
+  if (value instanceof Date) {
+    time = value.getTime();
+    if (Number.isNaN(time)) return unusable(field, 'is an invalid Date');
+  } else if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return unusable(field, 'is not a finite number');
+    if (value < 0) return unusable(field, 'is negative');
+    if (value < SECONDS_BELOW) {
+      return unusable(
+        field,
+        'is below 1e11: seconds, not milliseconds since epoch (seconds go in exp)',
+      );
+    }
+    time = value;
+  } else if (typeof value === 'string') {
+    time = ISO_8601.test(value) ? Date.parse(value) : NaN;
+    if (Number.isNaN(time)) return unusable(field, 'is not an ISO 8601 date-time with a zone');
+  } else {
+    return unusable(field, 'must be a Date, milliseconds since epoch or an ISO 8601 string');
+  }
+  if (time > MAX_DATE_MS) return unusable(field, 'is beyond the latest Date');
+  return { expires: time };
+}
+
+/** A field is present unless undefined or null (a strategy's way of saying "none"). */
+function present(value: unknown): boolean {
+  return value !== undefined && value !== null;
+}
+
+/**
+ * The token's expiry: from the strategy's `info` (`exp` in seconds, `expires` as a Date, ms or ISO
+ * string; both given: the earlier), else the JWT's `exp` claim. A present field that is not a
+ * usable time is reported, never skipped: skipping it would let in a token that never expires.
+ */
+function expiryOf(token: string, info: unknown): Expiry {
+  const fromInfo = (info !== null && typeof info === 'object' ? info : {}) as {
+    exp?: unknown;
+    expires?: unknown;
+  };
+  const given: Expiry[] = [];
+  if (present(fromInfo.exp)) given.push(fromSeconds('info.exp', fromInfo.exp));
+  if (present(fromInfo.expires)) given.push(fromExpires('info.expires', fromInfo.expires));
+  if (given.length > 0) {
+    let earliest = Infinity;
+    for (const expiry of given) {
+      if ('unusable' in expiry) return expiry;
+      earliest = Math.min(earliest, expiry.expires ?? Infinity);
+    }
+    return { expires: earliest };
+  }
+  const parts = token.split('.');
+  const payload = parts[1];
+  // Not a JWT (an API key, an opaque bearer token): no claim to read.
+  if (parts.length !== 3 || !payload) return { expires: undefined };
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
+  } catch {
+    return { expires: undefined };
+  }
+  const exp =
+    claims !== null && typeof claims === 'object' ? (claims as { exp?: unknown }).exp : undefined;
+  return present(exp) ? fromSeconds("the token's exp claim", exp) : { expires: undefined };
+}
+
+/** The refusal of a token whose expiry is unusable: its message names the field. */
+function unusableExpiry(message: string): SessionAuthError {
+  return new SessionAuthError(message, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 });
 }
 
 /** The socket's token, if it gave one that a strategy may read. */
@@ -124,8 +220,10 @@ function serialize(options: HandshakeOptions, user: unknown, req: unknown): Prom
 /**
  * The token step of passportNamespace: a socket the session did not authenticate (or with no
  * session strategy at all) is authenticated with the listed strategies and its handshake token.
- * No token: no user (requireAuth refuses, ERR_UNAUTHORIZED); a bad or expired one: refused,
- * ERR_UNAUTHORIZED; a strategy that fails: ERR_AUTHORIZE_ERROR (500, the error to `onError`).
+ * No token: no user (requireAuth refuses, ERR_UNAUTHORIZED); a bad or expired one (by the
+ * strategies, or by the expiry they give): refused, ERR_UNAUTHORIZED; a strategy that fails:
+ * ERR_AUTHORIZE_ERROR (500, the error to `onError`); an expiry that is not a usable time:
+ * ERR_BAD_TOKEN_EXPIRY (500, to `onError` too).
  */
 export function tokenStep(
   options: HandshakeOptions,
@@ -168,10 +266,22 @@ export function tokenStep(
         next(unauthorized(socket, 'bad-token'));
         return;
       }
+      const expiry = expiryOf(token, outcome.info);
+      if ('unusable' in expiry) {
+        const refused = unusableExpiry(expiry.unusable);
+        report(options.onError, refused, socket);
+        next(refused);
+        return;
+      }
+      // Past already: refused as the strategies refuse an expired token.
+      if (expiry.expires !== undefined && expiry.expires <= Date.now()) {
+        next(unauthorized(socket, 'bad-token'));
+        return;
+      }
       serialize(options, outcome.user, req).then(
         (serialized) => {
           req.user = outcome.user;
-          admitToken(socket, options, serialized, expiryOf(token, outcome.info), outcome.user);
+          admitToken(socket, options, serialized, expiry.expires, outcome.user);
           next();
         },
         (error: unknown) => {
@@ -207,8 +317,10 @@ function admitToken(
 
 /**
  * On a connected token socket: `session:token` with a fresh token (and an ack) renews it in place.
- * The same user: the socket goes on, with the new token's expiry (the ack gets `{ expires }`).
- * Another user, or a token the strategies refuse: the socket ends (ERR_SESSION_REVOKED).
+ * The same user: the socket goes on, with the new token's expiry (the ack gets `{ expires }`, ms
+ * since epoch). Another user, or a token the strategies refuse or that has expired: the socket
+ * ends (ERR_SESSION_REVOKED). A strategy that fails, or an unusable expiry: the ack gets the error
+ * and the socket goes on with the token it had.
  */
 export function acceptFreshTokens(state: SocketState, strategies: readonly string[]): void {
   const { socket, options } = state;
@@ -237,6 +349,18 @@ export function acceptFreshTokens(state: SocketState, strategies: readonly strin
         end();
         return;
       }
+      const expiry = expiryOf(token, outcome.info);
+      if ('unusable' in expiry) {
+        // The socket goes on with the token it has (and that token's expiry), as after an error.
+        const refused = unusableExpiry(expiry.unusable);
+        report(options.onError, refused, socket);
+        reply({ error: { message: refused.message, ...refused.data } });
+        return;
+      }
+      if (expiry.expires !== undefined && expiry.expires <= Date.now()) {
+        end();
+        return;
+      }
       serialize(options, outcome.user, socket.request).then(
         (serialized) => {
           // Gone meanwhile (ended, or disconnected: leave() has disarmed it): arm nothing again.
@@ -245,11 +369,11 @@ export function acceptFreshTokens(state: SocketState, strategies: readonly strin
             end();
             return;
           }
-          const expires = expiryOf(token, outcome.info);
+          const { expires } = expiry;
           state.token = { serialized, expires };
           (socket.request as { user?: unknown }).user = outcome.user;
           armExpiry(state, expires);
-          reply({ expires: expires ?? null });
+          reply({ expires: expires ?? null } satisfies TokenRenewalAck);
         },
         (error: unknown) => {
           report(options.onError, error, socket);

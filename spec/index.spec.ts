@@ -62,6 +62,7 @@ const PUBLIC_EXPORTS = [
   'ERR_SESSION_EXPIRED',
   'ERR_ORIGIN_FORBIDDEN',
   'ERR_SESSION_UNAVAILABLE',
+  'ERR_BAD_TOKEN_EXPIRY',
 ].sort();
 
 /** Every runtime export of the test kit, socket.io-session-auth/testing. */

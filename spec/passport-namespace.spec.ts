@@ -4,6 +4,7 @@
 // place.
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import { Strategy as BearerStrategy } from 'passport-http-bearer';
@@ -13,12 +14,15 @@ import {
   ERR_FORBIDDEN,
   ERR_SESSION_EXPIRED,
   ERR_SESSION_REVOKED,
+  ERR_BAD_TOKEN_EXPIRY,
   ERR_UNAUTHORIZED,
+  SESSION_ENDED_EVENT,
   TOKEN_EVENT,
   disconnectUser,
   passportNamespace,
   refreshUser,
   requireAuth,
+  type TokenRenewalAck,
 } from '../lib/index.js';
 import type { Socket as ServerSocket } from 'socket.io';
 import { serverState, socketState } from '../lib/state.js';
@@ -44,6 +48,19 @@ function publicUser(id: unknown): Express.User | false {
   return user
     ? { id: user.id, username: user.username, role: user.role, tenants: user.tenants }
     : false;
+}
+
+/**
+ * The `info` the `expiring` bearer strategy gives with each of its tokens (all alice's): a spec
+ * registers a token with the expiry it wants the strategy to report.
+ */
+const grants = new Map<string, unknown>();
+
+/** A token the `expiring` strategy accepts, with `info` as the strategy's info. */
+function grant(info: unknown): string {
+  const token = `grant-${grants.size}-${Math.random().toString(36).slice(2)}`;
+  grants.set(token, info);
+  return token;
 }
 
 /** Holds the `slow-jwt` strategy's verify while set: a token renewal caught mid-way. */
@@ -84,7 +101,17 @@ function app(onError?: (error: unknown) => void) {
         done(null, id === undefined ? false : publicUser(id));
       }),
     );
+    passport.use(
+      'expiring',
+      new BearerStrategy((token, done) => {
+        // What strategies give in their info is theirs to shape: passport-http-bearer's type
+        // knows only `message` and `scope`.
+        if (grants.has(token)) done(null, publicUser('1'), grants.get(token) as never);
+        else done(null, false);
+      }),
+    );
     const options = { ...(onError && { onError }), explain: true };
+    reporting(requireAuth(passportNamespace(io.of('/units'), passport, ['expiring'], options)));
     reporting(
       requireAuth(
         passportNamespace(io.of('/chat'), passport, ['session', 'jwt'], { ...options, session }),
@@ -269,6 +296,240 @@ describe('token lifetime on live sockets', () => {
     const two = await tab(t, '/api', { token: jwtFor('1') });
     await request(two.socket, TOKEN_EVENT, 'garbage');
     await expectEnded(two.socket, two.seen, ERR_SESSION_REVOKED, 'a refused token');
+  });
+});
+
+/** `ms` (ms since epoch) as an ISO 8601 string in the zone `+02:00`. */
+function isoPlusTwo(ms: number): string {
+  return new Date(ms + 2 * 3600_000).toISOString().replace('Z', '+02:00');
+}
+
+/**
+ * A JWT-shaped token whose payload says `claims`, which the `expiring` strategy accepts with no
+ * info (an opaque bearer token that happens to be a JWT): its `exp` claim is all there is.
+ */
+function jwtShaped(claims: object): string {
+  const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const token = `${b64({ alg: 'none' })}.${b64(claims)}.${Math.random().toString(36).slice(2)}`;
+  grants.set(token, undefined);
+  return token;
+}
+
+describe('token expiry: the forms strategies give, and refusals naming the field', () => {
+  test('exp in seconds, expires as a Date, epoch ms and ISO strings: each ends its socket then', async (tc) => {
+    const t = await server(tc);
+    const now = Date.now();
+    // Two seconds or so ahead: the sockets connect first, then the spec waits for session:ended.
+    const expSeconds = Math.ceil((now + 2500) / 1000);
+    const forms: [string, unknown, number][] = [
+      ['info.exp (seconds)', { exp: expSeconds }, expSeconds * 1000],
+      ['info.expires (Date)', { expires: new Date(now + 2000) }, now + 2000],
+      ['info.expires (epoch ms)', { expires: now + 2100 }, now + 2100],
+      ['info.expires (ISO, Z)', { expires: new Date(now + 2200).toISOString() }, now + 2200],
+      ['info.expires (ISO, +02:00)', { expires: isoPlusTwo(now + 2300) }, now + 2300],
+      ['the JWT-shaped token alone', undefined, expSeconds * 1000],
+    ];
+    const sockets = await Promise.all(
+      forms.map(async ([what, info, expires]) => {
+        const token = info === undefined ? jwtShaped({ exp: expSeconds }) : grant(info);
+        const socket = t.connect('/units', { auth: { token } });
+        const seen = watchEnd(socket);
+        let endedAt = 0;
+        socket.on(SESSION_ENDED_EVENT, () => {
+          endedAt = Date.now();
+        });
+        await connected(socket, what);
+        return { what, expires, socket, seen, endedAt: () => endedAt };
+      }),
+    );
+    for (const { what, expires, socket, seen, endedAt } of sockets) {
+      await expectEnded(socket, seen, ERR_SESSION_EXPIRED, what);
+      assert.ok(endedAt() >= expires, `${what}: ended ${expires - endedAt()} ms before its expiry`);
+    }
+  });
+
+  test('the renewal ack gives the fresh expiry in epoch ms, whichever form the strategy used', async (tc) => {
+    const t = await server(tc);
+    const live = await tab(t, '/units', {
+      token: grant({ expires: new Date(Date.now() + 3600_000) }),
+    });
+    const base = Date.now() + 7200_000;
+    const seconds = Math.floor(base / 1000);
+    const forms: [unknown, number][] = [
+      [{ exp: seconds }, seconds * 1000],
+      [{ expires: new Date(base) }, base],
+      [{ expires: base + 1 }, base + 1],
+      [{ expires: new Date(base + 2).toISOString() }, base + 2],
+      [{ expires: isoPlusTwo(base + 3) }, base + 3],
+      [{ exp: seconds, expires: base + 60_000 }, seconds * 1000],
+    ];
+    for (const [info, expires] of forms) {
+      const reply = await request<TokenRenewalAck>(live.socket, TOKEN_EVENT, grant(info));
+      assert.deepEqual(reply, { expires }, `renewal with ${JSON.stringify(info)}`);
+    }
+    // The last renewal's expiry is the one in force: an ISO string two seconds ahead ends it.
+    const soon = Date.now() + 2000;
+    const reply = await request(live.socket, TOKEN_EVENT, grant({ expires: isoPlusTwo(soon) }));
+    assert.deepEqual(reply, { expires: soon });
+    await expectEnded(live.socket, live.seen, ERR_SESSION_EXPIRED, 'renewed to a near ISO expiry');
+    assert.ok(Date.now() >= soon, 'not before the renewed expiry');
+  });
+
+  test('an unusable expiry is refused at the handshake with ERR_BAD_TOKEN_EXPIRY, naming the field', async (tc) => {
+    const reported: unknown[] = [];
+    const t = await server(tc, (error) => {
+      reported.push(error);
+    });
+    const now = Date.now();
+    const cases: [string, string, RegExp][] = [
+      ['NaN', grant({ expires: NaN }), /^Unusable token expiry: info\.expires /],
+      ['an unparsable string', grant({ expires: 'next tuesday' }), /info\.expires .*ISO 8601/],
+      ['an ISO string without a zone', grant({ expires: '2999-01-01T00:00:00' }), /info\.expires/],
+      [
+        'seconds given as expires',
+        grant({ expires: Math.floor(now / 1000) + 3600 }),
+        /info\.expires is below 1e11/,
+      ],
+      ['a negative expires', grant({ expires: -5 }), /info\.expires is negative/],
+      ['an object as expires', grant({ expires: { at: now + 3600_000 } }), /info\.expires must be/],
+      [
+        'an invalid Date',
+        grant({ expires: new Date('never') }),
+        /info\.expires is an invalid Date/,
+      ],
+      ['milliseconds given as exp', grant({ exp: now + 3600_000 }), /info\.exp is too large/],
+      ['a string exp', grant({ exp: String(Math.floor(now / 1000) + 3600) }), /info\.exp must be/],
+      ['a negative exp', grant({ exp: -1 }), /info\.exp is negative/],
+      [
+        'a good exp with a bad expires',
+        grant({ exp: Math.floor(now / 1000) + 3600, expires: 'soon' }),
+        /info\.expires/,
+      ],
+      [
+        'a JWT-shaped token with a string exp claim',
+        jwtShaped({ exp: 'tomorrow' }),
+        /the token's exp claim must be/,
+      ],
+    ];
+    for (const [what, token, message] of cases) {
+      const err = await connectError(t.connect('/units', { auth: { token } }), what);
+      assert.deepEqual(err.data, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 }, what);
+      assert.match(err.message, message, what);
+    }
+    // A real passport-jwt accepts a JWT whose exp was signed in milliseconds (year 50000 and more):
+    // refused here, never a socket that outlives everything.
+    const msJwt = jwt.sign({ sub: '1', exp: now + 3600_000 }, SECRET);
+    const err = await connectError(t.connect('/api', { auth: { token: msJwt } }), 'ms exp JWT');
+    assert.deepEqual(err.data, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 });
+    assert.match(err.message, /the token's exp claim is too large for seconds/);
+    // Each went to onError too (the server's log), with the same message.
+    assert.equal(reported.length, cases.length + 1);
+    // `null` is no expiry, as an absent field: the token is let in and does not expire.
+    const none = await tab(t, '/units', { token: grant({ expires: null }) });
+    assert.equal((await whoami(none.socket)).user, 'alice');
+  });
+
+  test('whatever a strategy gives as exp or expires, a socket it lets in has an expiry', async (tc) => {
+    const t = await server(tc, () => undefined);
+    const now = Date.now();
+    const value = fc.oneof(
+      fc.constantFrom(undefined, null, NaN, Infinity, -Infinity, 0, -1, '', 'soon', {}, []),
+      fc.double(),
+      fc.integer({ min: -1e13, max: 1e16 }),
+      fc.integer({ min: now, max: now + 1e12 }),
+      fc.integer({ min: Math.floor(now / 1000), max: Math.floor(now / 1000) + 1e9 }),
+      fc.date(),
+      fc.date().map((d) => d.toString()),
+      fc.date({ min: new Date(now + 3600_000) }).map((d) => d.toISOString()),
+      fc.string({ maxLength: 40 }),
+      fc.jsonValue({ maxDepth: 2 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ exp: value, expires: value }, { requiredKeys: [] }),
+        async (info) => {
+          const token = grant(info);
+          const socket = t.connect('/units', { auth: { token } });
+          const outcome = await within(
+            new Promise<{ code?: unknown } | 'connected'>((resolve) => {
+              socket.once('connect', () => {
+                resolve('connected');
+              });
+              socket.once('connect_error', (err: Error & { data?: { code?: unknown } }) => {
+                resolve({ code: err.data?.code });
+              });
+            }),
+            `the handshake with ${fc.stringify(info)}`,
+          );
+          const given = [info.exp, info.expires].some((v) => v !== undefined && v !== null);
+          if (outcome === 'connected') {
+            const serverSocket = t.io.of('/units').sockets.get(socket.id ?? '');
+            const expires = serverSocket && socketState(serverSocket)?.expires;
+            socket.disconnect();
+            if (given) {
+              assert.ok(
+                typeof expires === 'number' && expires > now,
+                `let in with no future expiry (${String(expires)}): ${fc.stringify(info)}`,
+              );
+            } else {
+              assert.equal(expires, undefined);
+            }
+          } else {
+            assert.ok(given, 'refused with no expiry given');
+            assert.ok(
+              outcome.code === ERR_BAD_TOKEN_EXPIRY || outcome.code === ERR_UNAUTHORIZED,
+              `refused with ${String(outcome.code)}`,
+            );
+          }
+          grants.delete(token);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  test('an expiry already past is refused as an expired token is', async (tc) => {
+    const t = await server(tc);
+    const past = grant({ expires: new Date(Date.now() - 1000).toISOString() });
+    const refused = await connectError(t.connect('/units', { auth: { token: past } }));
+    assert.deepEqual(refused.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+    const pastExp = grant({ exp: Math.floor(Date.now() / 1000) - 5 });
+    const also = await connectError(t.connect('/units', { auth: { token: pastExp } }));
+    assert.deepEqual(also.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+  });
+
+  test('a renewal with an unusable expiry gets the ack error and keeps its token; a past one ends it', async (tc) => {
+    const reported: unknown[] = [];
+    const t = await server(tc, (error) => {
+      reported.push(error);
+    });
+    const live = await tab(t, '/units', { token: grant({ expires: Date.now() + 3600_000 }) });
+    const seconds = Math.floor(Date.now() / 1000) + 3600;
+    for (const [info, message] of [
+      [{ expires: seconds }, /^Unusable token expiry: info\.expires is below 1e11/],
+      [{ expires: 'in an hour' }, /^Unusable token expiry: info\.expires is not an ISO 8601/],
+      [{ exp: 'soon' }, /^Unusable token expiry: info\.exp must be/],
+    ] as const) {
+      const reply = await request<{ error: { message: string; code: string; status: number } }>(
+        live.socket,
+        TOKEN_EVENT,
+        grant(info),
+      );
+      assert.equal(reply.error.code, ERR_BAD_TOKEN_EXPIRY, JSON.stringify(info));
+      assert.equal(reply.error.status, 500);
+      assert.match(reply.error.message, message);
+    }
+    assert.equal(reported.length, 3);
+    // Still connected on its token, told nothing (the whoami ack comes after every reply above).
+    assert.equal((await whoami(live.socket)).user, 'alice');
+    assert.deepEqual(live.seen.events, []);
+    const past = await request<{ error: { code: string } }>(
+      live.socket,
+      TOKEN_EVENT,
+      grant({ expires: Date.now() - 1000 }),
+    );
+    assert.equal(past.error.code, ERR_SESSION_REVOKED);
+    await expectEnded(live.socket, live.seen, ERR_SESSION_REVOKED, 'renewed with a past expiry');
   });
 });
 

@@ -29,6 +29,7 @@ import {
   ERR_MIDDLEWARE_TIMEOUT,
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
+  ERR_BAD_TOKEN_EXPIRY,
   ERR_UNAUTHORIZED,
 } from '../../lib/index.js';
 import { waitFor, type ConnectError } from './client.js';
@@ -50,6 +51,7 @@ const DOCUMENTED_CODES: ReadonlySet<string> = new Set([
   ERR_MIDDLEWARE_ERROR,
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
+  ERR_BAD_TOKEN_EXPIRY,
 ]);
 
 /** How long one case may take, from opening the client to its outcome. */
