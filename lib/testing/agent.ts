@@ -1,6 +1,7 @@
 // An agent is one browser of one user: a cookie jar, HTTP requests that carry it (and take the
 // cookies the app sets), and real socket.io-client sockets that send it, one connection per tab.
 import { Manager, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import { COOKIE_EXPIRING_EVENT } from '../cookie-refresh.js';
 import { DEFAULT_WITHIN_MS, checkWithin, failure } from './bounded.js';
 import { CookieJar } from './cookie-jar.js';
 import type { Desk } from './desk.js';
@@ -130,6 +131,8 @@ export interface Agent {
 export interface AgentContext {
   readonly desk: Desk;
   readonly logoutPath: string;
+  /** Where the agent's sockets refresh the cookie when told to, if they do. */
+  readonly refreshCookiePath: string | undefined;
   nodeFor(node: TestNode | undefined, helper: string): TestNode;
   /** Remembers a tab and its connection's manager, for `kit.close()`. */
   track(tab: Tab, manager: Manager): void;
@@ -188,12 +191,19 @@ export class KitAgent implements Agent {
     if (chosen !== undefined && chosen !== 'websocket' && chosen !== 'polling') {
       throw new TypeError("agent.tab: options.transport must be 'websocket' or 'polling'");
     }
-    const cookie = this.cookie;
     const headers: Record<string, string> = {
-      ...(cookie !== '' && { cookie }),
       ...(origin !== undefined && { origin }),
       ...client.extraHeaders,
     };
+    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'cookie')) {
+      // Read at each HTTP request and WebSocket of the connection, reconnects included: the jar
+      // as it is then, as a browser sends it (a cookie past its end is not sent).
+      const jar = this.jar;
+      Object.defineProperty(headers, 'cookie', {
+        enumerable: true,
+        get: () => jar.header(),
+      });
+    }
     const manager = new Manager(node.url, {
       reconnection,
       ...(transport !== undefined && { transports: [transport] }),
@@ -202,6 +212,7 @@ export class KitAgent implements Agent {
     });
     const sockets: TestSocket[] = [];
     const owner = this.name;
+    const refresh = this.refresher(node);
     const tab: Tab = {
       connect(nsp, { auth, within } = {}) {
         checkNamespace('tab.connect', nsp);
@@ -212,6 +223,7 @@ export class KitAgent implements Agent {
           owner,
         );
         sockets.push(socket);
+        if (refresh) socket.on(COOKIE_EXPIRING_EVENT, refresh);
         const record = recordOf(socket);
         if (!record) throw new Error('the socket was not recorded');
         return connected(record, ms);
@@ -224,6 +236,22 @@ export class KitAgent implements Agent {
     };
     this.kit.track(tab, manager);
     return tab;
+  }
+
+  /**
+   * What a page does on COOKIE_EXPIRING_EVENT when the kit has a `refreshCookiePath`: POST it with
+   * the agent's cookies, which keeps the cookie the answer sets.
+   */
+  private refresher(node: TestNode): (() => void) | undefined {
+    const path = this.kit.refreshCookiePath;
+    if (path === undefined) return undefined;
+    return () => {
+      this.fetch(path, { method: 'POST', node }).then(
+        (res) => res.arrayBuffer(),
+        // As a page's fetch: a failed refresh shows later, as a cookie that has ended.
+        () => undefined,
+      );
+    };
   }
 
   async fetch(path: string, init: AgentRequestInit = {}): Promise<Response> {
