@@ -65,8 +65,8 @@ export function initialCookieEnd(
 /** Options for {@link refreshCookieRoute}. */
 export interface RefreshCookieRouteOptions {
   /**
-   * The HTTP methods the route answers; any other gets `405 Method Not Allowed` and no cookie
-   * (so that a cross-site `<img>` or link cannot keep a session alive).
+   * The HTTP methods the route answers; any other gets `405 Method Not Allowed` (a refresh
+   * changes state: keep it off GET, which caches and prefetchers may send on their own).
    * @default ['POST']
    */
   methods?: readonly string[];

@@ -191,19 +191,13 @@ export class KitAgent implements Agent {
     if (chosen !== undefined && chosen !== 'websocket' && chosen !== 'polling') {
       throw new TypeError("agent.tab: options.transport must be 'websocket' or 'polling'");
     }
-    const headers: Record<string, string> = {
+    const fixed: Record<string, string> = {
       ...(origin !== undefined && { origin }),
       ...client.extraHeaders,
     };
-    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'cookie')) {
-      // Read at each HTTP request and WebSocket of the connection, reconnects included: the jar
-      // as it is then, as a browser sends it (a cookie past its end is not sent).
-      const jar = this.jar;
-      Object.defineProperty(headers, 'cookie', {
-        enumerable: true,
-        get: () => jar.header(),
-      });
-    }
+    const headers = Object.keys(fixed).some((name) => name.toLowerCase() === 'cookie')
+      ? fixed
+      : withJarCookie(fixed, this.jar);
     const manager = new Manager(node.url, {
       reconnection,
       ...(transport !== undefined && { transports: [transport] }),
@@ -288,4 +282,31 @@ export class KitAgent implements Agent {
       data: JSON.parse(JSON.stringify(session)) as Record<string, unknown>,
     };
   }
+}
+
+/**
+ * The headers, with a `cookie` read from the jar at each HTTP request and WebSocket of the
+ * connection, reconnects included, as a browser sends it (a cookie past its end is not sent),
+ * and no `cookie` at all while the jar is empty.
+ */
+function withJarCookie(fixed: Record<string, string>, jar: CookieJar): Record<string, string> {
+  const cookie = (key: string | symbol): string | undefined => {
+    if (key !== 'cookie') return undefined;
+    const header = jar.header();
+    return header === '' ? undefined : header;
+  };
+  return new Proxy(fixed, {
+    get: (target, key) => cookie(key) ?? (Reflect.get(target, key) as unknown),
+    has: (target, key) => cookie(key) !== undefined || Reflect.has(target, key),
+    ownKeys: (target) => [
+      ...Reflect.ownKeys(target),
+      ...(cookie('cookie') === undefined ? [] : ['cookie']),
+    ],
+    getOwnPropertyDescriptor: (target, key) => {
+      const value = cookie(key);
+      return value === undefined
+        ? Reflect.getOwnPropertyDescriptor(target, key)
+        : { value, enumerable: true, configurable: true, writable: false };
+    },
+  });
 }
