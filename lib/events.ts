@@ -4,6 +4,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Session } from 'express-session';
 import type { Event, Socket } from 'socket.io';
+import { warnIfCookieEnding } from './cookie-refresh.js';
 import { publish } from './diagnostics.js';
 import { ERR_UNAUTHORIZED, report } from './errors.js';
 import { armExpiry, cookieExpiry, type SessionStoreLike } from './expiry.js';
@@ -82,6 +83,8 @@ function touch(state: SocketState): void {
   store.touch(sessionID, session, (err?: unknown) => {
     if (err) report(options.onError, err, socket);
   });
+  // The store's expiry moved; the browser's cookie did not: near its end, the client is told.
+  warnIfCookieEnding(state, session.cookie.originalMaxAge, now);
 }
 
 const reserved = new Set([

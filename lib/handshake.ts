@@ -10,6 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Session } from 'express-session';
 import type { Socket } from 'socket.io';
 import { type Chain, type Middleware, endedRefusal, runChain } from './chain.js';
+import { initialCookieEnd } from './cookie-refresh.js';
 import {
   ERR_MIDDLEWARE_ERROR,
   ERR_MIDDLEWARE_TIMEOUT,
@@ -457,7 +458,12 @@ export function admitStep(options: HandshakeOptions): (socket: Socket) => void {
         sendEnded(socket, state.ended);
         return;
       }
-      armExpiry(state, state.token ? state.token.expires : cookieExpiry(socket.request));
+      const expires = state.token ? state.token.expires : cookieExpiry(socket.request);
+      armExpiry(state, expires);
+      // Touching sockets keep a stored session alive: they track the browser cookie's end too.
+      if (options.touchIntervalMs !== undefined && state.sessionID !== undefined && !state.token) {
+        state.cookieEnds = initialCookieEnd(state.server, state.sessionID, expires, state);
+      }
       if (state.sessionID !== undefined) revalidate(state);
     } catch (error) {
       // A socket whose session cannot be kept true is not left connected.

@@ -16,6 +16,8 @@ export {
   reloadSession,
   saveSession,
   SESSION_ENDED_EVENT,
+  COOKIE_EXPIRING_EVENT,
+  refreshCookieRoute,
   SessionAuthError,
   ERR_MIDDLEWARE_ENDED,
   ERR_MIDDLEWARE_TIMEOUT,

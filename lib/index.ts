@@ -16,6 +16,8 @@ export { refreshSession } from './refresh-session.js';
 export { reloadSession } from './reload-session.js';
 export { saveSession } from './save-session.js';
 export { SESSION_ENDED_EVENT } from './revocation.js';
+export { COOKIE_EXPIRING_EVENT, refreshCookieRoute } from './cookie-refresh.js';
+export type { CookieExpiringPayload, RefreshCookieRouteOptions } from './cookie-refresh.js';
 export type { SessionEndedPayload } from './revocation.js';
 export type { EventRefusal } from './events.js';
 export { ROOMS_LEFT_EVENT } from './authorization.js';

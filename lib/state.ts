@@ -108,6 +108,13 @@ export class SocketState {
   ended: SocketEndedCode | undefined = undefined;
   /** When the socket last touched its session in the store. */
   lastTouch = 0;
+  /**
+   * When the browser's session cookie ends (ms since epoch), as far as this node knows: what the
+   * last HTTP response gave it (the stored expiry at connect, a refresh through refreshCookieRoute
+   * since). Socket touches move the store's expiry, never this. Undefined when it is not known or
+   * cannot be moved (touchIntervalMs off, a token, cookie-session, a session without `rolling`).
+   */
+  cookieEnds: number | undefined = undefined;
   /** A recovered socket being checked again: its events wait for it. */
   recheck: Promise<void> | undefined = undefined;
   /** autoSave: what the session looked like when last read or saved, and what is queued. */

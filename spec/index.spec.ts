@@ -57,6 +57,8 @@ const PUBLIC_EXPORTS = [
   'reloadSession',
   'saveSession',
   'SESSION_ENDED_EVENT',
+  'COOKIE_EXPIRING_EVENT',
+  'refreshCookieRoute',
   'ERR_SESSION_REVOKED',
   'ERR_SESSION_ROTATED',
   'ERR_SESSION_EXPIRED',

@@ -62,6 +62,7 @@ const CORE = [
  * autoSave).
  */
 const LIFECYCLE = [
+  'spec/rolling-cookie.spec.ts',
   'spec/revalidate.spec.ts',
   'spec/session-lifecycle.spec.ts',
   'spec/disconnect-on-logout.spec.ts',

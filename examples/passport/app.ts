@@ -9,6 +9,7 @@ import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type Namespace, type ServerOptions, type Socket } from 'socket.io';
 import {
   disconnectOnLogout,
+  refreshCookieRoute,
   disconnectUser,
   passportNamespace,
   refreshUser,
@@ -148,6 +149,9 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     resave: false,
     // No session (and no store write) for strangers: only a login creates one.
     saveUninitialized: false,
+    // A session lasts maxAge after the user's last activity: every response re-sends the cookie,
+    // and a user active on the sockets alone has the page refresh it (POST /session/refresh).
+    rolling: true,
     cookie: { httpOnly: true, sameSite: 'lax', secure: secureCookie, maxAge: sessionMaxAgeMs },
   });
 
@@ -205,6 +209,8 @@ export function createApp(options: CreateAppOptions): ExampleApp {
       res.type(metrics.registry.contentType).send(text);
     }, next);
   });
+  // The page posts here when a socket is told its cookie nears its end (session:cookie-expiring).
+  app.post('/session/refresh', refreshCookieRoute(io));
   app.get('/api/me', (req, res) => {
     if (!req.user) {
       res.status(401).json({ error: 'Unauthorized' });
@@ -237,7 +243,12 @@ export function createApp(options: CreateAppOptions): ExampleApp {
 
   // --- Socket.IO: one session-aware, guarded namespace per audience ------------------------
 
-  const layer = { app, userData: onlineUser };
+  // An active socket keeps its session alive, touching it at most once a minute.
+  const layer = {
+    app,
+    userData: onlineUser,
+    touchIntervalMs: Math.min(60_000, Math.ceil(sessionMaxAgeMs / 10)),
+  };
   // /chat takes browsers (the cookie session) and token clients (a JWT in `auth.token`).
   const chat = requireAuth(
     passportNamespace(io.of('/chat'), passport, ['session', 'jwt'], {

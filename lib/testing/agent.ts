@@ -1,6 +1,7 @@
 // An agent is one browser of one user: a cookie jar, HTTP requests that carry it (and take the
 // cookies the app sets), and real socket.io-client sockets that send it, one connection per tab.
 import { Manager, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import { COOKIE_EXPIRING_EVENT } from '../cookie-refresh.js';
 import { DEFAULT_WITHIN_MS, checkWithin, failure } from './bounded.js';
 import { CookieJar } from './cookie-jar.js';
 import type { Desk } from './desk.js';
@@ -130,6 +131,8 @@ export interface Agent {
 export interface AgentContext {
   readonly desk: Desk;
   readonly logoutPath: string;
+  /** Where the agent's sockets refresh the cookie when told to, if they do. */
+  readonly refreshCookiePath: string | undefined;
   nodeFor(node: TestNode | undefined, helper: string): TestNode;
   /** Remembers a tab and its connection's manager, for `kit.close()`. */
   track(tab: Tab, manager: Manager): void;
@@ -188,12 +191,13 @@ export class KitAgent implements Agent {
     if (chosen !== undefined && chosen !== 'websocket' && chosen !== 'polling') {
       throw new TypeError("agent.tab: options.transport must be 'websocket' or 'polling'");
     }
-    const cookie = this.cookie;
-    const headers: Record<string, string> = {
-      ...(cookie !== '' && { cookie }),
+    const fixed: Record<string, string> = {
       ...(origin !== undefined && { origin }),
       ...client.extraHeaders,
     };
+    const headers = Object.keys(fixed).some((name) => name.toLowerCase() === 'cookie')
+      ? fixed
+      : withJarCookie(fixed, this.jar);
     const manager = new Manager(node.url, {
       reconnection,
       ...(transport !== undefined && { transports: [transport] }),
@@ -202,6 +206,7 @@ export class KitAgent implements Agent {
     });
     const sockets: TestSocket[] = [];
     const owner = this.name;
+    const refresh = this.refresher(node);
     const tab: Tab = {
       connect(nsp, { auth, within } = {}) {
         checkNamespace('tab.connect', nsp);
@@ -212,6 +217,7 @@ export class KitAgent implements Agent {
           owner,
         );
         sockets.push(socket);
+        if (refresh) socket.on(COOKIE_EXPIRING_EVENT, refresh);
         const record = recordOf(socket);
         if (!record) throw new Error('the socket was not recorded');
         return connected(record, ms);
@@ -224,6 +230,22 @@ export class KitAgent implements Agent {
     };
     this.kit.track(tab, manager);
     return tab;
+  }
+
+  /**
+   * What a page does on COOKIE_EXPIRING_EVENT when the kit has a `refreshCookiePath`: POST it with
+   * the agent's cookies, which keeps the cookie the answer sets.
+   */
+  private refresher(node: TestNode): (() => void) | undefined {
+    const path = this.kit.refreshCookiePath;
+    if (path === undefined) return undefined;
+    return () => {
+      this.fetch(path, { method: 'POST', node }).then(
+        (res) => res.arrayBuffer(),
+        // As a page's fetch: a failed refresh shows later, as a cookie that has ended.
+        () => undefined,
+      );
+    };
   }
 
   async fetch(path: string, init: AgentRequestInit = {}): Promise<Response> {
@@ -260,4 +282,31 @@ export class KitAgent implements Agent {
       data: JSON.parse(JSON.stringify(session)) as Record<string, unknown>,
     };
   }
+}
+
+/**
+ * The headers, with a `cookie` read from the jar at each HTTP request and WebSocket of the
+ * connection, reconnects included, as a browser sends it (a cookie past its end is not sent),
+ * and no `cookie` at all while the jar is empty.
+ */
+function withJarCookie(fixed: Record<string, string>, jar: CookieJar): Record<string, string> {
+  const cookie = (key: string | symbol): string | undefined => {
+    if (key !== 'cookie') return undefined;
+    const header = jar.header();
+    return header === '' ? undefined : header;
+  };
+  return new Proxy(fixed, {
+    get: (target, key) => cookie(key) ?? (Reflect.get(target, key) as unknown),
+    has: (target, key) => cookie(key) !== undefined || Reflect.has(target, key),
+    ownKeys: (target) => [
+      ...Reflect.ownKeys(target),
+      ...(cookie('cookie') === undefined ? [] : ['cookie']),
+    ],
+    getOwnPropertyDescriptor: (target, key) => {
+      const value = cookie(key);
+      return value === undefined
+        ? Reflect.getOwnPropertyDescriptor(target, key)
+        : { value, enumerable: true, configurable: true, writable: false };
+    },
+  });
 }

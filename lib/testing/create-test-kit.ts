@@ -23,6 +23,14 @@ export interface TestKitSettings {
    * @default '/logout'
    */
   logoutPath?: string;
+  /**
+   * The route the agents' sockets POST to when the server tells them their cookie nears its end
+   * (`session:cookie-expiring`, with `touchIntervalMs`), as your page does: mount
+   * `refreshCookieRoute(io)` there. The cookie it sets goes into the agent's jar, which drops
+   * cookies past their end as a browser does.
+   * @default undefined (the event is received, and only recorded)
+   */
+  refreshCookiePath?: string;
 }
 
 /** Options for {@link createTestKit}: your app's objects, and the kit's settings. */
@@ -118,12 +126,22 @@ export interface TestKit extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-function checkSettings(settings: unknown): Required<TestKitSettings> {
-  const { logoutPath = '/logout' } = (settings ?? {}) as TestKitSettings;
-  if (typeof logoutPath !== 'string' || !logoutPath.startsWith('/')) {
-    throw new TypeError("createTestKit: logoutPath must be a path starting with '/'");
+interface CheckedSettings {
+  logoutPath: string;
+  refreshCookiePath: string | undefined;
+}
+
+function checkSettings(settings: unknown): CheckedSettings {
+  const { logoutPath = '/logout', refreshCookiePath } = (settings ?? {}) as TestKitSettings;
+  for (const [name, path] of [
+    ['logoutPath', logoutPath],
+    ['refreshCookiePath', refreshCookiePath ?? '/'],
+  ] as const) {
+    if (typeof path !== 'string' || !path.startsWith('/')) {
+      throw new TypeError(`createTestKit: ${name} must be a path starting with '/'`);
+    }
   }
-  return { logoutPath };
+  return { logoutPath, refreshCookiePath };
 }
 
 function nameOf(user: unknown): string {
@@ -147,6 +165,7 @@ class Kit implements AgentContext, TestKit {
     first: NodeRecord,
     private readonly factory: TestKitAppFactory | undefined,
     readonly logoutPath: string,
+    readonly refreshCookiePath: string | undefined,
   ) {
     this.nodes.push(first);
     this.desk = new Desk(first.app.session, first.app.passport);
@@ -374,16 +393,18 @@ export function createTestKit(
   settings?: TestKitSettings,
 ): Promise<TestKit> {
   if (typeof appOrFactory === 'function') {
-    const { logoutPath } = checkSettings(settings);
+    const { logoutPath, refreshCookiePath } = checkSettings(settings);
     return (async () => {
       const first = await startNode(checkApp('createTestKit', await appOrFactory(0)), 0);
-      return new Kit(first, appOrFactory, logoutPath);
+      return new Kit(first, appOrFactory, logoutPath, refreshCookiePath);
     })();
   }
   const app = checkApp('createTestKit', appOrFactory);
   if (settings !== undefined) {
     throw new TypeError('createTestKit: with the app as an object, put the settings in it');
   }
-  const { logoutPath } = checkSettings(appOrFactory);
-  return startNode(app, 0).then((first) => new Kit(first, undefined, logoutPath));
+  const { logoutPath, refreshCookiePath } = checkSettings(appOrFactory);
+  return startNode(app, 0).then(
+    (first) => new Kit(first, undefined, logoutPath, refreshCookiePath),
+  );
 }

@@ -100,6 +100,11 @@ function connect(name, panel) {
     }
     void sessionEnded(code);
   });
+  // The user is active on this socket alone: the session lives on in the store, but only an HTTP
+  // response can move the browser's cookie.
+  socket.on('session:cookie-expiring', () => {
+    void fetch('/session/refresh', { method: 'POST', credentials: 'include' });
+  });
   socket.on('disconnect', (reason) => {
     setEnabled(panel, false);
     if (panel.dataset.ended) return; // the reason is already shown
