@@ -482,15 +482,21 @@ export function leave(socket: Socket): void {
 
 /** Every handshake of a layered namespace, once it has ended: the `handshake` channel. */
 export function handshakeSettled(socket: Socket, err: Error | undefined, startedAt: number): void {
+  // Socket.IO discards, unanswered, a socket whose connection is no longer open when its
+  // middleware finishes: the client left (closed its manager, its transport, or called
+  // socket.disconnect()). The error a waiting step gave up with is nobody's refusal.
+  const left = !socket.connected && socket.conn.readyState !== 'open';
+  if (left) debug('nsp %s socket %s: the client left mid-handshake', socket.nsp.name, socket.id);
   publish('handshake', () => {
     const data = (err as Partial<SessionAuthError> | undefined)?.data;
+    const refused = !socket.connected && !left && err !== undefined;
     return {
       namespace: socket.nsp.name,
       socketId: socket.id,
-      outcome: socket.connected ? 'accepted' : err ? 'refused' : 'left',
-      code: data?.code ?? (err ? err.message : undefined),
-      status: data?.status,
-      reason: whyOf(socket)?.reason,
+      outcome: socket.connected ? 'accepted' : refused ? 'refused' : 'left',
+      code: refused ? (data?.code ?? err.message) : undefined,
+      status: refused ? data?.status : undefined,
+      reason: left ? undefined : whyOf(socket)?.reason,
       durationMs: performance.now() - startedAt,
       transport: socket.conn.transport.name,
     };
