@@ -48,9 +48,10 @@ export const REASONS: Record<NoUserReason, string> = {
   'no-cookie-header':
     'the handshake sent no Cookie header (a cross-origin client needs withCredentials: true; ' +
     'a Node client needs extraHeaders: { cookie })',
-  'no-session-cookie': 'the handshake sent cookies, but none that is a signed session cookie',
+  'no-session-cookie': 'the handshake sent cookies, but no session cookie',
   'bad-signature':
-    "the session cookie's signature does not match the secret (another secret, or a rotated one)",
+    "the session cookie was not signed with this app's secret (another app's cookie of the same " +
+    'name on this host, another or a retired secret, tampered or unsigned)',
   'session-not-found':
     'the session cookie names a session the store does not have (expired or destroyed)',
   'session-skipped':

@@ -22,10 +22,18 @@ import {
 } from './errors.js';
 import { REASONS, publish, warnOnce } from './diagnostics.js';
 import { guardEvents, installAutoSave } from './events.js';
-import { knowStore, reasonsWanted, rememberWhy, storeIsDown, whyNoUser, whyOf } from './explain.js';
+import {
+  knowStore,
+  reasonsWanted,
+  rememberWhy,
+  sessionCookieName,
+  storeIsDown,
+  whyNoUser,
+  whyOf,
+} from './explain.js';
 import { armExpiry, cookieExpiry, disarmExpiry } from './expiry.js';
 import { recheckRecovered, rememberExpiry, rememberIdentity } from './recovery.js';
-import { connectionRequestOf, requestOf } from './request.js';
+import { connectionRequestOf, cookieIDOf, requestOf, watchCookieID } from './request.js';
 import { ReadResponse, endedMessage } from './response.js';
 import { sendEnded } from './revocation.js';
 import { revalidate, stopRevalidating } from './revalidation.js';
@@ -143,8 +151,12 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
   // The store's part: an error or a disconnected store is ERR_SESSION_UNAVAILABLE, at the source.
   const readStore: Middleware = function readSessionStore(req, res, next) {
     const read = res as ReadResponse;
+    // Whether express-session's signature check took an ID from the cookie: for the reason.
+    const watch = reasonsWanted(options.explain);
+    if (watch) watchCookieID(req as IncomingMessage);
     return session(req, res, (err?: unknown) => {
       read.storeAnswered = true;
+      if (watch) read.cookieID = cookieIDOf(req as IncomingMessage);
       const { session: value, sessionStore: store } = req as SessionRequest;
       if (err) {
         storeFailed(read, 'error', err);
@@ -221,7 +233,12 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
     }
     whyNoUser(
       req as Parameters<typeof whyNoUser>[0],
-      { stored: storedSessionID(req) !== undefined, hadUser: res.hadUser, passport: !!passport },
+      {
+        stored: storedSessionID(req) !== undefined,
+        hadUser: res.hadUser,
+        passport: !!passport,
+        cookie: { taken: res.cookieID, name: sessionCookieName(session) },
+      },
       (reason) => {
         rememberWhy(socket, reason, explain);
         next();

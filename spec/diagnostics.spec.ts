@@ -244,6 +244,16 @@ describe('diagnostics channels', () => {
   });
 });
 
+/** Whether the store has session `sid` (asked directly, as the spec's own check). */
+function stored(store: TestServer['store'], sid: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    store.get(sid, (err: unknown, session) => {
+      if (err) reject(new Error('store error', { cause: err }));
+      else resolve(session ?? undefined);
+    });
+  });
+}
+
 /** The package's debug log, turned on and captured for the test. */
 function captureDebug(tc: NodeTestContext): string[] {
   const logger = debug as unknown as { enabled: boolean; log?: (...args: unknown[]) => void };
@@ -470,6 +480,63 @@ describe('why there is no user (explain: true)', () => {
     } finally {
       (user as { id: string }).id = id;
     }
+  });
+
+  test("another app's session cookie is bad-signature, whether or not the store knows its ID", async (tc) => {
+    const seen = subscribe(tc);
+    const t = await server(tc, true);
+    // Another express-session + Passport app of the same host (browsers send it the cookies of
+    // every port): its own secret, the default cookie name. Its session is unknown here.
+    const other = await start(tc, () => undefined, {
+      sessionOptions: { secret: 'another-app-secret' },
+    });
+    const foreign = await other.login('alice');
+    assert.match(foreign, /^connect\.sid=s%3A/);
+    assert.equal(await stored(t.store, sidOf(foreign)), undefined, 'an ID this store lacks');
+    assert.equal(await reasonFor(t, '/chat', { cookie: foreign }), 'bad-signature');
+    const message = await arrived(
+      seen.handshake,
+      (m) => m.outcome === 'refused' && m.namespace === '/chat',
+      'the refusal on the channel',
+    );
+    assert.equal(message.reason, 'bad-signature');
+
+    const alice = await t.login('alice');
+    // A known ID under another secret, and the same ID unsigned (express-session ignores it).
+    assert.equal(
+      await reasonFor(t, '/chat', { cookie: signed(sidOf(alice), 'another-secret') }),
+      'bad-signature',
+    );
+    assert.equal(
+      await reasonFor(t, '/chat', { cookie: `connect.sid=${sidOf(alice)}` }),
+      'bad-signature',
+    );
+    // Signed here, its session gone (logged out: Passport regenerates it): session-not-found.
+    await t.logout(alice);
+    assert.equal(await stored(t.store, sidOf(alice)), undefined);
+    assert.equal(await reasonFor(t, '/chat', { cookie: alice }), 'session-not-found');
+    // Other cookies beside the session's do not make it another reason.
+    assert.equal(
+      await reasonFor(t, '/chat', { cookie: `theme=dark; ${foreign}` }),
+      'bad-signature',
+    );
+  });
+
+  test("every secret of express-session's list is this app's", async (tc) => {
+    const t = await start(tc, app(true), {
+      sessionOptions: { secret: ['new-secret', 'spec-secret'] },
+    });
+    for (const secret of ['new-secret', 'spec-secret']) {
+      assert.equal(
+        await reasonFor(t, '/chat', { cookie: signed('gone', secret) }),
+        'session-not-found',
+        secret,
+      );
+    }
+    assert.equal(
+      await reasonFor(t, '/chat', { cookie: signed('gone', 'retired-secret') }),
+      'bad-signature',
+    );
   });
 
   test('a session without a Passport user: no-passport-user; without { passport }: passport-not-given', async (tc) => {
