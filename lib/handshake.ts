@@ -500,8 +500,9 @@ export function leave(socket: Socket): void {
 /** Every handshake of a layered namespace, once it has ended: the `handshake` channel. */
 export function handshakeSettled(socket: Socket, err: Error | undefined, startedAt: number): void {
   // Socket.IO discards, unanswered, a socket whose connection is no longer open when its
-  // middleware finishes: the client left (closed its manager, its transport, or called
-  // socket.disconnect()). The error a waiting step gave up with is nobody's refusal.
+  // middleware finishes: the client left (closed its manager or transport, or called
+  // socket.disconnect() on the connection's only socket). The error a waiting step gave up with
+  // is nobody's refusal.
   const left = !socket.connected && socket.conn.readyState !== 'open';
   if (left) debug('nsp %s socket %s: the client left mid-handshake', socket.nsp.name, socket.id);
   publish('handshake', () => {
