@@ -67,6 +67,8 @@ export function runChain<Res extends ChainResponse>(
   const timer = setTimeout(() => {
     finish(chain.timeout?.(index - 1, res) ?? refusal(ERR_MIDDLEWARE_TIMEOUT, 503));
   }, timeoutMs);
+  // The client left: Socket.IO discards the socket unanswered, whatever this error says, and the
+  // handshake channel reports it as `left` (handshakeSettled), not as this refusal.
   const stopWatching = onConnectionClose(socket, () => {
     finish(refusal(ERR_MIDDLEWARE_TIMEOUT, 503));
   });

@@ -21,10 +21,23 @@ function pendingOf(conn: Socket['conn']): Set<() => void> {
 }
 
 /**
- * Calls `abort` if the socket's connection closes before the returned function is called: a
- * handshake step waiting on something must let go of a client that has left.
+ * Calls `abort` if the socket's connection closes before the returned function is called (on the
+ * next tick if it has closed already): a handshake step waiting on something must let go of a
+ * client that has left.
  */
 export function onConnectionClose(socket: Socket, abort: () => void): () => void {
+  if (socket.conn.readyState === 'closed') {
+    // Its 'close' has been emitted and will not come again: a step that starts now (a namespace
+    // that waited on another's session read) is let go at once, not at its timeout. Deferred: the
+    // caller has not yet kept the function it is given back.
+    let watching = true;
+    process.nextTick(() => {
+      if (watching) abort();
+    });
+    return () => {
+      watching = false;
+    };
+  }
   const pending = pendingOf(socket.conn);
   pending.add(abort);
   return () => pending.delete(abort);

@@ -90,7 +90,8 @@ function settleLater(
   const timer = setTimeout(() => {
     finish({ kind: 'timeout' });
   }, timeoutMs);
-  // A client that leaves is let go at once, not at timeoutMs.
+  // A client that leaves is let go at once, not at timeoutMs (a handshake's is then reported as
+  // `left`, whatever the verdict: see handshakeSettled).
   const stopWatching = onConnectionClose(socket, () => {
     finish({ kind: 'timeout' });
   });

@@ -17,7 +17,7 @@ import { debug } from './debug.js';
  * ```
  */
 export const CHANNELS = {
-  /** A namespace handshake ended: accepted, or refused (with the code). */
+  /** A namespace handshake ended: accepted, refused (with the code), or the client left. */
   handshake: 'socket.io-session-auth:handshake',
   /** An event was refused before its handlers (authorizeEvent, or a session that has ended). */
   eventRefused: 'socket.io-session-auth:event-refused',
@@ -48,9 +48,10 @@ export const REASONS: Record<NoUserReason, string> = {
   'no-cookie-header':
     'the handshake sent no Cookie header (a cross-origin client needs withCredentials: true; ' +
     'a Node client needs extraHeaders: { cookie })',
-  'no-session-cookie': 'the handshake sent cookies, but none that is a signed session cookie',
+  'no-session-cookie': 'the handshake sent cookies, but no session cookie',
   'bad-signature':
-    "the session cookie's signature does not match the secret (another secret, or a rotated one)",
+    "the session cookie was not signed with this app's secret (another app's cookie of the same " +
+    'name on this host, another or a retired secret, tampered or unsigned)',
   'session-not-found':
     'the session cookie names a session the store does not have (expired or destroyed)',
   'session-skipped':
@@ -69,9 +70,15 @@ export const REASONS: Record<NoUserReason, string> = {
 export interface HandshakeMessage {
   namespace: string;
   socketId: string;
-  /** `accepted`, `refused` (with the code and status the client saw), or `left` mid-handshake. */
+  /**
+   * `accepted`, `refused` (with the code and status the client saw), or `left`: the client closed
+   * its connection mid-handshake, while a step was pending, and was told nothing. A `left`
+   * message has no code, status or reason.
+   */
   outcome: 'accepted' | 'refused' | 'left';
+  /** The refusal's code; undefined unless `refused`. */
   code: string | undefined;
+  /** The refusal's status; undefined unless `refused`. */
   status: number | undefined;
   /** Why the socket has no user (accepted anonymous, or refused), when the package knows. */
   reason: NoUserReason | undefined;

@@ -45,11 +45,20 @@ export function storeIsDown(session: Middleware): boolean {
 }
 
 const probed = new WeakSet<Middleware>();
+// The session cookie's name of each session middleware, as the setup probe saw express-session
+// look it up (it keeps the name to itself).
+const cookieNames = new WeakMap<Middleware, string>();
+
+/** The session middleware's cookie name, when the setup probe learned it. */
+export function sessionCookieName(session: Middleware): string | undefined {
+  return cookieNames.get(session);
+}
 
 /**
  * Runs the session middleware once, at setup, on a request for the Socket.IO path: a middleware
  * that gives it no session (express-session does that for a path its cookie's `path` does not
- * cover) would give no socket a session; one that does shows its store.
+ * cover) would give no socket a session; one that does shows its store, and express-session its
+ * cookie's name (given no cookie, it looks for one under that name in `req.signedCookies`).
  */
 export function probeSession(session: Middleware, app: ExpressApp, path: string): void {
   if (probed.has(session)) return;
@@ -62,6 +71,15 @@ export function probeSession(session: Middleware, app: ExpressApp, path: string)
     headers: {},
     socket: { encrypted: false, remoteAddress: '127.0.0.1' },
     connection: { encrypted: false, remoteAddress: '127.0.0.1' },
+    signedCookies: new Proxy(
+      {},
+      {
+        get: (_target, key) => {
+          if (typeof key === 'string' && !cookieNames.has(session)) cookieNames.set(session, key);
+          return undefined;
+        },
+      },
+    ),
   }) as { session?: unknown; sessionStore?: unknown };
   try {
     session(req, new SessionReadResponse(() => undefined), (err?: unknown) => {
@@ -92,21 +110,21 @@ type ReasonRequest = Pick<IncomingMessage, 'headers'> & {
   user?: unknown;
 };
 
-/** A signed session cookie's session ID (`s:<id>.<signature>`), if the header has one. */
-function signedSessionID(header: string): string | undefined {
+/** The value of the first cookie named `name` in a Cookie header, if it has a non-empty one. */
+function cookieValue(header: string, name: string): string | undefined {
   for (const part of header.split(';')) {
-    const value = part.slice(part.indexOf('=') + 1).trim();
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(value);
-    } catch {
-      continue;
-    }
-    if (decoded.startsWith('s:') && decoded.lastIndexOf('.') > 2) {
-      return decoded.slice(2, decoded.lastIndexOf('.'));
-    }
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || undefined;
   }
   return undefined;
+}
+
+/** What the session read showed about the request's session cookie. */
+export interface CookieFacts {
+  /** The session ID express-session took from the cookie (its signature checked), if it ran. */
+  taken: { id: string | undefined } | undefined;
+  /** The session cookie's name, when the setup probe learned it. */
+  name: string | undefined;
 }
 
 /**
@@ -115,7 +133,7 @@ function signedSessionID(header: string): string | undefined {
  */
 export function whyNoUser(
   req: ReasonRequest,
-  facts: { stored: boolean; hadUser: boolean; passport: boolean },
+  facts: { stored: boolean; hadUser: boolean; passport: boolean; cookie: CookieFacts },
   done: (reason: NoUserReason) => void,
 ): void {
   const session = req.session;
@@ -137,17 +155,51 @@ export function whyNoUser(
     done('no-cookie-header');
     return;
   }
+  // The signature first, as express-session checks it (every secret of its list): a cookie its
+  // secrets did not sign is bad-signature whether or not the store knows the ID it names.
+  const { taken, name } = facts.cookie;
+  if (taken?.id !== undefined) {
+    // Signed by this app, and the store did not return its session.
+    done('session-not-found');
+    return;
+  }
+  if (taken !== undefined) {
+    // express-session took no ID: a cookie of its name, signed by another secret, tampered or not
+    // signed at all (it ignores those); else no session cookie came.
+    const present = name !== undefined ? cookieValue(header, name) !== undefined : undefined;
+    done(
+      (present ?? signedSessionID(header) !== undefined) ? 'bad-signature' : 'no-session-cookie',
+    );
+    return;
+  }
+  // express-session did not say (another session middleware with a store): the store tells
+  // whether the ID of a signed-looking cookie is one it has.
   const sid = signedSessionID(header);
   const get = req.sessionStore?.get;
   if (sid === undefined || typeof get !== 'function') {
     done(sid === undefined ? 'no-session-cookie' : 'session-not-found');
     return;
   }
-  // express-session keeps a cookie's session only when its signature matches and the store has
-  // it: the store tells which of the two failed.
   get.call(req.sessionStore, sid, (err, data) => {
     done(!err && data ? 'bad-signature' : 'session-not-found');
   });
+}
+
+/** A signed-looking cookie's session ID (`s:<id>.<signature>`), if the header has one. */
+function signedSessionID(header: string): string | undefined {
+  for (const part of header.split(';')) {
+    const value = part.slice(part.indexOf('=') + 1).trim();
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(value);
+    } catch {
+      continue;
+    }
+    if (decoded.startsWith('s:') && decoded.lastIndexOf('.') > 2) {
+      return decoded.slice(2, decoded.lastIndexOf('.'));
+    }
+  }
+  return undefined;
 }
 
 const kWhy = Symbol('socket.io-session-auth why');

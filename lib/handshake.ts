@@ -23,10 +23,18 @@ import {
 } from './errors.js';
 import { REASONS, publish, warnOnce } from './diagnostics.js';
 import { guardEvents, installAutoSave } from './events.js';
-import { knowStore, reasonsWanted, rememberWhy, storeIsDown, whyNoUser, whyOf } from './explain.js';
+import {
+  knowStore,
+  reasonsWanted,
+  rememberWhy,
+  sessionCookieName,
+  storeIsDown,
+  whyNoUser,
+  whyOf,
+} from './explain.js';
 import { armExpiry, cookieExpiry, disarmExpiry } from './expiry.js';
 import { recheckRecovered, rememberExpiry, rememberIdentity } from './recovery.js';
-import { connectionRequestOf, requestOf } from './request.js';
+import { connectionRequestOf, cookieIDOf, requestOf, watchCookieID } from './request.js';
 import { sendDisconnectPacket } from './socket-io-internals.js';
 import { ReadResponse, endedMessage } from './response.js';
 import { sendEnded } from './revocation.js';
@@ -145,8 +153,12 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
   // The store's part: an error or a disconnected store is ERR_SESSION_UNAVAILABLE, at the source.
   const readStore: Middleware = function readSessionStore(req, res, next) {
     const read = res as ReadResponse;
+    // Whether express-session's signature check took an ID from the cookie: for the reason.
+    const watch = reasonsWanted(options.explain);
+    if (watch) watchCookieID(req as IncomingMessage);
     return session(req, res, (err?: unknown) => {
       read.storeAnswered = true;
+      if (watch) read.cookieID = cookieIDOf(req as IncomingMessage);
       const { session: value, sessionStore: store } = req as SessionRequest;
       if (err) {
         storeFailed(read, 'error', err);
@@ -223,7 +235,12 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
     }
     whyNoUser(
       req as Parameters<typeof whyNoUser>[0],
-      { stored: storedSessionID(req) !== undefined, hadUser: res.hadUser, passport: !!passport },
+      {
+        stored: storedSessionID(req) !== undefined,
+        hadUser: res.hadUser,
+        passport: !!passport,
+        cookie: { taken: res.cookieID, name: sessionCookieName(session) },
+      },
       (reason) => {
         rememberWhy(socket, reason, explain);
         next();
@@ -492,16 +509,23 @@ export function leave(socket: Socket): void {
  * Socket.IO 2 client refused by the package is told to stop.
  */
 export function handshakeSettled(socket: Socket, err: Error | undefined, startedAt: number): void {
-  if (err instanceof SessionAuthError && !socket.connected) stopOldClient(socket);
+  // Socket.IO discards, unanswered, a socket whose connection is no longer open when its
+  // middleware finishes: the client left (closed its manager or transport, or called
+  // socket.disconnect() on the connection's only socket). The error a waiting step gave up with
+  // is nobody's refusal.
+  const left = !socket.connected && socket.conn.readyState !== 'open';
+  if (left) debug('nsp %s socket %s: the client left mid-handshake', socket.nsp.name, socket.id);
+  else if (err instanceof SessionAuthError && !socket.connected) stopOldClient(socket);
   publish('handshake', () => {
     const data = (err as Partial<SessionAuthError> | undefined)?.data;
+    const refused = !socket.connected && !left && err !== undefined;
     return {
       namespace: socket.nsp.name,
       socketId: socket.id,
-      outcome: socket.connected ? 'accepted' : err ? 'refused' : 'left',
-      code: data?.code ?? (err ? err.message : undefined),
-      status: data?.status,
-      reason: whyOf(socket)?.reason,
+      outcome: socket.connected ? 'accepted' : refused ? 'refused' : 'left',
+      code: refused ? (data?.code ?? err.message) : undefined,
+      status: refused ? data?.status : undefined,
+      reason: left ? undefined : whyOf(socket)?.reason,
       durationMs: performance.now() - startedAt,
       transport: socket.conn.transport.name,
     };

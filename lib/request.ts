@@ -83,6 +83,46 @@ function expressFields(proto: object, app: ExpressApp): void {
   }
 }
 
+// express-session's first write of `sessionID` on a request is the ID it took from the session
+// cookie once the signature checked out with one of its secrets, or undefined (no cookie of its
+// name, or one its secrets did not sign): the one place its signature check shows. Kept, for the
+// reason a socket has no user, only for a view being read with a reason wanted (watchCookieID).
+const cookieIDs = new WeakMap<object, { written: boolean; id: unknown }>();
+
+function cookieIDField(proto: object): void {
+  Object.defineProperty(proto, 'sessionID', {
+    configurable: true,
+    // Never read through from the connection's request (see OWN).
+    get: () => undefined,
+    set(this: object, value: unknown) {
+      const watched = cookieIDs.get(this);
+      if (watched && !watched.written) {
+        watched.written = true;
+        watched.id = value;
+      }
+      // Its own field from now on: the same shape as a plain assignment gives the view.
+      shadow(this, 'sessionID', value);
+    },
+  });
+}
+
+/** Watches the view's first `sessionID` write: see {@link cookieIDOf}. */
+export function watchCookieID(request: IncomingMessage): void {
+  cookieIDs.set(request, { written: false, id: undefined });
+}
+
+/**
+ * What express-session took from the session cookie, and stops watching: `{ id }` with the ID
+ * when this app's secret signed the cookie, `{ id: undefined }` when it took none; undefined when
+ * nothing wrote `sessionID` (a session middleware other than express-session).
+ */
+export function cookieIDOf(request: IncomingMessage): { id: string | undefined } | undefined {
+  const watched = cookieIDs.get(request);
+  cookieIDs.delete(request);
+  if (!watched?.written) return undefined;
+  return { id: typeof watched.id === 'string' && watched.id !== '' ? watched.id : undefined };
+}
+
 // Per app: the prototype of its views, and the connections whose fields it has accessors for.
 const prototypes = new WeakMap<object, { proto: object; seen: WeakSet<IncomingMessage> }>();
 
@@ -91,6 +131,7 @@ function prototypeFor(app: ExpressApp, connection: IncomingMessage): object {
   if (!entry) {
     const created = Object.create(app.request) as object;
     expressFields(created, app);
+    cookieIDField(created);
     entry = { proto: created, seen: new WeakSet() };
     prototypes.set(app.request, entry);
   }

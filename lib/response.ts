@@ -83,6 +83,8 @@ export class ReadResponse extends SessionReadResponse {
   skipped = false;
   /** The socket whose session this reads, for the diagnostics. */
   socket: Socket | undefined = undefined;
+  /** What express-session took from the session cookie, when a reason may be wanted. */
+  cookieID: { id: string | undefined } | undefined = undefined;
 }
 
 export interface ResponseStandIn extends ServerResponse {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import { format } from 'node:util';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   ERR_FORBIDDEN,
@@ -18,8 +19,11 @@ import {
   refreshUser,
   requireAuth,
   sessionNamespace,
+  wrapExpressMiddleware,
 } from '../lib/index.js';
+import { debug } from '../lib/debug.js';
 import { CHANNELS } from '../lib/diagnostics.js';
+import { createMetrics } from '../examples/passport/metrics.js';
 import { connected, connectError, within } from './support/bounded.js';
 import { request } from './support/client.js';
 import { type TestContext, type TestServer, sidOf, start, users } from './support/server.js';
@@ -240,6 +244,194 @@ describe('diagnostics channels', () => {
   });
 });
 
+/** Whether the store has session `sid` (asked directly, as the spec's own check). */
+function stored(store: TestServer['store'], sid: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    store.get(sid, (err: unknown, session) => {
+      if (err) reject(new Error('store error', { cause: err }));
+      else resolve(session ?? undefined);
+    });
+  });
+}
+
+/** The package's debug log, turned on and captured for the test. */
+function captureDebug(tc: NodeTestContext): string[] {
+  const logger = debug as unknown as { enabled: boolean; log?: (...args: unknown[]) => void };
+  const lines: string[] = [];
+  const { enabled, log } = logger;
+  logger.enabled = true;
+  logger.log = (...args: unknown[]) => {
+    lines.push(format(...args));
+  };
+  tc.after(() => {
+    logger.enabled = enabled;
+    logger.log = log;
+  });
+  return lines;
+}
+
+describe('a client that leaves mid-handshake is left, never refused', () => {
+  // Each step the package can be waiting on when the client goes: the session store's read, the
+  // app's Express middleware (wrapExpressMiddleware) that never calls next, requireAuth's
+  // authorize. The timeouts are the defaults (10 s): a leave must be told at once, not at them.
+  test('every pending step, on polling and websocket, by an engine close or socket.disconnect()', async (tc) => {
+    const seen = subscribe(tc);
+    const logged = captureDebug(tc);
+    const metrics = createMetrics((name) => name);
+    tc.after(() => {
+      metrics.close();
+    });
+    // Called by the step a handshake is held in, once it is waiting there.
+    let entered: (() => void) | undefined;
+    const enter = (): void => {
+      entered?.();
+    };
+    let holdReads = false;
+    const heldReads: (() => void)[] = [];
+    const t = await start(tc, ({ io, app, session, passport }) => {
+      sessionNamespace(io.of('/open'), session, { passport });
+      sessionNamespace(io.of('/read'), session, { passport });
+      sessionNamespace(io.of('/middleware'), session, { passport }).use(
+        wrapExpressMiddleware(
+          function neverNext() {
+            enter();
+          },
+          { app },
+        ),
+      );
+      requireAuth(sessionNamespace(io.of('/authorize'), session, { passport }), {
+        authorize: () => {
+          enter();
+          return new Promise<boolean>(() => undefined);
+        },
+      });
+    });
+    const alice = await t.login('alice');
+    // A real store whose reads wait for the spec while holdReads is on.
+    const get = t.store.get.bind(t.store);
+    t.store.get = (sid, cb) => {
+      if (!holdReads) {
+        get(sid, cb);
+        return;
+      }
+      heldReads.push(() => {
+        get(sid, cb);
+      });
+      enter();
+    };
+    tc.after(() => {
+      holdReads = false;
+      for (const release of heldReads.splice(0)) release();
+    });
+
+    const cases: { nsp: string; transport: 'polling' | 'websocket'; how: string }[] = [];
+    for (const nsp of ['/read', '/middleware', '/authorize']) {
+      for (const transport of ['polling', 'websocket'] as const) {
+        for (const how of ['engine close', 'socket.disconnect()'])
+          cases.push({ nsp, transport, how });
+      }
+    }
+    for (const { nsp, transport, how } of cases) {
+      const label = `${nsp} on ${transport}, ${how}`;
+      const before = seen.handshake.length;
+      holdReads = nsp === '/read';
+      const reached = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      const client = t.connect(nsp, { cookie: alice, transports: [transport] });
+      await within(reached, `${label}: the step is waiting`);
+      if (how === 'engine close') client.io.engine.close();
+      else client.disconnect();
+      const message = await arrived(
+        seen.handshake,
+        (m) => seen.handshake.indexOf(m) >= before && m.namespace === nsp,
+        label,
+      );
+      assert.deepEqual(
+        { ...message, socketId: typeof message.socketId, durationMs: typeof message.durationMs },
+        {
+          namespace: nsp,
+          socketId: 'string',
+          outcome: 'left',
+          code: undefined,
+          status: undefined,
+          reason: undefined,
+          durationMs: 'number',
+          transport,
+        },
+        label,
+      );
+    }
+    holdReads = false;
+    for (const release of heldReads.splice(0)) release();
+
+    // A handshake after them all: its message comes after any late one of theirs would have.
+    await connected(t.connect('/open', { cookie: alice }));
+    await arrived(seen.handshake, (m) => m.namespace === '/open', 'the last handshake');
+    const outcomes = seen.handshake.map((m) => `${String(m.namespace)} ${String(m.outcome)}`);
+    assert.deepEqual(outcomes, [...cases.map(({ nsp }) => `${nsp} left`), '/open accepted']);
+    assert.deepEqual(seen.storeError, [], 'a client that left is no store failure');
+
+    // Nothing else calls them refused: not the debug log, not the demo's Prometheus counters.
+    const ids = seen.handshake.slice(0, -1).map((m) => String(m.socketId));
+    for (const id of ids) {
+      const about = logged.filter((line) => line.includes(id));
+      assert.ok(
+        about.some((line) => line.includes('left mid-handshake')),
+        `the debug log says ${id} left: ${about.join('\n')}`,
+      );
+      assert.ok(
+        !about.some((line) => /refus|ERR_|timeout/i.test(line)),
+        `nothing in the debug log calls ${id} refused: ${about.join('\n')}`,
+      );
+    }
+    const text = await metrics.registry.metrics();
+    const handshakes = text
+      .split('\n')
+      .filter((line) => line.startsWith('socketio_session_auth_handshakes_total{'));
+    assert.deepEqual(handshakes.sort(), [
+      'socketio_session_auth_handshakes_total{namespace="/authorize",outcome="left",code=""} 4',
+      'socketio_session_auth_handshakes_total{namespace="/middleware",outcome="left",code=""} 4',
+      'socketio_session_auth_handshakes_total{namespace="/open",outcome="accepted",code=""} 1',
+      'socketio_session_auth_handshakes_total{namespace="/read",outcome="left",code=""} 4',
+    ]);
+  });
+
+  test('namespaces of one connection that share a store read are all left at once', async (tc) => {
+    const seen = subscribe(tc);
+    const t = await start(tc, ({ io, session, passport }) => {
+      sessionNamespace(io.of('/one'), session, { passport });
+      sessionNamespace(io.of('/two'), session, { passport });
+    });
+    const alice = await t.login('alice');
+    const get = t.store.get.bind(t.store);
+    const held: (() => void)[] = [];
+    let entered: (() => void) | undefined;
+    t.store.get = (sid, cb) => {
+      held.push(() => {
+        get(sid, cb);
+      });
+      entered?.();
+    };
+    tc.after(() => {
+      for (const release of held.splice(0)) release();
+    });
+    const reached = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const client = t.connect('/one', { cookie: alice, transports: ['websocket'] });
+    client.io.socket('/two').connect();
+    // One read for both: the second namespace waits on the first's.
+    await within(reached, 'the shared read is waiting');
+    client.io.engine.close();
+    // Within 5 s (arrived's bound), well before the 10 s timeoutMs a late release would take.
+    for (const nsp of ['/one', '/two']) {
+      const message = await arrived(seen.handshake, (m) => m.namespace === nsp, nsp);
+      assert.deepEqual([message.outcome, message.code], ['left', undefined], nsp);
+    }
+  });
+});
+
 /** A cookie signed the way express-session signs it, with `secret`. */
 function signed(sid: string, secret: string): string {
   const signature = createHmac('sha256', secret).update(sid).digest('base64').replace(/=+$/, '');
@@ -288,6 +480,63 @@ describe('why there is no user (explain: true)', () => {
     } finally {
       (user as { id: string }).id = id;
     }
+  });
+
+  test("another app's session cookie is bad-signature, whether or not the store knows its ID", async (tc) => {
+    const seen = subscribe(tc);
+    const t = await server(tc, true);
+    // Another express-session + Passport app of the same host (browsers send it the cookies of
+    // every port): its own secret, the default cookie name. Its session is unknown here.
+    const other = await start(tc, () => undefined, {
+      sessionOptions: { secret: 'another-app-secret' },
+    });
+    const foreign = await other.login('alice');
+    assert.match(foreign, /^connect\.sid=s%3A/);
+    assert.equal(await stored(t.store, sidOf(foreign)), undefined, 'an ID this store lacks');
+    assert.equal(await reasonFor(t, '/chat', { cookie: foreign }), 'bad-signature');
+    const message = await arrived(
+      seen.handshake,
+      (m) => m.outcome === 'refused' && m.namespace === '/chat',
+      'the refusal on the channel',
+    );
+    assert.equal(message.reason, 'bad-signature');
+
+    const alice = await t.login('alice');
+    // A known ID under another secret, and the same ID unsigned (express-session ignores it).
+    assert.equal(
+      await reasonFor(t, '/chat', { cookie: signed(sidOf(alice), 'another-secret') }),
+      'bad-signature',
+    );
+    assert.equal(
+      await reasonFor(t, '/chat', { cookie: `connect.sid=${sidOf(alice)}` }),
+      'bad-signature',
+    );
+    // Signed here, its session gone (logged out: Passport regenerates it): session-not-found.
+    await t.logout(alice);
+    assert.equal(await stored(t.store, sidOf(alice)), undefined);
+    assert.equal(await reasonFor(t, '/chat', { cookie: alice }), 'session-not-found');
+    // Other cookies beside the session's do not make it another reason.
+    assert.equal(
+      await reasonFor(t, '/chat', { cookie: `theme=dark; ${foreign}` }),
+      'bad-signature',
+    );
+  });
+
+  test("every secret of express-session's list is this app's", async (tc) => {
+    const t = await start(tc, app(true), {
+      sessionOptions: { secret: ['new-secret', 'spec-secret'] },
+    });
+    for (const secret of ['new-secret', 'spec-secret']) {
+      assert.equal(
+        await reasonFor(t, '/chat', { cookie: signed('gone', secret) }),
+        'session-not-found',
+        secret,
+      );
+    }
+    assert.equal(
+      await reasonFor(t, '/chat', { cookie: signed('gone', 'retired-secret') }),
+      'bad-signature',
+    );
   });
 
   test('a session without a Passport user: no-passport-user; without { passport }: passport-not-given', async (tc) => {
