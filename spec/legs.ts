@@ -127,7 +127,7 @@ const LEGS: readonly Leg[] = [
     stack: { ...newest, SOCKET_IO: '4.6', EXPRESS: '4', PASSPORT: '0.6' },
     node: '20',
     files: others,
-    why: 'the oldest Socket.IO, Express and Passport lines',
+    why: 'the oldest Node, Socket.IO, Express and Passport lines',
   },
   {
     name: 'sio46-express5',
