@@ -111,8 +111,9 @@ const others = [...FIDELITY, ...CORE, ...LIFECYCLE, ...KIT];
  * Socket.IO × Express pairs each carry other values of the remaining dimensions, so that each of
  * those runs on two Socket.IO versions, and each non-default session option with each non-default
  * store. The first keeps to the oldest lines of everything, Node's included, so a failure there is
- * the versions'. Every Node line of package.json's `engines` runs the core, lifecycle, fidelity and
- * kit specs at least once; the newest LTS runs the whole suite.
+ * the versions'. Every Node line runs the core, lifecycle, fidelity and kit specs at least once; the
+ * newest LTS runs the whole suite; the oldest is the one package.json's `engines` names (checked
+ * before a run: `engines` promises no line CI does not run).
  */
 const LEGS: readonly Leg[] = [
   {
@@ -400,6 +401,22 @@ function summaryLine(outcome: Outcome): string {
   ].join('  ');
 }
 
+/** Why package.json's `engines.node` is not what the legs run, or undefined when it is. */
+function checkEngines(): string | undefined {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    engines?: { node?: string };
+  };
+  const engines = pkg.engines?.node ?? '';
+  const lines = [...new Set(LEGS.map((leg) => Number(leg.node)))].sort((a, b) => a - b);
+  const unused = Object.keys(nodeReleases).filter((line) => !LEGS.some((leg) => leg.node === line));
+  if (unused.length > 0)
+    return `spec/support/node-lines.ts pins Node ${unused.join(', ')}, which no leg runs`;
+  if (engines !== `>=${String(lines[0])}`) {
+    return `package.json's engines.node is "${engines}", but the oldest Node line the legs run is ${String(lines[0])}: make it ">=${String(lines[0])}" or give a leg that line`;
+  }
+  return undefined;
+}
+
 function load(): string {
   return loadavg()
     .map((n) => n.toFixed(2))
@@ -419,6 +436,11 @@ async function main(): Promise<number> {
       console.log(`${leg.name.padEnd(15)}  ${runsOn(leg)}  ${filesText(leg)}`);
     }
     return 0;
+  }
+  const enginesError = checkEngines();
+  if (enginesError !== undefined) {
+    console.error(enginesError);
+    return 1;
   }
   const readme = readFileSync(readmePath, 'utf8');
   if ((await readmeWithTable(readmePath, readme)) !== readme) {
