@@ -1,8 +1,10 @@
 // The legs CI runs (`npm test` runs them all, after lint, type checks and the build): the whole
 // suite once on the newest versions, then the core, lifecycle and fidelity specs on older
 // versions and other session options and stores, one leg after another, each in its own
-// `node --test` with its environment (see spec/support/stack.ts). Prints one line per leg, then
-// what failed, and exits non-zero when any leg failed.
+// `node --test` with its environment (see spec/support/stack.ts) on its Node line (see
+// spec/support/node-lines.ts: a line other than the running Node's is installed from the npm
+// registry on first use). Prints one line per leg, then what failed, and exits non-zero when any
+// leg failed.
 //
 //   npm run spec:legs                     every leg
 //   npm run spec:legs -- sio46-express4   only the legs named
@@ -17,6 +19,7 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import * as prettier from 'prettier';
 import { dimensions, installedVersion, packages, type Stack } from './support/matrix.js';
+import { nodeBinary, nodeReleases, type NodeBinary, type NodeLine } from './support/node-lines.js';
 
 interface LegResult {
   tests: number;
@@ -89,6 +92,8 @@ const ALL = 'every spec/*.spec.ts';
 interface Leg {
   name: string;
   stack: Stack;
+  /** The Node.js line (major) its `node --test` runs on. */
+  node: NodeLine;
   files: typeof ALL | readonly string[];
   /** Why this leg, in a few words (the README's table shows it). */
   why: string;
@@ -107,25 +112,37 @@ const others = [...FIDELITY, ...CORE, ...LIFECYCLE, ...KIT];
  * Every value of every dimension runs, without the full cross product: besides the newest, the five
  * Socket.IO × Express pairs each carry other values of the remaining dimensions, so that each of
  * those runs on two Socket.IO versions, and each non-default session option with each non-default
- * store. The first keeps to the oldest lines of everything, so a failure there is the versions'.
+ * store. The first keeps to the oldest lines of everything, Node's included, so a failure there is
+ * the versions'. Every Node line runs the core, lifecycle, fidelity and kit specs at least once; the
+ * newest LTS runs the whole suite; the oldest is the one package.json's `engines` names (checked
+ * before a run: `engines` promises no line CI does not run).
  */
 const LEGS: readonly Leg[] = [
-  { name: 'newest', stack: newest, files: ALL, why: 'the whole suite, newest versions' },
+  {
+    name: 'newest',
+    stack: newest,
+    node: '24',
+    files: ALL,
+    why: 'the whole suite, newest versions',
+  },
   {
     name: 'sio46-express4',
     stack: { ...newest, SOCKET_IO: '4.6', EXPRESS: '4', PASSPORT: '0.6' },
+    node: '20',
     files: others,
-    why: 'the oldest Socket.IO, Express and Passport lines',
+    why: 'the oldest Node, Socket.IO, Express and Passport lines',
   },
   {
     name: 'sio46-express5',
     stack: { ...newest, SOCKET_IO: '4.6', SESSION: 'save-uninitialized', STORE: 'redis' },
+    node: '22',
     files: others,
     why: 'saved uninitialized sessions, Redis',
   },
   {
     name: 'sio47-express4',
     stack: { ...newest, SOCKET_IO: '4.7', EXPRESS: '4', SESSION: 'rolling', STORE: 'redis' },
+    node: '20',
     files: others,
     why: 'rolling sessions, Redis',
   },
@@ -138,12 +155,14 @@ const LEGS: readonly Leg[] = [
       SESSION: 'save-uninitialized',
       STORE: 'memorystore',
     },
+    node: '22',
     files: others,
     why: 'Passport 0.6, saved uninitialized sessions, memorystore',
   },
   {
     name: 'sio48-express4',
     stack: { ...newest, EXPRESS: '4', PASSPORT: '0.6', SESSION: 'rolling', STORE: 'memorystore' },
+    node: '24',
     files: others,
     why: 'Passport 0.6, rolling sessions, memorystore',
   },
@@ -170,8 +189,9 @@ function storeText(store: Stack['STORE']): string {
   return `${pkg} ${version(pkg)}${where}`;
 }
 
-function versionsLine(leg: Leg): string {
+function versionsLine(leg: Leg, node: NodeBinary): string {
   return [
+    `node ${node.version}`,
     `socket.io ${version(packages.SOCKET_IO[leg.stack.SOCKET_IO])}`,
     `express ${version(packages.EXPRESS[leg.stack.EXPRESS])}`,
     `passport ${version(packages.PASSPORT[leg.stack.PASSPORT])}`,
@@ -182,6 +202,11 @@ function versionsLine(leg: Leg): string {
 
 function envOf(leg: Leg): string {
   return (Object.keys(dimensions) as (keyof Stack)[]).map((d) => `${d}=${leg.stack[d]}`).join(' ');
+}
+
+/** The leg's environment and Node line, as the run and --list print it. */
+function runsOn(leg: Leg): string {
+  return `Node ${leg.node}, ${envOf(leg)}`;
 }
 
 const groups: [string, readonly string[]][] = [
@@ -218,6 +243,7 @@ function readmeTable(): string {
     [
       `\`${leg.name}\``,
       leg.why,
+      leg.node,
       version(packages.SOCKET_IO[leg.stack.SOCKET_IO]),
       version(packages.EXPRESS[leg.stack.EXPRESS]),
       version(packages.PASSPORT[leg.stack.PASSPORT]),
@@ -236,12 +262,13 @@ function readmeTable(): string {
     '',
     'Written by `npm run spec:legs -- --readme` from `spec/legs.ts`, which `npm test` (and CI) runs; a run refuses to start when this table is out of date.',
     '',
-    '| leg | what it adds | socket.io | Express | Passport | express-session options | session store | specs |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| leg | what it adds | Node.js | socket.io | Express | Passport | express-session options | session store | specs |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map((row) => `| ${row} |`),
     '',
     ...groups.map(([name, files]) => `- **${name}**: ${list(files)}`),
     "- **Express**: the leg's major is the one of every test app whose test does not name one; tests that name Express 4 or 5 themselves (to run both) keep it on every leg.",
+    `- **Node.js**: the leg's line runs on the machine's own Node when it is of that line, else on the release \`spec/support/node-lines.ts\` pins (${Object.values(nodeReleases).join(', ')}), installed on first use from the npm registry's \`node\` package into \`node_modules/.cache/node-lines/\`. Child processes the specs start (cluster nodes, client processes, servers, \`npm\`, \`tsc\`) run on the leg's Node too.`,
     '',
     END,
   ].join('\n');
@@ -272,6 +299,7 @@ function allSpecs(): string[] {
 
 interface Outcome {
   leg: Leg;
+  node: NodeBinary;
   files: string[];
   missing: string[];
   seconds: number;
@@ -284,7 +312,13 @@ function loud(line: string): void {
   console.log(`\n${bar}\n*** ${line} ***\n${bar}\n`);
 }
 
-async function runLeg(leg: Leg, index: number, count: number, dir: string): Promise<Outcome> {
+async function runLeg(
+  leg: Leg,
+  node: NodeBinary,
+  index: number,
+  count: number,
+  dir: string,
+): Promise<Outcome> {
   const listed = leg.files === ALL ? allSpecs() : [...leg.files];
   const missing = listed.filter((f) => !existsSync(path.join(root, f)));
   const files = listed.filter((f) => !missing.includes(f));
@@ -296,13 +330,13 @@ async function runLeg(leg: Leg, index: number, count: number, dir: string): Prom
     }
   }
   console.log(
-    `\n=== leg ${index}/${count} ${leg.name}: ${envOf(leg)}, ${files.length} files ===\n`,
+    `\n=== leg ${index}/${count} ${leg.name}: node ${node.version}, ${envOf(leg)}, ${files.length} files ===\n`,
   );
   const resultFile = path.join(dir, `${leg.name}.json`);
   const started = performance.now();
   const exitCode = await new Promise<number>((resolve) => {
     const child = spawn(
-      process.execPath,
+      node.path,
       [
         '--import',
         'tsx',
@@ -315,7 +349,17 @@ async function runLeg(leg: Leg, index: number, count: number, dir: string): Prom
         `--test-reporter-destination=${resultFile}`,
         ...files,
       ],
-      { cwd: root, stdio: 'inherit', env: { ...process.env, ...leg.stack } },
+      // The leg's Node first on PATH: what the specs run as `npm`, `npx` or `tsc` (scripts that
+      // start with `#!/usr/bin/env node`) runs on it too, as it would on a user's machine.
+      {
+        cwd: root,
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          ...leg.stack,
+          PATH: [path.dirname(node.path), process.env.PATH].filter(Boolean).join(path.delimiter),
+        },
+      },
     );
     child.on('exit', (code, signal) => {
       resolve(code ?? (signal ? 128 : 1));
@@ -328,7 +372,7 @@ async function runLeg(leg: Leg, index: number, count: number, dir: string): Prom
   } catch {
     result = undefined;
   }
-  return { leg, files, missing, seconds, exitCode, result };
+  return { leg, node, files, missing, seconds, exitCode, result };
 }
 
 function failed(outcome: Outcome): boolean {
@@ -341,7 +385,7 @@ function failed(outcome: Outcome): boolean {
 }
 
 function summaryLine(outcome: Outcome): string {
-  const { leg, result } = outcome;
+  const { leg, node, result } = outcome;
   const files =
     leg.files === ALL ? `all ${outcome.files.length} files` : `${outcome.files.length} files`;
   const skipped = outcome.missing.length > 0 ? ` (${outcome.missing.length} not written yet)` : '';
@@ -352,11 +396,27 @@ function summaryLine(outcome: Outcome): string {
   return [
     failed(outcome) ? 'FAIL' : 'pass',
     leg.name.padEnd(15),
-    versionsLine(leg).padEnd(95),
+    versionsLine(leg, node).padEnd(110),
     `${files}${skipped}`.padEnd(34),
     tests.padEnd(22),
     `${outcome.seconds.toFixed(1).padStart(6)} s`,
   ].join('  ');
+}
+
+/** Why package.json's `engines.node` is not what the legs run, or undefined when it is. */
+function checkEngines(): string | undefined {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    engines?: { node?: string };
+  };
+  const engines = pkg.engines?.node ?? '';
+  const lines = [...new Set(LEGS.map((leg) => Number(leg.node)))].sort((a, b) => a - b);
+  const unused = Object.keys(nodeReleases).filter((line) => !LEGS.some((leg) => leg.node === line));
+  if (unused.length > 0)
+    return `spec/support/node-lines.ts pins Node ${unused.join(', ')}, which no leg runs`;
+  if (engines !== `>=${String(lines[0])}`) {
+    return `package.json's engines.node is "${engines}", but the oldest Node line the legs run is ${String(lines[0])}: make it ">=${String(lines[0])}" or give a leg that line`;
+  }
+  return undefined;
 }
 
 function load(): string {
@@ -374,8 +434,15 @@ async function main(): Promise<number> {
     return 0;
   }
   if (args.includes('--list')) {
-    for (const leg of LEGS) console.log(`${leg.name.padEnd(15)}  ${envOf(leg)}  ${filesText(leg)}`);
+    for (const leg of LEGS) {
+      console.log(`${leg.name.padEnd(15)}  ${runsOn(leg)}  ${filesText(leg)}`);
+    }
     return 0;
+  }
+  const enginesError = checkEngines();
+  if (enginesError !== undefined) {
+    console.error(enginesError);
+    return 1;
   }
   const readme = readFileSync(readmePath, 'utf8');
   if ((await readmeWithTable(readmePath, readme)) !== readme) {
@@ -393,13 +460,21 @@ async function main(): Promise<number> {
     return 1;
   }
   const legs = names.length === 0 ? LEGS : LEGS.filter((leg) => names.includes(leg.name));
+  // Every binary before the first leg: an install that fails stops the run at once, and its time
+  // is not counted in a leg's.
+  const binaries = new Map<NodeLine, NodeBinary>();
+  for (const leg of legs) {
+    if (!binaries.has(leg.node)) binaries.set(leg.node, nodeBinary(leg.node, root));
+  }
   const dir = mkdtempSync(path.join(tmpdir(), 'spec-legs-'));
   const loadBefore = load();
   const started = performance.now();
   const outcomes: Outcome[] = [];
   try {
     for (const [i, leg] of legs.entries()) {
-      const outcome = await runLeg(leg, i + 1, legs.length, dir);
+      const binary = binaries.get(leg.node);
+      if (binary === undefined) throw new Error(`no Node ${leg.node} binary`);
+      const outcome = await runLeg(leg, binary, i + 1, legs.length, dir);
       outcomes.push(outcome);
       console.log(`\n${summaryLine(outcome)}\n`);
     }
@@ -423,7 +498,7 @@ async function main(): Promise<number> {
   }
   const failedLegs = outcomes.filter(failed);
   for (const outcome of failedLegs) {
-    console.log(`\n--- ${outcome.leg.name} (${envOf(outcome.leg)}) failed ---`);
+    console.log(`\n--- ${outcome.leg.name} (${runsOn(outcome.leg)}) failed ---`);
     if (outcome.result === undefined)
       console.log(`node --test exited with ${outcome.exitCode} and no result`);
     for (const failure of outcome.result?.failures ?? []) {
