@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'socket.io';
 import { checkOptions, toServer } from './setup.js';
-import { serverState, type ServerState, type SocketState } from './state.js';
+import { serverState, sessionDigest, type ServerState, type SocketState } from './state.js';
 
 /**
  * The event a socket receives when its activity has kept its (rolling) session alive in the store
@@ -42,19 +42,17 @@ export function warnIfCookieEnding(state: SocketState, maxAge: unknown, now: num
 }
 
 /**
- * The browser cookie's end a new socket of `sessionID` starts with: the stored expiry, unless a
+ * The browser cookie's end a new socket starts with: the stored expiry, unless a
  * socket of the same session on this node knows an earlier one (its touches moved the store's
  * expiry past the browser's cookie, and a new socket reads the moved one).
  */
 export function initialCookieEnd(
-  server: ServerState,
-  sessionID: string,
   stored: number | undefined,
   self: SocketState,
 ): number | undefined {
   let ends = browserCookieEnd(stored);
-  if (ends === undefined) return undefined;
-  for (const sibling of server.bySession.get(sessionID)) {
+  if (ends === undefined || self.sessionDigest === undefined) return ends;
+  for (const sibling of self.server.bySession.get(self.sessionDigest)) {
     if (sibling !== self && sibling.cookieEnds !== undefined && sibling.cookieEnds < ends) {
       ends = sibling.cookieEnds;
     }
@@ -147,7 +145,7 @@ export function refreshCookieRoute(
  * cannot be moved this way, so they stop asking.
  */
 function learnCookieEnd(server: ServerState, sessionID: string, header: unknown): void {
-  const sockets = server.bySession.get(sessionID);
+  const sockets = server.bySession.get(sessionDigest(sessionID));
   if (sockets.length === 0) return;
   const headers = Array.isArray(header) ? (header as unknown[]) : [header];
   // express-session's signed value, as cookie.serialize encodes it: `s%3A<id>.<signature>`.

@@ -479,7 +479,7 @@ export function admitStep(options: HandshakeOptions): (socket: Socket) => void {
       armExpiry(state, expires);
       // Touching sockets keep a stored session alive: they track the browser cookie's end too.
       if (options.touchIntervalMs !== undefined && state.sessionID !== undefined && !state.token) {
-        state.cookieEnds = initialCookieEnd(state.server, state.sessionID, expires, state);
+        state.cookieEnds = initialCookieEnd(expires, state);
       }
       if (state.sessionID !== undefined) revalidate(state);
     } catch (error) {

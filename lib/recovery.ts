@@ -15,6 +15,7 @@ import {
 } from './socket-io-internals.js';
 import {
   type HandshakeOptions,
+  type SessionDigest,
   type ServerState,
   type SocketState,
   socketState,
@@ -73,7 +74,7 @@ export function guardRecovery(nsp: Namespace, server: ServerState): void {
  * its session is gone (revoked), rotated, or expired.
  */
 export function recheckRecovered(socket: Socket, options: HandshakeOptions): void {
-  let previousDigest: string | undefined;
+  let previousDigest: SessionDigest | undefined;
   for (const room of socket.rooms) previousDigest ??= digestOfKey(room);
   const userRoom = [...socket.rooms].find((room) => room.startsWith(userKey('')));
   if (previousDigest === undefined && userRoom === undefined) return;

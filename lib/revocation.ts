@@ -15,7 +15,13 @@ import {
 } from './errors.js';
 import { type EndedHow, publish } from './diagnostics.js';
 import { recoveryWindow } from './socket-io-internals.js';
-import { serverState, sessionDigest, type ServerState, type SocketState } from './state.js';
+import {
+  serverState,
+  sessionDigest,
+  type ServerState,
+  type SessionDigest,
+  type SocketState,
+} from './state.js';
 
 /** The event a socket receives just before the server ends it because its session ended. */
 export const SESSION_ENDED_EVENT = 'session:ended';
@@ -49,16 +55,17 @@ const END_ATTEMPTS = 3;
  */
 export const sessionKey = (sessionID: string): string => digestKey(sessionDigest(sessionID));
 /** The same from a digest already computed (a tracked socket's). */
-export const digestKey = (digest: string): string => `${SESSION_PREFIX}${digest}`;
-/** The digest in a session key or room, or undefined for any other name. */
-export const digestOfKey = (key: string): string | undefined =>
-  key.startsWith(SESSION_PREFIX) ? key.slice(SESSION_PREFIX.length) : undefined;
+export const digestKey = (digest: SessionDigest): string => `${SESSION_PREFIX}${digest}`;
+/** The digest in a session key or room (another node made it), or undefined for any other name. */
+export const digestOfKey = (key: string): SessionDigest | undefined =>
+  key.startsWith(SESSION_PREFIX) ? (key.slice(SESSION_PREFIX.length) as SessionDigest) : undefined;
 /** The same for a user's sockets. */
 export const userKey = (key: string): string => `${USER_PREFIX}${key}`;
 
 /** The sockets of this node under a session or user key. */
 export function socketsUnder(server: ServerState, key: string): SocketState[] {
-  if (key.startsWith(SESSION_PREFIX)) return server.bySession.get(key.slice(SESSION_PREFIX.length));
+  const digest = digestOfKey(key);
+  if (digest !== undefined) return server.bySession.get(digest);
   if (key.startsWith(USER_PREFIX)) return server.byUser.get(key.slice(USER_PREFIX.length));
   return [];
 }

@@ -57,17 +57,17 @@ export interface TokenGrant {
 }
 
 /** A per-session (or per-user) index of tracked sockets: most keys have one, so no Set for one. */
-export class SocketIndex {
-  private readonly map = new Map<string, SocketState | Set<SocketState>>();
+export class SocketIndex<Key extends string = string> {
+  private readonly map = new Map<Key, SocketState | Set<SocketState>>();
 
-  add(key: string, state: SocketState): void {
+  add(key: Key, state: SocketState): void {
     const current = this.map.get(key);
     if (current === undefined) this.map.set(key, state);
     else if (current instanceof Set) current.add(state);
     else if (current !== state) this.map.set(key, new Set([current, state]));
   }
 
-  delete(key: string, state: SocketState): void {
+  delete(key: Key, state: SocketState): void {
     const current = this.map.get(key);
     if (current === state) this.map.delete(key);
     else if (current instanceof Set) {
@@ -77,13 +77,13 @@ export class SocketIndex {
   }
 
   /** The sockets of `key`, copied: ending them changes the index. */
-  get(key: string): SocketState[] {
+  get(key: Key): SocketState[] {
     const current = this.map.get(key);
     if (current === undefined) return [];
     return current instanceof Set ? [...current] : [current];
   }
 
-  keys(): IterableIterator<string> {
+  keys(): IterableIterator<Key> {
     return this.map.keys();
   }
 
@@ -146,14 +146,14 @@ export class SocketState {
     /** What Passport's serializeUser stored, as a string; undefined without a user. */
     readonly userKey: string | undefined,
     /** {@link sessionDigest} of the session ID, computed once per socket: its name everywhere. */
-    readonly sessionDigest: string | undefined,
+    readonly sessionDigest: SessionDigest | undefined,
   ) {}
 }
 
 /** What the package keeps for one Socket.IO server. */
 export class ServerState {
   /** Tracked sockets, connected or still in their handshake, by session digest and by user key. */
-  readonly bySession = new SocketIndex();
+  readonly bySession = new SocketIndex<SessionDigest>();
   readonly byUser = new SocketIndex();
   /** Every tracked socket, for revalidation and the expiry heap's owner. */
   readonly expiryHeap: SocketState[] = [];
@@ -226,9 +226,15 @@ export function userKeyOf(value: unknown): string | undefined {
  * whose own `genid` makes guessable IDs loses this). Truncated to 22 base64url characters (132
  * bits): a collision needs some 2^66 sessions.
  */
-export function sessionDigest(sessionID: string): string {
-  return createHash('sha256').update(sessionID).digest('base64url').slice(0, 22);
+export function sessionDigest(sessionID: string): SessionDigest {
+  return createHash('sha256').update(sessionID).digest('base64url').slice(0, 22) as SessionDigest;
 }
+
+/**
+ * A {@link sessionDigest}, as a type of its own: the session index is keyed by it, so a raw
+ * session ID cannot be looked up there (or sent where a digest belongs) by mistake.
+ */
+export type SessionDigest = string & { readonly __sessionDigest: true };
 
 /**
  * Creates a socket's record and indexes it by session (its digest) and user. A recovered socket
@@ -239,7 +245,9 @@ export function trackSocket(
   options: HandshakeOptions,
   sessionID: string | undefined,
   userKey: string | undefined,
-  digest: string | undefined = sessionID === undefined ? undefined : sessionDigest(sessionID),
+  digest: SessionDigest | undefined = sessionID === undefined
+    ? undefined
+    : sessionDigest(sessionID),
 ): SocketState {
   const server = serverState(socket.nsp.server);
   const state = new SocketState(socket, server, options, sessionID, userKey, digest);

@@ -146,6 +146,46 @@ describe('a rolling session kept alive by the socket alone', () => {
 });
 
 describe('refreshCookieRoute', () => {
+  test("a refresh tells the session's sockets the cookie's new end: no event until it nears again", async (tc) => {
+    const t = await startApp(tc);
+    // No refreshCookiePath: the spec refreshes by hand, to know when the refresh was asked.
+    const kit = await createTestKit({ io: t.io, session: t.session, passport: t.passport });
+    tc.after(() => kit.close());
+    const alice = await kit.loginWith('/login', { username: 'alice', password: 'alice-pw' });
+    const chat = await alice.connect('/chat');
+    let told = 0;
+    chat.on(COOKIE_EXPIRING_EVENT, () => {
+      told++;
+    });
+    // An event more than touchIntervalMs after the last one touches the session; the event is
+    // sent before the handler runs, so the ack of that event proves whether it was told.
+    let n = 0;
+    const touch = async (): Promise<number> => {
+      // Pacing, not an assertion: one touch per interval.
+      await delay(1100);
+      assert.equal(await chat.emitWithAck('echo', n), n);
+      n++;
+      return Date.now();
+    };
+    // The cookie's new end is at least the refresh + maxAge - 1 s (HTTP dates are whole seconds):
+    // it is told again only once less than maxAge / 2 is left, so not before the refresh + 4 s.
+    // A touch acknowledged before 3.5 s after the refresh was asked must not be told. On a busy
+    // machine where no touch makes it in time, the cycle is tried again.
+    let checked = 0;
+    for (let cycle = 0; cycle < 5 && checked === 0; cycle++) {
+      while (told === 0) await touch();
+      const asked = Date.now();
+      const res = await alice.fetch(REFRESH_PATH, { method: 'POST' });
+      assert.equal(res.status, 204);
+      told = 0;
+      for (let acked = await touch(); acked - asked < 3500; acked = await touch()) {
+        assert.equal(told, 0, `told again ${acked - asked} ms after a refresh of a 10 s cookie`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 0, 'a touch was acknowledged within 3.5 s of a refresh');
+  });
+
   test('checks its arguments at once, and answers 405 to another method', async (tc) => {
     const t = await startApp(tc);
     assert.throws(() => refreshCookieRoute(t.io.of('/chat') as never), {
