@@ -121,7 +121,7 @@ const LEGS: readonly Leg[] = [
   {
     name: 'newest',
     stack: newest,
-    node: '24',
+    node: '26',
     files: ALL,
     why: 'the whole suite, newest versions',
   },

@@ -12,6 +12,7 @@ export const nodeReleases = {
   '20': '20.20.2',
   '22': '22.23.3',
   '24': '24.21.0',
+  '26': '26.10.0',
 } as const;
 
 export type NodeLine = keyof typeof nodeReleases;
