@@ -1,30 +1,33 @@
-export { wrapExpressMiddleware } from './wrap-express-middleware.js';
-export type { WrapExpressMiddlewareOptions, SocketMiddleware } from './wrap-express-middleware.js';
-export { sessionNamespace } from './session-namespace.js';
-export { passportNamespace } from './passport-namespace.js';
-export type { PassportNamespaceOptions } from './passport-namespace.js';
-export { TOKEN_EVENT } from './token.js';
-export type { TokenRenewalAck } from './token.js';
-export type { SessionNamespaceOptions } from './session-namespace.js';
-export { requireAuth } from './require-auth.js';
-export type { RequireAuthOptions } from './require-auth.js';
-export { disconnectSession } from './disconnect-session.js';
-export { disconnectUser } from './disconnect-user.js';
-export { disconnectOnLogout } from './disconnect-on-logout.js';
-export { refreshUser } from './refresh-user.js';
-export { refreshSession } from './refresh-session.js';
-export { reloadSession } from './reload-session.js';
-export { saveSession } from './save-session.js';
-export { SESSION_ENDED_EVENT } from './revocation.js';
-export { COOKIE_EXPIRING_EVENT } from './cookie-refresh.js';
-export type { CookieExpiringPayload } from './cookie-refresh.js';
-export { refreshCookieRoute } from './refresh-cookie-route.js';
-export type { RefreshCookieRouteOptions } from './refresh-cookie-route.js';
-export type { SessionEndedPayload } from './revocation.js';
-export type { EventRefusal } from './events.js';
-export { ROOMS_LEFT_EVENT } from './authorization.js';
-export type { RoomsLeftPayload } from './authorization.js';
-export { CHANNELS as DIAGNOSTICS_CHANNELS } from './diagnostics.js';
+export { wrapExpressMiddleware } from './api/wrap-express-middleware.js';
+export type {
+  WrapExpressMiddlewareOptions,
+  SocketMiddleware,
+} from './api/wrap-express-middleware.js';
+export { sessionNamespace } from './api/session-namespace.js';
+export { passportNamespace } from './api/passport-namespace.js';
+export type { PassportNamespaceOptions } from './api/passport-namespace.js';
+export { TOKEN_EVENT } from './handshake/token.js';
+export type { TokenRenewalAck } from './handshake/token.js';
+export type { SessionNamespaceOptions } from './api/session-namespace.js';
+export { requireAuth } from './api/require-auth.js';
+export type { RequireAuthOptions } from './api/require-auth.js';
+export { disconnectSession } from './sessions/disconnect-session.js';
+export { disconnectUser } from './sessions/disconnect-user.js';
+export { disconnectOnLogout } from './sessions/disconnect-on-logout.js';
+export { refreshUser } from './sessions/refresh-user.js';
+export { refreshSession } from './sessions/refresh-session.js';
+export { reloadSession } from './sessions/reload-session.js';
+export { saveSession } from './sessions/save-session.js';
+export { SESSION_ENDED_EVENT } from './live/revocation.js';
+export { COOKIE_EXPIRING_EVENT } from './live/cookie-refresh.js';
+export type { CookieExpiringPayload } from './live/cookie-refresh.js';
+export { refreshCookieRoute } from './sessions/refresh-cookie-route.js';
+export type { RefreshCookieRouteOptions } from './sessions/refresh-cookie-route.js';
+export type { SessionEndedPayload } from './live/revocation.js';
+export type { EventRefusal } from './live/events.js';
+export { ROOMS_LEFT_EVENT } from './live/authorization.js';
+export type { RoomsLeftPayload } from './live/authorization.js';
+export { CHANNELS as DIAGNOSTICS_CHANNELS } from './core/diagnostics.js';
 export type {
   BroadcastMessage,
   EndedHow,
@@ -33,7 +36,7 @@ export type {
   NoUserReason,
   SessionEndedMessage,
   StoreErrorMessage,
-} from './diagnostics.js';
+} from './core/diagnostics.js';
 export {
   SessionAuthError,
   ERR_MIDDLEWARE_ENDED,
@@ -48,13 +51,13 @@ export {
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
   ERR_BAD_TOKEN_EXPIRY,
-} from './errors.js';
+} from './core/errors.js';
 export type {
   SessionAuthErrorCode,
   SessionAuthErrorData,
   SessionEndedCode,
   SocketEndedCode,
-} from './errors.js';
+} from './core/errors.js';
 export type {
   ErrorHook,
   ExpressApp,
@@ -63,4 +66,4 @@ export type {
   PassportAuthenticator,
   RoomPolicy,
   RoomRule,
-} from './types.js';
+} from './core/types.js';

@@ -1,9 +1,9 @@
-// lib/connection-close.ts: a handshake step waiting on something lets go of a client that left.
+// lib/socket-io/connection-close.ts: a handshake step waiting on something lets go of a client that left.
 // Driven through real namespace middleware and the real client.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Socket } from 'socket.io';
-import { onConnectionClose } from '../lib/connection-close.js';
+import { onConnectionClose } from '../lib/socket-io/connection-close.js';
 import { connected } from './support/bounded.js';
 import { waitFor } from './support/client.js';
 import { start } from './support/server.js';

@@ -13,7 +13,7 @@ import { ERR_UNAUTHORIZED, requireAuth, sessionNamespace } from '../lib/index.js
 import { connected, connectError, within } from './support/bounded.js';
 import { start } from './support/server.js';
 import { Server, socketIoVersion, versions } from './support/stack.js';
-import { childrenOf } from '../lib/socket-io-internals.js';
+import { childrenOf } from '../lib/socket-io/socket-io-internals.js';
 
 // ---------------------------------------------------------------------------------------------
 // The run-twice harness

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Namespace, Socket as ServerSocket } from 'socket.io';
 import { ERR_FORBIDDEN, ERR_UNAUTHORIZED, requireAuth, sessionNamespace } from '../lib/index.js';
-import { childrenOf, namespacesOf } from '../lib/socket-io-internals.js';
+import { childrenOf, namespacesOf } from '../lib/socket-io/socket-io-internals.js';
 import { connected, connectError, within } from './support/bounded.js';
 import { ClientProcess } from './support/client-process.js';
 import { heapAfterGc } from './support/heap.js';

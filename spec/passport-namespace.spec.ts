@@ -25,7 +25,7 @@ import {
   type TokenRenewalAck,
 } from '../lib/index.js';
 import type { Socket as ServerSocket } from 'socket.io';
-import { serverState, socketState } from '../lib/state.js';
+import { serverState, socketState } from '../lib/core/state.js';
 import { connected, connectError, within } from './support/bounded.js';
 import { request } from './support/client.js';
 import { type TestContext, type TestServer, start, users } from './support/server.js';

@@ -1,5 +1,5 @@
 // Every Socket.IO private member the package reads or patches is listed in
-// lib/socket-io-internals.ts with a probe. On the Socket.IO version of this run (SOCKET_IO=4.6,
+// lib/socket-io/socket-io-internals.ts with a probe. On the Socket.IO version of this run (SOCKET_IO=4.6,
 // 4.7 or 4.8), each probe must find its member: an upgrade that renames or removes one fails here,
 // with the member's name, before it fails anywhere else.
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import {
   childrenOf,
   watchHandshakes,
   pendingHandshakes,
-} from '../lib/socket-io-internals.js';
+} from '../lib/socket-io/socket-io-internals.js';
 import { connected } from './support/bounded.js';
 import { start } from './support/server.js';
 import { versions } from './support/stack.js';

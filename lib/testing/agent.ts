@@ -1,7 +1,7 @@
 // An agent is one browser of one user: a cookie jar, HTTP requests that carry it (and take the
 // cookies the app sets), and real socket.io-client sockets that send it, one connection per tab.
 import { Manager, type ManagerOptions, type SocketOptions } from 'socket.io-client';
-import { COOKIE_EXPIRING_EVENT } from '../cookie-refresh.js';
+import { COOKIE_EXPIRING_EVENT } from '../live/cookie-refresh.js';
 import { DEFAULT_WITHIN_MS, checkWithin, failure } from './bounded.js';
 import { CookieJar } from './cookie-jar.js';
 import type { Desk } from './desk.js';

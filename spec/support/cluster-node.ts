@@ -107,7 +107,7 @@ export type NodeReply =
   { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 
 // The event through which one node tells the others to end a session's sockets. It is internal to
-// the package (lib/live-session.ts): `deafen` uses it to make this node miss broadcasts.
+// the package (lib/live/revocation.ts): `deafen` uses it to make this node miss broadcasts.
 const END_EVENT = 'socket.io-session-auth:end';
 const REFRESH_EVENT = 'socket.io-session-auth:refresh';
 

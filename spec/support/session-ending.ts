@@ -23,7 +23,7 @@ import {
 import { connected, connectError, within } from './bounded.js';
 import { activeTimeouts, timersBackTo } from './timers.js';
 import { reporting, whoami, type Who } from './whoami.js';
-import { serverState, sessionDigest } from '../../lib/state.js';
+import { serverState, sessionDigest } from '../../lib/core/state.js';
 
 export { activeTimeouts, connected, connectError, reporting, start, whoami, within, type Who };
 export { timersBackTo as expectTimersBack };
@@ -293,7 +293,7 @@ export async function expectNothingLeft(io: Server, leftovers: Leftovers): Promi
 /**
  * What the package tracks of a namespace's sockets, sorted, in the names its revocations use
  * (`session-auth:session:<digest>`, `session-auth:user:<key>`): the sessions and users in its index
- * (lib/state.ts), and any `session-auth:` room (with connectionStateRecovery, a socket joins one).
+ * (lib/core/state.ts), and any `session-auth:` room (with connectionStateRecovery, a socket joins one).
  */
 export function sessionAuthRooms(nsp: Namespace): string[] {
   const server = serverState(nsp.server);

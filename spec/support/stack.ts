@@ -42,7 +42,7 @@ export const storeKind = choose('STORE', process.env);
  * Whether this run's store keeps time itself (memorystore's and connect-redis's TTLs, the latter
  * in whole seconds) rather than by the session's stored expiry (MemoryStore): at a socket's
  * expiry such a store may still hold the session for a moment, and the package asks it once more
- * (lib/expiry.ts).
+ * (lib/live/expiry.ts).
  */
 export const storeKeepsTime = storeKind !== 'memory';
 

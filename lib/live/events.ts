@@ -5,10 +5,10 @@ import { STATUS_CODES } from 'node:http';
 import type { Session } from 'express-session';
 import type { Event, Socket } from 'socket.io';
 import { warnIfCookieEnding } from './cookie-refresh.js';
-import { publish } from './diagnostics.js';
-import { ERR_UNAUTHORIZED, report } from './errors.js';
+import { publish } from '../core/diagnostics.js';
+import { ERR_UNAUTHORIZED, report } from '../core/errors.js';
 import { armExpiry, cookieExpiry, type SessionStoreLike } from './expiry.js';
-import { socketState, type SocketState } from './state.js';
+import { socketState, type SocketState } from '../core/state.js';
 import { saveIfChanged } from './writes.js';
 
 /** What an event's ack receives when the event is refused. */

@@ -4,7 +4,7 @@
 // touch finds it near, tells the client (COOKIE_EXPIRING_EVENT), which asks refreshCookieRoute
 // over HTTP: with `rolling`, express-session re-sends the cookie on that response, and the route
 // tells this node's sockets of the session the cookie's new end (learnCookieEnd).
-import { sessionDigest, type ServerState, type SocketState } from './state.js';
+import { sessionDigest, type ServerState, type SocketState } from '../core/state.js';
 
 /**
  * The event a socket receives when its activity has kept its (rolling) session alive in the store

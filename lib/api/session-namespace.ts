@@ -1,6 +1,6 @@
 import type { Namespace } from 'socket.io';
-import { guardEvents } from './events.js';
-import { whenExpiring } from './expiry.js';
+import { guardEvents } from '../live/events.js';
+import { whenExpiring } from '../live/expiry.js';
 import {
   admitStep,
   handshakeSettled,
@@ -8,7 +8,7 @@ import {
   originStep,
   sessionStep,
   trackStep,
-} from './handshake.js';
+} from '../handshake/handshake.js';
 import {
   forEachChild,
   onConnectionEverywhere,
@@ -16,10 +16,10 @@ import {
   useEverywhere,
   whenHandshakeSettles,
   whenSocketLeaves,
-} from './namespace-layers.js';
-import { guardRecovery } from './recovery.js';
-import { listenForRefreshes } from './refresh.js';
-import { listenForEnds } from './revocation.js';
+} from '../socket-io/namespace-layers.js';
+import { guardRecovery } from '../live/recovery.js';
+import { listenForRefreshes } from '../live/refresh.js';
+import { listenForEnds } from '../live/revocation.js';
 import {
   checkAllowedOrigins,
   checkApp,
@@ -31,10 +31,10 @@ import {
   isGuarded,
   toNamespace,
 } from './setup.js';
-import { explainAllowed, probeSession } from './explain.js';
-import { setupWarnings } from './setup-warnings.js';
-import { childrenOf } from './socket-io-internals.js';
-import { type HandshakeOptions, serverState } from './state.js';
+import { explainAllowed, probeSession } from '../handshake/explain.js';
+import { setupWarnings } from '../handshake/setup-warnings.js';
+import { childrenOf } from '../socket-io/socket-io-internals.js';
+import { type HandshakeOptions, serverState } from '../core/state.js';
 import type {
   AllowedOrigins,
   ErrorHook,
@@ -42,7 +42,7 @@ import type {
   ExpressMiddleware,
   NamespaceTarget,
   PassportAuthenticator,
-} from './types.js';
+} from '../core/types.js';
 import { expressApp } from './wrap-express-middleware.js';
 
 export type { AllowedOrigins };
@@ -172,7 +172,7 @@ export function sessionNamespace(
   const helper = 'sessionNamespace';
   const nsp = toNamespace(target, helper);
   const handshake = handshakeOptions(helper, nsp, session, options);
-  // The handshake, in the order it runs (lib/handshake.ts): origin, session and user, tracking;
+  // The handshake, in the order it runs (lib/handshake/handshake.ts): origin, session and user, tracking;
   // requireAuth's guard comes after; 'connection' admits the socket.
   useEverywhere(nsp, originStep(handshake));
   useEverywhere(nsp, sessionStep(handshake));

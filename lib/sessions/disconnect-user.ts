@@ -1,8 +1,8 @@
 import type { Server } from 'socket.io';
-import { ERR_SESSION_REVOKED } from './errors.js';
-import { endEverywhere, userKey as userEndKey } from './revocation.js';
-import { toServer } from './setup.js';
-import { userKeyOf } from './state.js';
+import { ERR_SESSION_REVOKED } from '../core/errors.js';
+import { endEverywhere, userKey as userEndKey } from '../live/revocation.js';
+import { toServer } from '../api/setup.js';
+import { userKeyOf } from '../core/state.js';
 
 /**
  * Ends every socket of one user, in every session, every namespace (dynamic children included) and

@@ -3,8 +3,8 @@
 // runs once the session has ended, so a handler still running at logout cannot bring it back.
 import type { Session } from 'express-session';
 import type { Socket } from 'socket.io';
-import { report, toError } from './errors.js';
-import { serverState, socketState, type SocketState } from './state.js';
+import { report, toError } from '../core/errors.js';
+import { serverState, socketState, type SocketState } from '../core/state.js';
 
 /** What express-session compares to decide a session changed: everything but the cookie. */
 export function hashOf(session: object): string {

@@ -1,5 +1,5 @@
 import type { Socket } from 'socket.io';
-import { onConnectionClose } from './connection-close.js';
+import { onConnectionClose } from '../socket-io/connection-close.js';
 
 /** The outcome of an `authorize` check: only a literal `true` allows. */
 export type Verdict =

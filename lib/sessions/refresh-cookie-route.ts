@@ -2,9 +2,9 @@
 // its end (COOKIE_EXPIRING_EVENT); the response carries the fresh cookie.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'socket.io';
-import { learnCookieEnd } from './cookie-refresh.js';
-import { checkOptions, toServer } from './setup.js';
-import { serverState } from './state.js';
+import { learnCookieEnd } from '../live/cookie-refresh.js';
+import { checkOptions, toServer } from '../api/setup.js';
+import { serverState } from '../core/state.js';
 
 /** Options for {@link refreshCookieRoute}. */
 export interface RefreshCookieRouteOptions {

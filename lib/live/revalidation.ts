@@ -3,11 +3,11 @@
 // with sockets on this node is read from the store once, however many sockets it has; the reads
 // are spread over the first half of the interval instead of coming in one burst.
 import type { Server } from 'socket.io';
-import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from './errors.js';
+import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from '../core/errors.js';
 import type { SessionStoreLike } from './expiry.js';
 import { refreshSockets } from './refresh.js';
 import { crossNode, endSocket } from './revocation.js';
-import { type ServerState, type SocketState, userKeyOf } from './state.js';
+import { type ServerState, type SocketState, userKeyOf } from '../core/state.js';
 
 const DEFAULT_INTERVAL_MS = 30_000;
 /** How many store reads a round has under way at once. */

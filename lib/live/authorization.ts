@@ -1,10 +1,10 @@
 // What requireAuth decides about a socket, kept so that it can be decided again on a live socket
 // (refreshUser, refreshSession, revalidation): its `authorize`, and its room policy, which guards
 // every `socket.join()` and, on a re-check, makes the socket leave the rooms it may no longer be in.
-import { debug } from './debug.js';
+import { debug } from '../core/debug.js';
 import type { Socket } from 'socket.io';
-import { decide, type Verdict } from './decide.js';
-import type { EndedHow } from './diagnostics.js';
+import { decide, type Verdict } from '../handshake/decide.js';
+import type { EndedHow } from '../core/diagnostics.js';
 import {
   ERR_AUTHORIZE_ERROR,
   ERR_FORBIDDEN,
@@ -13,10 +13,10 @@ import {
   refusal,
   report,
   type SocketEndedCode,
-} from './errors.js';
+} from '../core/errors.js';
 import { endSocket } from './revocation.js';
-import type { Guard, SocketState } from './state.js';
-import type { RoomRule } from './types.js';
+import type { Guard, SocketState } from '../core/state.js';
+import type { RoomRule } from '../core/types.js';
 
 /** The event a socket receives when a re-check made it leave rooms it may no longer be in. */
 export const ROOMS_LEFT_EVENT = 'session:rooms-left';

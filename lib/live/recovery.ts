@@ -3,7 +3,7 @@
 // expired, while it was away must not come back; any other is checked again before its events.
 // All of it only with connectionStateRecovery on: without it, nothing here costs anything.
 import type { Namespace, Socket } from 'socket.io';
-import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from './errors.js';
+import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from '../core/errors.js';
 import { guardEvents, installAutoSave } from './events.js';
 import { armExpiry, cookieExpiry } from './expiry.js';
 import { digestKey, digestOfKey, endSocket, userKey } from './revocation.js';
@@ -12,7 +12,7 @@ import {
   recoveryIdOf,
   recoveryWindow,
   runMiddleware,
-} from './socket-io-internals.js';
+} from '../socket-io/socket-io-internals.js';
 import {
   type HandshakeOptions,
   type SessionDigest,
@@ -21,7 +21,7 @@ import {
   socketState,
   trackSocket,
   unindex,
-} from './state.js';
+} from '../core/state.js';
 
 /** Drops the entries of `map` (oldest first) whose time has passed. */
 function prune<V>(map: Map<string, V>, until: (value: V) => number, now: number): void {

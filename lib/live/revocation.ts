@@ -1,7 +1,7 @@
 // Ending a session's (or a user's) sockets: on this node from its index, sockets still in their
 // handshake included, and on every other node through the adapter, acknowledged and retried.
 // disconnectOnLogout, disconnectSession, disconnectUser and revalidation all end sockets here.
-import { debug } from './debug.js';
+import { debug } from '../core/debug.js';
 import type { Server, Socket } from 'socket.io';
 import {
   ERR_AUTHORIZE_ERROR,
@@ -12,16 +12,16 @@ import {
   ERR_SESSION_ROTATED,
   type SessionEndedCode,
   type SocketEndedCode,
-} from './errors.js';
-import { type EndedHow, publish } from './diagnostics.js';
-import { recoveryWindow } from './socket-io-internals.js';
+} from '../core/errors.js';
+import { type EndedHow, publish } from '../core/diagnostics.js';
+import { recoveryWindow } from '../socket-io/socket-io-internals.js';
 import {
   serverState,
   sessionDigest,
   type ServerState,
   type SessionDigest,
   type SocketState,
-} from './state.js';
+} from '../core/state.js';
 
 /** The event a socket receives just before the server ends it because its session ended. */
 export const SESSION_ENDED_EVENT = 'session:ended';

@@ -1,5 +1,5 @@
 import type { Socket } from 'socket.io';
-import { reload, sessionOf } from './writes.js';
+import { reload, sessionOf } from '../live/writes.js';
 
 /**
  * Reloads `socket.request.session` from the store, to see what HTTP requests (or other sockets)

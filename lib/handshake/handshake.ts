@@ -9,8 +9,8 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Session } from 'express-session';
 import type { Socket } from 'socket.io';
-import { type Chain, type Middleware, endedRefusal, runChain } from './chain.js';
-import { initialCookieEnd } from './cookie-refresh.js';
+import { type Chain, type Middleware, endedRefusal, runChain } from '../core/chain.js';
+import { initialCookieEnd } from '../live/cookie-refresh.js';
 import {
   ERR_MIDDLEWARE_ERROR,
   ERR_MIDDLEWARE_TIMEOUT,
@@ -20,9 +20,9 @@ import {
   refusal,
   report,
   toError,
-} from './errors.js';
-import { REASONS, publish, warnOnce } from './diagnostics.js';
-import { guardEvents, installAutoSave } from './events.js';
+} from '../core/errors.js';
+import { REASONS, publish, warnOnce } from '../core/diagnostics.js';
+import { guardEvents, installAutoSave } from '../live/events.js';
 import {
   knowStore,
   reasonsWanted,
@@ -32,13 +32,13 @@ import {
   whyNoUser,
   whyOf,
 } from './explain.js';
-import { armExpiry, cookieExpiry, disarmExpiry } from './expiry.js';
-import { recheckRecovered, rememberExpiry, rememberIdentity } from './recovery.js';
-import { connectionRequestOf, cookieIDOf, requestOf, watchCookieID } from './request.js';
-import { sendDisconnectPacket } from './socket-io-internals.js';
-import { ReadResponse, endedMessage } from './response.js';
-import { sendEnded } from './revocation.js';
-import { revalidate, stopRevalidating } from './revalidation.js';
+import { armExpiry, cookieExpiry, disarmExpiry } from '../live/expiry.js';
+import { recheckRecovered, rememberExpiry, rememberIdentity } from '../live/recovery.js';
+import { connectionRequestOf, cookieIDOf, requestOf, watchCookieID } from '../core/request.js';
+import { sendDisconnectPacket } from '../socket-io/socket-io-internals.js';
+import { ReadResponse, endedMessage } from '../core/response.js';
+import { sendEnded } from '../live/revocation.js';
+import { revalidate, stopRevalidating } from '../live/revalidation.js';
 import { sessionWarnings } from './setup-warnings.js';
 import {
   type HandshakeOptions,
@@ -48,10 +48,10 @@ import {
   trackSocket,
   unindex,
   userKeyOf,
-} from './state.js';
-import { debug } from './debug.js';
-import type { ExpressApp, SessionRequest } from './types.js';
-import { hashOf } from './writes.js';
+} from '../core/state.js';
+import { debug } from '../core/debug.js';
+import type { ExpressApp, SessionRequest } from '../core/types.js';
+import { hashOf } from '../live/writes.js';
 
 type NamespaceMiddleware = (socket: Socket, next: (err?: Error) => void) => void;
 

@@ -1,13 +1,13 @@
 import type { Namespace, Socket } from 'socket.io';
-import { decide } from './decide.js';
-import { ERR_UNAUTHORIZED, refusal } from './errors.js';
-import { compileRooms, guardJoins, keepGuard, refusalOf } from './authorization.js';
-import { refuseEvent, sessionHasEnded } from './events.js';
-import { whyOf } from './explain.js';
-import { pruneEmptyChildren, useEverywhere } from './namespace-layers.js';
+import { decide } from '../handshake/decide.js';
+import { ERR_UNAUTHORIZED, refusal } from '../core/errors.js';
+import { compileRooms, guardJoins, keepGuard, refusalOf } from '../live/authorization.js';
+import { refuseEvent, sessionHasEnded } from '../live/events.js';
+import { whyOf } from '../handshake/explain.js';
+import { pruneEmptyChildren, useEverywhere } from '../socket-io/namespace-layers.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
-import { type Guard, socketState } from './state.js';
-import type { ErrorHook, NamespaceTarget, RoomPolicy } from './types.js';
+import { type Guard, socketState } from '../core/state.js';
+import type { ErrorHook, NamespaceTarget, RoomPolicy } from '../core/types.js';
 
 /** Options for {@link requireAuth}. */
 export interface RequireAuthOptions<User = Express.User> {

@@ -3,10 +3,10 @@
 // at connect, on every node. Revalidation runs the same check on what it reads.
 import type { Server } from 'socket.io';
 import { authorizeLive } from './authorization.js';
-import { ERR_SESSION_REVOKED, report, toError } from './errors.js';
+import { ERR_SESSION_REVOKED, report, toError } from '../core/errors.js';
 import { endSocket, socketsUnder, toOtherNodes } from './revocation.js';
-import { serverState, type ServerState, type SocketState, userKeyOf } from './state.js';
-import type { SessionRequest } from './types.js';
+import { serverState, type ServerState, type SocketState, userKeyOf } from '../core/state.js';
+import type { SessionRequest } from '../core/types.js';
 import { hashOf } from './writes.js';
 
 // Sent between nodes through the adapter, with the key (`session-auth:user:<key>` or

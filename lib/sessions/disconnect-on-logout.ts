@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { debug } from './debug.js';
+import { debug } from '../core/debug.js';
 import type { Session } from 'express-session';
 import type { Server } from 'socket.io';
-import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from './errors.js';
-import { type EndedHow, warnOnce } from './diagnostics.js';
-import { endEverywhere, sessionKey, userKey as userEndKey } from './revocation.js';
-import { toServer } from './setup.js';
-import { userKeyOf } from './state.js';
+import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from '../core/errors.js';
+import { type EndedHow, warnOnce } from '../core/diagnostics.js';
+import { endEverywhere, sessionKey, userKey as userEndKey } from '../live/revocation.js';
+import { toServer } from '../api/setup.js';
+import { userKeyOf } from '../core/state.js';
 
 type Done = (err?: unknown) => void;
 type SessionRequest = IncomingMessage & { user?: unknown };

@@ -1,8 +1,8 @@
 import type { Server } from 'socket.io';
-import { refreshEverywhere } from './refresh.js';
-import { userKey as userEndKey } from './revocation.js';
-import { toServer } from './setup.js';
-import { userKeyOf } from './state.js';
+import { refreshEverywhere } from '../live/refresh.js';
+import { userKey as userEndKey } from '../live/revocation.js';
+import { toServer } from '../api/setup.js';
+import { userKeyOf } from '../core/state.js';
 
 /**
  * Keeps a user's live sockets true to what the app now says of the user, on every node: each of

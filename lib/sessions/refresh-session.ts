@@ -1,7 +1,7 @@
 import type { Server } from 'socket.io';
-import { refreshEverywhere } from './refresh.js';
-import { sessionKey } from './revocation.js';
-import { toServer } from './setup.js';
+import { refreshEverywhere } from '../live/refresh.js';
+import { sessionKey } from '../live/revocation.js';
+import { toServer } from '../api/setup.js';
 
 /**
  * Like {@link refreshUser}, for the sockets of one session: its session is read again, its user

@@ -1,5 +1,5 @@
 import type { Socket } from 'socket.io';
-import { save, sessionOf } from './writes.js';
+import { save, sessionOf } from '../live/writes.js';
 
 /**
  * Saves `socket.request.session` to the store, after any save of the same session already under

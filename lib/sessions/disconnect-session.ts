@@ -1,7 +1,7 @@
 import type { Server } from 'socket.io';
-import { ERR_SESSION_REVOKED } from './errors.js';
-import { endEverywhere, sessionKey } from './revocation.js';
-import { toServer } from './setup.js';
+import { ERR_SESSION_REVOKED } from '../core/errors.js';
+import { endEverywhere, sessionKey } from '../live/revocation.js';
+import { toServer } from '../api/setup.js';
 
 /**
  * Ends every socket of one session, in every namespace (dynamic children included), on every node

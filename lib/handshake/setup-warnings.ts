@@ -3,10 +3,10 @@
 // sessionNamespace time, and what the first sockets show.
 import type { TLSSocket } from 'node:tls';
 import type { Server, Socket } from 'socket.io';
-import { warnOnce } from './diagnostics.js';
-import { crossNode } from './revocation.js';
-import { corsOptions, recoveryOptions } from './socket-io-internals.js';
-import type { ExpressApp } from './types.js';
+import { warnOnce } from '../core/diagnostics.js';
+import { crossNode } from '../live/revocation.js';
+import { corsOptions, recoveryOptions } from '../socket-io/socket-io-internals.js';
+import type { ExpressApp } from '../core/types.js';
 
 /** The server's own options: connectionStateRecovery, and CORS that lets any page in. */
 export function setupWarnings(io: Server): void {

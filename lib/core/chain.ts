@@ -5,7 +5,7 @@
 // one); both hand their own refusals in, so each error is named where it happens.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'socket.io';
-import { onConnectionClose } from './connection-close.js';
+import { onConnectionClose } from '../socket-io/connection-close.js';
 import {
   ERR_MIDDLEWARE_ENDED,
   ERR_MIDDLEWARE_ERROR,

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'socket.io';
-import { type Chain, endedRefusal, runChain } from './chain.js';
-import { ERR_MIDDLEWARE_TIMEOUT, refusal } from './errors.js';
-import { requestOf } from './request.js';
-import { type ResponseStandIn, createResponse, endedMessage } from './response.js';
+import { type Chain, endedRefusal, runChain } from '../core/chain.js';
+import { ERR_MIDDLEWARE_TIMEOUT, refusal } from '../core/errors.js';
+import { requestOf } from '../core/request.js';
+import { type ResponseStandIn, createResponse, endedMessage } from '../core/response.js';
 import { checkApp, checkFunction, checkMiddleware, checkOptions, checkTimeout } from './setup.js';
-import type { ErrorHook, ExpressApp, ExpressMiddleware } from './types.js';
+import type { ErrorHook, ExpressApp, ExpressMiddleware } from '../core/types.js';
 
 /** Options for {@link wrapExpressMiddleware}. */
 export interface WrapExpressMiddlewareOptions {

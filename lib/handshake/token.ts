@@ -3,7 +3,7 @@
 // listed strategies see it as `Authorization: Bearer …` on the socket's own request, as over HTTP.
 // A token that expires ends its socket then, unless the client sends a fresh one for the same user.
 import type { Socket } from 'socket.io';
-import type { NoUserReason } from './diagnostics.js';
+import type { NoUserReason } from '../core/diagnostics.js';
 import {
   ERR_AUTHORIZE_ERROR,
   ERR_SESSION_REVOKED,
@@ -13,12 +13,12 @@ import {
   refusal,
   report,
   toError,
-} from './errors.js';
-import { armExpiry } from './expiry.js';
+} from '../core/errors.js';
+import { armExpiry } from '../live/expiry.js';
 import { rememberWhy, reasonsWanted } from './explain.js';
-import { requestOf } from './request.js';
-import { SessionReadResponse } from './response.js';
-import { endSocket } from './revocation.js';
+import { requestOf } from '../core/request.js';
+import { SessionReadResponse } from '../core/response.js';
+import { endSocket } from '../live/revocation.js';
 import {
   type HandshakeOptions,
   type SocketState,
@@ -26,7 +26,7 @@ import {
   trackSocket,
   unindex,
   userKeyOf,
-} from './state.js';
+} from '../core/state.js';
 
 /**
  * The event on which a client sends a fresh token: `socket.emit('session:token', token, ack)`. The

@@ -5,11 +5,11 @@
 // as the app expects.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'socket.io';
-import { debug } from './debug.js';
-import { type NoUserReason, REASONS, listening, warnOnce } from './diagnostics.js';
-import type { Middleware } from './chain.js';
-import { SessionReadResponse } from './response.js';
-import type { ExpressApp } from './types.js';
+import { debug } from '../core/debug.js';
+import { type NoUserReason, REASONS, listening, warnOnce } from '../core/diagnostics.js';
+import type { Middleware } from '../core/chain.js';
+import { SessionReadResponse } from '../core/response.js';
+import type { ExpressApp } from '../core/types.js';
 
 type Store = NodeJS.EventEmitter & {
   get?: (sid: string, cb: (err: unknown, data?: unknown) => void) => void;

@@ -1,6 +1,6 @@
 // Setup checks shared by the factories: each throws, at once, a TypeError that names the helper.
 import type { Namespace, Server } from 'socket.io';
-import type { ExpressApp, NamespaceTarget } from './types.js';
+import type { ExpressApp, NamespaceTarget } from '../core/types.js';
 
 export function checkOptions<T extends object>(helper: string, options: T | undefined): Partial<T> {
   const value: unknown = options;

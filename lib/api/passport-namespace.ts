@@ -1,16 +1,16 @@
 import type { Namespace, Socket } from 'socket.io';
-import { originStep, sessionStep, trackStep } from './handshake.js';
-import { onConnectionEverywhere, useEverywhere } from './namespace-layers.js';
-import { probeSession } from './explain.js';
+import { originStep, sessionStep, trackStep } from '../handshake/handshake.js';
+import { onConnectionEverywhere, useEverywhere } from '../socket-io/namespace-layers.js';
+import { probeSession } from '../handshake/explain.js';
 import {
   type SessionNamespaceOptions,
   handshakeOptions,
   layerLifecycle,
 } from './session-namespace.js';
 import { checkOptions, toNamespace } from './setup.js';
-import { type HandshakeOptions, socketState } from './state.js';
-import { acceptFreshTokens, tokenStep, type TokenSource } from './token.js';
-import type { ExpressMiddleware, NamespaceTarget, PassportAuthenticator } from './types.js';
+import { type HandshakeOptions, socketState } from '../core/state.js';
+import { acceptFreshTokens, tokenStep, type TokenSource } from '../handshake/token.js';
+import type { ExpressMiddleware, NamespaceTarget, PassportAuthenticator } from '../core/types.js';
 
 /** Options for {@link passportNamespace}: sessionNamespace's, and where tokens come from. */
 export interface PassportNamespaceOptions extends Omit<SessionNamespaceOptions, 'passport'> {

@@ -2,9 +2,9 @@
 // expiry, with one timer for the earliest: no timer per socket. At a socket's expiry the store is
 // asked once (HTTP requests may have moved the expiry forward); no event reads the store.
 import type { Session } from 'express-session';
-import { ERR_SESSION_EXPIRED } from './errors.js';
+import { ERR_SESSION_EXPIRED } from '../core/errors.js';
 import { endSocket } from './revocation.js';
-import type { ServerState, SocketState } from './state.js';
+import type { ServerState, SocketState } from '../core/state.js';
 
 /** What this package uses of an express-session store. */
 export interface SessionStoreLike {
