@@ -1,5 +1,5 @@
 import type { Namespace, Socket } from 'socket.io';
-import { originStep, sessionStep, trackStep } from '../handshake/handshake.js';
+import { originStep, sessionStep, socketLifecycle, trackStep } from '../handshake/handshake.js';
 import { onConnectionEverywhere, useEverywhere } from '../socket-io/namespace-layers.js';
 import { probeSession } from '../handshake/explain.js';
 import {
@@ -97,11 +97,11 @@ export function passportNamespace(
 
   // In the order they run: the cookie session (origin, session and user, tracking), then tokens.
   if (withSession) {
-    useEverywhere(nsp, originStep(handshake));
-    useEverywhere(nsp, sessionStep(handshake));
-    useEverywhere(nsp, trackStep(handshake));
+    useEverywhere(nsp, socketLifecycle, originStep(handshake));
+    useEverywhere(nsp, socketLifecycle, sessionStep(handshake));
+    useEverywhere(nsp, socketLifecycle, trackStep(handshake));
   }
-  if (tokens.length > 0) useEverywhere(nsp, tokenStep(handshake, tokens, source));
+  if (tokens.length > 0) useEverywhere(nsp, socketLifecycle, tokenStep(handshake, tokens, source));
   layerLifecycle(nsp, handshake);
   if (tokens.length > 0) {
     onConnectionEverywhere(nsp, function acceptTokens(socket) {

@@ -3,10 +3,10 @@ import { decide } from '../handshake/decide.js';
 import { ERR_UNAUTHORIZED, refusal } from '../core/errors.js';
 import { compileRooms, guardJoins, keepGuard, refusalOf } from '../live/authorization.js';
 import { refuseEvent, sessionHasEnded } from '../live/events.js';
-import { whyOf } from '../handshake/explain.js';
+import { socketLifecycle } from '../handshake/handshake.js';
 import { pruneEmptyChildren, useEverywhere } from '../socket-io/namespace-layers.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
-import { type Guard, socketState } from '../core/state.js';
+import { type Guard, addEventGuard, socketState, whyOf } from '../core/state.js';
 import type { ErrorHook, NamespaceTarget, RoomPolicy } from '../core/types.js';
 
 /** Options for {@link requireAuth}. */
@@ -100,12 +100,10 @@ export function requireAuth<User = Express.User>(
     onError,
   };
   let warned = false;
-  // Recovered sockets run the namespace middleware again: one event guard per socket.
-  const guardedSockets = new WeakSet<Socket>();
 
   const guardEvents = (socket: Socket, check: NonNullable<typeof authorizeEvent>): void => {
-    if (guardedSockets.has(socket)) return;
-    guardedSockets.add(socket);
+    // Recovered sockets run the namespace middleware again: one event guard per socket.
+    if (!addEventGuard(socket, guard)) return;
     socket.use(function authorizeEventGuard(event, next) {
       const user = socket.request.user as User | undefined;
       // Before authorizeEvent is asked: a socket whose session has ended may not act.
@@ -130,8 +128,8 @@ export function requireAuth<User = Express.User>(
   };
 
   markGuarded(nsp);
-  pruneEmptyChildren(nsp);
-  useEverywhere(nsp, function requireAuthMiddleware(socket, next) {
+  pruneEmptyChildren(nsp, socketLifecycle);
+  useEverywhere(nsp, socketLifecycle, function requireAuthMiddleware(socket, next) {
     const req = socket.request;
     const user = req.user as User | undefined;
     if (!user) {

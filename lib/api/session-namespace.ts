@@ -1,12 +1,10 @@
 import type { Namespace } from 'socket.io';
 import { guardEvents } from '../live/events.js';
-import { whenExpiring } from '../live/expiry.js';
 import {
   admitStep,
-  handshakeSettled,
-  leave,
   originStep,
   sessionStep,
+  socketLifecycle,
   trackStep,
 } from '../handshake/handshake.js';
 import {
@@ -14,8 +12,6 @@ import {
   onConnectionEverywhere,
   pruneEmptyChildren,
   useEverywhere,
-  whenHandshakeSettles,
-  whenSocketLeaves,
 } from '../socket-io/namespace-layers.js';
 import { guardRecovery } from '../live/recovery.js';
 import { listenForRefreshes } from '../live/refresh.js';
@@ -144,10 +140,6 @@ export function defaultUserData(user: Express.User): Record<string, unknown> {
   return summary;
 }
 
-whenSocketLeaves(leave);
-whenHandshakeSettles(handshakeSettled);
-whenExpiring(guardEvents);
-
 /**
  * Makes a namespace session-aware: each socket sees `socket.request.session` and
  * `socket.request.sessionID`, and with `passport`, `socket.request.user`. The session is read from
@@ -174,9 +166,9 @@ export function sessionNamespace(
   const handshake = handshakeOptions(helper, nsp, session, options);
   // The handshake, in the order it runs (lib/handshake/handshake.ts): origin, session and user, tracking;
   // requireAuth's guard comes after; 'connection' admits the socket.
-  useEverywhere(nsp, originStep(handshake));
-  useEverywhere(nsp, sessionStep(handshake));
-  useEverywhere(nsp, trackStep(handshake));
+  useEverywhere(nsp, socketLifecycle, originStep(handshake));
+  useEverywhere(nsp, socketLifecycle, sessionStep(handshake));
+  useEverywhere(nsp, socketLifecycle, trackStep(handshake));
   layerLifecycle(nsp, handshake);
   probeSession(handshake.session, handshake.app, nsp.server.path());
   return nsp;
@@ -240,7 +232,7 @@ export function handshakeOptions(
   return {
     session: sessionMiddleware as HandshakeOptions['session'],
     passport,
-    app: app ?? expressApp(helper),
+    app: app ?? expressApp(helper, nsp.server),
     timeoutMs,
     onError,
     touchIntervalMs,
@@ -253,11 +245,15 @@ export function handshakeOptions(
   };
 }
 
-/** What every layered namespace gets around its handshake steps: admission, and the lifecycle. */
+/**
+ * What every layered namespace gets around its handshake steps: admission, and the lifecycle. The
+ * server's expiry heap is given what it calls at an expiry here, before any socket is tracked.
+ */
 export function layerLifecycle(nsp: Namespace, handshake: HandshakeOptions): void {
-  onConnectionEverywhere(nsp, admitStep(handshake));
-  pruneEmptyChildren(nsp);
   const server = serverState(nsp.server);
+  server.expiring = guardEvents;
+  onConnectionEverywhere(nsp, admitStep(handshake));
+  pruneEmptyChildren(nsp, socketLifecycle);
   if (childrenOf(nsp)) {
     forEachChild(nsp, (child) => {
       guardRecovery(child, server);

@@ -7,6 +7,13 @@
 // fast, and a socket costs one small object instead of hidden classes of its own.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'socket.io';
+import {
+  cookieWatchOf,
+  endCookieWatch,
+  ownRequest,
+  setOwnRequest,
+  watchCookieID as watchView,
+} from './state.js';
 import type { ExpressApp } from './types.js';
 
 const kConnection = Symbol('connection request');
@@ -86,16 +93,15 @@ function expressFields(proto: object, app: ExpressApp): void {
 // express-session's first write of `sessionID` on a request is the ID it took from the session
 // cookie once the signature checked out with one of its secrets, or undefined (no cookie of its
 // name, or one its secrets did not sign): the one place its signature check shows. Kept, for the
-// reason a socket has no user, only for a view being read with a reason wanted (watchCookieID).
-const cookieIDs = new WeakMap<object, { written: boolean; id: unknown }>();
-
+// reason a socket has no user, only for a view being read with a reason wanted: the watch is a
+// field of the view (state.ts's kCookieID), set by watchCookieID.
 function cookieIDField(proto: object): void {
   Object.defineProperty(proto, 'sessionID', {
     configurable: true,
     // Never read through from the connection's request (see OWN).
     get: () => undefined,
     set(this: object, value: unknown) {
-      const watched = cookieIDs.get(this);
+      const watched = cookieWatchOf(this);
       if (watched && !watched.written) {
         watched.written = true;
         watched.id = value;
@@ -108,7 +114,7 @@ function cookieIDField(proto: object): void {
 
 /** Watches the view's first `sessionID` write: see {@link cookieIDOf}. */
 export function watchCookieID(request: IncomingMessage): void {
-  cookieIDs.set(request, { written: false, id: undefined });
+  watchView(request);
 }
 
 /**
@@ -117,8 +123,7 @@ export function watchCookieID(request: IncomingMessage): void {
  * nothing wrote `sessionID` (a session middleware other than express-session).
  */
 export function cookieIDOf(request: IncomingMessage): { id: string | undefined } | undefined {
-  const watched = cookieIDs.get(request);
-  cookieIDs.delete(request);
+  const watched = endCookieWatch(request);
   if (!watched?.written) return undefined;
   return { id: typeof watched.id === 'string' && watched.id !== '' ? watched.id : undefined };
 }
@@ -149,12 +154,12 @@ function prototypeFor(app: ExpressApp, connection: IncomingMessage): object {
 
 /** The socket's own request view, made on first use; later uses get the same one. */
 export function requestOf(socket: Socket, app: ExpressApp): IncomingMessage {
-  const own = Object.getOwnPropertyDescriptor(socket, 'request');
-  if (own) return own.value as IncomingMessage;
+  const own = ownRequest(socket);
+  if (own) return own as IncomingMessage;
   const connection = socket.client.request;
   const view = Object.create(prototypeFor(app, connection)) as View;
   view[kConnection] = connection;
-  Object.defineProperty(socket, 'request', { value: view, configurable: true });
+  setOwnRequest(socket, view);
   return view as unknown as IncomingMessage;
 }
 

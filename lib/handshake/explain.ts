@@ -9,6 +9,7 @@ import { debug } from '../core/debug.js';
 import { type NoUserReason, REASONS, listening, warnOnce } from '../core/diagnostics.js';
 import type { Middleware } from '../core/chain.js';
 import { SessionReadResponse } from '../core/response.js';
+import { keepWhy } from '../core/state.js';
 import type { ExpressApp } from '../core/types.js';
 
 type Store = NodeJS.EventEmitter & {
@@ -202,18 +203,10 @@ function signedSessionID(header: string): string | undefined {
   return undefined;
 }
 
-const kWhy = Symbol('socket.io-session-auth why');
-type Explained = Socket & { [kWhy]?: { reason: NoUserReason; explain: boolean } };
-
-/** Keeps why the socket has no user, for its refusal and the handshake message. */
+/** Keeps why the socket has no user (state.ts), for its refusal and the handshake message. */
 export function rememberWhy(socket: Socket, reason: NoUserReason, explain: boolean): void {
-  (socket as Explained)[kWhy] = { reason, explain };
+  keepWhy(socket, { reason, explain });
   debug('nsp %s socket %s has no user: %s', socket.nsp.name, socket.id, REASONS[reason]);
-}
-
-/** Why the socket has no user, if the package knows. */
-export function whyOf(socket: Socket): { reason: NoUserReason; explain: boolean } | undefined {
-  return (socket as Explained)[kWhy];
 }
 
 /** `explain`, unless this is production, where the reason never reaches the client. */

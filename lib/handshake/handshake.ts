@@ -30,11 +30,11 @@ import {
   sessionCookieName,
   storeIsDown,
   whyNoUser,
-  whyOf,
 } from './explain.js';
 import { armExpiry, cookieExpiry, disarmExpiry } from '../live/expiry.js';
 import { recheckRecovered, rememberExpiry, rememberIdentity } from '../live/recovery.js';
 import { connectionRequestOf, cookieIDOf, requestOf, watchCookieID } from '../core/request.js';
+import type { SocketLifecycle } from '../socket-io/namespace-layers.js';
 import { sendDisconnectPacket } from '../socket-io/socket-io-internals.js';
 import { ReadResponse, endedMessage } from '../core/response.js';
 import { sendEnded } from '../live/revocation.js';
@@ -48,6 +48,7 @@ import {
   trackSocket,
   unindex,
   userKeyOf,
+  whyOf,
 } from '../core/state.js';
 import { debug } from '../core/debug.js';
 import type { ExpressApp, SessionRequest } from '../core/types.js';
@@ -390,8 +391,6 @@ function sessionUser(session: object): unknown {
     : undefined;
 }
 
-let warnedNoStore = false;
-
 export function trackStep(options: HandshakeOptions): NamespaceMiddleware {
   return function trackSessionMiddleware(socket, next) {
     try {
@@ -438,15 +437,12 @@ function track(socket: Socket, options: HandshakeOptions): void {
   if (options.autoSave) {
     if (sessionID === undefined) {
       // cookie-session: the session lives in the cookie, which only an HTTP response can write.
-      if (!warnedNoStore) {
-        warnedNoStore = true;
-        process.emitWarning(
-          'sessionNamespace: autoSave needs a session kept in a store (express-session); this ' +
-            'session lives in its cookie (cookie-session?), which a socket cannot write. ' +
-            'Sessions of such sockets are not saved.',
-          { code: 'SOCKET_IO_SESSION_AUTH_NO_STORE' },
-        );
-      }
+      warnOnce(
+        'SOCKET_IO_SESSION_AUTH_NO_STORE',
+        'sessionNamespace: autoSave needs a session kept in a store (express-session); this ' +
+          'session lives in its cookie (cookie-session?), which a socket cannot write. ' +
+          'Sessions of such sockets are not saved.',
+      );
     } else {
       state.savedHash = hashOf(session);
       installAutoSave(state);
@@ -531,6 +527,15 @@ export function handshakeSettled(socket: Socket, err: Error | undefined, started
     };
   });
 }
+
+/**
+ * What every namespace the package layers (its session steps, requireAuth's guard) is given to call
+ * about its sockets: leave and settle above.
+ */
+export const socketLifecycle: SocketLifecycle = Object.freeze({
+  left: leave,
+  settled: handshakeSettled,
+});
 
 /**
  * A Socket.IO 2 client (protocol 3, `allowEIO3`) keeps a refused socket and asks again each time

@@ -137,18 +137,15 @@ export function installAutoSave(state: SocketState): void {
         },
     );
   }
-  // Catch-all listeners get (event, ...args, ack?); offAny(listener) must still find them.
-  const anyWrappers = new WeakMap<Listener, Listener>();
+  // Catch-all listeners get (event, ...args, ack?). Each wrapper keeps its listener as
+  // `.listener`, as EventEmitter's own wrappers do: offAny(listener) finds it among the socket's
+  // catch-all listeners, with nothing kept beside them.
   for (const method of ['onAny', 'prependAny']) {
     replace(
       method,
       (original) =>
         function addAutoSavedAnyListener(this: Socket, listener: Listener) {
-          let wrapped = anyWrappers.get(listener);
-          if (!wrapped) {
-            wrapped = savingAfter(listener, done);
-            anyWrappers.set(listener, wrapped);
-          }
+          const wrapped = Object.assign(savingAfter(listener, done), { listener });
           return (original as (l: Listener) => Socket).call(this, wrapped);
         },
     );
@@ -158,9 +155,11 @@ export function installAutoSave(state: SocketState): void {
     (original) =>
       function removeAutoSavedAnyListener(this: Socket, listener?: Listener) {
         const off = original as (l?: Listener) => Socket;
-        return listener === undefined
-          ? off.call(this)
-          : off.call(this, anyWrappers.get(listener) ?? listener);
+        if (listener === undefined) return off.call(this);
+        const wrapped = this.listenersAny().find(
+          (any) => any === listener || (any as { listener?: unknown }).listener === listener,
+        );
+        return off.call(this, (wrapped as Listener | undefined) ?? listener);
       },
   );
 }

@@ -20,18 +20,6 @@ export interface SessionStoreLike {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** What happens to a socket whose expiry has come, before the store is asked. */
-let onExpiring: (state: SocketState) => void = () => undefined;
-
-/**
- * Called with each socket whose expiry has come, before the store is asked (set once, by
- * sessionNamespace: the event guard, which refuses its events until the store says the session
- * goes on).
- */
-export function whenExpiring(expiring: (state: SocketState) => void): void {
-  onExpiring = expiring;
-}
-
 /**
  * A session whose stored expiry has passed, yet is still in the store, is asked again after 1 s,
  * then 2, 4, … up to 30 s: a store that keeps time itself (connect-redis's TTL, in whole seconds)
@@ -107,8 +95,9 @@ function expireDue(server: ServerState): void {
   const now = Date.now();
   for (let first = heap[0]; first?.expires !== undefined && first.expires <= now; first = heap[0]) {
     remove(server, first);
-    // From now on its events are refused until the store says the session goes on.
-    onExpiring(first);
+    // From now on its events are refused until the store says the session goes on: the event
+    // guard, which layerLifecycle gave the server's record (this module cannot import it).
+    server.expiring?.(first);
     recheck(first);
   }
   schedule(server);

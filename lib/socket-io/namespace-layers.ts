@@ -14,22 +14,16 @@ import {
 } from './socket-io-internals.js';
 
 type Middleware = (socket: Socket, next: (err?: Error) => void) => void;
-type Left = (socket: Socket) => void;
-type Settled = (socket: Socket, err: Error | undefined, startedAt: number) => void;
 
-/** What a layered namespace calls when one of its sockets is gone, connected or not. */
-let onLeft: Left = () => undefined;
-/** What it calls when a handshake has ended, connected or not. */
-let onSettled: Settled = () => undefined;
-
-/** Called with each socket that leaves a layered namespace (set once, by the handshake). */
-export function whenSocketLeaves(left: Left): void {
-  onLeft = left;
-}
-
-/** Called with each handshake of a layered namespace once it has ended (set once). */
-export function whenHandshakeSettles(settled: Settled): void {
-  onSettled = settled;
+/**
+ * What a layered namespace calls about its sockets, given by whoever layers it (the handshake's
+ * `leave` and `handshakeSettled`): this module sits below the handshake and cannot import it.
+ */
+export interface SocketLifecycle {
+  /** One of its sockets is gone, connected or not. */
+  left(socket: Socket): void;
+  /** A handshake has ended, connected or not. */
+  settled(socket: Socket, err: Error | undefined, startedAt: number): void;
 }
 
 const layered = new WeakSet<Namespace>();
@@ -42,27 +36,30 @@ const layered = new WeakSet<Namespace>();
  */
 function watchNamespace(
   nsp: Namespace,
+  lifecycle: SocketLifecycle,
   emptied?: (child: Namespace, wasConnected: boolean) => void,
 ) {
   if (layered.has(nsp)) return;
   layered.add(nsp);
   interceptRemove(nsp, (_nsp, socket, wasConnected) => {
-    if (wasConnected) onLeft(socket);
+    if (wasConnected) lifecycle.left(socket);
     emptied?.(nsp, wasConnected);
   });
   watchHandshakes(nsp, (socket, err, startedAt) => {
-    onSettled(socket, err, startedAt);
-    if (!socket.connected) onLeft(socket);
+    lifecycle.settled(socket, err, startedAt);
+    if (!socket.connected) lifecycle.left(socket);
     emptied?.(nsp, false);
   });
 }
 
 /**
  * `nsp.use(fn)`, and for a parent namespace, `child.use(fn)` on the children it already has:
- * Socket.IO copies a parent's middleware into a child only when it creates the child.
+ * Socket.IO copies a parent's middleware into a child only when it creates the child. A concrete
+ * namespace is watched from its first layer on, with `lifecycle` (a parent's children are watched
+ * by pruneEmptyChildren).
  */
-export function useEverywhere(nsp: Namespace, fn: Middleware): void {
-  if (!childrenOf(nsp)) watchNamespace(nsp);
+export function useEverywhere(nsp: Namespace, lifecycle: SocketLifecycle, fn: Middleware): void {
+  if (!childrenOf(nsp)) watchNamespace(nsp, lifecycle);
   nsp.use(fn);
   for (const child of childrenOf(nsp) ?? []) child.use(fn);
 }
@@ -96,8 +93,10 @@ const parents = new WeakMap<Namespace, Namespace>();
  *   that removes a child while another socket of it is still in middleware);
  * - else: it was created after this call, no socket ever connected to it, and the app added no
  *   middleware or listener of its own to it.
+ *
+ * Each child is watched with `lifecycle`, from the first layer on.
  */
-export function pruneEmptyChildren(parent: Namespace): void {
+export function pruneEmptyChildren(parent: Namespace, lifecycle: SocketLifecycle): void {
   const children = childrenOf(parent);
   if (!children || pruned.has(parent)) return;
   pruned.add(parent);
@@ -115,7 +114,7 @@ export function pruneEmptyChildren(parent: Namespace): void {
   };
   forEachChild(parent, (child) => {
     parents.set(child, parent);
-    watchNamespace(child, emptied);
+    watchNamespace(child, lifecycle, emptied);
     child.on('connection', reattachChild);
   });
 }
