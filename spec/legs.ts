@@ -39,24 +39,24 @@ interface LegResult {
  * Longest first: two files run at a time, and a long file started last would run alone.
  */
 const CORE = [
-  'spec/wrap-express-middleware.spec.ts',
-  'spec/session-namespace.spec.ts',
-  'spec/require-auth.spec.ts',
-  'spec/decide.spec.ts',
-  'spec/event-refusal.spec.ts',
-  'spec/origin-check.spec.ts',
-  'spec/response.spec.ts',
-  'spec/request.spec.ts',
-  'spec/namespace-layers.spec.ts',
-  'spec/cookie-session.spec.ts',
-  'spec/socket-io-internals.spec.ts',
-  'spec/passport-namespace.spec.ts',
-  'spec/diagnostics.spec.ts',
-  'spec/setup-warnings.spec.ts',
-  'spec/setup.spec.ts',
-  'spec/errors.spec.ts',
-  'spec/connection-close.spec.ts',
-  'spec/old-clients.spec.ts',
+  'spec/api/wrap-express-middleware.spec.ts',
+  'spec/api/session-namespace.spec.ts',
+  'spec/api/require-auth.spec.ts',
+  'spec/handshake/decide.spec.ts',
+  'spec/api/event-refusal.spec.ts',
+  'spec/handshake/origin-check.spec.ts',
+  'spec/core/response.spec.ts',
+  'spec/core/request.spec.ts',
+  'spec/socket-io/namespace-layers.spec.ts',
+  'spec/api/cookie-session.spec.ts',
+  'spec/socket-io/socket-io-internals.spec.ts',
+  'spec/api/passport-namespace.spec.ts',
+  'spec/core/diagnostics.spec.ts',
+  'spec/handshake/setup-warnings.spec.ts',
+  'spec/api/setup.spec.ts',
+  'spec/core/errors.spec.ts',
+  'spec/socket-io/connection-close.spec.ts',
+  'spec/socket-io/old-clients.spec.ts',
 ];
 
 /**
@@ -65,29 +65,29 @@ const CORE = [
  * autoSave).
  */
 const LIFECYCLE = [
-  'spec/rolling-cookie.spec.ts',
-  'spec/revalidate.spec.ts',
-  'spec/session-lifecycle.spec.ts',
-  'spec/disconnect-on-logout.spec.ts',
-  'spec/live-session.spec.ts',
-  'spec/session-writes.spec.ts',
-  'spec/disconnect-user.spec.ts',
-  'spec/disconnect-session.spec.ts',
-  'spec/reload-session.spec.ts',
-  'spec/save-session.spec.ts',
-  'spec/refresh-user.spec.ts',
+  'spec/live/rolling-cookie.spec.ts',
+  'spec/live/revalidate.spec.ts',
+  'spec/live/session-lifecycle.spec.ts',
+  'spec/sessions/disconnect-on-logout.spec.ts',
+  'spec/live/live-session.spec.ts',
+  'spec/live/session-writes.spec.ts',
+  'spec/sessions/disconnect-user.spec.ts',
+  'spec/sessions/disconnect-session.spec.ts',
+  'spec/sessions/reload-session.spec.ts',
+  'spec/sessions/save-session.spec.ts',
+  'spec/sessions/refresh-user.spec.ts',
 ];
 
 /** Fidelity: what a socket sees is what an HTTP request of the same app sees. */
-const FIDELITY = ['spec/fidelity.spec.ts'];
+const FIDELITY = ['spec/socket-io/fidelity.spec.ts'];
 
 /** The test kit users run against their own stacks: every supported version is one of those. */
-const KIT = ['spec/testing-kit.spec.ts'];
+const KIT = ['spec/testing/testing-kit.spec.ts'];
 
 /** Files listed before they are written: a leg skips such a file with a loud line. None now. */
 const NOT_WRITTEN_YET = new Set<string>();
 
-const ALL = 'every spec/*.spec.ts';
+const ALL = 'every spec/*/*.spec.ts';
 
 interface Leg {
   name: string;
@@ -218,7 +218,7 @@ const groups: [string, readonly string[]][] = [
 
 /** The leg's specs, by group where it runs a whole group. */
 function filesText(leg: Leg): string {
-  if (leg.files === ALL) return 'all (`spec/*.spec.ts`)';
+  if (leg.files === ALL) return 'all (`spec/*/*.spec.ts`)';
   const files = new Set(leg.files);
   const parts: string[] = [];
   for (const [name, members] of groups) {
@@ -291,10 +291,15 @@ async function readmeWithTable(readmePath: string, readme: string): Promise<stri
 // ---------------------------------------------------------------------------------------------
 
 function allSpecs(): string[] {
-  return readdirSync(path.join(root, 'spec'))
-    .filter((f) => f.endsWith('.spec.ts'))
-    .sort()
-    .map((f) => `spec/${f}`);
+  const spec = path.join(root, 'spec');
+  return readdirSync(spec, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) =>
+      readdirSync(path.join(spec, d.name))
+        .filter((f) => f.endsWith('.spec.ts'))
+        .map((f) => `spec/${d.name}/${f}`),
+    )
+    .sort();
 }
 
 interface Outcome {
