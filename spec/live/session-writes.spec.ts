@@ -26,6 +26,7 @@ import {
   WriteLog,
   bagOf,
   sessionRoutes,
+  httpRead,
   HTTP_WRITE_BACK,
 } from '../support/stores.js';
 
@@ -117,13 +118,6 @@ function writer(ctx: TestContext, name: string, options?: SessionNamespaceOption
     });
   });
   return handled;
-}
-
-async function httpRead(t: TestServer, cookie: string, key: string): Promise<unknown> {
-  const res = await fetch(`${t.url}/read?key=${encodeURIComponent(key)}`, { headers: { cookie } });
-  assert.equal(res.status, 200);
-  const body = (await res.json()) as { value: unknown };
-  return body.value;
 }
 
 interface Fixture {

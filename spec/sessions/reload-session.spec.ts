@@ -11,7 +11,15 @@ import {
 import { request, waitFor } from '../support/client.js';
 import { CountingStore, type TestContext, type TestServer, start } from '../support/server.js';
 import { connected } from '../support/bounded.js';
-import { type Bag, bagOf, sessionRoutes, failureOf, type Failure } from '../support/stores.js';
+import {
+  type Bag,
+  bagOf,
+  sessionRoutes,
+  failureOf,
+  type Failure,
+  httpRead,
+  httpWrite,
+} from '../support/stores.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (local to this spec)
@@ -89,21 +97,6 @@ function reader(ctx: TestContext, name: string, options?: SessionNamespaceOption
 }
 
 const storeFailure = new Error('the store is unreachable');
-
-async function httpWrite(t: TestServer, cookie: string, key: string, value: string): Promise<void> {
-  const res = await fetch(
-    `${t.url}/write?key=${encodeURIComponent(key)}&value=${encodeURIComponent(value)}`,
-    { headers: { cookie } },
-  );
-  assert.equal(res.status, 200);
-  await res.arrayBuffer();
-}
-
-async function httpRead(t: TestServer, cookie: string, key: string): Promise<unknown> {
-  const res = await fetch(`${t.url}/read?key=${encodeURIComponent(key)}`, { headers: { cookie } });
-  const body = (await res.json()) as { value: unknown };
-  return body.value;
-}
 
 interface Fixture {
   t: TestServer;

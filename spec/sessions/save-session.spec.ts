@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
-import type { RequestHandler } from 'express';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   SESSION_ENDED_EVENT,
@@ -19,6 +18,8 @@ import {
   failureOf,
   type Failure,
   HTTP_WRITE_BACK,
+  readSession,
+  sessionRoutes,
 } from '../support/stores.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -53,27 +54,6 @@ function saver(ctx: TestContext, name: string): { saves: number } {
   return asked;
 }
 
-/** GET /read?key=k answers the session's field and the user, over plain HTTP. */
-const readRoute: RequestHandler = (req, res, next) => {
-  if (req.method === 'GET' && req.path === '/read') {
-    const key = typeof req.query.key === 'string' ? req.query.key : '';
-    const bag = req.session as unknown as Bag;
-    res.json({ value: bag[key] ?? null, user: req.user?.username ?? null });
-    return;
-  }
-  next();
-};
-
-async function httpRead(
-  t: TestServer,
-  cookie: string,
-  key: string,
-): Promise<{ value: unknown; user: string | null }> {
-  const res = await fetch(`${t.url}/read?key=${encodeURIComponent(key)}`, { headers: { cookie } });
-  assert.equal(res.status, 200);
-  return (await res.json()) as { value: unknown; user: string | null };
-}
-
 interface Fixture {
   t: TestServer;
   store: WriteLog;
@@ -92,7 +72,7 @@ async function fixture(tc: NodeTestContext): Promise<Fixture> {
     (ctx) => {
       asked = saver(ctx, '/ns');
     },
-    { sessionOptions: { store }, afterSession: () => [readRoute] },
+    { sessionOptions: { store }, afterSession: () => [sessionRoutes()] },
   );
   const cookie = await t.login('alice');
   const client = t.connect('/ns', { cookie });
@@ -109,15 +89,15 @@ describe('saveSession(socket)', () => {
   test('persists a change that a later HTTP request sees; one store write', async (tc) => {
     const f = await fixture(tc);
     assert.equal(await request(f.client, 'put', { theme: 'dark' }), 'put');
-    assert.deepEqual(await httpRead(f.t, f.cookie, 'theme'), { value: null, user: 'alice' });
+    assert.deepEqual(await readSession(f.t, f.cookie, 'theme'), { value: null, user: 'alice' });
     // With resave: true, the HTTP read writes its own copy back (HTTP_WRITE_BACK), never the
     // socket's change.
     assert.equal(f.store.writes.length, HTTP_WRITE_BACK, 'not saved until asked');
     assert.ok(!f.store.writes.some((w) => w.data.theme === 'dark'), 'not saved until asked');
     assert.equal(await request(f.client, 'put-and-save', { lang: 'fr' }), 'saved');
     assert.equal(f.store.writes.length, 1 + HTTP_WRITE_BACK);
-    assert.deepEqual(await httpRead(f.t, f.cookie, 'theme'), { value: 'dark', user: 'alice' });
-    assert.deepEqual(await httpRead(f.t, f.cookie, 'lang'), { value: 'fr', user: 'alice' });
+    assert.deepEqual(await readSession(f.t, f.cookie, 'theme'), { value: 'dark', user: 'alice' });
+    assert.deepEqual(await readSession(f.t, f.cookie, 'lang'), { value: 'fr', user: 'alice' });
   });
 
   test('resolves only once the store has written (slow store, 150 ms): HTTP right after sees it', async (tc) => {
@@ -128,7 +108,7 @@ describe('saveSession(socket)', () => {
     const [write] = f.store.writes;
     assert.ok(write?.end !== undefined && write.end <= ackAt, 'written before the ack');
     f.store.delayMs = 0;
-    assert.deepEqual((await httpRead(f.t, f.cookie, 'cart')).value, ['apple']);
+    assert.deepEqual((await readSession(f.t, f.cookie, 'cart')).value, ['apple']);
   });
 
   test('writes even when nothing changed (an explicit save)', async (tc) => {
@@ -181,7 +161,7 @@ describe('saveSession(socket)', () => {
     assert.equal(f.client.connected, true);
     f.store.failWith = undefined;
     assert.equal(await request(f.client, 'put-and-save', {}), 'saved', 'works again');
-    assert.equal((await httpRead(f.t, f.cookie, 'lost')).value, true);
+    assert.equal((await readSession(f.t, f.cookie, 'lost')).value, true);
   });
 
   test('a store failing with a non-Error reason: rejects with an Error carrying it', async (tc) => {
@@ -238,7 +218,10 @@ describe('saveSession(socket)', () => {
           });
         });
       },
-      { sessionOptions: { store }, afterSession: (io) => [disconnectOnLogout(io), readRoute] },
+      {
+        sessionOptions: { store },
+        afterSession: (io) => [disconnectOnLogout(io), sessionRoutes()],
+      },
     );
     const cookie = await t.login('alice');
     const client = t.connect('/ns', { cookie });
@@ -252,12 +235,12 @@ describe('saveSession(socket)', () => {
     await waitFor(() => entered, 5000, 'the handler to start');
     await t.logout(cookie);
     await within(ended, 'session:ended');
-    assert.deepEqual(await httpRead(t, cookie, 'late'), { value: null, user: null });
+    assert.deepEqual(await readSession(t, cookie, 'late'), { value: null, user: null });
     release();
     await waitFor(() => outcome !== 'not yet', 5000, 'the late save to settle');
     assert.equal(await stored(store, sidOf(cookie)), undefined, 'the old session stays gone');
     assert.deepEqual(
-      await httpRead(t, cookie, 'late'),
+      await readSession(t, cookie, 'late'),
       { value: null, user: null },
       'the old cookie stays logged out',
     );
