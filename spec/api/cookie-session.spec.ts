@@ -7,7 +7,6 @@ import { createServer } from 'node:http';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import cookieSession from 'cookie-session';
 import express, { type RequestHandler } from 'express';
-import { Strategy as LocalStrategy } from 'passport-local';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import {
   ERR_MIDDLEWARE_ERROR,
@@ -24,9 +23,9 @@ import {
 } from '../../lib/index.js';
 import { connected, connectError, within } from '../support/bounded.js';
 import { request } from '../support/client.js';
-import { cookieOf, listen, users } from '../support/server.js';
+import { cookieOf, listen, users, usersPassport } from '../support/server.js';
 import { reporting, whoami } from '../support/whoami.js';
-import { Passport, Server } from '../support/stack.js';
+import { Server } from '../support/stack.js';
 
 interface CookieApp {
   url: string;
@@ -54,23 +53,7 @@ async function cookieApp(
       keys: ['spec-key'],
       ...(options.maxAge !== undefined && { maxAge: options.maxAge }),
     });
-  const passport = new Passport();
-  passport.use(
-    new LocalStrategy((username, password, done) => {
-      const user = users.find((u) => u.username === username && u.password === password);
-      done(null, user ? { id: user.id, username, role: user.role, tenants: user.tenants } : false);
-    }),
-  );
-  passport.serializeUser((user, done) => {
-    done(null, user.id);
-  });
-  passport.deserializeUser((id: string, done) => {
-    const user = users.find((u) => u.id === id);
-    done(
-      null,
-      user ? { id, username: user.username, role: user.role, tenants: user.tenants } : false,
-    );
-  });
+  const passport = usersPassport();
 
   app.use(session);
   if (options.passportOverHttp === false) {

@@ -23,7 +23,6 @@ import { RedisStore } from 'connect-redis';
 import createDebug from 'debug';
 import express from 'express';
 import session from 'express-session';
-import { Strategy as LocalStrategy } from 'passport-local';
 import { createClient } from 'redis';
 import type { ServerOptions } from 'socket.io';
 import {
@@ -44,7 +43,7 @@ import {
   type TestSocket,
 } from '../../lib/testing/index.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
-import { signedSidOf, users } from '../support/server.js';
+import { signedSidOf, users, usersPassport } from '../support/server.js';
 import { Passport, Server } from '../support/stack.js';
 
 // Throws under CI=true when redis-server is missing: the spec then fails instead of skipping.
@@ -53,13 +52,6 @@ const REVALIDATE_MS = 300;
 const SENTINEL = 'session-digest-spec:sentinel';
 /** The package's session rooms and keys start with this (README, security notes). */
 const SESSION_ROOM = 'session-auth:session:';
-
-function publicUser(id: string): Express.User | undefined {
-  const user = users.find((u) => u.id === id);
-  if (!user) return undefined;
-  const { username, role, tenants } = user;
-  return { id, username, role, tenants };
-}
 
 /** One node: Express, express-session on connect-redis, Passport, Socket.IO on the Redis adapter. */
 async function node(url: string): Promise<{
@@ -84,19 +76,7 @@ async function node(url: string): Promise<{
     saveUninitialized: false,
     store: new RedisStore({ client, prefix: 'sess:' }),
   });
-  const passport = new Passport();
-  passport.use(
-    new LocalStrategy((username, password, done) => {
-      const user = users.find((u) => u.username === username && u.password === password);
-      done(null, user ? publicUser(user.id) : false);
-    }),
-  );
-  passport.serializeUser((user, done) => {
-    done(null, user.id);
-  });
-  passport.deserializeUser((id: string, done) => {
-    done(null, publicUser(id) ?? false);
-  });
+  const passport = usersPassport();
   const io = new Server({
     adapter: createAdapter(pub, sub) as ServerOptions['adapter'],
     connectionStateRecovery: {},
