@@ -1,6 +1,6 @@
 // The legs CI runs (`npm test` runs them all, after lint, type checks and the build): the whole
-// suite once on the newest versions, then the core, lifecycle and fidelity specs on older
-// versions and other session options and stores, one leg after another, each in its own
+// suite once on the newest versions, then the core, lifecycle and test kit folders of spec/ on
+// older versions and other session options and stores, one leg after another, each in its own
 // `node --test` with its environment (see spec/support/stack.ts) on its Node line (see
 // spec/support/node-lines.ts: a line other than the running Node's is installed from the npm
 // registry on first use). Prints one line per leg, then what failed, and exits non-zero when any
@@ -8,7 +8,7 @@
 //
 //   npm run spec:legs                     every leg
 //   npm run spec:legs -- sio46-express4   only the legs named
-//   npm run spec:legs -- --list           the legs, without running them
+//   npm run spec:legs -- --list           the legs and each one's files, without running them
 //   npm run spec:legs -- --readme         rewrites the README's Compatibility table from LEGS
 //
 // The README's table is written from this list, and a run refuses to start when the README says
@@ -33,68 +33,39 @@ interface LegResult {
 // What runs
 // ---------------------------------------------------------------------------------------------
 
+// A leg runs folders of spec/, never a list of files: a spec belongs to a group by the folder it
+// sits in, and a new spec runs where its folder does. The folders no group names (examples,
+// hostile, kit, leaks, nodes, package: the package as installed, the examples, hostile input,
+// leaks and load, several nodes on Redis and Postgres, the kit's assertions and session control)
+// run in the newest leg only, which keeps `npm test` near 12 minutes. A spec file outside every
+// folder runs in no leg: a run refuses to start while there is one.
+
 /**
  * Core: the public API on a live stack (sessionNamespace, requireAuth and its decisions,
- * wrapExpressMiddleware and its response stand-in, per-socket requests, origins, errors, setup).
- * Longest first: two files run at a time, and a long file started last would run alone.
+ * wrapExpressMiddleware and its response stand-in, per-socket requests, origins, errors, setup),
+ * and fidelity: Socket.IO's own behaviours replayed with the package on (spec/socket-io).
  */
-const CORE = [
-  'spec/wrap-express-middleware.spec.ts',
-  'spec/session-namespace.spec.ts',
-  'spec/require-auth.spec.ts',
-  'spec/decide.spec.ts',
-  'spec/event-refusal.spec.ts',
-  'spec/origin-check.spec.ts',
-  'spec/response.spec.ts',
-  'spec/request.spec.ts',
-  'spec/namespace-layers.spec.ts',
-  'spec/cookie-session.spec.ts',
-  'spec/socket-io-internals.spec.ts',
-  'spec/passport-namespace.spec.ts',
-  'spec/diagnostics.spec.ts',
-  'spec/setup-warnings.spec.ts',
-  'spec/setup.spec.ts',
-  'spec/errors.spec.ts',
-  'spec/connection-close.spec.ts',
-  'spec/old-clients.spec.ts',
-];
+const CORE = ['spec/socket-io', 'spec/api', 'spec/handshake', 'spec/core'];
 
 /**
  * Lifecycle: what happens to a socket while its session lives and ends (expiry, touch, logout,
  * destroy and regenerate, disconnectSession and disconnectUser, revalidation, reload, save and
  * autoSave).
  */
-const LIFECYCLE = [
-  'spec/rolling-cookie.spec.ts',
-  'spec/revalidate.spec.ts',
-  'spec/session-lifecycle.spec.ts',
-  'spec/disconnect-on-logout.spec.ts',
-  'spec/live-session.spec.ts',
-  'spec/session-writes.spec.ts',
-  'spec/disconnect-user.spec.ts',
-  'spec/disconnect-session.spec.ts',
-  'spec/reload-session.spec.ts',
-  'spec/save-session.spec.ts',
-  'spec/refresh-user.spec.ts',
-];
-
-/** Fidelity: what a socket sees is what an HTTP request of the same app sees. */
-const FIDELITY = ['spec/fidelity.spec.ts'];
+const LIFECYCLE = ['spec/live', 'spec/sessions'];
 
 /** The test kit users run against their own stacks: every supported version is one of those. */
-const KIT = ['spec/testing-kit.spec.ts'];
+const KIT = ['spec/testing'];
 
-/** Files listed before they are written: a leg skips such a file with a loud line. None now. */
-const NOT_WRITTEN_YET = new Set<string>();
-
-const ALL = 'every spec/*.spec.ts';
+const ALL = 'every spec/*/*.spec.ts';
 
 interface Leg {
   name: string;
   stack: Stack;
   /** The Node.js line (major) its `node --test` runs on. */
   node: NodeLine;
-  files: typeof ALL | readonly string[];
+  /** ALL, or the folders of spec/ it runs. */
+  folders: typeof ALL | readonly string[];
   /** Why this leg, in a few words (the README's table shows it). */
   why: string;
 }
@@ -106,7 +77,9 @@ const newest: Stack = {
   SESSION: 'default',
   STORE: 'memory',
 };
-const others = [...FIDELITY, ...CORE, ...LIFECYCLE, ...KIT];
+// The folders holding the longest files first: two files run at a time, and a long file started
+// last would run alone.
+const others = [...CORE, ...LIFECYCLE, ...KIT];
 
 /**
  * Every value of every dimension runs, without the full cross product: besides the newest, the five
@@ -122,28 +95,28 @@ const LEGS: readonly Leg[] = [
     name: 'newest',
     stack: newest,
     node: '26',
-    files: ALL,
+    folders: ALL,
     why: 'the whole suite, newest versions',
   },
   {
     name: 'sio46-express4',
     stack: { ...newest, SOCKET_IO: '4.6', EXPRESS: '4', PASSPORT: '0.6' },
     node: '20',
-    files: others,
+    folders: others,
     why: 'the oldest Node, Socket.IO, Express and Passport lines',
   },
   {
     name: 'sio46-express5',
     stack: { ...newest, SOCKET_IO: '4.6', SESSION: 'save-uninitialized', STORE: 'redis' },
     node: '22',
-    files: others,
+    folders: others,
     why: 'saved uninitialized sessions, Redis',
   },
   {
     name: 'sio47-express4',
     stack: { ...newest, SOCKET_IO: '4.7', EXPRESS: '4', SESSION: 'rolling', STORE: 'redis' },
     node: '20',
-    files: others,
+    folders: others,
     why: 'rolling sessions, Redis',
   },
   {
@@ -156,14 +129,14 @@ const LEGS: readonly Leg[] = [
       STORE: 'memorystore',
     },
     node: '22',
-    files: others,
+    folders: others,
     why: 'Passport 0.6, saved uninitialized sessions, memorystore',
   },
   {
     name: 'sio48-express4',
     stack: { ...newest, EXPRESS: '4', PASSPORT: '0.6', SESSION: 'rolling', STORE: 'memorystore' },
     node: '24',
-    files: others,
+    folders: others,
     why: 'Passport 0.6, rolling sessions, memorystore',
   },
 ];
@@ -212,22 +185,21 @@ function runsOn(leg: Leg): string {
 const groups: [string, readonly string[]][] = [
   ['core', CORE],
   ['lifecycle', LIFECYCLE],
-  ['fidelity', FIDELITY],
   ['test kit', KIT],
 ];
 
 /** The leg's specs, by group where it runs a whole group. */
 function filesText(leg: Leg): string {
-  if (leg.files === ALL) return 'all (`spec/*.spec.ts`)';
-  const files = new Set(leg.files);
+  if (leg.folders === ALL) return 'all (`spec/*/*.spec.ts`)';
+  const folders = new Set(leg.folders);
   const parts: string[] = [];
   for (const [name, members] of groups) {
-    if (members.every((f) => files.has(f))) {
+    if (members.every((f) => folders.has(f))) {
       parts.push(name);
-      for (const f of members) files.delete(f);
+      for (const f of members) folders.delete(f);
     }
   }
-  parts.push(...[...files].map((f) => `\`${path.basename(f, '.spec.ts')}\``));
+  parts.push(...[...folders].map((f) => `\`${f}\``));
   return parts.join(', ');
 }
 
@@ -252,11 +224,13 @@ function readmeTable(): string {
       filesText(leg),
     ].join(' | '),
   );
-  const list = (files: readonly string[]): string =>
-    [...files]
+  const list = (folders: readonly string[]): string =>
+    [...folders]
       .sort()
-      .map((f) => `\`${f}\``)
+      .map((f) => `\`${f}/\``)
       .join(', ');
+  const grouped = new Set(groups.flatMap(([, folders]) => folders));
+  const newestOnly = specFolders().filter((f) => !grouped.has(f));
   return [
     START,
     '',
@@ -266,7 +240,8 @@ function readmeTable(): string {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map((row) => `| ${row} |`),
     '',
-    ...groups.map(([name, files]) => `- **${name}**: ${list(files)}`),
+    ...groups.map(([name, folders]) => `- **${name}**: ${list(folders)}`),
+    `- **newest only**: ${list(newestOnly)}`,
     "- **Express**: the leg's major is the one of every test app whose test does not name one; tests that name Express 4 or 5 themselves (to run both) keep it on every leg.",
     `- **Node.js**: the leg's line runs on the machine's own Node when it is of that line, else on the release \`spec/support/node-lines.ts\` pins (${Object.values(nodeReleases).join(', ')}), installed on first use from the npm registry's \`node\` package into \`node_modules/.cache/node-lines/\`. Child processes the specs start (cluster nodes, client processes, servers, \`npm\`, \`tsc\`) run on the leg's Node too.`,
     '',
@@ -290,10 +265,33 @@ async function readmeWithTable(readmePath: string, readme: string): Promise<stri
 // Running
 // ---------------------------------------------------------------------------------------------
 
-function allSpecs(): string[] {
-  return readdirSync(path.join(root, 'spec'))
+/** The spec files of a folder of spec/ (`spec/api`), sorted. */
+function specsIn(folder: string): string[] {
+  const dir = path.join(root, folder);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
     .filter((f) => f.endsWith('.spec.ts'))
     .sort()
+    .map((f) => `${folder}/${f}`);
+}
+
+/** The folders of spec/ that hold specs (`spec/api`, …), sorted. */
+function specFolders(): string[] {
+  return readdirSync(path.join(root, 'spec'), { withFileTypes: true })
+    .filter((d) => d.isDirectory() && specsIn(`spec/${d.name}`).length > 0)
+    .map((d) => `spec/${d.name}`)
+    .sort();
+}
+
+/** The leg's files, folder by folder. */
+function filesOf(leg: Leg): string[] {
+  return leg.folders === ALL ? specFolders().flatMap(specsIn) : leg.folders.flatMap(specsIn);
+}
+
+/** Spec files outside every folder: no leg would run them. */
+function looseSpecs(): string[] {
+  return readdirSync(path.join(root, 'spec'))
+    .filter((f) => f.endsWith('.spec.ts'))
     .map((f) => `spec/${f}`);
 }
 
@@ -301,6 +299,7 @@ interface Outcome {
   leg: Leg;
   node: NodeBinary;
   files: string[];
+  /** Folders the leg names that hold no spec. */
   missing: string[];
   seconds: number;
   exitCode: number;
@@ -319,16 +318,9 @@ async function runLeg(
   count: number,
   dir: string,
 ): Promise<Outcome> {
-  const listed = leg.files === ALL ? allSpecs() : [...leg.files];
-  const missing = listed.filter((f) => !existsSync(path.join(root, f)));
-  const files = listed.filter((f) => !missing.includes(f));
-  for (const file of missing) {
-    if (NOT_WRITTEN_YET.has(file)) {
-      loud(`LEG ${leg.name}: ${file} DOES NOT EXIST YET - SKIPPED (listed in spec/legs.ts)`);
-    } else {
-      loud(`LEG ${leg.name}: ${file} IS MISSING - THE LEG FAILS`);
-    }
-  }
+  const files = filesOf(leg);
+  const missing = leg.folders === ALL ? [] : leg.folders.filter((f) => specsIn(f).length === 0);
+  for (const folder of missing) loud(`LEG ${leg.name}: ${folder} HAS NO SPECS - THE LEG FAILS`);
   console.log(
     `\n=== leg ${index}/${count} ${leg.name}: node ${node.version}, ${envOf(leg)}, ${files.length} files ===\n`,
   );
@@ -380,15 +372,15 @@ function failed(outcome: Outcome): boolean {
     outcome.exitCode !== 0 ||
     outcome.result === undefined ||
     outcome.result.failed > 0 ||
-    outcome.missing.some((f) => !NOT_WRITTEN_YET.has(f))
+    outcome.missing.length > 0
   );
 }
 
 function summaryLine(outcome: Outcome): string {
   const { leg, node, result } = outcome;
   const files =
-    leg.files === ALL ? `all ${outcome.files.length} files` : `${outcome.files.length} files`;
-  const skipped = outcome.missing.length > 0 ? ` (${outcome.missing.length} not written yet)` : '';
+    leg.folders === ALL ? `all ${outcome.files.length} files` : `${outcome.files.length} files`;
+  const skipped = outcome.missing.length > 0 ? ` (${outcome.missing.length} folders empty)` : '';
   const tests =
     result === undefined
       ? 'no result'
@@ -435,9 +427,21 @@ async function main(): Promise<number> {
   }
   if (args.includes('--list')) {
     for (const leg of LEGS) {
-      console.log(`${leg.name.padEnd(15)}  ${runsOn(leg)}  ${filesText(leg)}`);
+      const files = filesOf(leg);
+      console.log(
+        `${leg.name.padEnd(15)}  ${runsOn(leg)}  ${filesText(leg)}: ${files.length} files`,
+      );
+      for (const file of files) console.log(`    ${file}`);
     }
+    for (const file of looseSpecs()) console.log(`in no folder, run by no leg: ${file}`);
     return 0;
+  }
+  const loose = looseSpecs();
+  if (loose.length > 0) {
+    console.error(
+      `${loose.join(', ')}: in no folder of spec/, so no leg would run it: move it into the folder of what it tests`,
+    );
+    return 1;
   }
   const enginesError = checkEngines();
   if (enginesError !== undefined) {
@@ -488,12 +492,8 @@ async function main(): Promise<number> {
     `${total.toFixed(1)} s in all; load average (1, 5, 15 min) ${loadBefore} before, ${load()} after`,
   );
   for (const outcome of outcomes) {
-    for (const file of outcome.missing) {
-      console.log(
-        NOT_WRITTEN_YET.has(file)
-          ? `*** ${outcome.leg.name}: ${file} does not exist yet: SKIPPED ***`
-          : `*** ${outcome.leg.name}: ${file} is missing: FAILED ***`,
-      );
+    for (const folder of outcome.missing) {
+      console.log(`*** ${outcome.leg.name}: ${folder} has no specs: FAILED ***`);
     }
   }
   const failedLegs = outcomes.filter(failed);

@@ -1,5 +1,5 @@
 // Every private member of Socket.IO this package reads or patches, in one place. Each is named in
-// INTERNALS with a probe, and spec/socket-io-internals.spec.ts runs the probes on every supported
+// INTERNALS with a probe, and spec/socket-io/socket-io-internals.spec.ts runs the probes on every supported
 // Socket.IO version: an upgrade that renames or removes one fails there, naming the member.
 import type { Namespace, Server, Socket } from 'socket.io';
 
@@ -213,7 +213,7 @@ export interface Internal {
   present(parts: { io: Server; nsp: Namespace; parent: Namespace; socket: Socket }): boolean;
 }
 
-/** Every private member read or patched above, for spec/socket-io-internals.spec.ts. */
+/** Every private member read or patched above, for spec/socket-io/socket-io-internals.spec.ts. */
 export const INTERNALS: readonly Internal[] = [
   { member: 'Server#_nsps', present: ({ io }) => serverOf(io)._nsps instanceof Map },
   {

@@ -31,7 +31,6 @@ import { RedisStore } from 'connect-redis';
 import express from 'express';
 import session from 'express-session';
 import pg from 'pg';
-import { Strategy as LocalStrategy } from 'passport-local';
 import { createClient } from 'redis';
 import type { ServerOptions } from 'socket.io';
 import {
@@ -42,8 +41,8 @@ import {
   requireAuth,
   sessionNamespace,
 } from '../../lib/index.js';
-import { users } from './server.js';
-import { Server, Passport } from './stack.js';
+import { users, usersPassport } from './server.js';
+import { Server } from './stack.js';
 import { reporting, type Who } from './whoami.js';
 
 /** What a node answers to `whoami` (the shared handler, on `/`, `/chat` and `/admin`). */
@@ -226,19 +225,7 @@ async function main(): Promise<void> {
     store,
     cookie: { maxAge },
   });
-  const passport = new Passport();
-  passport.use(
-    new LocalStrategy((username, password, done) => {
-      const user = users.find((u) => u.username === username && u.password === password);
-      done(null, user ? publicUser(user.id) : false);
-    }),
-  );
-  passport.serializeUser((user, done) => {
-    done(null, user.id);
-  });
-  passport.deserializeUser((id: string, done) => {
-    done(null, publicUser(id) ?? false);
-  });
+  const passport = usersPassport();
 
   const app = express();
   const http = createServer(app);
@@ -377,13 +364,6 @@ async function main(): Promise<void> {
   });
   const ready: NodeReady = { port, name };
   send({ ready });
-}
-
-function publicUser(id: string): Express.User | undefined {
-  const user = users.find((u) => u.id === id);
-  if (!user) return undefined;
-  const { username, role, tenants } = user;
-  return { id, username, role, tenants };
 }
 
 main().catch((error: unknown) => {

@@ -1,4 +1,4 @@
-// Shared by the hostile-input specs (spec/hostile-input-*.spec.ts), property-based (fast-check):
+// Shared by the hostile-input specs (spec/hostile/hostile-input-*.spec.ts), property-based (fast-check):
 // Cookie headers, Origin headers, handshake `auth` payloads and namespace names, each case a real
 // socket.io-client connection to a real server. One spec file per property: the test runner's
 // --test-timeout bounds each file as a whole, and the four properties' 10 500 connections in one

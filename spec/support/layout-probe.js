@@ -1,5 +1,5 @@
 /* global document, getComputedStyle, innerWidth */
-// Evaluated in a page of the demo by spec/example-passport-browser.spec.ts (page.evaluate of this
+// Evaluated in a page of the demo by spec/examples/example-passport-browser.spec.ts (page.evaluate of this
 // file's text): measures, with bounding boxes, what a reader sees at the page's width. One
 // expression, so that evaluating it returns its value.
 (() => {

@@ -1,4 +1,4 @@
-// Shared by the leak specs (spec/leaks-*.spec.ts): thousands of handshakes that hang (middleware
+// Shared by the leak specs (spec/leaks/leaks-*.spec.ts): thousands of handshakes that hang (middleware
 // that never calls next, a session store that never answers, an authorize that never settles), and
 // thousands of clients that leave while their handshake hangs, must leave no pending socket, timer,
 // listener or heap behind, and no `connection` event for a client that has left. The tests are

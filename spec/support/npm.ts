@@ -1,5 +1,5 @@
 // Child processes for the specs that build, pack and install the package as its users do
-// (spec/index.spec.ts, spec/readme-quick-start.spec.ts, spec/nestjs.spec.ts).
+// (spec/package/index.spec.ts, spec/package/readme-quick-start.spec.ts, spec/package/nestjs.spec.ts).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -73,7 +73,7 @@ export function parsePackJson(stdout: string): PackInfo[] {
 /**
  * The package as `npm publish` would ship it, packed into `work`, and the tarball's path. It is
  * built from lib/ into a folder of its own, so that it never reads or rebuilds the repo's dist/,
- * which spec/index.spec.ts's `npm pack` may be rebuilding at the same time.
+ * which spec/package/index.spec.ts's `npm pack` may be rebuilding at the same time.
  */
 export async function packPrivately(work: string): Promise<string> {
   const source = path.join(work, 'package-source');

@@ -109,21 +109,9 @@ export async function createTestServer(
     store,
     ...options.sessionOptions,
   });
-  const passport = new Passport();
   let deserialized = 0;
-  passport.use(
-    new LocalStrategy((username, password, done) => {
-      const user = users.find((u) => u.username === username && u.password === password);
-      done(null, user ? publicUser(user) : false);
-    }),
-  );
-  passport.serializeUser((user, done) => {
-    done(null, user.id);
-  });
-  passport.deserializeUser((id: string, done) => {
+  const passport = usersPassport(() => {
     deserialized++;
-    const user = users.find((u) => u.id === id);
-    done(null, user ? publicUser(user) : false);
   });
 
   app.use(sessionMiddleware);
@@ -227,6 +215,30 @@ export async function start(
 
 function publicUser({ id, username, role, tenants }: TestUser): Express.User {
   return { id, username, role, tenants };
+}
+
+/**
+ * A Passport (the leg's version) that logs the spec `users` in with passport-local and keeps
+ * their id in the session: what every spec app, node and cookie-session app logs in with.
+ * `onDeserialize` runs at each deserializeUser, for specs that count them.
+ */
+export function usersPassport(onDeserialize?: () => void): InstanceType<typeof Passport> {
+  const passport = new Passport();
+  passport.use(
+    new LocalStrategy((username, password, done) => {
+      const user = users.find((u) => u.username === username && u.password === password);
+      done(null, user ? publicUser(user) : false);
+    }),
+  );
+  passport.serializeUser((user, done) => {
+    done(null, user.id);
+  });
+  passport.deserializeUser((id: string, done) => {
+    onDeserialize?.();
+    const user = users.find((u) => u.id === id);
+    done(null, user ? publicUser(user) : false);
+  });
+  return passport;
 }
 
 /** The `name=value` pairs of a response's Set-Cookie headers, as a Cookie header. */

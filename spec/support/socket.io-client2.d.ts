@@ -1,5 +1,5 @@
 // `socket.io-client2` is socket.io-client 2.5 installed under an alias (npm:socket.io-client@^2.5),
-// for spec/old-clients.spec.ts. It ships no types: the parts the spec uses.
+// for spec/socket-io/old-clients.spec.ts. It ships no types: the parts the spec uses.
 declare module 'socket.io-client2' {
   interface Socket {
     readonly connected: boolean;

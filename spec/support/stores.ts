@@ -1,7 +1,8 @@
+import assert from 'node:assert/strict';
 import type { RequestHandler } from 'express';
 import type { SessionData } from 'express-session';
 import type { Socket as ServerSocket } from 'socket.io';
-import { CountingStore } from './server.js';
+import { CountingStore, type TestServer } from './server.js';
 import { sessionDefaults } from './stack.js';
 
 /**
@@ -118,6 +119,37 @@ export function sessionRoutes(gate?: {
     }
     next();
   };
+}
+
+/** GET /read of sessionRoutes with the cookie: the session's field and its user, over plain HTTP. */
+export async function readSession(
+  t: TestServer,
+  cookie: string,
+  key: string,
+): Promise<{ value: unknown; user: string | null }> {
+  const res = await fetch(`${t.url}/read?key=${encodeURIComponent(key)}`, { headers: { cookie } });
+  assert.equal(res.status, 200);
+  return (await res.json()) as { value: unknown; user: string | null };
+}
+
+/** The session's field, as an HTTP request of the same app reads it (sessionRoutes' GET /read). */
+export async function httpRead(t: TestServer, cookie: string, key: string): Promise<unknown> {
+  return (await readSession(t, cookie, key)).value;
+}
+
+/** Sets the session's field over HTTP (sessionRoutes' GET /write), as another tab would. */
+export async function httpWrite(
+  t: TestServer,
+  cookie: string,
+  key: string,
+  value: string,
+): Promise<void> {
+  const res = await fetch(
+    `${t.url}/write?key=${encodeURIComponent(key)}&value=${encodeURIComponent(value)}`,
+    { headers: { cookie } },
+  );
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
 }
 
 export interface Failure {

@@ -1,4 +1,4 @@
-// Vitest, for spec/testing-readme.spec.ts: runs only the file named in VITEST_FILE, and resolves
+// Vitest, for spec/examples/testing-examples.spec.ts: runs only the file named in VITEST_FILE, and resolves
 // the package to lib/ as tsconfig.json's paths do for tsx (a user's project resolves it to the
 // installed package instead).
 import path from 'node:path';

@@ -1,0 +1,553 @@
+// Any Passport strategy on a namespace: the cookie session first, then tokens from the handshake's
+// auth (real passport-jwt with jsonwebtoken, and passport-http-bearer), with the same guards,
+// revocation and refresh whichever let the socket in, and tokens that expire and are renewed in
+// place.
+import assert from 'node:assert/strict';
+import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import fc from 'fast-check';
+import jwt from 'jsonwebtoken';
+import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
+import { Strategy as BearerStrategy } from 'passport-http-bearer';
+import type { Socket as ClientSocket } from 'socket.io-client';
+import {
+  ERR_AUTHORIZE_ERROR,
+  ERR_FORBIDDEN,
+  ERR_SESSION_EXPIRED,
+  ERR_SESSION_REVOKED,
+  ERR_BAD_TOKEN_EXPIRY,
+  ERR_UNAUTHORIZED,
+  SESSION_ENDED_EVENT,
+  TOKEN_EVENT,
+  disconnectUser,
+  passportNamespace,
+  refreshUser,
+  requireAuth,
+  type TokenRenewalAck,
+} from '../../lib/index.js';
+import type { Socket as ServerSocket } from 'socket.io';
+import { serverState, socketState } from '../../lib/core/state.js';
+import { connected, connectError, within } from '../support/bounded.js';
+import { request } from '../support/client.js';
+import { type TestContext, type TestServer, start, users } from '../support/server.js';
+import { expectEnded, type Seen, watchEnd } from '../support/session-ending.js';
+import { reporting, whoami } from '../support/whoami.js';
+
+const SECRET = 'jwt-spec-secret';
+const BEARER = new Map([
+  ['alice-api-key', '1'],
+  ['bob-api-key', '2'],
+]);
+
+/** A JWT for user `id`, expiring `seconds` from now. */
+function jwtFor(id: string, seconds = 3600): string {
+  return jwt.sign({ sub: id }, SECRET, { expiresIn: seconds });
+}
+
+function publicUser(id: unknown): Express.User | false {
+  const user = users.find((u) => u.id === id);
+  return user
+    ? { id: user.id, username: user.username, role: user.role, tenants: user.tenants }
+    : false;
+}
+
+/**
+ * The `info` the `expiring` bearer strategy gives with each of its tokens (all alice's): a spec
+ * registers a token with the expiry it wants the strategy to report.
+ */
+const grants = new Map<string, unknown>();
+
+/** A token the `expiring` strategy accepts, with `info` as the strategy's info. */
+function grant(info: unknown): string {
+  const token = `grant-${grants.size}-${Math.random().toString(36).slice(2)}`;
+  grants.set(token, info);
+  return token;
+}
+
+/** Holds the `slow-jwt` strategy's verify while set: a token renewal caught mid-way. */
+const slow: { gate?: Promise<void>; reached?: () => void } = {};
+
+function app(onError?: (error: unknown) => void) {
+  return (ctx: TestContext): void => {
+    const { io, session, passport } = ctx;
+    passport.use(
+      'slow-jwt',
+      new JwtStrategy(
+        { jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(), secretOrKey: SECRET },
+        (payload: { sub?: string }, done: (err: unknown, user?: unknown) => void) => {
+          const { gate, reached } = slow;
+          reached?.();
+          void (gate ?? Promise.resolve()).then(() => {
+            done(null, publicUser(payload.sub));
+          });
+        },
+      ),
+    );
+    reporting(requireAuth(passportNamespace(io.of('/slow'), passport, ['slow-jwt'])));
+    passport.use(
+      new JwtStrategy(
+        { jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(), secretOrKey: SECRET },
+        (payload: { sub?: string }, done: (err: unknown, user?: unknown) => void) => {
+          done(null, publicUser(payload.sub));
+        },
+      ),
+    );
+    passport.use(
+      new BearerStrategy((token, done) => {
+        if (token === 'broken-key') {
+          done(new Error('the key service is down'));
+          return;
+        }
+        const id = BEARER.get(token);
+        done(null, id === undefined ? false : publicUser(id));
+      }),
+    );
+    passport.use(
+      'expiring',
+      new BearerStrategy((token, done) => {
+        // What strategies give in their info is theirs to shape: passport-http-bearer's type
+        // knows only `message` and `scope`.
+        if (grants.has(token)) done(null, publicUser('1'), grants.get(token) as never);
+        else done(null, false);
+      }),
+    );
+    const options = { ...(onError && { onError }), explain: true };
+    reporting(requireAuth(passportNamespace(io.of('/units'), passport, ['expiring'], options)));
+    reporting(
+      requireAuth(
+        passportNamespace(io.of('/chat'), passport, ['session', 'jwt'], { ...options, session }),
+      ),
+    );
+    reporting(requireAuth(passportNamespace(io.of('/api'), passport, ['jwt', 'bearer'], options)));
+    reporting(
+      requireAuth(passportNamespace(io.of('/admin'), passport, ['jwt'], options), {
+        authorize: (user) => user.role === 'admin',
+      }),
+    );
+  };
+}
+
+interface Tab {
+  socket: ClientSocket;
+  seen: Seen;
+}
+
+async function tab(
+  t: TestServer,
+  nsp: string,
+  options: { cookie?: string; token?: string },
+): Promise<Tab> {
+  const socket = t.connect(nsp, {
+    ...(options.cookie !== undefined && { cookie: options.cookie }),
+    ...(options.token !== undefined && { auth: { token: options.token } }),
+  });
+  const seen = watchEnd(socket);
+  await connected(socket);
+  return { socket, seen };
+}
+
+async function server(
+  tc: NodeTestContext,
+  onError?: (error: unknown) => void,
+): Promise<TestServer> {
+  return start(tc, app(onError));
+}
+
+describe('passportNamespace: the session first, then tokens', () => {
+  test('a cookie session alone, a JWT alone, and both (the session wins)', async (tc) => {
+    const t = await server(tc);
+    const alice = await t.login('alice');
+    const byCookie = await tab(t, '/chat', { cookie: alice });
+    assert.equal((await whoami(byCookie.socket)).user, 'alice');
+    const byToken = await tab(t, '/chat', { token: jwtFor('2') });
+    assert.equal((await whoami(byToken.socket)).user, 'bob');
+    const both = await tab(t, '/chat', { cookie: alice, token: jwtFor('2') });
+    assert.equal((await whoami(both.socket)).user, 'alice');
+    const sockets = await t.io.of('/chat').fetchSockets();
+    assert.deepEqual(
+      sockets
+        .map((s) => s.data as unknown)
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [
+        { user: { id: '1', username: 'alice' } },
+        { user: { id: '1', username: 'alice' } },
+        { user: { id: '2', username: 'bob' } },
+      ],
+    );
+  });
+
+  test('passport-http-bearer and passport-jwt in order on a token-only namespace', async (tc) => {
+    const t = await server(tc);
+    const bearer = await tab(t, '/api', { token: 'bob-api-key' });
+    assert.equal((await whoami(bearer.socket)).user, 'bob');
+    const viaJwt = await tab(t, '/api', { token: jwtFor('1') });
+    assert.equal((await whoami(viaJwt.socket)).user, 'alice');
+  });
+
+  test('refusals keep their codes: no token, a bad one, an expired one, a failing strategy', async (tc) => {
+    const reported: unknown[] = [];
+    const t = await server(tc, (error) => {
+      reported.push(error);
+    });
+    const none = await connectError(t.connect('/api'));
+    assert.deepEqual(none.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'no-token' });
+    const bad = await connectError(t.connect('/api', { auth: { token: 'not-a-token' } }));
+    assert.deepEqual(bad.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+    const expired = await connectError(t.connect('/api', { auth: { token: jwtFor('1', -10) } }));
+    assert.deepEqual(expired.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+    const huge = await connectError(t.connect('/api', { auth: { token: 'x'.repeat(20_000) } }));
+    assert.deepEqual(huge.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+    const failing = await connectError(t.connect('/api', { auth: { token: 'broken-key' } }));
+    assert.deepEqual(failing.data, { code: ERR_AUTHORIZE_ERROR, status: 500 });
+    assert.equal(reported.length, 1);
+    // The connection's own headers never carry the token.
+    const seenHeaders = new Promise<unknown>((resolve) => {
+      t.io.of('/api').once('connection', (socket) => {
+        resolve(socket.client.request.headers.authorization);
+      });
+    });
+    await tab(t, '/api', { token: 'alice-api-key' });
+    assert.equal(await within(seenHeaders, 'connection'), undefined);
+  });
+
+  test('requireAuth, disconnectUser and refreshUser work the same for a token socket', async (tc) => {
+    const t = await server(tc);
+    const admin = await tab(t, '/admin', { token: jwtFor('1') });
+    assert.equal((await whoami(admin.socket)).user, 'alice');
+    const refused = await connectError(t.connect('/admin', { auth: { token: jwtFor('2') } }));
+    assert.equal(refused.data?.code, ERR_FORBIDDEN);
+    const user = users.find((u) => u.username === 'alice');
+    assert.ok(user);
+    tc.after(() => {
+      (user as { role: string }).role = 'admin';
+    });
+    (user as { role: string }).role = 'member';
+    await refreshUser(t.io, '1');
+    await expectEnded(admin.socket, admin.seen, ERR_FORBIDDEN, 'demoted');
+    const bob = await tab(t, '/api', { token: jwtFor('2') });
+    await disconnectUser(t.io, '2');
+    await expectEnded(bob.socket, bob.seen, ERR_SESSION_REVOKED, 'bob');
+  });
+});
+
+describe('token lifetime on live sockets', () => {
+  test("a token's exp ends its socket with ERR_SESSION_EXPIRED, not before", async (tc) => {
+    const t = await server(tc);
+    const token = jwtFor('1', 2);
+    const exp = (jwt.decode(token) as { exp: number }).exp * 1000;
+    const short = await tab(t, '/api', { token });
+    await expectEnded(short.socket, short.seen, ERR_SESSION_EXPIRED, 'expired token');
+    assert.ok(Date.now() >= exp, `ended ${exp - Date.now()} ms before the token's exp`);
+  });
+
+  test('a fresh token for the same user on session:token: the socket goes on past the old exp', async (tc) => {
+    const t = await server(tc);
+    const token = jwtFor('1', 2);
+    const oldExp = (jwt.decode(token) as { exp: number }).exp * 1000;
+    const live = await tab(t, '/api', { token });
+    const fresh = jwtFor('1', 3600);
+    const reply = await request<{ expires: number }>(live.socket, TOKEN_EVENT, fresh);
+    assert.equal(reply.expires, (jwt.decode(fresh) as { exp: number }).exp * 1000);
+    // Past the old exp (the clock is what this is about), the socket still answers.
+    await new Promise((resolve) => setTimeout(resolve, oldExp - Date.now() + 300));
+    assert.equal((await whoami(live.socket)).user, 'alice');
+    assert.deepEqual(live.seen.events, []);
+  });
+
+  test('a socket that leaves while its fresh token is checked is not put back in the expiry heap', async (tc) => {
+    const t = await server(tc);
+    const left = new Promise<ServerSocket>((resolve) => {
+      t.io.of('/slow').on('connection', (socket) =>
+        socket.on('disconnect', () => {
+          resolve(socket);
+        }),
+      );
+    });
+    const live = await tab(t, '/slow', { token: jwtFor('1') });
+    let release = (): void => {};
+    slow.gate = new Promise((resolve) => (release = resolve));
+    const reached = new Promise<void>((resolve) => (slow.reached = resolve));
+    tc.after(() => {
+      delete slow.gate;
+      delete slow.reached;
+      release();
+    });
+    live.socket.emit(TOKEN_EVENT, jwtFor('1', 3600));
+    await within(reached, 'the renewal to reach the strategy');
+    live.socket.disconnect();
+    const serverSocket = await within(left, 'the server to see the socket leave');
+    const state = socketState(serverSocket);
+    assert.ok(state, 'the socket was tracked');
+    const heap = serverState(t.io).expiryHeap;
+    assert.equal(heap.includes(state), false, 'leave() took it out');
+    release();
+    // The strategy answers, then serializeUser: no I/O on the way, so a few turns of the loop see
+    // the renewal through.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(heap.includes(state), false, 'the renewal did not arm it again');
+    assert.equal(state.heapIndex, -1);
+  });
+
+  test("another user's token, or one the strategies refuse, ends the socket", async (tc) => {
+    const t = await server(tc);
+    const one = await tab(t, '/api', { token: jwtFor('1') });
+    const answer = await request<{ error: { code: string } }>(one.socket, TOKEN_EVENT, jwtFor('2'));
+    assert.equal(answer.error.code, ERR_SESSION_REVOKED);
+    await expectEnded(one.socket, one.seen, ERR_SESSION_REVOKED, "another user's token");
+    const two = await tab(t, '/api', { token: jwtFor('1') });
+    await request(two.socket, TOKEN_EVENT, 'garbage');
+    await expectEnded(two.socket, two.seen, ERR_SESSION_REVOKED, 'a refused token');
+  });
+});
+
+/** `ms` (ms since epoch) as an ISO 8601 string in the zone `+02:00`. */
+function isoPlusTwo(ms: number): string {
+  return new Date(ms + 2 * 3600_000).toISOString().replace('Z', '+02:00');
+}
+
+/**
+ * A JWT-shaped token whose payload says `claims`, which the `expiring` strategy accepts with no
+ * info (an opaque bearer token that happens to be a JWT): its `exp` claim is all there is.
+ */
+function jwtShaped(claims: object): string {
+  const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const token = `${b64({ alg: 'none' })}.${b64(claims)}.${Math.random().toString(36).slice(2)}`;
+  grants.set(token, undefined);
+  return token;
+}
+
+describe('token expiry: the forms strategies give, and refusals naming the field', () => {
+  test('exp in seconds, expires as a Date, epoch ms and ISO strings: each ends its socket then', async (tc) => {
+    const t = await server(tc);
+    const now = Date.now();
+    // Two seconds or so ahead: the sockets connect first, then the spec waits for session:ended.
+    const expSeconds = Math.ceil((now + 2500) / 1000);
+    const forms: [string, unknown, number][] = [
+      ['info.exp (seconds)', { exp: expSeconds }, expSeconds * 1000],
+      ['info.expires (Date)', { expires: new Date(now + 2000) }, now + 2000],
+      ['info.expires (epoch ms)', { expires: now + 2100 }, now + 2100],
+      ['info.expires (ISO, Z)', { expires: new Date(now + 2200).toISOString() }, now + 2200],
+      ['info.expires (ISO, +02:00)', { expires: isoPlusTwo(now + 2300) }, now + 2300],
+      ['the JWT-shaped token alone', undefined, expSeconds * 1000],
+    ];
+    const sockets = await Promise.all(
+      forms.map(async ([what, info, expires]) => {
+        const token = info === undefined ? jwtShaped({ exp: expSeconds }) : grant(info);
+        const socket = t.connect('/units', { auth: { token } });
+        const seen = watchEnd(socket);
+        let endedAt = 0;
+        socket.on(SESSION_ENDED_EVENT, () => {
+          endedAt = Date.now();
+        });
+        await connected(socket, what);
+        return { what, expires, socket, seen, endedAt: () => endedAt };
+      }),
+    );
+    for (const { what, expires, socket, seen, endedAt } of sockets) {
+      await expectEnded(socket, seen, ERR_SESSION_EXPIRED, what);
+      assert.ok(endedAt() >= expires, `${what}: ended ${expires - endedAt()} ms before its expiry`);
+    }
+  });
+
+  test('the renewal ack gives the fresh expiry in epoch ms, whichever form the strategy used', async (tc) => {
+    const t = await server(tc);
+    const live = await tab(t, '/units', {
+      token: grant({ expires: new Date(Date.now() + 3600_000) }),
+    });
+    const base = Date.now() + 7200_000;
+    const seconds = Math.floor(base / 1000);
+    const forms: [unknown, number][] = [
+      [{ exp: seconds }, seconds * 1000],
+      [{ expires: new Date(base) }, base],
+      [{ expires: base + 1 }, base + 1],
+      [{ expires: new Date(base + 2).toISOString() }, base + 2],
+      [{ expires: isoPlusTwo(base + 3) }, base + 3],
+      [{ exp: seconds, expires: base + 60_000 }, seconds * 1000],
+    ];
+    for (const [info, expires] of forms) {
+      const reply = await request<TokenRenewalAck>(live.socket, TOKEN_EVENT, grant(info));
+      assert.deepEqual(reply, { expires }, `renewal with ${JSON.stringify(info)}`);
+    }
+    // The last renewal's expiry is the one in force: an ISO string two seconds ahead ends it.
+    const soon = Date.now() + 2000;
+    const reply = await request(live.socket, TOKEN_EVENT, grant({ expires: isoPlusTwo(soon) }));
+    assert.deepEqual(reply, { expires: soon });
+    await expectEnded(live.socket, live.seen, ERR_SESSION_EXPIRED, 'renewed to a near ISO expiry');
+    assert.ok(Date.now() >= soon, 'not before the renewed expiry');
+  });
+
+  test('an unusable expiry is refused at the handshake with ERR_BAD_TOKEN_EXPIRY, naming the field', async (tc) => {
+    const reported: unknown[] = [];
+    const t = await server(tc, (error) => {
+      reported.push(error);
+    });
+    const now = Date.now();
+    const cases: [string, string, RegExp][] = [
+      ['NaN', grant({ expires: NaN }), /^Unusable token expiry: info\.expires /],
+      ['an unparsable string', grant({ expires: 'next tuesday' }), /info\.expires .*ISO 8601/],
+      ['an ISO string without a zone', grant({ expires: '2999-01-01T00:00:00' }), /info\.expires/],
+      [
+        'seconds given as expires',
+        grant({ expires: Math.floor(now / 1000) + 3600 }),
+        /info\.expires is below 1e11/,
+      ],
+      ['a negative expires', grant({ expires: -5 }), /info\.expires is negative/],
+      ['an object as expires', grant({ expires: { at: now + 3600_000 } }), /info\.expires must be/],
+      [
+        'an invalid Date',
+        grant({ expires: new Date('never') }),
+        /info\.expires is an invalid Date/,
+      ],
+      ['milliseconds given as exp', grant({ exp: now + 3600_000 }), /info\.exp is too large/],
+      ['a string exp', grant({ exp: String(Math.floor(now / 1000) + 3600) }), /info\.exp must be/],
+      ['a negative exp', grant({ exp: -1 }), /info\.exp is negative/],
+      [
+        'a good exp with a bad expires',
+        grant({ exp: Math.floor(now / 1000) + 3600, expires: 'soon' }),
+        /info\.expires/,
+      ],
+      [
+        'a JWT-shaped token with a string exp claim',
+        jwtShaped({ exp: 'tomorrow' }),
+        /the token's exp claim must be/,
+      ],
+    ];
+    for (const [what, token, message] of cases) {
+      const err = await connectError(t.connect('/units', { auth: { token } }), what);
+      assert.deepEqual(err.data, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 }, what);
+      assert.match(err.message, message, what);
+    }
+    // A real passport-jwt accepts a JWT whose exp was signed in milliseconds (year 50000 and more):
+    // refused here, never a socket that outlives everything.
+    const msJwt = jwt.sign({ sub: '1', exp: now + 3600_000 }, SECRET);
+    const err = await connectError(t.connect('/api', { auth: { token: msJwt } }), 'ms exp JWT');
+    assert.deepEqual(err.data, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 });
+    assert.match(err.message, /the token's exp claim is too large for seconds/);
+    // Each went to onError too (the server's log), with the same message.
+    assert.equal(reported.length, cases.length + 1);
+    // `null` is no expiry, as an absent field: the token is let in and does not expire.
+    const none = await tab(t, '/units', { token: grant({ expires: null }) });
+    assert.equal((await whoami(none.socket)).user, 'alice');
+  });
+
+  test('whatever a strategy gives as exp or expires, a socket it lets in has an expiry', async (tc) => {
+    const t = await server(tc, () => undefined);
+    const now = Date.now();
+    const value = fc.oneof(
+      fc.constantFrom(undefined, null, NaN, Infinity, -Infinity, 0, -1, '', 'soon', {}, []),
+      fc.double(),
+      fc.integer({ min: -1e13, max: 1e16 }),
+      fc.integer({ min: now, max: now + 1e12 }),
+      fc.integer({ min: Math.floor(now / 1000), max: Math.floor(now / 1000) + 1e9 }),
+      fc.date(),
+      fc.date().map((d) => d.toString()),
+      fc.date({ min: new Date(now + 3600_000) }).map((d) => d.toISOString()),
+      fc.string({ maxLength: 40 }),
+      fc.jsonValue({ maxDepth: 2 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ exp: value, expires: value }, { requiredKeys: [] }),
+        async (info) => {
+          const token = grant(info);
+          const socket = t.connect('/units', { auth: { token } });
+          const outcome = await within(
+            new Promise<{ code?: unknown } | 'connected'>((resolve) => {
+              socket.once('connect', () => {
+                resolve('connected');
+              });
+              socket.once('connect_error', (err: Error & { data?: { code?: unknown } }) => {
+                resolve({ code: err.data?.code });
+              });
+            }),
+            `the handshake with ${fc.stringify(info)}`,
+          );
+          const given = [info.exp, info.expires].some((v) => v !== undefined && v !== null);
+          if (outcome === 'connected') {
+            const serverSocket = t.io.of('/units').sockets.get(socket.id ?? '');
+            const expires = serverSocket && socketState(serverSocket)?.expires;
+            socket.disconnect();
+            if (given) {
+              assert.ok(
+                typeof expires === 'number' && expires > now,
+                `let in with no future expiry (${String(expires)}): ${fc.stringify(info)}`,
+              );
+            } else {
+              assert.equal(expires, undefined);
+            }
+          } else {
+            assert.ok(given, 'refused with no expiry given');
+            assert.ok(
+              outcome.code === ERR_BAD_TOKEN_EXPIRY || outcome.code === ERR_UNAUTHORIZED,
+              `refused with ${String(outcome.code)}`,
+            );
+          }
+          grants.delete(token);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  test('an expiry already past is refused as an expired token is', async (tc) => {
+    const t = await server(tc);
+    const past = grant({ expires: new Date(Date.now() - 1000).toISOString() });
+    const refused = await connectError(t.connect('/units', { auth: { token: past } }));
+    assert.deepEqual(refused.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+    const pastExp = grant({ exp: Math.floor(Date.now() / 1000) - 5 });
+    const also = await connectError(t.connect('/units', { auth: { token: pastExp } }));
+    assert.deepEqual(also.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
+  });
+
+  test('a renewal with an unusable expiry gets the ack error and keeps its token; a past one ends it', async (tc) => {
+    const reported: unknown[] = [];
+    const t = await server(tc, (error) => {
+      reported.push(error);
+    });
+    const live = await tab(t, '/units', { token: grant({ expires: Date.now() + 3600_000 }) });
+    const seconds = Math.floor(Date.now() / 1000) + 3600;
+    for (const [info, message] of [
+      [{ expires: seconds }, /^Unusable token expiry: info\.expires is below 1e11/],
+      [{ expires: 'in an hour' }, /^Unusable token expiry: info\.expires is not an ISO 8601/],
+      [{ exp: 'soon' }, /^Unusable token expiry: info\.exp must be/],
+    ] as const) {
+      const reply = await request<{ error: { message: string; code: string; status: number } }>(
+        live.socket,
+        TOKEN_EVENT,
+        grant(info),
+      );
+      assert.equal(reply.error.code, ERR_BAD_TOKEN_EXPIRY, JSON.stringify(info));
+      assert.equal(reply.error.status, 500);
+      assert.match(reply.error.message, message);
+    }
+    assert.equal(reported.length, 3);
+    // Still connected on its token, told nothing (the whoami ack comes after every reply above).
+    assert.equal((await whoami(live.socket)).user, 'alice');
+    assert.deepEqual(live.seen.events, []);
+    const past = await request<{ error: { code: string } }>(
+      live.socket,
+      TOKEN_EVENT,
+      grant({ expires: Date.now() - 1000 }),
+    );
+    assert.equal(past.error.code, ERR_SESSION_REVOKED);
+    await expectEnded(live.socket, live.seen, ERR_SESSION_REVOKED, 'renewed with a past expiry');
+  });
+});
+
+describe('setup', () => {
+  test('mistakes throw a TypeError naming passportNamespace', async (tc) => {
+    await start(tc, ({ io, passport, session }) => {
+      assert.throws(
+        () => passportNamespace(io.of('/a'), passport, []),
+        /^TypeError: passportNamespace: strategies/,
+      );
+      assert.throws(
+        () => passportNamespace(io.of('/b'), passport, ['session', 'jwt']),
+        /^TypeError: passportNamespace: the 'session' strategy needs options\.session/,
+      );
+      assert.throws(
+        () => passportNamespace(io.of('/c'), passport, ['jwt'], { session, token: 42 as never }),
+        /^TypeError: passportNamespace: options\.token/,
+      );
+    });
+  });
+});

@@ -1,0 +1,110 @@
+// The demo on several nodes sharing a real redis-server for sessions and the Socket.IO adapter,
+// as examples/passport/redis.ts wires them (what server.ts does with REDIS_URL): in-process nodes
+// started by the test kit, and server.ts itself in a process of its own.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, describe, test } from 'node:test';
+import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from 'socket.io-session-auth';
+import {
+  createTestKit,
+  expectEnded,
+  expectRefused,
+  type TestKit,
+  type TestNode,
+} from 'socket.io-session-auth/testing';
+import { createApp, type ChatMessage, type Presence } from '../../examples/passport/app.js';
+import { connectRedis } from '../../examples/passport/redis.js';
+import { findUserById } from '../../examples/passport/users.js';
+import { waitFor } from '../support/client.js';
+import { within } from '../support/bounded.js';
+import { freePort, redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
+
+const skip = redisUnavailable();
+const SECRET = 'cluster-spec';
+const userOf = (id: string): Express.User => findUserById(id) ?? assert.fail(`no user ${id}`);
+
+describe('the demo on two nodes over Redis', { skip }, () => {
+  let redis: RedisServer | undefined;
+  let kit: TestKit;
+  let a: TestNode;
+  let b: TestNode;
+
+  before(async () => {
+    const server = await startRedis();
+    redis = server;
+    kit = await createTestKit(async () => {
+      const shared = await connectRedis(server.url);
+      const demo = createApp({ sessionSecret: SECRET, ...shared.options });
+      const close = async (): Promise<void> => {
+        await demo.close();
+        await shared.quit();
+      };
+      return { ...demo, close };
+    });
+    [a, b] = [kit.nodes[0] ?? assert.fail(), await kit.node()];
+  });
+  after(async () => {
+    await kit.close();
+    await redis?.stop();
+  });
+
+  test('log in on one, chat with a user on the other, see who is online on both', async () => {
+    // bob logs in through A's form and chats on B; alice chats on A.
+    const bob = await kit.loginWith('/login', { username: 'bob', password: 'bob-pass' });
+    const alice = await kit.loginAs(userOf('1'));
+    const bobOnB = await bob.connect('/chat', { node: b });
+    const aliceOnA = await alice.connect('/chat', { node: a });
+    assert.deepEqual(await bobOnB.emitWithAck('say', { text: 'hi from B' }), { ok: true });
+    const said = await aliceOnA.expectEvent<ChatMessage>('said');
+    assert.deepEqual([said.from, said.text], ['bob', 'hi from B']);
+    // Who's online, seen from A, lists the user connected to B, with both of his tabs.
+    await bob.connect('/chat', { node: b });
+    await aliceOnA.expectEvent<Presence[]>('online', {
+      where: (online) => online.some((u) => u.username === 'bob' && u.connections === 2),
+    });
+  });
+
+  test('a logout through A ends the sockets on B; expiry ends them on both', async () => {
+    const [carol, alice] = await Promise.all([kit.loginAs(userOf('3')), kit.loginAs(userOf('1'))]);
+    const carolOnB = await carol.connect('/tenant-acme', { node: b });
+    const aliceSockets = [
+      await alice.connect('/chat', { node: a }),
+      await alice.connect('/chat', { node: b }),
+    ];
+    await carol.logout(); // POST /logout on A
+    await expectEnded(carolOnB, ERR_SESSION_REVOKED);
+    await expectRefused(carol.connect('/chat', { node: b }), 'ERR_UNAUTHORIZED');
+
+    await kit.expire(alice);
+    for (const socket of aliceSockets) await expectEnded(socket, ERR_SESSION_EXPIRED);
+  });
+});
+
+test(
+  'server.ts with REDIS_URL: sessions and Socket.IO on Redis; closes its clients on SIGTERM',
+  { skip },
+  async () => {
+    const server = await startRedis();
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/passport/server.ts'], {
+      env: { ...process.env, PORT: String(port), REDIS_URL: server.url, SESSION_SECRET: SECRET },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const exited = once(child, 'exit');
+    try {
+      await waitFor(() => output.includes('Demo accounts'), 20_000, `the demo on port ${port}`);
+      assert.match(output, /Sessions and Socket\.IO: Redis/);
+      const page = await fetch(`http://127.0.0.1:${port}/login`);
+      assert.equal(page.status, 200);
+      await page.arrayBuffer();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const [code] = (await within(exited, 'exit on SIGTERM', 10_000)) as [number | null];
+    assert.equal(code, 0, output);
+    await server.stop();
+  },
+);
