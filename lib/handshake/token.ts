@@ -17,6 +17,7 @@ import {
 import { armExpiry } from '../live/expiry.js';
 import { rememberWhy, reasonsWanted } from './explain.js';
 import { requestOf } from '../core/request.js';
+import { giveUserData } from '../core/user.js';
 import { SessionReadResponse } from '../core/response.js';
 import { endSocket } from '../live/revocation.js';
 import {
@@ -306,13 +307,7 @@ function admitToken(
   if (previous) unindex(previous);
   const state = trackSocket(socket, options, undefined, userKeyOf(serialized));
   state.token = { serialized, expires };
-  if (options.userData) {
-    try {
-      (socket.data as Record<string, unknown>).user = options.userData(user as Express.User);
-    } catch (error) {
-      report(options.onError, error, socket);
-    }
-  }
+  giveUserData(socket, options, user);
 }
 
 /**

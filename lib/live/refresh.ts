@@ -7,6 +7,7 @@ import { ERR_SESSION_REVOKED, report, toError } from '../core/errors.js';
 import { endSocket, socketsUnder, toOtherNodes } from './revocation.js';
 import { serverState, type ServerState, type SocketState, userKeyOf } from '../core/state.js';
 import type { SessionRequest } from '../core/types.js';
+import { giveUserData, sessionUserOf } from '../core/user.js';
 import { hashOf } from './writes.js';
 
 // Sent between nodes through the adapter, with the key (`session-auth:user:<key>` or
@@ -163,7 +164,7 @@ export async function refreshSockets(
     return;
   }
   const stored = answer.data;
-  const serialized = stored?.passport?.user;
+  const serialized = sessionUserOf(stored);
   if (!stored || userKeyOf(serialized) !== first.userKey) {
     for (const state of states) endSocket(state, ERR_SESSION_REVOKED, how);
     return;
@@ -201,13 +202,7 @@ async function renew(
   }
   if (user !== undefined) {
     (req as { user?: unknown }).user = user;
-    if (options.userData) {
-      try {
-        (socket.data as Record<string, unknown>).user = options.userData(user as Express.User);
-      } catch (error) {
-        report(options.onError, error, socket);
-      }
-    }
+    giveUserData(socket, options, user);
   }
   await authorizeLive(state, how);
 }

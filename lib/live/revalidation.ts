@@ -7,7 +7,8 @@ import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from '../core/errors.js';
 import type { SessionStoreLike } from './expiry.js';
 import { refreshSockets } from './refresh.js';
 import { crossNode, endSocket } from './revocation.js';
-import { type ServerState, type SocketState, userKeyOf } from '../core/state.js';
+import type { ServerState, SocketState } from '../core/state.js';
+import { sessionUserKey } from '../core/user.js';
 
 const DEFAULT_INTERVAL_MS = 30_000;
 /** How many store reads a round has under way at once. */
@@ -147,7 +148,7 @@ function verdict(state: SocketState, stored: StoredSession | null | undefined): 
     endSocket(state, expired ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED, 'revalidation');
     return;
   }
-  if (userKeyOf(stored.passport?.user) !== state.userKey) {
+  if (sessionUserKey(stored) !== state.userKey) {
     endSocket(state, ERR_SESSION_REVOKED, 'revalidation');
   }
 }
