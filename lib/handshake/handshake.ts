@@ -381,8 +381,6 @@ export function storedSessionID(req: SessionRequest): string | undefined {
 // before it has connected.
 // ---------------------------------------------------------------------------------------------
 
-let warnedNoStore = false;
-
 export function trackStep(options: HandshakeOptions): NamespaceMiddleware {
   return function trackSessionMiddleware(socket, next) {
     try {
@@ -422,15 +420,12 @@ function track(socket: Socket, options: HandshakeOptions): void {
   if (options.autoSave) {
     if (sessionID === undefined) {
       // cookie-session: the session lives in the cookie, which only an HTTP response can write.
-      if (!warnedNoStore) {
-        warnedNoStore = true;
-        process.emitWarning(
-          'sessionNamespace: autoSave needs a session kept in a store (express-session); this ' +
-            'session lives in its cookie (cookie-session?), which a socket cannot write. ' +
-            'Sessions of such sockets are not saved.',
-          { code: 'SOCKET_IO_SESSION_AUTH_NO_STORE' },
-        );
-      }
+      warnOnce(
+        'SOCKET_IO_SESSION_AUTH_NO_STORE',
+        'sessionNamespace: autoSave needs a session kept in a store (express-session); this ' +
+          'session lives in its cookie (cookie-session?), which a socket cannot write. ' +
+          'Sessions of such sockets are not saved.',
+      );
     } else {
       state.savedHash = hashOf(session);
       installAutoSave(state);
