@@ -1,9 +1,10 @@
 import type { Namespace, Socket } from 'socket.io';
 import { decide } from '../handshake/decide.js';
 import { ERR_UNAUTHORIZED, refusal } from '../core/errors.js';
-import { compileRooms, guardJoins, keepGuard, refusalOf } from '../live/authorization.js';
+import { compileRooms, guardJoins, keepGuard } from '../live/authorization.js';
 import { refuseEvent, sessionHasEnded } from '../live/events.js';
 import { socketLifecycle } from '../handshake/handshake.js';
+import { warnOnce } from '../core/diagnostics.js';
 import { pruneEmptyChildren, useEverywhere } from '../socket-io/namespace-layers.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
 import { type Guard, addEventGuard, socketState, whyOf } from '../core/state.js';
@@ -99,7 +100,6 @@ export function requireAuth<User = Express.User>(
     timeoutMs,
     onError,
   };
-  let warned = false;
 
   const guardEvents = (socket: Socket, check: NonNullable<typeof authorizeEvent>): void => {
     // Recovered sockets run the namespace middleware again: one event guard per socket.
@@ -108,7 +108,7 @@ export function requireAuth<User = Express.User>(
       const user = socket.request.user as User | undefined;
       // Before authorizeEvent is asked: a socket whose session has ended may not act.
       if (!user || sessionHasEnded(socketState(socket))) {
-        refuseEvent(socket, event, ERR_UNAUTHORIZED, 401);
+        refuseEvent(socket, event, refusal(ERR_UNAUTHORIZED, 401));
         return;
       }
       const [name, ...rest] = event as [string, ...unknown[]];
@@ -116,11 +116,10 @@ export function requireAuth<User = Express.User>(
       const args = typeof rest[rest.length - 1] === 'function' ? rest.slice(0, -1) : rest;
       decide(
         () => check(user, name, args, socket),
-        timeoutMs,
+        guard,
         socket,
-        (verdict) => {
-          const refused = refusalOf(guard, socket, verdict);
-          if (refused) refuseEvent(socket, event, refused.data.code, refused.data.status);
+        (refused) => {
+          if (refused) refuseEvent(socket, event, refused);
           else next();
         },
       );
@@ -136,11 +135,8 @@ export function requireAuth<User = Express.User>(
       const why = whyOf(socket);
       // Neither sessionNamespace nor engine-level middleware put anything on this request.
       const { session } = req as { session?: unknown };
-      if (!warned && !why && session === undefined && user === undefined) {
-        warned = true;
-        process.emitWarning(noUserWarning(socket.nsp.name), {
-          code: 'SOCKET_IO_SESSION_AUTH_NO_USER',
-        });
+      if (!why && session === undefined && user === undefined) {
+        warnOnce('SOCKET_IO_SESSION_AUTH_NO_USER', noUserWarning(socket.nsp.name));
       }
       const refused = refusal(ERR_UNAUTHORIZED, 401);
       if (why?.explain) refused.data.reason = why.reason;
@@ -161,10 +157,9 @@ export function requireAuth<User = Express.User>(
     }
     decide(
       () => authorize(user, socket),
-      timeoutMs,
+      guard,
       socket,
-      (verdict) => {
-        const refused = refusalOf(guard, socket, verdict);
+      (refused) => {
         if (refused) next(refused);
         else admit();
       },

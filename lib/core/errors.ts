@@ -104,6 +104,14 @@ export class SessionAuthError extends Error {
   }
 }
 
+/**
+ * What a step that may refuse gives back: its value when it went through, or the refusal, a
+ * {@link SessionAuthError} with its code (and, when a check, a store or a strategy failed, that
+ * failure as its `cause`, for `onError`). The one convention of decide, requireAuth, the live
+ * authorization, tokens and refreshes: told apart with `instanceof SessionAuthError`.
+ */
+export type OrRefusal<T> = T | SessionAuthError;
+
 /** Builds a refusal whose message is the standard status text, e.g. 'Unauthorized'. */
 export function refusal(
   code: SessionAuthErrorCode,

@@ -54,11 +54,25 @@ export type NamespaceTarget = Server | Namespace;
 export type AllowedOrigins =
   readonly string[] | ((origin: string, req: IncomingMessage) => boolean);
 
+/** What a session holds, as a store returns it (or cookie-session keeps it): any field may be missing. */
+export interface StoredSession {
+  cookie?: { expires?: unknown; originalMaxAge?: unknown };
+  passport?: { user?: unknown };
+}
+
+/** What this package uses of an express-session store (`req.sessionStore`). */
+export interface SessionStoreLike {
+  get(sid: string, cb: (err: unknown, session?: StoredSession | null) => void): void;
+  touch?(sid: string, session: Session, cb?: (err?: unknown) => void): void;
+  /** Makes the request's `session` from stored data, as express-session loads it. */
+  createSession?(req: object, data: object): unknown;
+}
+
 /** The socket's request as the session read sees it: express-session's fields, unchecked. */
 export type SessionRequest = Omit<IncomingMessage, 'session' | 'sessionID'> & {
   session?: unknown;
   sessionID?: unknown;
-  sessionStore?: { createSession?: (req: object, data: object) => unknown };
+  sessionStore?: SessionStoreLike;
 };
 
 /** Decides whether a user may be in a room: only `true` lets the socket join. */

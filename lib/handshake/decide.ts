@@ -1,36 +1,68 @@
 import type { Socket } from 'socket.io';
+import {
+  ERR_AUTHORIZE_ERROR,
+  ERR_FORBIDDEN,
+  ERR_MIDDLEWARE_TIMEOUT,
+  type OrRefusal,
+  refusal,
+  report,
+} from '../core/errors.js';
+import type { Guard } from '../core/state.js';
 import { onConnectionClose } from '../socket-io/connection-close.js';
 
-/** The outcome of an `authorize` check: only a literal `true` allows. */
-export type Verdict =
+/** What a check answered, before it becomes a refusal: only a literal `true` allows. */
+type Verdict =
   { kind: 'allow' } | { kind: 'deny' } | { kind: 'error'; error: unknown } | { kind: 'timeout' };
 
 const ALLOW: Verdict = { kind: 'allow' };
 const DENY: Verdict = { kind: 'deny' };
 
+/** What `decide` answers: undefined when the check allowed, else the refusal with its code. */
+export type Decision = OrRefusal<undefined>;
+
 /**
- * Runs a user's check, sync or async, and calls `done` exactly once: a throw or rejection is an
- * error, anything but `true` a denial, and a check that never settles a timeout.
+ * Runs a user's check, sync or async, and calls `done` exactly once: undefined when it returned
+ * `true`; else the refusal: ERR_FORBIDDEN (anything but `true`), ERR_AUTHORIZE_ERROR (a throw or
+ * rejection, reported to the guard's `onError`), ERR_MIDDLEWARE_TIMEOUT (no answer within the
+ * guard's `timeoutMs`, or the client left).
  */
 export function decide(
   check: () => unknown,
-  timeoutMs: number,
+  guard: Pick<Guard, 'timeoutMs' | 'onError'>,
   socket: Socket,
-  done: (verdict: Verdict) => void,
+  done: (decision: Decision) => void,
 ): void {
+  const answer = (verdict: Verdict): void => {
+    done(refusalOf(verdict, guard, socket));
+  };
   let result: unknown;
   try {
     result = check();
   } catch (error) {
-    done({ kind: 'error', error });
+    answer({ kind: 'error', error });
     return;
   }
   // The common case, a synchronous answer, costs no timer and no closure: it runs per event.
   if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
-    done(result === true ? ALLOW : DENY);
+    done(result === true ? undefined : refusal(ERR_FORBIDDEN, 403));
     return;
   }
-  settleLater(result as PromiseLike<unknown>, timeoutMs, socket, done);
+  settleLater(result as PromiseLike<unknown>, guard.timeoutMs, socket, answer);
+}
+
+/** The refusal a verdict stands for (reported to `onError` when the check failed). */
+function refusalOf(verdict: Verdict, guard: Pick<Guard, 'onError'>, socket: Socket): Decision {
+  switch (verdict.kind) {
+    case 'allow':
+      return undefined;
+    case 'deny':
+      return refusal(ERR_FORBIDDEN, 403);
+    case 'timeout':
+      return refusal(ERR_MIDDLEWARE_TIMEOUT, 503);
+    case 'error':
+      report(guard.onError, verdict.error, socket);
+      return refusal(ERR_AUTHORIZE_ERROR, 500, verdict.error);
+  }
 }
 
 // The checks waiting on each promise. A user's authorize may hand every handshake the same

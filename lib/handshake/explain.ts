@@ -11,6 +11,7 @@ import type { Middleware } from '../core/chain.js';
 import { SessionReadResponse } from '../core/response.js';
 import { keepWhy } from '../core/state.js';
 import type { ExpressApp } from '../core/types.js';
+import { sessionUserOf } from '../core/user.js';
 
 type Store = NodeJS.EventEmitter & {
   get?: (sid: string, cb: (err: unknown, data?: unknown) => void) => void;
@@ -138,10 +139,7 @@ export function whyNoUser(
   done: (reason: NoUserReason) => void,
 ): void {
   const session = req.session;
-  const sessionUser =
-    session !== null && typeof session === 'object'
-      ? (session as { passport?: { user?: unknown } }).passport?.user
-      : undefined;
+  const sessionUser = sessionUserOf(session);
   if (facts.stored || (session !== undefined && req.sessionStore === undefined)) {
     // A session the store returned, or one kept in its cookie (cookie-session).
     if (!facts.passport && sessionUser !== undefined) done('passport-not-given');

@@ -47,9 +47,9 @@ import {
   socketState,
   trackSocket,
   unindex,
-  userKeyOf,
   whyOf,
 } from '../core/state.js';
+import { giveUserData, sessionUserKey, sessionUserOf } from '../core/user.js';
 import { debug } from '../core/debug.js';
 import type { ExpressApp, SessionRequest } from '../core/types.js';
 import { hashOf } from '../live/writes.js';
@@ -198,9 +198,7 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
     middleware.push(function markPassport(req, res, next) {
       const read = res as ReadResponse;
       read.keysBeforePassport = Reflect.ownKeys(req as object);
-      const value = (req as SessionRequest).session;
-      read.hadUser =
-        value !== null && typeof value === 'object' && sessionUser(value) !== undefined;
+      read.hadUser = sessionUserOf((req as SessionRequest).session) !== undefined;
       next();
     }, passportSession);
   }
@@ -384,13 +382,6 @@ export function storedSessionID(req: SessionRequest): string | undefined {
 // before it has connected.
 // ---------------------------------------------------------------------------------------------
 
-function sessionUser(session: object): unknown {
-  const { passport } = session as { passport?: unknown };
-  return passport !== null && typeof passport === 'object'
-    ? (passport as { user?: unknown }).user
-    : undefined;
-}
-
 export function trackStep(options: HandshakeOptions): NamespaceMiddleware {
   return function trackSessionMiddleware(socket, next) {
     try {
@@ -411,18 +402,11 @@ export function trackStep(options: HandshakeOptions): NamespaceMiddleware {
  */
 function track(socket: Socket, options: HandshakeOptions): void {
   const req = socket.request as SessionRequest;
-  const { user } = socket.request;
-  if (user && options.userData) {
-    try {
-      (socket.data as Record<string, unknown>).user = options.userData(user);
-    } catch (error) {
-      report(options.onError, error, socket);
-    }
-  }
+  giveUserData(socket, options, socket.request.user);
   const session = req.session;
   if (session === null || typeof session !== 'object') return;
   const sessionID = storedSessionID(req);
-  const userKey = userKeyOf(sessionUser(session));
+  const userKey = sessionUserKey(session);
   if (sessionID === undefined && userKey === undefined) return;
   // express-session's per-request save/reload wrappers hold the response and its header hooks for
   // as long as the session lives: the prototype's methods do the same work. (Replaced, not

@@ -7,6 +7,7 @@ import { warnOnce } from '../core/diagnostics.js';
 import { crossNode } from '../live/revocation.js';
 import { corsOptions, recoveryOptions } from '../socket-io/socket-io-internals.js';
 import type { ExpressApp } from '../core/types.js';
+import { sessionUserOf } from '../core/user.js';
 
 /** The server's own options: connectionStateRecovery, and CORS that lets any page in. */
 export function setupWarnings(io: Server): void {
@@ -40,8 +41,7 @@ export function sessionWarnings(
   app: ExpressApp,
   passportGiven: boolean,
 ): void {
-  const { passport } = session as { passport?: { user?: unknown } };
-  if (!passportGiven && passport?.user !== undefined) {
+  if (!passportGiven && sessionUserOf(session) !== undefined) {
     warnOnce(
       'SOCKET_IO_SESSION_AUTH_NO_PASSPORT',
       'sessionNamespace: sessions hold a Passport user, but sessionNamespace was not given ' +

@@ -9,6 +9,7 @@ import {
   ERR_SESSION_REVOKED,
   ERR_BAD_TOKEN_EXPIRY,
   ERR_UNAUTHORIZED,
+  type OrRefusal,
   SessionAuthError,
   refusal,
   report,
@@ -17,8 +18,11 @@ import {
 import { armExpiry } from '../live/expiry.js';
 import { rememberWhy, reasonsWanted } from './explain.js';
 import { requestOf } from '../core/request.js';
+import { giveUserData } from '../core/user.js';
 import { SessionReadResponse } from '../core/response.js';
-import { endSocket } from '../live/revocation.js';
+import { endSocket, endedPayload } from '../live/revocation.js';
+import { ackError } from '../live/events.js';
+import { withTimeout } from '../core/with-timeout.js';
 import {
   type HandshakeOptions,
   type SocketState,
@@ -175,36 +179,26 @@ function authenticate(
   strategies: readonly string[],
   socket: Socket,
   token: string,
-  done: (
-    outcome: { user: unknown; info: unknown } | { error: unknown } | { refused: true },
-  ) => void,
-): void {
+): Promise<OrRefusal<{ user: unknown; info: unknown }>> {
   const req = requestOf(socket, options.app) as { headers: Record<string, unknown> };
   const headers = req.headers;
   req.headers = { ...headers, authorization: `Bearer ${token}` };
   const run = (options.passport as unknown as { authenticate: Authenticate }).authenticate;
-  let answered = false;
-  const answer = (outcome: Parameters<typeof done>[0]): void => {
-    if (answered) return;
-    answered = true;
-    clearTimeout(timer);
-    req.headers = headers;
-    done(outcome);
-  };
-  const timer = setTimeout(() => {
-    answer({ error: new Error('the token strategies did not answer in time') });
-  }, options.timeoutMs);
-  try {
+  // A strategy that fails (an error, not a refusal) is the server's: ERR_AUTHORIZE_ERROR.
+  const failed = (error: unknown): SessionAuthError => refusal(ERR_AUTHORIZE_ERROR, 500, error);
+  const refused = (): SessionAuthError => refusal(ERR_UNAUTHORIZED, 401);
+  const answer = new Promise<OrRefusal<{ user: unknown; info: unknown }>>((resolve) => {
     run.call(options.passport, strategies, { session: false }, (err, user, info) => {
-      if (err) answer({ error: err });
-      else if (!user) answer({ refused: true });
-      else answer({ user, info });
+      resolve(err ? failed(err) : user ? { user, info } : refused());
     })(req, new SessionReadResponse(() => undefined), (err?: unknown) => {
-      answer(err ? { error: err } : { refused: true });
+      resolve(err ? failed(err) : refused());
     });
-  } catch (error) {
-    answer({ error });
-  }
+  }).catch(failed);
+  return withTimeout(answer, options.timeoutMs, () =>
+    failed(new Error('the token strategies did not answer in time')),
+  ).finally(() => {
+    req.headers = headers;
+  });
 }
 
 function serialize(options: HandshakeOptions, user: unknown, req: unknown): Promise<unknown> {
@@ -256,14 +250,14 @@ export function tokenStep(
       next(unauthorized(socket, 'bad-token'));
       return;
     }
-    authenticate(options, strategies, socket, token, (outcome) => {
-      if ('error' in outcome) {
-        report(options.onError, outcome.error, socket);
-        next(refusal(ERR_AUTHORIZE_ERROR, 500, outcome.error));
-        return;
-      }
-      if ('refused' in outcome) {
-        next(unauthorized(socket, 'bad-token'));
+    void authenticate(options, strategies, socket, token).then((outcome) => {
+      if (outcome instanceof SessionAuthError) {
+        if (outcome.data.code === ERR_UNAUTHORIZED) {
+          next(unauthorized(socket, 'bad-token'));
+          return;
+        }
+        report(options.onError, outcome.cause, socket);
+        next(outcome);
         return;
       }
       const expiry = expiryOf(token, outcome.info);
@@ -306,13 +300,7 @@ function admitToken(
   if (previous) unindex(previous);
   const state = trackSocket(socket, options, undefined, userKeyOf(serialized));
   state.token = { serialized, expires };
-  if (options.userData) {
-    try {
-      (socket.data as Record<string, unknown>).user = options.userData(user as Express.User);
-    } catch (error) {
-      report(options.onError, error, socket);
-    }
-  }
+  giveUserData(socket, options, user);
 }
 
 /**
@@ -329,7 +317,7 @@ export function acceptFreshTokens(state: SocketState, strategies: readonly strin
       if (typeof ack === 'function') (ack as (v: unknown) => void)(value);
     };
     const end = (): void => {
-      reply({ error: { message: 'Session revoked', code: ERR_SESSION_REVOKED, status: 401 } });
+      reply(ackError(endedPayload(ERR_SESSION_REVOKED)));
       endSocket(state, ERR_SESSION_REVOKED, 'token');
     };
     if (state.ended) return;
@@ -337,16 +325,14 @@ export function acceptFreshTokens(state: SocketState, strategies: readonly strin
       end();
       return;
     }
-    authenticate(options, strategies, socket, token, (outcome) => {
-      if ('error' in outcome) {
-        report(options.onError, outcome.error, socket);
-        reply({
-          error: { message: 'Internal Server Error', code: ERR_AUTHORIZE_ERROR, status: 500 },
-        });
-        return;
-      }
-      if ('refused' in outcome) {
-        end();
+    void authenticate(options, strategies, socket, token).then((outcome) => {
+      if (outcome instanceof SessionAuthError) {
+        if (outcome.data.code === ERR_UNAUTHORIZED) {
+          end();
+          return;
+        }
+        report(options.onError, outcome.cause, socket);
+        reply(ackError(outcome));
         return;
       }
       const expiry = expiryOf(token, outcome.info);
@@ -354,7 +340,7 @@ export function acceptFreshTokens(state: SocketState, strategies: readonly strin
         // The socket goes on with the token it has (and that token's expiry), as after an error.
         const refused = unusableExpiry(expiry.unusable);
         report(options.onError, refused, socket);
-        reply({ error: { message: refused.message, ...refused.data } });
+        reply(ackError(refused));
         return;
       }
       if (expiry.expires !== undefined && expiry.expires <= Date.now()) {

@@ -3,17 +3,9 @@
 // every `socket.join()` and, on a re-check, makes the socket leave the rooms it may no longer be in.
 import { debug } from '../core/debug.js';
 import type { Socket } from 'socket.io';
-import { decide, type Verdict } from '../handshake/decide.js';
+import { type Decision, decide } from '../handshake/decide.js';
 import type { EndedHow } from '../core/diagnostics.js';
-import {
-  ERR_AUTHORIZE_ERROR,
-  ERR_FORBIDDEN,
-  ERR_MIDDLEWARE_TIMEOUT,
-  SessionAuthError,
-  refusal,
-  report,
-  type SocketEndedCode,
-} from '../core/errors.js';
+import { ERR_FORBIDDEN, SessionAuthError, refusal, type SocketEndedCode } from '../core/errors.js';
 import { endSocket } from './revocation.js';
 import type { Guard, SocketState } from '../core/state.js';
 import type { RoomRule } from '../core/types.js';
@@ -55,34 +47,20 @@ function ruled(socket: Socket, room: string): boolean {
   return room !== socket.id && !room.startsWith('session-auth:');
 }
 
-/** The verdict on one room, through `done` (synchronously when the rule is synchronous). */
-function decideRoom(guard: Guard, socket: Socket, room: string, done: (v: Verdict) => void): void {
+/** The decision on one room, through `done` (synchronously when the rule is synchronous). */
+function decideRoom(
+  guard: Guard,
+  socket: Socket,
+  room: string,
+  done: (decision: Decision) => void,
+): void {
   const match = guard.rules?.find(({ pattern }) => pattern.test(room));
   if (!match) {
-    done({ kind: 'deny' });
+    done(refusal(ERR_FORBIDDEN, 403));
     return;
   }
   const user = socket.request.user as never;
-  decide(() => match.rule(user, room, socket), guard.timeoutMs, socket, done);
-}
-
-/** The refusal a verdict stands for (reported to `onError` when the check failed). */
-export function refusalOf(
-  guard: Guard,
-  socket: Socket,
-  verdict: Verdict,
-): SessionAuthError | undefined {
-  switch (verdict.kind) {
-    case 'allow':
-      return undefined;
-    case 'deny':
-      return refusal(ERR_FORBIDDEN, 403);
-    case 'timeout':
-      return refusal(ERR_MIDDLEWARE_TIMEOUT, 503);
-    case 'error':
-      report(guard.onError, verdict.error, socket);
-      return refusal(ERR_AUTHORIZE_ERROR, 500, verdict.error);
-  }
+  decide(() => match.rule(user, room, socket), guard, socket, done);
 }
 
 type Join = (rooms: string | string[]) => Promise<void> | void;
@@ -109,9 +87,8 @@ export function guardJoins(socket: Socket, guard: Guard): void {
     let allowed: (() => void) | undefined;
     let denied: ((error: SessionAuthError) => void) | undefined;
     for (const room of list) {
-      decideRoom(guard, socket, room, (verdict) => {
+      decideRoom(guard, socket, room, (error) => {
         if (refused || pending === 0) return;
-        const error = refusalOf(guard, socket, verdict);
         if (error) {
           refused = new SessionAuthError(
             error.message,
@@ -146,14 +123,7 @@ function authorizeAgain(guard: Guard, socket: Socket): Promise<SessionAuthError 
   if (!authorize) return Promise.resolve(undefined);
   const user = socket.request.user as never;
   return new Promise((resolve) => {
-    decide(
-      () => authorize(user, socket),
-      guard.timeoutMs,
-      socket,
-      (verdict) => {
-        resolve(refusalOf(guard, socket, verdict));
-      },
-    );
+    decide(() => authorize(user, socket), guard, socket, resolve);
   });
 }
 
@@ -165,8 +135,8 @@ function roomsRefused(guard: Guard, socket: Socket): Promise<string[]> {
     rooms.map(
       (room) =>
         new Promise<string | undefined>((resolve) => {
-          decideRoom(guard, socket, room, (verdict) => {
-            resolve(refusalOf(guard, socket, verdict) ? room : undefined);
+          decideRoom(guard, socket, room, (refused) => {
+            resolve(refused ? room : undefined);
           });
         }),
     ),

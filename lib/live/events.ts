@@ -1,15 +1,15 @@
 // What happens to each event of a tracked socket, and only when there is something to do: a
 // per-event guard (wait for a recovered socket's check, refuse once the session has ended, touch
 // the session), and autoSave around the app's handlers. requireAuth's authorizeEvent is its own.
-import { STATUS_CODES } from 'node:http';
 import type { Session } from 'express-session';
 import type { Event, Socket } from 'socket.io';
 import { warnIfCookieEnding } from './cookie-refresh.js';
 import { publish } from '../core/diagnostics.js';
-import { ERR_UNAUTHORIZED, report } from '../core/errors.js';
-import { armExpiry, cookieExpiry, type SessionStoreLike } from './expiry.js';
+import { ERR_UNAUTHORIZED, type SessionAuthError, refusal, report } from '../core/errors.js';
+import { armExpiry, cookieExpiry } from './expiry.js';
 import { socketState, type SocketState } from '../core/state.js';
 import { saveIfChanged } from './writes.js';
+import type { SessionStoreLike } from '../core/types.js';
 
 /** What an event's ack receives when the event is refused. */
 export interface EventRefusal {
@@ -17,11 +17,24 @@ export interface EventRefusal {
 }
 
 /**
+ * What an ack receives for a refusal (a {@link SessionAuthError}, or the `session:ended` payload of
+ * a socket that ends): the one shape of every error the package answers an ack with.
+ */
+export function ackError(refused: {
+  message: string;
+  data: { code: string; status: number };
+}): EventRefusal {
+  const { code, status } = refused.data;
+  return { error: { message: refused.message, code, status } };
+}
+
+/**
  * Refuses an event: it never reaches its handlers, and when the client asked for an ack (the last
  * argument is a function), the ack is called with one argument, `{ error: { message, code,
  * status } }`.
  */
-export function refuseEvent(socket: Socket, event: Event, code: string, status: number): void {
+export function refuseEvent(socket: Socket, event: Event, refused: SessionAuthError): void {
+  const { code, status } = refused.data;
   publish('eventRefused', () => ({
     namespace: socket.nsp.name,
     socketId: socket.id,
@@ -30,12 +43,7 @@ export function refuseEvent(socket: Socket, event: Event, code: string, status: 
     status,
   }));
   const ack = event[event.length - 1] as unknown;
-  if (typeof ack === 'function') {
-    const refusal: EventRefusal = {
-      error: { message: STATUS_CODES[status] ?? 'Error', code, status },
-    };
-    (ack as (reply: EventRefusal) => void)(refusal);
-  }
+  if (typeof ack === 'function') (ack as (reply: EventRefusal) => void)(ackError(refused));
 }
 
 /** Whether the socket's session has ended, or passed its expiry while the store is asked. */
@@ -59,7 +67,7 @@ export function guardEvents(state: SocketState): void {
       return;
     }
     if (sessionHasEnded(current)) {
-      refuseEvent(socket, event, ERR_UNAUTHORIZED, 401);
+      refuseEvent(socket, event, refusal(ERR_UNAUTHORIZED, 401));
       return;
     }
     if (current.options.touchIntervalMs !== undefined) touch(current);

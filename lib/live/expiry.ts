@@ -1,22 +1,10 @@
 // A socket never outlives its session. Each server keeps its tracked sockets in one heap ordered by
 // expiry, with one timer for the earliest: no timer per socket. At a socket's expiry the store is
 // asked once (HTTP requests may have moved the expiry forward); no event reads the store.
-import type { Session } from 'express-session';
 import { ERR_SESSION_EXPIRED } from '../core/errors.js';
 import { endSocket } from './revocation.js';
 import type { ServerState, SocketState } from '../core/state.js';
-
-/** What this package uses of an express-session store. */
-export interface SessionStoreLike {
-  get(
-    sid: string,
-    cb: (
-      err: unknown,
-      sess?: { cookie?: { expires?: unknown; originalMaxAge?: unknown } } | null,
-    ) => void,
-  ): void;
-  touch?(sid: string, sess: Session, cb?: (err?: unknown) => void): void;
-}
+import type { SessionStoreLike } from '../core/types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -3,22 +3,28 @@
 // at connect, on every node. Revalidation runs the same check on what it reads.
 import type { Server } from 'socket.io';
 import { authorizeLive } from './authorization.js';
-import { ERR_SESSION_REVOKED, report, toError } from '../core/errors.js';
+import {
+  ERR_MIDDLEWARE_ERROR,
+  ERR_MIDDLEWARE_TIMEOUT,
+  ERR_SESSION_REVOKED,
+  ERR_SESSION_UNAVAILABLE,
+  type OrRefusal,
+  SessionAuthError,
+  refusal,
+  report,
+  toError,
+} from '../core/errors.js';
 import { endSocket, socketsUnder, toOtherNodes } from './revocation.js';
 import { serverState, type ServerState, type SocketState, userKeyOf } from '../core/state.js';
-import type { SessionRequest } from '../core/types.js';
+import type { SessionRequest, StoredSession } from '../core/types.js';
+import { withTimeout } from '../core/with-timeout.js';
+import { giveUserData, sessionUserOf } from '../core/user.js';
 import { hashOf } from './writes.js';
 
 // Sent between nodes through the adapter, with the key (`session-auth:user:<key>` or
 // `session-auth:session:<digest>`, never the session ID) whose sockets each node checks again
 // before it acknowledges.
 const REFRESH_EVENT = 'socket.io-session-auth:refresh';
-
-/** What a session holds, as a store returns it. */
-export interface StoredSession {
-  cookie?: unknown;
-  passport?: { user?: unknown };
-}
 
 type Deserialize = (
   serialized: unknown,
@@ -91,51 +97,47 @@ async function pass(server: ServerState, key: string): Promise<void> {
   await Promise.all([...bySession.values()].map((group) => refreshSockets(group)));
 }
 
-/** Reads the session of `states` (all of one session) from its store, within the timeout. */
-function readSession(
-  state: SocketState,
-): Promise<{ data: StoredSession | null } | { error: unknown }> {
+/**
+ * Reads the session of `states` (all of one session) from its store, within the timeout: the
+ * session (null: gone), or ERR_SESSION_UNAVAILABLE with the store's failure as its cause.
+ */
+function readSession(state: SocketState): Promise<OrRefusal<StoredSession | null>> {
   const { socket, sessionID, options } = state;
-  const store = (socket.request as SessionRequest).sessionStore as
-    | { get?: (sid: string, cb: (err: unknown, data?: StoredSession | null) => void) => void }
-    | undefined;
+  const { sessionStore: store, session } = socket.request as SessionRequest;
   if (sessionID === undefined || typeof store?.get !== 'function') {
     // cookie-session: the session is the one the socket holds.
-    return Promise.resolve({ data: (socket.request as SessionRequest).session as StoredSession });
+    return Promise.resolve(session as StoredSession);
   }
-  const get = store.get.bind(store);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      resolve({ error: new Error('the session store did not answer in time') });
-    }, options.timeoutMs);
-    get(sessionID, (err, data) => {
-      clearTimeout(timer);
-      resolve(err ? { error: toError(err) } : { data: data ?? null });
-    });
-  });
+  return withTimeout(
+    new Promise((resolve) => {
+      store.get(sessionID, (err, data) => {
+        resolve(err ? refusal(ERR_SESSION_UNAVAILABLE, 503, toError(err)) : (data ?? null));
+      });
+    }),
+    options.timeoutMs,
+    () =>
+      refusal(ERR_SESSION_UNAVAILABLE, 503, new Error('the session store did not answer in time')),
+  );
 }
 
-function deserialize(
-  state: SocketState,
-  serialized: unknown,
-): Promise<{ user: unknown } | { error: unknown }> {
+/**
+ * The user deserializeUser gives now (falsy: gone), or ERR_MIDDLEWARE_ERROR /
+ * ERR_MIDDLEWARE_TIMEOUT with its failure as the cause, as at the handshake.
+ */
+function deserialize(state: SocketState, serialized: unknown): Promise<OrRefusal<unknown>> {
   const { socket, options } = state;
   const run = (options.passport as { deserializeUser?: unknown } | undefined)?.deserializeUser;
-  if (typeof run !== 'function') return Promise.resolve({ user: socket.request.user });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      resolve({ error: new Error('deserializeUser did not answer in time') });
-    }, options.timeoutMs);
-    try {
+  if (typeof run !== 'function') return Promise.resolve(socket.request.user);
+  return withTimeout(
+    new Promise((resolve) => {
       (run as Deserialize).call(options.passport, serialized, socket.request, (err, user) => {
-        clearTimeout(timer);
-        resolve(err ? { error: err } : { user });
+        resolve(err ? refusal(ERR_MIDDLEWARE_ERROR, 500, err) : user);
       });
-    } catch (error) {
-      clearTimeout(timer);
-      resolve({ error });
-    }
-  });
+      // A deserializeUser that throws rejects this promise: a refusal too.
+    }).catch((error: unknown) => refusal(ERR_MIDDLEWARE_ERROR, 500, error)),
+    options.timeoutMs,
+    () => refusal(ERR_MIDDLEWARE_TIMEOUT, 503, new Error('deserializeUser did not answer in time')),
+  );
 }
 
 /**
@@ -153,17 +155,14 @@ export async function refreshSockets(
   if (!first) return;
   const { socket, options } = first;
   // A token's socket has no session to read: its user is what serializeUser gave for the token.
-  const answer = read
-    ? { data: read }
-    : first.token
-      ? { data: { passport: { user: first.token.serialized } } }
-      : await readSession(first);
-  if ('error' in answer) {
-    report(options.onError, answer.error, socket);
+  const stored =
+    read ??
+    (first.token ? { passport: { user: first.token.serialized } } : await readSession(first));
+  if (stored instanceof SessionAuthError) {
+    report(options.onError, stored.cause, socket);
     return;
   }
-  const stored = answer.data;
-  const serialized = stored?.passport?.user;
+  const serialized = sessionUserOf(stored);
   if (!stored || userKeyOf(serialized) !== first.userKey) {
     for (const state of states) endSocket(state, ERR_SESSION_REVOKED, how);
     return;
@@ -171,15 +170,15 @@ export async function refreshSockets(
   let user: unknown;
   if (first.userKey !== undefined) {
     const deserialized = await deserialize(first, serialized);
-    if ('error' in deserialized) {
-      report(options.onError, deserialized.error, socket);
+    if (deserialized instanceof SessionAuthError) {
+      report(options.onError, deserialized.cause, socket);
       return;
     }
-    if (!deserialized.user) {
+    if (!deserialized) {
       for (const state of states) endSocket(state, ERR_SESSION_REVOKED, how);
       return;
     }
-    user = deserialized.user;
+    user = deserialized;
   }
   await Promise.all(states.map((state) => renew(state, stored, user, how)));
 }
@@ -201,13 +200,7 @@ async function renew(
   }
   if (user !== undefined) {
     (req as { user?: unknown }).user = user;
-    if (options.userData) {
-      try {
-        (socket.data as Record<string, unknown>).user = options.userData(user as Express.User);
-      } catch (error) {
-        report(options.onError, error, socket);
-      }
-    }
+    giveUserData(socket, options, user);
   }
   await authorizeLive(state, how);
 }

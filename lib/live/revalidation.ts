@@ -4,10 +4,12 @@
 // are spread over the first half of the interval instead of coming in one burst.
 import type { Server } from 'socket.io';
 import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from '../core/errors.js';
-import type { SessionStoreLike } from './expiry.js';
 import { refreshSockets } from './refresh.js';
 import { crossNode, endSocket } from './revocation.js';
-import { type ServerState, type SocketState, userKeyOf } from '../core/state.js';
+import type { ServerState, SocketState } from '../core/state.js';
+import { sessionUserKey } from '../core/user.js';
+import type { SessionStoreLike, StoredSession } from '../core/types.js';
+import { withTimeout } from '../core/with-timeout.js';
 
 const DEFAULT_INTERVAL_MS = 30_000;
 /** How many store reads a round has under way at once. */
@@ -16,11 +18,6 @@ const CONCURRENT_READS = 32;
 const SLICE_MS = 100;
 /** A read that takes longer is given up, like an outage, until the next round. */
 const READ_TIMEOUT_MS = 10_000;
-
-interface StoredSession {
-  cookie?: { expires?: unknown };
-  passport?: { user?: unknown };
-}
 
 /** The interval for a namespace's option: 30 s on an adapter that spans nodes, else off. */
 export function revalidationInterval(io: Server, option: number | false | undefined): number {
@@ -115,13 +112,7 @@ function check(states: SocketState[], timeoutMs: number): Promise<void> {
     sessionStore?: SessionStoreLike;
   };
   if (!store || sessionID === undefined) return Promise.resolve();
-  return new Promise((resolve) => {
-    let answered = false;
-    const timer = setTimeout(() => {
-      answered = true;
-      resolve();
-    }, timeoutMs);
-    timer.unref();
+  const read = new Promise<void>((resolve) => {
     store.get(sessionID, (err, stored) => {
       // A store outage is not a revocation: sockets already connected keep working.
       if (!err) {
@@ -131,12 +122,10 @@ function check(states: SocketState[], timeoutMs: number): Promise<void> {
         const live = states.filter((state) => !state.ended && state.guards);
         if (stored && live.length > 0) void refreshSockets(live, stored, 'revalidation');
       }
-      if (answered) return;
-      answered = true;
-      clearTimeout(timer);
       resolve();
     });
   });
+  return withTimeout(read, timeoutMs, () => undefined, true);
 }
 
 function verdict(state: SocketState, stored: StoredSession | null | undefined): void {
@@ -147,7 +136,7 @@ function verdict(state: SocketState, stored: StoredSession | null | undefined): 
     endSocket(state, expired ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED, 'revalidation');
     return;
   }
-  if (userKeyOf(stored.passport?.user) !== state.userKey) {
+  if (sessionUserKey(stored) !== state.userKey) {
     endSocket(state, ERR_SESSION_REVOKED, 'revalidation');
   }
 }

@@ -14,7 +14,7 @@ import {
   type SocketEndedCode,
 } from '../core/errors.js';
 import { type EndedHow, publish } from '../core/diagnostics.js';
-import { recoveryWindow } from '../socket-io/socket-io-internals.js';
+import { recoveryWindow, spansNodes } from '../socket-io/socket-io-internals.js';
 import {
   serverState,
   sessionDigest,
@@ -70,11 +70,15 @@ export function socketsUnder(server: ServerState, key: string): SocketState[] {
   return [];
 }
 
+/** What a socket ended with `code` is told (and a refused `session:token` ack, as its error). */
+export function endedPayload(code: SocketEndedCode): SessionEndedPayload {
+  const [message, status] = ended[code];
+  return { message, data: { code, status } };
+}
+
 /** Tells the client why its socket ends, then disconnects this namespace only. */
 export function sendEnded(socket: Socket, code: SocketEndedCode): void {
-  const [message, status] = ended[code];
-  const payload: SessionEndedPayload = { message, data: { code, status } };
-  socket.emit(SESSION_ENDED_EVENT, payload);
+  socket.emit(SESSION_ENDED_EVENT, endedPayload(code));
   socket.disconnect();
 }
 
@@ -129,22 +133,12 @@ function rememberEnded(server: ServerState, key: string): void {
 }
 
 /**
- * Whether the adapter spans nodes (the in-memory adapter only warns on serverSideEmit): known once
- * the server has its adapter, then kept.
+ * Whether the adapter spans nodes (see `spansNodes`): known once the server has its adapter, then
+ * kept.
  */
 export function crossNode(io: Server): boolean {
   const server = serverState(io);
-  if (server.crossNode !== undefined) return server.crossNode;
-  const adapter = io.of('/').adapter as object;
-  let base = Object.getPrototypeOf(adapter) as object;
-  for (;;) {
-    const parent = Object.getPrototypeOf(base) as object | null;
-    if (!parent || !('serverSideEmit' in parent)) break;
-    base = parent;
-  }
-  server.crossNode =
-    (adapter as { serverSideEmit: unknown }).serverSideEmit !==
-    (base as { serverSideEmit: unknown }).serverSideEmit;
+  server.crossNode ??= spansNodes(io.of('/').adapter);
   return server.crossNode;
 }
 

@@ -3,7 +3,7 @@
 // runs once the session has ended, so a handler still running at logout cannot bring it back.
 import type { Session } from 'express-session';
 import type { Socket } from 'socket.io';
-import { report, toError } from '../core/errors.js';
+import { ERR_UNAUTHORIZED, SessionAuthError, report, toError } from '../core/errors.js';
 import { serverState, socketState, type SocketState } from '../core/state.js';
 
 /** What express-session compares to decide a session changed: everything but the cookie. */
@@ -47,11 +47,17 @@ export function sessionOf(socket: Socket, helper: string): Session {
   return session as Session;
 }
 
-/** Rejects operations from a socket whose session has ended: they would bring a logout back. */
+/**
+ * Rejects operations from a socket whose session has ended: they would bring a logout back. The
+ * code is ERR_UNAUTHORIZED (401), the one an event of such a socket is refused with.
+ */
 function checkNotEnded(state: SocketState | undefined, helper: string): void {
   const ended = state?.ended;
   if (ended) {
-    throw new Error(`${helper}: the socket's session has ended (${ended}); nothing was written`);
+    throw new SessionAuthError(
+      `${helper}: the socket's session has ended (${ended}); nothing was written`,
+      { code: ERR_UNAUTHORIZED, status: 401 },
+    );
   }
 }
 

@@ -6,7 +6,7 @@ import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from 
 import { type EndedHow, warnOnce } from '../core/diagnostics.js';
 import { endEverywhere, sessionKey, userKey as userEndKey } from '../live/revocation.js';
 import { toServer } from '../api/setup.js';
-import { userKeyOf } from '../core/state.js';
+import { sessionUserKey } from '../core/user.js';
 
 type Done = (err?: unknown) => void;
 type SessionRequest = IncomingMessage & { user?: unknown };
@@ -116,14 +116,6 @@ type PassportRequest = SessionRequest & {
   logout?: (...args: unknown[]) => unknown;
   logOut?: (...args: unknown[]) => unknown;
 };
-
-/** The user key in a session of any shape, or undefined. */
-function sessionUserKey(session: unknown): string | undefined {
-  if (session === null || typeof session !== 'object') return undefined;
-  const { passport } = session as { passport?: unknown };
-  if (passport === null || typeof passport !== 'object') return undefined;
-  return userKeyOf((passport as { user?: unknown }).user);
-}
 
 /**
  * A session kept in its cookie has no ID to end: once the request's user logs out (`req.logout()`,

@@ -37,6 +37,8 @@ interface ClientInternals {
 interface AdapterInternals {
   /** connectionStateRecovery: what a reconnecting client gets back, or null. */
   restoreSession(pid: string, offset: string): Promise<{ rooms: string[] } | null>;
+  /** Sends to the other nodes; the in-memory adapter's own only warns that there are none. */
+  serverSideEmit(packet: unknown[]): void;
 }
 
 /** connectionStateRecovery's default `maxDisconnectionDuration`. */
@@ -117,6 +119,30 @@ export function interceptRestore(
     const restored = await restore(pid, offset);
     return restored && refuse(pid, restored.rooms) ? null : restored;
   };
+}
+
+/**
+ * The in-memory `Adapter` class at the root of an adapter's prototype chain: the last prototype
+ * that still has `serverSideEmit` (every adapter extends socket.io-adapter's `Adapter`).
+ */
+function baseAdapterOf(adapter: object): Partial<AdapterInternals> {
+  let base = Object.getPrototypeOf(adapter) as object;
+  for (;;) {
+    const parent = Object.getPrototypeOf(base) as object | null;
+    if (!parent || !('serverSideEmit' in parent)) break;
+    base = parent;
+  }
+  return base;
+}
+
+/**
+ * `Adapter#serverSideEmit`: whether the adapter spans nodes (Redis, Postgres, cluster, …), told by
+ * whether it replaces the in-memory adapter's own `serverSideEmit`, which only warns.
+ */
+export function spansNodes(adapter: object): boolean {
+  return (
+    (adapter as Partial<AdapterInternals>).serverSideEmit !== baseAdapterOf(adapter).serverSideEmit
+  );
 }
 
 // Socket.IO before 4.8 keeps no list of the sockets in their handshake: count them around `run`.
@@ -242,6 +268,12 @@ export const INTERNALS: readonly Internal[] = [
     member: 'Client#_packet',
     present: ({ socket }) =>
       typeof (socket.client as unknown as Partial<ClientInternals>)._packet === 'function',
+  },
+  {
+    // The in-memory adapter's own, at the root of the chain: what spansNodes compares with.
+    member: 'Adapter#serverSideEmit',
+    present: ({ nsp }) =>
+      typeof baseAdapterOf(nsp.adapter).serverSideEmit === 'function' && !spansNodes(nsp.adapter),
   },
   {
     member: 'Adapter#restoreSession',

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
+  ERR_UNAUTHORIZED,
   SESSION_ENDED_EVENT,
+  SessionAuthError,
   disconnectOnLogout,
   saveSession,
   sessionNamespace,
@@ -200,6 +202,7 @@ describe('saveSession(socket)', () => {
     });
     let entered = false;
     let outcome = 'not yet';
+    let refused: unknown;
     const store = new WriteLog();
     const t = await start(
       tc,
@@ -214,6 +217,7 @@ describe('saveSession(socket)', () => {
               outcome = 'saved';
             } catch (error) {
               outcome = failureOf(error, storeFailure).error;
+              refused = error instanceof SessionAuthError ? error.data : error;
             }
           });
         });
@@ -238,6 +242,9 @@ describe('saveSession(socket)', () => {
     assert.deepEqual(await readSession(t, cookie, 'late'), { value: null, user: null });
     release();
     await waitFor(() => outcome !== 'not yet', 5000, 'the late save to settle');
+    // A SessionAuthError with its code in data, as every error the package throws or sends.
+    assert.match(outcome, /^saveSession: the socket's session has ended/);
+    assert.deepEqual(refused, { code: ERR_UNAUTHORIZED, status: 401 });
     assert.equal(await stored(store, sidOf(cookie)), undefined, 'the old session stays gone');
     assert.deepEqual(
       await readSession(t, cookie, 'late'),

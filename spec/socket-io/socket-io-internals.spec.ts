@@ -4,16 +4,23 @@
 // with the member's name, before it fails anywhere else.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { createClient } from 'redis';
 import type { Namespace, Socket as ServerSocket } from 'socket.io';
 import {
   INTERNALS,
   childrenOf,
+  spansNodes,
   watchHandshakes,
   pendingHandshakes,
 } from '../../lib/socket-io/socket-io-internals.js';
 import { connected } from '../support/bounded.js';
+import { redisUnavailable, startRedis } from '../support/redis.js';
 import { start } from '../support/server.js';
 import { versions } from '../support/stack.js';
+
+// Throws under CI=true when redis-server is missing; elsewhere only the Redis test is skipped.
+const noRedis = redisUnavailable() ?? false;
 
 describe(`Socket.IO ${versions.socketIo}: the private members the package uses`, () => {
   test('each one is where the package reads it', async (tc) => {
@@ -37,6 +44,47 @@ describe(`Socket.IO ${versions.socketIo}: the private members the package uses`,
     const missing = INTERNALS.filter((internal) => !internal.present(parts)).map((i) => i.member);
     assert.deepEqual(missing, [], `Socket.IO ${versions.socketIo} lacks ${missing.join(', ')}`);
     assert.equal(childrenOf(parent)?.size, 1, 'ParentNamespace#children holds /parent-a');
+  });
+
+  test('Adapter#serverSideEmit tells an adapter that spans nodes from the in-memory one', async (tc) => {
+    // The probe the package runs on every server (revalidation, broadcasts to other nodes, the
+    // MemoryStore warning), read where INTERNALS lists it.
+    assert.ok(
+      INTERNALS.some((internal) => internal.member === 'Adapter#serverSideEmit'),
+      'INTERNALS lists Adapter#serverSideEmit',
+    );
+    const server = await start(tc, () => undefined);
+    assert.equal(spansNodes(server.io.of('/').adapter), false, 'the in-memory adapter');
+  });
+
+  test('a real Redis adapter spans nodes', { skip: noRedis }, async (tc) => {
+    const redis = await startRedis();
+    const pub = createClient({ url: redis.url });
+    const sub = pub.duplicate();
+    for (const client of [pub, sub]) {
+      client.on('error', (error: unknown) => {
+        console.error('socket-io-internals spec: redis client:', error);
+      });
+    }
+    const closeRedis = async (): Promise<void> => {
+      // quit, not destroy: the adapter's commands under way settle instead of rejecting.
+      await Promise.allSettled([pub, sub].filter((c) => c.isOpen).map((c) => c.quit()));
+      await redis.stop();
+    };
+    let server: Awaited<ReturnType<typeof start>>;
+    try {
+      await Promise.all([pub.connect(), sub.connect()]);
+      server = await start(tc, () => undefined, {
+        serverOptions: { adapter: createAdapter(pub, sub) },
+      });
+    } catch (error) {
+      await closeRedis();
+      throw error;
+    }
+    // After hooks run in the order they are added: the Socket.IO server (and its adapter's
+    // subscriptions) closes first, then its Redis clients, then redis-server.
+    tc.after(closeRedis);
+    assert.equal(spansNodes(server.io.of('/').adapter), true, '@socket.io/redis-adapter');
   });
 
   test('pendingHandshakes counts a socket until Socket.IO connects it', async (tc) => {
