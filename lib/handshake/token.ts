@@ -250,40 +250,46 @@ export function tokenStep(
       next(unauthorized(socket, 'bad-token'));
       return;
     }
-    void authenticate(options, strategies, socket, token).then((outcome) => {
-      if (outcome instanceof SessionAuthError) {
-        if (outcome.data.code === ERR_UNAUTHORIZED) {
+    void authenticate(options, strategies, socket, token)
+      .then((outcome) => {
+        if (outcome instanceof SessionAuthError) {
+          if (outcome.data.code === ERR_UNAUTHORIZED) {
+            next(unauthorized(socket, 'bad-token'));
+            return;
+          }
+          report(options.onError, outcome.cause, socket);
+          next(outcome);
+          return;
+        }
+        const expiry = expiryOf(token, outcome.info);
+        if ('unusable' in expiry) {
+          const refused = unusableExpiry(expiry.unusable);
+          report(options.onError, refused, socket);
+          next(refused);
+          return;
+        }
+        // Past already: refused as the strategies refuse an expired token.
+        if (expiry.expires !== undefined && expiry.expires <= Date.now()) {
           next(unauthorized(socket, 'bad-token'));
           return;
         }
-        report(options.onError, outcome.cause, socket);
-        next(outcome);
-        return;
-      }
-      const expiry = expiryOf(token, outcome.info);
-      if ('unusable' in expiry) {
-        const refused = unusableExpiry(expiry.unusable);
-        report(options.onError, refused, socket);
-        next(refused);
-        return;
-      }
-      // Past already: refused as the strategies refuse an expired token.
-      if (expiry.expires !== undefined && expiry.expires <= Date.now()) {
-        next(unauthorized(socket, 'bad-token'));
-        return;
-      }
-      serialize(options, outcome.user, req).then(
-        (serialized) => {
-          req.user = outcome.user;
-          admitToken(socket, options, serialized, expiry.expires, outcome.user);
-          next();
-        },
-        (error: unknown) => {
-          report(options.onError, error, socket);
-          next(refusal(ERR_AUTHORIZE_ERROR, 500, error));
-        },
-      );
-    });
+        return serialize(options, outcome.user, req).then(
+          (serialized) => {
+            req.user = outcome.user;
+            admitToken(socket, options, serialized, expiry.expires, outcome.user);
+            next();
+          },
+          (error: unknown) => {
+            report(options.onError, error, socket);
+            next(refusal(ERR_AUTHORIZE_ERROR, 500, error));
+          },
+        );
+      })
+      .catch((error: unknown) => {
+        // Thrown by what next() ran (a later middleware of the app): the app's onError hears it,
+        // rather than an unhandled rejection ending the process.
+        report(options.onError, error, socket);
+      });
   };
 }
 

@@ -227,6 +227,41 @@ describe('passportNamespace: the session first, then tokens', () => {
     await disconnectUser(t.io, '2');
     await expectEnded(bob.socket, bob.seen, ERR_SESSION_REVOKED, 'bob');
   });
+  test('an app middleware after the token step that throws: onError hears it, the process goes on', async (tc) => {
+    const heard: unknown[] = [];
+    let hear: (error: unknown) => void = () => undefined;
+    const reported = new Promise<unknown>((resolve) => {
+      hear = resolve;
+    });
+    const t = await start(tc, (ctx) => {
+      app((error) => {
+        heard.push(error);
+        hear(error);
+      })(ctx);
+      passportNamespace(ctx.io.of('/buggy'), ctx.passport, ['bearer'], {
+        onError: (error) => {
+          hear(error);
+        },
+      }).use(() => {
+        throw new Error('a bug in the app middleware');
+      });
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    tc.after(() => process.off('unhandledRejection', onUnhandled));
+    const socket = t.connect('/buggy', { auth: { token: 'alice-api-key' } });
+    tc.after(() => socket.close());
+    const error = await within(reported, 'onError hearing the middleware throw');
+    assert.equal((error as Error).message, 'a bug in the app middleware');
+    // The server still answers: a round trip on another namespace after the throw.
+    const alice = await tab(t, '/api', { token: 'alice-api-key' });
+    assert.equal((await whoami(alice.socket)).user, 'alice');
+    assert.deepEqual(unhandled, []);
+    assert.deepEqual(heard, []);
+  });
 });
 
 describe('token lifetime on live sockets', () => {
