@@ -567,12 +567,19 @@ test('an error thrown after next() reaches onError and does not change the outco
 test('a second next() is ignored: later middleware runs exactly once', async (ctx) => {
   const ran: string[] = [];
   let connections = 0;
-  // The second middleware is still busy when the first calls next() again.
-  const slow: Mw = async (_req, _res, next) => {
-    ran.push('slow start');
-    await delay(10);
-    ran.push('slow end');
-    next();
+  // Every run of the second middleware, to wait for each to finish.
+  const slowRuns: Promise<void>[] = [];
+  // The second middleware is still busy when the first calls next() again (pacing, not an
+  // assertion: it only has to be in flight).
+  const slow: Mw = (_req, _res, next) => {
+    const run = (async () => {
+      ran.push('slow start');
+      await delay(10);
+      ran.push('slow end');
+      next();
+    })();
+    slowRuns.push(run);
+    return run;
   };
   const last: Mw = (_req, _res, next) => {
     ran.push('last');
@@ -609,8 +616,12 @@ test('a second next() is ignored: later middleware runs exactly once', async (ct
   });
   for (const nsp of ['/twice', '/then-error']) {
     ran.length = 0;
+    slowRuns.length = 0;
     await connected(srv.connect(nsp));
-    await delay(30);
+    // A second next() that got through would have started the second middleware again at once,
+    // before the first run ended: once every run has ended (and called the last middleware
+    // synchronously), the order shows any extra run.
+    await Promise.all(slowRuns);
     assert.deepEqual(ran, ['slow start', 'slow end', 'last', 'namespace middleware'], nsp);
   }
   assert.equal(connections, 2);

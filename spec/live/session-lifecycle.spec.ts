@@ -27,6 +27,7 @@ import {
 } from '../support/server.js';
 import { within, connected } from '../support/bounded.js';
 import { sessionRoom } from '../support/session-ending.js';
+import { expiredInStore } from '../support/stores.js';
 import { settledTimeouts, timersBackTo } from '../support/timers.js';
 import { reporting, whoami } from '../support/whoami.js';
 import { Passport, storeKeepsTime } from '../support/stack.js';
@@ -719,13 +720,13 @@ describe('session lifecycle: connection state recovery', () => {
 
   test('expired while away (maxAge 1000): refused ERR_UNAUTHORIZED, not recovered', async (tc) => {
     const r = await connectedThenAway(tc, { sessionOptions: { cookie: { maxAge: 1000 } } });
-    // The cookie expires at most 1000 ms after the login, which ended before the connect.
+    // The cookie expires 1000 ms after the login; the connection is gone first.
     await waitFor(
       () => r.t.io.engine.clientsCount === 0,
       5000,
       'the dropped connection to be gone',
     );
-    await delay(1100);
+    await expiredInStore(r.t.store, sidOf(r.cookie));
     const outcome = outcomeOf(r.client);
     r.client.connect();
     assert.deepEqual(await outcome, REFUSED);
