@@ -72,6 +72,7 @@ function outcome(socket: ClientSocket): Promise<'connected' | ConnectError> {
  * The number of active timers once the closing connections of earlier tests (ws close timers) have
  * drained: unchanged for 300 ms. Checks compare with `<=` so that one of those finishing late
  * cannot fail a test, while a timer this package leaves behind (60 s) keeps the count above it.
+ * Sampled: nothing tells when a timer goes away.
  */
 async function settledTimeouts(): Promise<number> {
   let last = activeTimeouts();

@@ -283,6 +283,9 @@ describe('session lifecycle: a socket never outlives its session', () => {
       ended = true;
     });
     await connected(client);
+    // Only a window can prove a timer that is never armed (nothing reports arming one): a timer
+    // armed by mistake for a cookie without maxAge (an expiry of NaN or now) fires at once. The
+    // round trip after it brings any session:ended sent before.
     await delay(300);
     assert.equal(await request(client, 'echo', 'still here'), 'still here');
     assert.equal(ended, false);
@@ -333,6 +336,7 @@ describe('session lifecycle: touchIntervalMs', () => {
     while (Date.now() < loginEnd + 2500) {
       assert.equal(await request(client, 'echo', sent), sent, `event ${sent} answered`);
       sent++;
+      // Pacing, not an assertion: an active user, an event every 50 ms.
       await delay(50);
     }
     assert.equal(endedEarly, false, 'not ended while active');
