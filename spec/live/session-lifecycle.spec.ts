@@ -86,6 +86,31 @@ function echoing(ctx: TestContext, name: string, options?: SessionNamespaceOptio
   );
 }
 
+/**
+ * A server whose `/ns` answers `echo` (see echoing), and `endedAt()`: when the server side of a
+ * `/ns` socket last disconnected (its 'disconnect' runs as the package ends it), NaN before.
+ */
+async function echoServer(
+  tc: NodeTestContext,
+  options: CreateTestServerOptions = {},
+  namespaceOptions?: SessionNamespaceOptions,
+): Promise<{ t: TestServer; endedAt: () => number }> {
+  let endedAt = Number.NaN;
+  const t = await start(
+    tc,
+    (ctx) => {
+      echoing(ctx, '/ns', namespaceOptions);
+      ctx.io.of('/ns').on('connection', (socket) => {
+        socket.on('disconnect', () => {
+          endedAt = Date.now();
+        });
+      });
+    },
+    options,
+  );
+  return { t, endedAt: () => endedAt };
+}
+
 /** 'an HTTP request extended the session': the socket's expiry, and the cookie's maxAge. */
 const LEFT_MS = 1000;
 const MAX_AGE_MS = 3000;
@@ -110,20 +135,9 @@ class TouchLog extends CountingStore {
 
 describe('session lifecycle: a socket never outlives its session', () => {
   test('800 ms left when the socket connects: session:ended ERR_SESSION_EXPIRED at the expiry, after its one store read, then disconnect; no store read per event', async (tc) => {
-    // When the server ended the socket (its 'disconnect' runs as the package ends it).
-    let serverEndedAt: number | undefined;
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-        ctx.io.of('/ns').on('connection', (socket) => {
-          socket.on('disconnect', () => {
-            serverEndedAt = Date.now();
-          });
-        });
-      },
-      { sessionOptions: { cookie: { maxAge: 60_000 } } },
-    );
+    const { t, endedAt: serverEndedAt } = await echoServer(tc, {
+      sessionOptions: { cookie: { maxAge: 60_000 } },
+    });
     const baseline = await settledTimeouts();
     const cookie = await t.login('alice');
     // The expiry is set when the handshake reads the session, not raced from the login.
@@ -144,7 +158,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
 
     const [payload] = await within(ended, 'session:ended');
     assert.deepEqual(payload, ENDED_EXPIRED);
-    const late = (serverEndedAt ?? Number.NaN) - expiresAt;
+    const late = serverEndedAt() - expiresAt;
     assert.ok(late >= 0, `ended ${-late} ms before the expiry`);
     const [reason] = await within(disconnected, 'disconnect');
     assert.equal(reason, 'io server disconnect');
@@ -163,13 +177,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
   });
 
   test('no store access per event: 100 events on a live session (maxAge 60 s)', async (tc) => {
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-      },
-      { sessionOptions: { cookie: { maxAge: 60_000 } } },
-    );
+    const { t } = await echoServer(tc, { sessionOptions: { cookie: { maxAge: 60_000 } } });
     const cookie = await t.login('alice');
     const client = t.connect('/ns', { cookie });
     await connected(client);
@@ -209,20 +217,10 @@ describe('session lifecycle: a socket never outlives its session', () => {
   });
 
   test('an HTTP request extended the session meanwhile: not ended at the old expiry, one store read there', async (tc) => {
-    // When the server ended the socket (its 'disconnect' runs as the package ends it).
-    let serverEndedAt: number | undefined;
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-        ctx.io.of('/ns').on('connection', (socket) => {
-          socket.on('disconnect', () => {
-            serverEndedAt = Date.now();
-          });
-        });
-      },
-      { sessionOptions: { cookie: { maxAge: MAX_AGE_MS } }, afterSession: () => [pingRoute] },
-    );
+    const { t, endedAt: serverEndedAt } = await echoServer(tc, {
+      sessionOptions: { cookie: { maxAge: MAX_AGE_MS } },
+      afterSession: () => [pingRoute],
+    });
     const baseline = await settledTimeouts();
     const cookie = await t.login('alice');
     // The socket's (old) expiry: LEFT_MS after its handshake read the session. The HTTP request
@@ -239,7 +237,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
 
     const [payload] = await within(ended, 'session:ended', MAX_AGE_MS + 5000);
     assert.deepEqual(payload, ENDED_EXPIRED);
-    const endedAt = serverEndedAt ?? Number.NaN;
+    const endedAt = serverEndedAt();
     assert.ok(endedAt > oldExpiry, 'the socket lived past its old expiry');
     assert.ok(
       endedAt >= pingStart + MAX_AGE_MS,
@@ -254,13 +252,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
   });
 
   test('a socket that leaves before its session expires leaves no timer behind (maxAge 60 s)', async (tc) => {
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-      },
-      { sessionOptions: { cookie: { maxAge: 60_000 } } },
-    );
+    const { t } = await echoServer(tc, { sessionOptions: { cookie: { maxAge: 60_000 } } });
     const cookie = await t.login('alice');
     const baseline = await settledTimeouts();
     const clients = [t.connect('/ns', { cookie }), t.connect('/ns', { cookie })];
@@ -272,9 +264,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
   });
 
   test('a session without maxAge (browser-session cookie) is never ended by a timer', async (tc) => {
-    const t = await start(tc, (ctx) => {
-      echoing(ctx, '/ns');
-    });
+    const { t } = await echoServer(tc);
     const cookie = await t.login('alice');
     const baseline = await settledTimeouts();
     const client = t.connect('/ns', { cookie });
@@ -302,22 +292,13 @@ describe('session lifecycle: a socket never outlives its session', () => {
 describe('session lifecycle: touchIntervalMs', () => {
   test('rolling session (maxAge 1000, touchIntervalMs 200): alive while the socket is active, touched at most once per interval, expires once quiet', async (tc) => {
     const store = new TouchLog();
-    // When the server ended the socket (its 'disconnect' runs as the package ends it).
-    let serverEndedAt: number | undefined;
-    const t = await start(
+    const { t, endedAt: serverEndedAt } = await echoServer(
       tc,
-      (ctx) => {
-        echoing(ctx, '/ns', { touchIntervalMs: 200 });
-        ctx.io.of('/ns').on('connection', (socket) => {
-          socket.on('disconnect', () => {
-            serverEndedAt = Date.now();
-          });
-        });
-      },
       {
         sessionOptions: { store, rolling: true, cookie: { maxAge: 1000 } },
         afterSession: () => [pingRoute],
       },
+      { touchIntervalMs: 200 },
     );
     const cookie = await t.login('alice');
     const loginEnd = Date.now();
@@ -359,7 +340,7 @@ describe('session lifecycle: touchIntervalMs', () => {
     assert.deepEqual(payload, ENDED_EXPIRED);
     // The rolled expiry is maxAge after the last touch (which may be up to an interval before the
     // last event), not after the moment the events stopped.
-    const rolledFor = (serverEndedAt ?? Number.NaN) - lastTouch;
+    const rolledFor = serverEndedAt() - lastTouch;
     assert.ok(
       rolledFor >= 990,
       `ended ${rolledFor} ms after the last touch: before the rolled expiry`,
@@ -370,13 +351,9 @@ describe('session lifecycle: touchIntervalMs', () => {
   });
 
   test('without touchIntervalMs: events never touch the store, the session expires on time', async (tc) => {
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-      },
-      { sessionOptions: { rolling: true, cookie: { maxAge: 60_000 } } },
-    );
+    const { t } = await echoServer(tc, {
+      sessionOptions: { rolling: true, cookie: { maxAge: 60_000 } },
+    });
     const cookie = await t.login('alice');
     // 1 s left once the handshake has read the session, however long the login took.
     const expiry = t.store.expireOnceRead(sidOf(cookie), 1000);
@@ -409,9 +386,7 @@ describe('session lifecycle: touchIntervalMs', () => {
 
 describe("session lifecycle: who's online (socket.data.user)", () => {
   test('default: { id, username } of each user, through io.of(nsp).fetchSockets(); anonymous: none', async (tc) => {
-    const t = await start(tc, (ctx) => {
-      echoing(ctx, '/ns');
-    });
+    const { t } = await echoServer(tc);
     const [aliceCookie, bobCookie] = await Promise.all([t.login('alice'), t.login('bob')]);
     await Promise.all([
       connected(t.connect('/ns', { cookie: aliceCookie })),
