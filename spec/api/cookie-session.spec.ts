@@ -23,7 +23,7 @@ import {
 } from '../../lib/index.js';
 import { connected, connectError, within } from '../support/bounded.js';
 import { request } from '../support/client.js';
-import { cookieOf, listen, users, usersPassport } from '../support/server.js';
+import { cookieOf, listen, loginRoutes, users, usersPassport } from '../support/server.js';
 import { reporting, whoami } from '../support/whoami.js';
 import { Server } from '../support/stack.js';
 
@@ -80,19 +80,7 @@ async function cookieApp(
     });
     app.use(passport.session() as RequestHandler, disconnectOnLogout(io));
   }
-  app.use(express.urlencoded({ extended: false }));
-  app.post('/login', passport.authenticate('local') as RequestHandler, (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.post('/logout', (req, res, next) => {
-    req.logout((err) => {
-      if (err) {
-        next(err);
-        return;
-      }
-      res.json({ ok: true });
-    });
-  });
+  loginRoutes(app, passport);
   // The other usual cookie-session logout: drop the whole session.
   app.post('/forget', (req, res) => {
     (req as { session: unknown }).session = null;

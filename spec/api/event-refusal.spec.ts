@@ -195,6 +195,7 @@ describe('requireAuth authorizeEvent: refused events', () => {
     let g: Guarded | undefined;
     const t = await start(tc, (ctx) => {
       g = guarded(ctx, async (_user, _event, args) => {
+        // A slow policy check (pacing, not an assertion): both events are decided while in flight.
         await delay(20);
         return args[0] === 'allowed';
       });
@@ -395,6 +396,7 @@ describe('events from a socket whose session has ended', () => {
       client.emit('say', i++, (...reply: unknown[]) => {
         replies.push(reply);
       });
+      // Pacing, not an assertion: an event every 10 ms, so that some meet the end in flight.
       await delay(10);
     }
     assert.ok(end.seen, 'session:ended arrived');

@@ -279,11 +279,16 @@ describe('token lifetime on live sockets', () => {
     const token = jwtFor('1', 2);
     const oldExp = (jwt.decode(token) as { exp: number }).exp * 1000;
     const live = await tab(t, '/api', { token });
+    // The control: a tab on the same token, never renewed.
+    const control = await tab(t, '/api', { token });
     const fresh = jwtFor('1', 3600);
     const reply = await request<{ expires: number }>(live.socket, TOKEN_EVENT, fresh);
     assert.equal(reply.expires, (jwt.decode(fresh) as { exp: number }).exp * 1000);
-    // Past the old exp (the clock is what this is about), the socket still answers.
-    await new Promise((resolve) => setTimeout(resolve, oldExp - Date.now() + 300));
+    // The control ends at the old exp: the server's expiry pass for that instant has run, and a
+    // socket still armed at the old exp would have been ended in the same pass. The round trip
+    // after it on the renewed socket's own connection brings any end sent to it before.
+    await expectEnded(control.socket, control.seen, ERR_SESSION_EXPIRED, 'control token');
+    assert.ok(Date.now() >= oldExp, `the control ended ${oldExp - Date.now()} ms before its exp`);
     assert.equal((await whoami(live.socket)).user, 'alice');
     assert.deepEqual(live.seen.events, []);
   });

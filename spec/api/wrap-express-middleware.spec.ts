@@ -72,6 +72,7 @@ function outcome(socket: ClientSocket): Promise<'connected' | ConnectError> {
  * The number of active timers once the closing connections of earlier tests (ws close timers) have
  * drained: unchanged for 300 ms. Checks compare with `<=` so that one of those finishing late
  * cannot fail a test, while a timer this package leaves behind (60 s) keeps the count above it.
+ * Sampled: nothing tells when a timer goes away.
  */
 async function settledTimeouts(): Promise<number> {
   let last = activeTimeouts();
@@ -567,12 +568,19 @@ test('an error thrown after next() reaches onError and does not change the outco
 test('a second next() is ignored: later middleware runs exactly once', async (ctx) => {
   const ran: string[] = [];
   let connections = 0;
-  // The second middleware is still busy when the first calls next() again.
-  const slow: Mw = async (_req, _res, next) => {
-    ran.push('slow start');
-    await delay(10);
-    ran.push('slow end');
-    next();
+  // Every run of the second middleware, to wait for each to finish.
+  const slowRuns: Promise<void>[] = [];
+  // The second middleware is still busy when the first calls next() again (pacing, not an
+  // assertion: it only has to be in flight).
+  const slow: Mw = (_req, _res, next) => {
+    const run = (async () => {
+      ran.push('slow start');
+      await delay(10);
+      ran.push('slow end');
+      next();
+    })();
+    slowRuns.push(run);
+    return run;
   };
   const last: Mw = (_req, _res, next) => {
     ran.push('last');
@@ -609,8 +617,12 @@ test('a second next() is ignored: later middleware runs exactly once', async (ct
   });
   for (const nsp of ['/twice', '/then-error']) {
     ran.length = 0;
+    slowRuns.length = 0;
     await connected(srv.connect(nsp));
-    await delay(30);
+    // A second next() that got through would have started the second middleware again at once,
+    // before the first run ended: once every run has ended (and called the last middleware
+    // synchronously), the order shows any extra run.
+    await Promise.all(slowRuns);
     assert.deepEqual(ran, ['slow start', 'slow end', 'last', 'namespace middleware'], nsp);
   }
   assert.equal(connections, 2);

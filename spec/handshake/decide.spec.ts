@@ -127,8 +127,13 @@ describe('decide through requireAuth: checks that never settle', () => {
   test('a check that settles after the timeout changes nothing: still refused, no late connection or handler', async (tc) => {
     let seen: Seen | undefined;
     let lateSettled = 0;
+    // Each check settles only once the test has seen both refusals: after its timeout, whatever
+    // the machine's load.
+    let release = (): void => {};
+    const refusalsSeen = new Promise<void>((resolve) => (release = resolve));
+    tc.after(release);
     const late = async (): Promise<boolean> => {
-      await delay(400);
+      await refusalsSeen;
       lateSettled++;
       return true;
     };
@@ -145,6 +150,7 @@ describe('decide through requireAuth: checks that never settle', () => {
     const client = await openAsAlice(t);
     await connected(client);
     assert.deepEqual(await emitWithReply(client, 'say', 'x'), [refusalOf(TIMEOUT)]);
+    release();
     // Both late checks have settled; what their settling set off (in microtasks and the next
     // tick) has run by the time the poll sees it.
     await waitFor(() => lateSettled === 2, 5000, 'the late checks to settle');

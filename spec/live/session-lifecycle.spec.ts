@@ -27,6 +27,7 @@ import {
 } from '../support/server.js';
 import { within, connected } from '../support/bounded.js';
 import { sessionRoom } from '../support/session-ending.js';
+import { expiredInStore } from '../support/stores.js';
 import { settledTimeouts, timersBackTo } from '../support/timers.js';
 import { reporting, whoami } from '../support/whoami.js';
 import { Passport, storeKeepsTime } from '../support/stack.js';
@@ -85,6 +86,31 @@ function echoing(ctx: TestContext, name: string, options?: SessionNamespaceOptio
   );
 }
 
+/**
+ * A server whose `/ns` answers `echo` (see echoing), and `endedAt()`: when the server side of a
+ * `/ns` socket last disconnected (its 'disconnect' runs as the package ends it), NaN before.
+ */
+async function echoServer(
+  tc: NodeTestContext,
+  options: CreateTestServerOptions = {},
+  namespaceOptions?: SessionNamespaceOptions,
+): Promise<{ t: TestServer; endedAt: () => number }> {
+  let endedAt = Number.NaN;
+  const t = await start(
+    tc,
+    (ctx) => {
+      echoing(ctx, '/ns', namespaceOptions);
+      ctx.io.of('/ns').on('connection', (socket) => {
+        socket.on('disconnect', () => {
+          endedAt = Date.now();
+        });
+      });
+    },
+    options,
+  );
+  return { t, endedAt: () => endedAt };
+}
+
 /** 'an HTTP request extended the session': the socket's expiry, and the cookie's maxAge. */
 const LEFT_MS = 1000;
 const MAX_AGE_MS = 3000;
@@ -109,20 +135,9 @@ class TouchLog extends CountingStore {
 
 describe('session lifecycle: a socket never outlives its session', () => {
   test('800 ms left when the socket connects: session:ended ERR_SESSION_EXPIRED at the expiry, after its one store read, then disconnect; no store read per event', async (tc) => {
-    // When the server ended the socket (its 'disconnect' runs as the package ends it).
-    let serverEndedAt: number | undefined;
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-        ctx.io.of('/ns').on('connection', (socket) => {
-          socket.on('disconnect', () => {
-            serverEndedAt = Date.now();
-          });
-        });
-      },
-      { sessionOptions: { cookie: { maxAge: 60_000 } } },
-    );
+    const { t, endedAt: serverEndedAt } = await echoServer(tc, {
+      sessionOptions: { cookie: { maxAge: 60_000 } },
+    });
     const baseline = await settledTimeouts();
     const cookie = await t.login('alice');
     // The expiry is set when the handshake reads the session, not raced from the login.
@@ -143,7 +158,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
 
     const [payload] = await within(ended, 'session:ended');
     assert.deepEqual(payload, ENDED_EXPIRED);
-    const late = (serverEndedAt ?? Number.NaN) - expiresAt;
+    const late = serverEndedAt() - expiresAt;
     assert.ok(late >= 0, `ended ${-late} ms before the expiry`);
     const [reason] = await within(disconnected, 'disconnect');
     assert.equal(reason, 'io server disconnect');
@@ -162,13 +177,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
   });
 
   test('no store access per event: 100 events on a live session (maxAge 60 s)', async (tc) => {
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-      },
-      { sessionOptions: { cookie: { maxAge: 60_000 } } },
-    );
+    const { t } = await echoServer(tc, { sessionOptions: { cookie: { maxAge: 60_000 } } });
     const cookie = await t.login('alice');
     const client = t.connect('/ns', { cookie });
     await connected(client);
@@ -208,20 +217,10 @@ describe('session lifecycle: a socket never outlives its session', () => {
   });
 
   test('an HTTP request extended the session meanwhile: not ended at the old expiry, one store read there', async (tc) => {
-    // When the server ended the socket (its 'disconnect' runs as the package ends it).
-    let serverEndedAt: number | undefined;
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-        ctx.io.of('/ns').on('connection', (socket) => {
-          socket.on('disconnect', () => {
-            serverEndedAt = Date.now();
-          });
-        });
-      },
-      { sessionOptions: { cookie: { maxAge: MAX_AGE_MS } }, afterSession: () => [pingRoute] },
-    );
+    const { t, endedAt: serverEndedAt } = await echoServer(tc, {
+      sessionOptions: { cookie: { maxAge: MAX_AGE_MS } },
+      afterSession: () => [pingRoute],
+    });
     const baseline = await settledTimeouts();
     const cookie = await t.login('alice');
     // The socket's (old) expiry: LEFT_MS after its handshake read the session. The HTTP request
@@ -238,7 +237,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
 
     const [payload] = await within(ended, 'session:ended', MAX_AGE_MS + 5000);
     assert.deepEqual(payload, ENDED_EXPIRED);
-    const endedAt = serverEndedAt ?? Number.NaN;
+    const endedAt = serverEndedAt();
     assert.ok(endedAt > oldExpiry, 'the socket lived past its old expiry');
     assert.ok(
       endedAt >= pingStart + MAX_AGE_MS,
@@ -253,13 +252,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
   });
 
   test('a socket that leaves before its session expires leaves no timer behind (maxAge 60 s)', async (tc) => {
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-      },
-      { sessionOptions: { cookie: { maxAge: 60_000 } } },
-    );
+    const { t } = await echoServer(tc, { sessionOptions: { cookie: { maxAge: 60_000 } } });
     const cookie = await t.login('alice');
     const baseline = await settledTimeouts();
     const clients = [t.connect('/ns', { cookie }), t.connect('/ns', { cookie })];
@@ -271,9 +264,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
   });
 
   test('a session without maxAge (browser-session cookie) is never ended by a timer', async (tc) => {
-    const t = await start(tc, (ctx) => {
-      echoing(ctx, '/ns');
-    });
+    const { t } = await echoServer(tc);
     const cookie = await t.login('alice');
     const baseline = await settledTimeouts();
     const client = t.connect('/ns', { cookie });
@@ -282,6 +273,9 @@ describe('session lifecycle: a socket never outlives its session', () => {
       ended = true;
     });
     await connected(client);
+    // Only a window can prove a timer that is never armed (nothing reports arming one): a timer
+    // armed by mistake for a cookie without maxAge (an expiry of NaN or now) fires at once. The
+    // round trip after it brings any session:ended sent before.
     await delay(300);
     assert.equal(await request(client, 'echo', 'still here'), 'still here');
     assert.equal(ended, false);
@@ -298,22 +292,13 @@ describe('session lifecycle: a socket never outlives its session', () => {
 describe('session lifecycle: touchIntervalMs', () => {
   test('rolling session (maxAge 1000, touchIntervalMs 200): alive while the socket is active, touched at most once per interval, expires once quiet', async (tc) => {
     const store = new TouchLog();
-    // When the server ended the socket (its 'disconnect' runs as the package ends it).
-    let serverEndedAt: number | undefined;
-    const t = await start(
+    const { t, endedAt: serverEndedAt } = await echoServer(
       tc,
-      (ctx) => {
-        echoing(ctx, '/ns', { touchIntervalMs: 200 });
-        ctx.io.of('/ns').on('connection', (socket) => {
-          socket.on('disconnect', () => {
-            serverEndedAt = Date.now();
-          });
-        });
-      },
       {
         sessionOptions: { store, rolling: true, cookie: { maxAge: 1000 } },
         afterSession: () => [pingRoute],
       },
+      { touchIntervalMs: 200 },
     );
     const cookie = await t.login('alice');
     const loginEnd = Date.now();
@@ -332,6 +317,7 @@ describe('session lifecycle: touchIntervalMs', () => {
     while (Date.now() < loginEnd + 2500) {
       assert.equal(await request(client, 'echo', sent), sent, `event ${sent} answered`);
       sent++;
+      // Pacing, not an assertion: an active user, an event every 50 ms.
       await delay(50);
     }
     assert.equal(endedEarly, false, 'not ended while active');
@@ -354,7 +340,7 @@ describe('session lifecycle: touchIntervalMs', () => {
     assert.deepEqual(payload, ENDED_EXPIRED);
     // The rolled expiry is maxAge after the last touch (which may be up to an interval before the
     // last event), not after the moment the events stopped.
-    const rolledFor = (serverEndedAt ?? Number.NaN) - lastTouch;
+    const rolledFor = serverEndedAt() - lastTouch;
     assert.ok(
       rolledFor >= 990,
       `ended ${rolledFor} ms after the last touch: before the rolled expiry`,
@@ -365,13 +351,9 @@ describe('session lifecycle: touchIntervalMs', () => {
   });
 
   test('without touchIntervalMs: events never touch the store, the session expires on time', async (tc) => {
-    const t = await start(
-      tc,
-      (ctx) => {
-        echoing(ctx, '/ns');
-      },
-      { sessionOptions: { rolling: true, cookie: { maxAge: 60_000 } } },
-    );
+    const { t } = await echoServer(tc, {
+      sessionOptions: { rolling: true, cookie: { maxAge: 60_000 } },
+    });
     const cookie = await t.login('alice');
     // 1 s left once the handshake has read the session, however long the login took.
     const expiry = t.store.expireOnceRead(sidOf(cookie), 1000);
@@ -404,9 +386,7 @@ describe('session lifecycle: touchIntervalMs', () => {
 
 describe("session lifecycle: who's online (socket.data.user)", () => {
   test('default: { id, username } of each user, through io.of(nsp).fetchSockets(); anonymous: none', async (tc) => {
-    const t = await start(tc, (ctx) => {
-      echoing(ctx, '/ns');
-    });
+    const { t } = await echoServer(tc);
     const [aliceCookie, bobCookie] = await Promise.all([t.login('alice'), t.login('bob')]);
     await Promise.all([
       connected(t.connect('/ns', { cookie: aliceCookie })),
@@ -719,13 +699,13 @@ describe('session lifecycle: connection state recovery', () => {
 
   test('expired while away (maxAge 1000): refused ERR_UNAUTHORIZED, not recovered', async (tc) => {
     const r = await connectedThenAway(tc, { sessionOptions: { cookie: { maxAge: 1000 } } });
-    // The cookie expires at most 1000 ms after the login, which ended before the connect.
+    // The cookie expires 1000 ms after the login; the connection is gone first.
     await waitFor(
       () => r.t.io.engine.clientsCount === 0,
       5000,
       'the dropped connection to be gone',
     );
-    await delay(1100);
+    await expiredInStore(r.t.store, sidOf(r.cookie));
     const outcome = outcomeOf(r.client);
     r.client.connect();
     assert.deepEqual(await outcome, REFUSED);

@@ -43,6 +43,7 @@ function writer(ctx: TestContext, name: string, options?: SessionNamespaceOption
   const handled: Handled = { events: [] };
   const { io, session, passport } = ctx;
   const nsp = sessionNamespace(io.of(name), session, { passport, ...options });
+  // The delays below stand for a handler's async work (a database call): pacing, not assertions.
   nsp.on('connection', (socket) => {
     socket.on('set', (fields: Bag) => {
       handled.events.push('set');

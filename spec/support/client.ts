@@ -21,7 +21,10 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `check` until it returns true, or rejects after `timeoutMs`. */
+/**
+ * Polls `check` until it returns true, or rejects after `timeoutMs`: for state that no event
+ * reports (a count on the server, a store's content). Wait on the event where there is one.
+ */
 export async function waitFor(
   check: () => boolean,
   timeoutMs = 5000,

@@ -278,6 +278,7 @@ export async function settle(nodes: ClusterNode[]): Promise<void> {
       if (Date.now() - start > 5000) {
         assert.fail(`${node.name} still has sockets: ${JSON.stringify(sockets)}`);
       }
+      // Polled, bounded: the node is another process, which tells nothing over IPC by itself.
       await delay(20);
     }
   }
@@ -295,6 +296,7 @@ export async function until<T>(
     const value = await get();
     if (done(value)) return value;
     if (Date.now() - start > ms) assert.fail(`timed out waiting for ${what}`);
+    // Polled, bounded: the node is another process, which tells nothing over IPC by itself.
     await delay(20);
   }
 }

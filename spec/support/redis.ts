@@ -60,6 +60,7 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
     });
     if (ok) return;
     if (Date.now() - start > timeoutMs) throw new Error(`redis-server did not listen on ${port}`);
+    // Polled, bounded: another process's port; a failed connect is the only word we get.
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

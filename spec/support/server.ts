@@ -119,19 +119,7 @@ export async function createTestServer(
   const http = createServer(app);
   const io = new Server(http, options.serverOptions);
   for (const middleware of options.afterSession?.(io) ?? []) app.use(middleware);
-  app.use(express5.urlencoded({ extended: false }));
-  app.post('/login', passport.authenticate('local') as express5.RequestHandler, (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.post('/logout', (req, res, next) => {
-    req.logout((err) => {
-      if (err) {
-        next(err);
-        return;
-      }
-      res.json({ ok: true });
-    });
-  });
+  loginRoutes(app, passport);
 
   const ctx: TestContext = {
     io,
@@ -222,6 +210,26 @@ function publicUser({ id, username, role, tenants }: TestUser): Express.User {
  * their id in the session: what every spec app, node and cookie-session app logs in with.
  * `onDeserialize` runs at each deserializeUser, for specs that count them.
  */
+/**
+ * `POST /login` (passport-local, form fields) and `POST /logout` (`req.logout`), each answering
+ * `{ ok: true }`: the routes of every spec app that logs in over HTTP.
+ */
+export function loginRoutes(app: express5.Express, passport: InstanceType<typeof Passport>): void {
+  app.use(express5.urlencoded({ extended: false }));
+  app.post('/login', passport.authenticate('local') as express5.RequestHandler, (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.post('/logout', (req, res, next) => {
+    req.logout((err) => {
+      if (err) {
+        next(err);
+        return;
+      }
+      res.json({ ok: true });
+    });
+  });
+}
+
 export function usersPassport(onDeserialize?: () => void): InstanceType<typeof Passport> {
   const passport = new Passport();
   passport.use(

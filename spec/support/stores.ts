@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import type { RequestHandler } from 'express';
 import type { SessionData } from 'express-session';
 import type { Socket as ServerSocket } from 'socket.io';
-import { CountingStore, type TestServer } from './server.js';
+import { delay } from './client.js';
+import { type CountedStore, CountingStore, type TestServer } from './server.js';
 import { sessionDefaults } from './stack.js';
 
 /**
@@ -16,13 +17,31 @@ export const HTTP_WRITE_BACK = sessionDefaults.resave === true ? 1 : 0;
 export type Bag = Record<string, unknown>;
 
 /** The session's data as the store holds it now. */
-export function stored(store: CountingStore, sid: string): Promise<Bag | undefined> {
+export function stored(store: CountedStore, sid: string): Promise<Bag | undefined> {
   return new Promise((resolve, reject) => {
     store.get(sid, (err: unknown, sess) => {
       if (err) reject(new Error('store error', { cause: err }));
       else resolve((sess ?? undefined) as Bag | undefined);
     });
   });
+}
+
+/**
+ * Resolves once the session has expired in the store: at the cookie's end the store holds, and
+ * then once a read finds it gone (a store that keeps time itself, like Redis's whole-second TTL,
+ * may hold it a moment longer). Fails after `ms`.
+ */
+export async function expiredInStore(store: CountedStore, sid: string, ms = 5000): Promise<void> {
+  const session = (await stored(store, sid)) as { cookie?: { expires?: unknown } } | undefined;
+  const expires = new Date(String(session?.cookie?.expires)).getTime();
+  assert.ok(session === undefined || Number.isFinite(expires), 'the stored session has an expiry');
+  // Waits for the expiry instant the store gave, then reads again until the session is gone.
+  while (Date.now() <= expires) await delay(expires - Date.now() + 1);
+  const deadline = Date.now() + ms;
+  while ((await stored(store, sid)) !== undefined) {
+    assert.ok(Date.now() < deadline, `the session still in the store ${ms} ms past its expiry`);
+    await delay(20);
+  }
 }
 
 /** The socket's session as a plain bag of fields (looked up afresh: reload replaces it). */

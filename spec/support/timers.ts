@@ -12,6 +12,7 @@ export function activeTimeouts(): number {
 export async function settledTimeouts(): Promise<number> {
   let previous = activeTimeouts();
   for (let i = 0; i < 40; i++) {
+    // Sampled: nothing tells when a timer goes away.
     await delay(50);
     const now = activeTimeouts();
     if (now === previous) return now;
