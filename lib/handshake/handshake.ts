@@ -44,11 +44,12 @@ export function originStep(options: HandshakeOptions): NamespaceMiddleware {
   const { requireOrigin } = options;
   const listed = listedOrigins(options);
   return function checkOriginMiddleware(socket, next) {
-    const header = socket.request.headers.origin;
+    const req = socket.request;
+    const header = req.headers.origin;
     if (header === undefined) {
       // Browsers always send Origin with a WebSocket and with cross-origin requests.
       next(requireOrigin ? refusal(ERR_ORIGIN_FORBIDDEN, 403) : undefined);
-    } else if (originAllowed(options, listed, header, socket.request)) {
+    } else if (originAllowed(options, listed, header, req)) {
       next();
     } else {
       next(originRefusal(socket, options, listed, header));
