@@ -1,13 +1,9 @@
 import type { Namespace, Socket } from 'socket.io';
-import { decide } from '../handshake/decide.js';
-import { ERR_UNAUTHORIZED, refusal } from '../core/errors.js';
-import { compileRooms, guardJoins, keepGuard } from '../live/authorization.js';
-import { refuseEvent, sessionHasEnded } from '../live/events.js';
-import { socketLifecycle } from '../handshake/handshake.js';
-import { warnOnce } from '../core/diagnostics.js';
+import { compileRooms } from '../live/authorization.js';
+import { guardStep, socketLifecycle } from '../handshake/handshake.js';
 import { pruneEmptyChildren, useEverywhere } from '../socket-io/namespace-layers.js';
 import { checkFunction, checkOptions, checkTimeout, markGuarded, toNamespace } from './setup.js';
-import { type Guard, addEventGuard, socketState, whyOf } from '../core/state.js';
+import type { Guard } from '../core/state.js';
 import type { ErrorHook, NamespaceTarget, RoomPolicy } from '../core/types.js';
 
 /** Options for {@link requireAuth}. */
@@ -61,11 +57,6 @@ export interface RequireAuthOptions<User = Express.User> {
   onError?: ErrorHook;
 }
 
-const noUserWarning = (name: string): string =>
-  `requireAuth: sockets of namespace ${name} have neither a session nor a user on socket.request, ` +
-  `so every one is refused. Call sessionNamespace(namespace, sessionMiddleware, { passport }) ` +
-  `before requireAuth(namespace), or set socket.request.user in io.engine.use() middleware.`;
-
 /**
  * Refuses sockets with no logged-in user (`ERR_UNAUTHORIZED`, 401) and, with `authorize`, users it
  * turns down (`ERR_FORBIDDEN`, 403). Refusals are namespace-level `connect_error`s, so the client
@@ -101,69 +92,9 @@ export function requireAuth<User = Express.User>(
     onError,
   };
 
-  const guardEvents = (socket: Socket, check: NonNullable<typeof authorizeEvent>): void => {
-    // Recovered sockets run the namespace middleware again: one event guard per socket.
-    if (!addEventGuard(socket, guard)) return;
-    socket.use(function authorizeEventGuard(event, next) {
-      const user = socket.request.user as User | undefined;
-      // Before authorizeEvent is asked: a socket whose session has ended may not act.
-      if (!user || sessionHasEnded(socketState(socket))) {
-        refuseEvent(socket, event, refusal(ERR_UNAUTHORIZED, 401));
-        return;
-      }
-      const [name, ...rest] = event as [string, ...unknown[]];
-      // The ack callback is Socket.IO's, not an argument the client sent.
-      const args = typeof rest[rest.length - 1] === 'function' ? rest.slice(0, -1) : rest;
-      decide(
-        () => check(user, name, args, socket),
-        guard,
-        socket,
-        (refused) => {
-          if (refused) refuseEvent(socket, event, refused);
-          else next();
-        },
-      );
-    });
-  };
-
   markGuarded(nsp);
   pruneEmptyChildren(nsp, socketLifecycle);
-  useEverywhere(nsp, socketLifecycle, function requireAuthMiddleware(socket, next) {
-    const req = socket.request;
-    const user = req.user as User | undefined;
-    if (!user) {
-      const why = whyOf(socket);
-      // Neither sessionNamespace nor engine-level middleware put anything on this request.
-      const { session } = req as { session?: unknown };
-      if (!why && session === undefined && user === undefined) {
-        warnOnce('SOCKET_IO_SESSION_AUTH_NO_USER', noUserWarning(socket.nsp.name));
-      }
-      const refused = refusal(ERR_UNAUTHORIZED, 401);
-      if (why?.explain) refused.data.reason = why.reason;
-      next(refused);
-      return;
-    }
-    const admit = (): void => {
-      if (authorizeEvent) guardEvents(socket, authorizeEvent);
-      if (guard.rules) guardJoins(socket, guard);
-      // Kept on the socket's record, so that refreshUser and revalidation can decide again.
-      const state = socketState(socket);
-      if (state) keepGuard(state, guard);
-      next();
-    };
-    if (!authorize) {
-      admit();
-      return;
-    }
-    decide(
-      () => authorize(user, socket),
-      guard,
-      socket,
-      (refused) => {
-        if (refused) next(refused);
-        else admit();
-      },
-    );
-  });
+  // The guard, after the session steps (lib/handshake/handshake.ts, step 4).
+  useEverywhere(nsp, socketLifecycle, guardStep<User>(guard, authorize, authorizeEvent));
   return nsp;
 }

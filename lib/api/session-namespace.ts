@@ -181,18 +181,7 @@ export function handshakeOptions(
   session: unknown,
   options: SessionNamespaceOptions | undefined,
 ): HandshakeOptions {
-  if (typeof session !== 'function') {
-    throw new TypeError(`${helper}: session must be the express-session middleware`);
-  }
-  const [sessionMiddleware] = checkMiddleware(helper, session);
-  // passport.session() is a function named `authenticate`: a common slip in the first hour.
-  if ((session as { name?: unknown }).name === 'authenticate') {
-    throw new TypeError(
-      `${helper}: session must be the session middleware (express-session or ` +
-        'cookie-session), not passport.session(): pass passport as an option, ' +
-        'sessionNamespace(nsp, sessionMiddleware, { passport })',
-    );
-  }
+  const sessionMiddleware = checkSession(helper, session);
   const {
     passport,
     timeoutMs = 10_000,
@@ -221,14 +210,7 @@ export function handshakeOptions(
   if (passport !== undefined && !isAuthenticator(passport)) {
     throw new TypeError(`${helper}: options.passport must be a Passport authenticator`);
   }
-  for (const guarded of [nsp, ...(childrenOf(nsp) ?? [])]) {
-    if (isGuarded(guarded)) {
-      throw new TypeError(
-        `${helper}: call it before requireAuth on namespace ${guarded.name}: ` +
-          'requireAuth would otherwise run before the session is read',
-      );
-    }
-  }
+  checkNotGuarded(helper, nsp);
   return {
     session: sessionMiddleware as HandshakeOptions['session'],
     passport,
@@ -243,6 +225,35 @@ export function handshakeOptions(
     revalidateIntervalMs,
     explain: explainAllowed(explain, helper),
   };
+}
+
+/** The session middleware, checked: a function, and not passport.session(). */
+function checkSession(helper: string, session: unknown): unknown {
+  if (typeof session !== 'function') {
+    throw new TypeError(`${helper}: session must be the express-session middleware`);
+  }
+  const [sessionMiddleware] = checkMiddleware(helper, session);
+  // passport.session() is a function named `authenticate`: a common slip in the first hour.
+  if ((session as { name?: unknown }).name === 'authenticate') {
+    throw new TypeError(
+      `${helper}: session must be the session middleware (express-session or ` +
+        'cookie-session), not passport.session(): pass passport as an option, ' +
+        'sessionNamespace(nsp, sessionMiddleware, { passport })',
+    );
+  }
+  return sessionMiddleware;
+}
+
+/** requireAuth must come after the session steps, on the namespace and its children. */
+function checkNotGuarded(helper: string, nsp: Namespace): void {
+  for (const guarded of [nsp, ...(childrenOf(nsp) ?? [])]) {
+    if (isGuarded(guarded)) {
+      throw new TypeError(
+        `${helper}: call it before requireAuth on namespace ${guarded.name}: ` +
+          'requireAuth would otherwise run before the session is read',
+      );
+    }
+  }
 }
 
 /**

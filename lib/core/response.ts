@@ -69,8 +69,8 @@ export class SessionReadResponse {
 }
 
 /**
- * The small response of the handshake's session read (handshake.ts), which also carries what the
- * read learnt on the way.
+ * The small response of the handshake's session read (handshake/session-read.ts), which also
+ * carries what the read learnt on the way.
  */
 export class ReadResponse extends SessionReadResponse {
   /** The store has answered (a timeout before that is the store's). */

@@ -7,22 +7,19 @@ import type { NoUserReason } from '../core/diagnostics.js';
 import {
   ERR_AUTHORIZE_ERROR,
   ERR_SESSION_REVOKED,
-  ERR_BAD_TOKEN_EXPIRY,
   ERR_UNAUTHORIZED,
-  type OrRefusal,
   SessionAuthError,
   refusal,
   report,
-  toError,
 } from '../core/errors.js';
 import { armExpiry } from '../live/expiry.js';
 import { rememberWhy, reasonsWanted } from './explain.js';
 import { requestOf } from '../core/request.js';
 import { giveUserData } from '../core/user.js';
-import { SessionReadResponse } from '../core/response.js';
 import { endSocket, endedPayload } from '../live/revocation.js';
 import { ackError } from '../live/events.js';
-import { withTimeout } from '../core/with-timeout.js';
+import { authenticate, serialize } from './token-strategies.js';
+import { expiryOf, unusableExpiry } from './token-expiry.js';
 import {
   type HandshakeOptions,
   type SocketState,
@@ -44,120 +41,12 @@ export const MAX_TOKEN_LENGTH = 8192;
 /** Where a socket's token comes from. */
 export type TokenSource = (socket: Socket) => unknown;
 
-type Authenticate = (
-  strategies: readonly string[],
-  options: { session: false },
-  callback: (err: unknown, user: unknown, info: unknown) => void,
-) => (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
-
-type Serialize = (user: unknown, req: unknown, done: (err: unknown, key?: unknown) => void) => void;
-
 /**
  * What the client's `session:token` ack receives: `{ expires }`, the fresh token's expiry in
  * milliseconds since epoch (`null`: it does not expire), or `{ error: { message, code, status } }`.
  */
 export type TokenRenewalAck =
   { expires: number | null } | { error: { message: string; code: string; status: number } };
-
-/** A token's expiry in ms since epoch (undefined: none given), or why the field is unusable. */
-type Expiry = { expires: number | undefined } | { unusable: string };
-
-// Epoch seconds and epoch milliseconds are told apart by size: 1e11 seconds is the year 5138,
-// 1e11 milliseconds is 1973. A value on the wrong side is a unit mistake, never a real expiry.
-const SECONDS_BELOW = 1e11;
-/** The latest time a `Date` can hold, in ms since epoch. */
-const MAX_DATE_MS = 8.64e15;
-// ISO 8601 date-time with its zone (`Date#toISOString()`): without a zone, JavaScript reads it in
-// the server's local time, which is a guess.
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
-
-function unusable(field: string, what: string): Expiry {
-  return { unusable: `Unusable token expiry: ${field} ${what}` };
-}
-
-/** `exp`: seconds since epoch, as in a JWT. */
-function fromSeconds(field: string, value: unknown): Expiry {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    return unusable(field, 'must be a number of seconds since epoch');
-  }
-  if (value < 0) return unusable(field, 'is negative');
-  if (value >= SECONDS_BELOW) {
-    return unusable(field, 'is too large for seconds since epoch (milliseconds go in expires)');
-  }
-  return { expires: value * 1000 };
-}
-
-/** `expires`: a `Date`, milliseconds since epoch, or an ISO 8601 date-time with its zone. */
-function fromExpires(field: string, value: unknown): Expiry {
-  let time: number;
-  if (value instanceof Date) {
-    time = value.getTime();
-    if (Number.isNaN(time)) return unusable(field, 'is an invalid Date');
-  } else if (typeof value === 'number') {
-    if (!Number.isFinite(value)) return unusable(field, 'is not a finite number');
-    if (value < 0) return unusable(field, 'is negative');
-    if (value < SECONDS_BELOW) {
-      return unusable(
-        field,
-        'is below 1e11: seconds, not milliseconds since epoch (seconds go in exp)',
-      );
-    }
-    time = value;
-  } else if (typeof value === 'string') {
-    time = ISO_8601.test(value) ? Date.parse(value) : NaN;
-    if (Number.isNaN(time)) return unusable(field, 'is not an ISO 8601 date-time with a zone');
-  } else {
-    return unusable(field, 'must be a Date, milliseconds since epoch or an ISO 8601 string');
-  }
-  if (time > MAX_DATE_MS) return unusable(field, 'is beyond the latest Date');
-  return { expires: time };
-}
-
-/** A field is present unless undefined or null (a strategy's way of saying "none"). */
-function present(value: unknown): boolean {
-  return value !== undefined && value !== null;
-}
-
-/**
- * The token's expiry: from the strategy's `info` (`exp` in seconds, `expires` as a Date, ms or ISO
- * string; both given: the earlier), else the JWT's `exp` claim. A present field that is not a
- * usable time is reported, never skipped: skipping it would let in a token that never expires.
- */
-function expiryOf(token: string, info: unknown): Expiry {
-  const fromInfo = (info !== null && typeof info === 'object' ? info : {}) as {
-    exp?: unknown;
-    expires?: unknown;
-  };
-  const given: Expiry[] = [];
-  if (present(fromInfo.exp)) given.push(fromSeconds('info.exp', fromInfo.exp));
-  if (present(fromInfo.expires)) given.push(fromExpires('info.expires', fromInfo.expires));
-  if (given.length > 0) {
-    let earliest = Infinity;
-    for (const expiry of given) {
-      if ('unusable' in expiry) return expiry;
-      earliest = Math.min(earliest, expiry.expires ?? Infinity);
-    }
-    return { expires: earliest };
-  }
-  const parts = token.split('.');
-  const payload = parts[1];
-  // Not a JWT (an API key, an opaque bearer token): no claim to read.
-  if (parts.length !== 3 || !payload) return { expires: undefined };
-  let claims: unknown;
-  try {
-    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
-  } catch {
-    return { expires: undefined };
-  }
-  const exp =
-    claims !== null && typeof claims === 'object' ? (claims as { exp?: unknown }).exp : undefined;
-  return present(exp) ? fromSeconds("the token's exp claim", exp) : { expires: undefined };
-}
-
-/** The refusal of a token whose expiry is unusable: its message names the field. */
-function unusableExpiry(message: string): SessionAuthError {
-  return new SessionAuthError(message, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 });
-}
 
 /** The socket's token, if it gave one that a strategy may read. */
 function tokenOf(source: TokenSource, socket: Socket): string | undefined {
@@ -168,47 +57,6 @@ function tokenOf(source: TokenSource, socket: Socket): string | undefined {
     return undefined;
   }
   return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-/**
- * Runs the strategies on the socket's request with the token as `Authorization: Bearer …` (on the
- * socket's own request: the connection's headers are untouched, and put back after).
- */
-function authenticate(
-  options: HandshakeOptions,
-  strategies: readonly string[],
-  socket: Socket,
-  token: string,
-): Promise<OrRefusal<{ user: unknown; info: unknown }>> {
-  const req = requestOf(socket, options.app) as { headers: Record<string, unknown> };
-  const headers = req.headers;
-  req.headers = { ...headers, authorization: `Bearer ${token}` };
-  const run = (options.passport as unknown as { authenticate: Authenticate }).authenticate;
-  // A strategy that fails (an error, not a refusal) is the server's: ERR_AUTHORIZE_ERROR.
-  const failed = (error: unknown): SessionAuthError => refusal(ERR_AUTHORIZE_ERROR, 500, error);
-  const refused = (): SessionAuthError => refusal(ERR_UNAUTHORIZED, 401);
-  const answer = new Promise<OrRefusal<{ user: unknown; info: unknown }>>((resolve) => {
-    run.call(options.passport, strategies, { session: false }, (err, user, info) => {
-      resolve(err ? failed(err) : user ? { user, info } : refused());
-    })(req, new SessionReadResponse(() => undefined), (err?: unknown) => {
-      resolve(err ? failed(err) : refused());
-    });
-  }).catch(failed);
-  return withTimeout(answer, options.timeoutMs, () =>
-    failed(new Error('the token strategies did not answer in time')),
-  ).finally(() => {
-    req.headers = headers;
-  });
-}
-
-function serialize(options: HandshakeOptions, user: unknown, req: unknown): Promise<unknown> {
-  const run = (options.passport as unknown as { serializeUser: Serialize }).serializeUser;
-  return new Promise((resolve, reject) => {
-    run.call(options.passport, user, req, (err, key) => {
-      if (err) reject(toError(err));
-      else resolve(key);
-    });
-  });
 }
 
 /**
@@ -225,14 +73,10 @@ export function tokenStep(
   source: TokenSource,
 ) {
   const why = (socket: Socket, reason: NoUserReason): void => {
-    if (reasonsWanted(options.explain)) rememberWhy(socket, reason, options.explain);
+    whyNoToken(options, socket, reason);
   };
-  const unauthorized = (socket: Socket, reason: NoUserReason) => {
-    why(socket, reason);
-    const refused = refusal(ERR_UNAUTHORIZED, 401);
-    if (options.explain) refused.data.reason = reason;
-    return refused;
-  };
+  const unauthorized = (socket: Socket, reason: NoUserReason) =>
+    tokenRefusal(options, socket, reason);
   return function tokenMiddleware(socket: Socket, next: (err?: Error) => void): void {
     const req = requestOf(socket, options.app) as { user?: unknown };
     if (req.user !== undefined) {
@@ -273,17 +117,7 @@ export function tokenStep(
           next(unauthorized(socket, 'bad-token'));
           return;
         }
-        return serialize(options, outcome.user, req).then(
-          (serialized) => {
-            req.user = outcome.user;
-            admitToken(socket, options, serialized, expiry.expires, outcome.user);
-            next();
-          },
-          (error: unknown) => {
-            report(options.onError, error, socket);
-            next(refusal(ERR_AUTHORIZE_ERROR, 500, error));
-          },
-        );
+        return serializeAndAdmit(options, socket, req, outcome.user, expiry.expires, next);
       })
       .catch((error: unknown) => {
         // Thrown by what next() ran (a later middleware of the app): the app's onError hears it,
@@ -291,6 +125,44 @@ export function tokenStep(
         report(options.onError, error, socket);
       });
   };
+}
+
+function whyNoToken(options: HandshakeOptions, socket: Socket, reason: NoUserReason): void {
+  if (reasonsWanted(options.explain)) rememberWhy(socket, reason, options.explain);
+}
+
+/** A token refused (ERR_UNAUTHORIZED), with its reason when explained. */
+function tokenRefusal(
+  options: HandshakeOptions,
+  socket: Socket,
+  reason: NoUserReason,
+): SessionAuthError {
+  whyNoToken(options, socket, reason);
+  const refused = refusal(ERR_UNAUTHORIZED, 401);
+  if (options.explain) refused.data.reason = reason;
+  return refused;
+}
+
+// The strategies' user, serialised (a failure is ERR_AUTHORIZE_ERROR), becomes the socket's.
+function serializeAndAdmit(
+  options: HandshakeOptions,
+  socket: Socket,
+  req: { user?: unknown },
+  user: unknown,
+  expires: number | undefined,
+  next: (err?: Error) => void,
+): Promise<void> {
+  return serialize(options, user, req).then(
+    (serialized) => {
+      req.user = user;
+      admitToken(socket, options, serialized, expires, user);
+      next();
+    },
+    (error: unknown) => {
+      report(options.onError, error, socket);
+      next(refusal(ERR_AUTHORIZE_ERROR, 500, error));
+    },
+  );
 }
 
 // The socket's record: by user (a token has no session ID), with the token's expiry.

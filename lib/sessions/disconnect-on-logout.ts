@@ -30,53 +30,6 @@ export function disconnectOnLogout(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const server = toServer(io, 'disconnectOnLogout');
 
-  const end = (sessionID: string, code: SessionEndedCode, how: EndedHow): void => {
-    void endEverywhere(server, sessionKey(sessionID), code, how);
-  };
-
-  // Per-request wrappers, as express-session's own save/reload: non-enumerable, so they are never
-  // stored with the session.
-  const watch = (req: SessionRequest, res: ServerResponse, session: Session): void => {
-    const destroy = session.destroy.bind(session);
-    const regenerate = session.regenerate.bind(session);
-    Object.defineProperty(session, 'destroy', {
-      configurable: true,
-      writable: true,
-      value: function destroyAndDisconnect(this: Session, done?: Done) {
-        const sessionID = this.id;
-        return destroy((err?: unknown) => {
-          if (!err) end(sessionID, ERR_SESSION_REVOKED, 'destroy');
-          done?.(err);
-        });
-      },
-    });
-    Object.defineProperty(session, 'regenerate', {
-      configurable: true,
-      writable: true,
-      value: function regenerateAndDisconnect(this: Session, done?: Done) {
-        const sessionID = this.id;
-        // Passport's login sets req.user before it regenerates; its logout clears req.user first.
-        const code = req.user ? ERR_SESSION_ROTATED : ERR_SESSION_REVOKED;
-        return regenerate((err?: unknown) => {
-          if (!err) {
-            if (code === ERR_SESSION_ROTATED) {
-              // The client must hold the new cookie before it reconnects.
-              afterResponse(res, () => {
-                end(sessionID, code, 'rotation');
-              });
-            } else {
-              end(sessionID, code, 'logout');
-            }
-            // The new session can be logged out or regenerated in turn.
-            const { session: renewed } = req as { session?: Session };
-            if (renewed) watch(req, res, renewed);
-          }
-          done?.(err);
-        });
-      },
-    });
-  };
-
   return function disconnectOnLogoutMiddleware(req, res, next) {
     try {
       const { session, sessionID } = req as { session?: unknown; sessionID?: unknown };
@@ -97,7 +50,7 @@ export function disconnectOnLogout(
           typeof destroy === 'function' &&
           typeof regenerate === 'function'
         ) {
-          watch(req, res, session as Session);
+          watchSession(server, req, res, session as Session);
         } else {
           // cookie-session (no session ID, no destroy): a logout ends the user's sockets.
           watchUser(server, req, res);
@@ -109,6 +62,59 @@ export function disconnectOnLogout(
     }
     next();
   };
+}
+
+/** Ends the sockets of the session `sessionID` names, on every node. */
+function end(io: Server, sessionID: string, code: SessionEndedCode, how: EndedHow): void {
+  void endEverywhere(io, sessionKey(sessionID), code, how);
+}
+
+// Per-request wrappers, as express-session's own save/reload: non-enumerable, so they are never
+// stored with the session.
+function watchSession(
+  io: Server,
+  req: SessionRequest,
+  res: ServerResponse,
+  session: Session,
+): void {
+  const destroy = session.destroy.bind(session);
+  const regenerate = session.regenerate.bind(session);
+  Object.defineProperty(session, 'destroy', {
+    configurable: true,
+    writable: true,
+    value: function destroyAndDisconnect(this: Session, done?: Done) {
+      const sessionID = this.id;
+      return destroy((err?: unknown) => {
+        if (!err) end(io, sessionID, ERR_SESSION_REVOKED, 'destroy');
+        done?.(err);
+      });
+    },
+  });
+  Object.defineProperty(session, 'regenerate', {
+    configurable: true,
+    writable: true,
+    value: function regenerateAndDisconnect(this: Session, done?: Done) {
+      const sessionID = this.id;
+      // Passport's login sets req.user before it regenerates; its logout clears req.user first.
+      const code = req.user ? ERR_SESSION_ROTATED : ERR_SESSION_REVOKED;
+      return regenerate((err?: unknown) => {
+        if (!err) {
+          if (code === ERR_SESSION_ROTATED) {
+            // The client must hold the new cookie before it reconnects.
+            afterResponse(res, () => {
+              end(io, sessionID, code, 'rotation');
+            });
+          } else {
+            end(io, sessionID, code, 'logout');
+          }
+          // The new session can be logged out or regenerated in turn.
+          const { session: renewed } = req as { session?: Session };
+          if (renewed) watchSession(io, req, res, renewed);
+        }
+        done?.(err);
+      });
+    },
+  });
 }
 
 type PassportRequest = SessionRequest & {
