@@ -251,7 +251,7 @@ describe('a refused old client does not come back', () => {
 });
 
 describe("the v2 client's automatic `/` join", () => {
-  test('with the package on `/`, an admitted v2 client costs two session reads', async (tc) => {
+  test('with the package on `/`, an admitted v2 client costs up to two session reads', async (tc) => {
     const t = await startOld(tc, true);
     const cookie = await t.login('alice');
     t.store.reset();
@@ -259,9 +259,12 @@ describe("the v2 client's automatic `/` join", () => {
     const socket = connectOld('v2', t, '/chat', { cookie });
     await next(socket, 'connect');
     assert.deepEqual(await whoami(socket), alice);
-    // `/` (joined by the server for every protocol-3 connection) and `/chat`: one read each.
-    assert.equal(t.store.gets, 2);
-    assert.equal(t.deserializeCount() - before, 2);
+    // `/` (joined by the server for every protocol-3 connection) and `/chat`: one read each,
+    // unless `/chat`'s connect arrives while `/`'s read is still under way (a slow store, a busy
+    // machine), when the two share it as overlapping connects do. Never more.
+    const reads = t.store.gets;
+    assert.ok(reads === 1 || reads === 2, `${reads} store reads for a v2 connect to /chat`);
+    assert.equal(t.deserializeCount() - before, reads);
     assert.equal(t.io.of('/').sockets.size, 1, 'the server holds a `/` socket for it');
     // A v4 client asks for `/chat` only: one read.
     t.store.reset();
