@@ -128,8 +128,18 @@ export function cookieIDOf(request: IncomingMessage): { id: string | undefined }
   return { id: typeof watched.id === 'string' && watched.id !== '' ? watched.id : undefined };
 }
 
-// Per app: the prototype of its views, and the connections whose fields it has accessors for.
-const prototypes = new WeakMap<object, { proto: object; seen: WeakSet<IncomingMessage> }>();
+// Per app: the prototype of its views, and the own keys of a connection whose fields all have
+// accessors already (the last connection checked).
+const prototypes = new WeakMap<object, { proto: object; covered: readonly PropertyKey[] }>();
+
+// Connections of one transport have the same own keys, in the same order: comparing them with the
+// last ones checked is cheaper than looking each up on the prototype, and keeps no entry per
+// connection.
+function sameKeys(a: readonly PropertyKey[], b: readonly PropertyKey[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 function prototypeFor(app: ExpressApp, connection: IncomingMessage): object {
   let entry = prototypes.get(app.request);
@@ -137,17 +147,18 @@ function prototypeFor(app: ExpressApp, connection: IncomingMessage): object {
     const created = Object.create(app.request) as object;
     expressFields(created, app);
     cookieIDField(created);
-    entry = { proto: created, seen: new WeakSet() };
+    entry = { proto: created, covered: [] };
     prototypes.set(app.request, entry);
   }
-  const { proto, seen } = entry;
-  // Fields a connection's request has that no earlier one had (a polling request's, a header
-  // parsed late): one more accessor, once.
-  if (!seen.has(connection)) {
-    seen.add(connection);
-    for (const key of Reflect.ownKeys(connection)) {
+  const { proto } = entry;
+  // Fields a connection's request has that no earlier one had (a polling request's, a field
+  // engine-level middleware set): one more accessor, once.
+  const keys = Reflect.ownKeys(connection);
+  if (!sameKeys(keys, entry.covered)) {
+    for (const key of keys) {
       if (!OWN.has(key) && !Object.prototype.hasOwnProperty.call(proto, key)) forward(proto, key);
     }
+    entry.covered = keys;
   }
   return proto;
 }

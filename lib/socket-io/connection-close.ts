@@ -1,21 +1,29 @@
 import type { Socket } from 'socket.io';
 
-// One 'close' listener per connection, however many handshakes are pending on it.
-const pendingOnConnection = new WeakMap<object, Set<() => void>>();
+// The waiters on a connection's 'close', in a field of the connection itself (set at the same
+// point for every connection, so they share one shape): cheaper per handshake than a WeakMap
+// entry, which also costs the garbage collector an ephemeron per connection.
+const kWaiting = Symbol('socket.io-session-auth close waiters');
 
-// Its own function, so that the listener's scope holds the connection and the set only: created
-// beside `abort`, it would keep every handshake's middleware run alive as long as the connection.
-function pendingOf(conn: Socket['conn']): Set<() => void> {
-  let pending = pendingOnConnection.get(conn);
+type Watched = Socket['conn'] & { [kWaiting]?: Set<() => void> };
+
+// One listener function for every connection (EventEmitter calls it with the connection as
+// `this`): no closure per connection, and nothing that keeps a handshake's middleware run alive
+// as long as the connection.
+function closed(this: Watched): void {
+  const waiting = this[kWaiting];
+  if (!waiting) return;
+  for (const fn of waiting) fn();
+  waiting.clear();
+}
+
+function pendingOf(conn: Watched): Set<() => void> {
+  let pending = conn[kWaiting];
   if (!pending) {
-    const set = new Set<() => void>();
-    pending = set;
-    pendingOnConnection.set(conn, set);
-    conn.once('close', () => {
-      pendingOnConnection.delete(conn);
-      for (const fn of set) fn();
-      set.clear();
-    });
+    pending = new Set();
+    conn[kWaiting] = pending;
+    // 'close' comes once; a plain listener costs less than once()'s wrapper.
+    conn.on('close', closed);
   }
   return pending;
 }

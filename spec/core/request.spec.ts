@@ -248,3 +248,64 @@ test('namespaces dressed by an Express 4 app and an Express 5 app on one connect
   assert.deepEqual(fourSaw, { ip: '203.0.113.7', filter: { kind: 'open' } });
   assert.deepEqual(fiveSaw, { ip: '127.0.0.1', filter: 'open' });
 });
+
+test("a field only some connections' requests have is read through each socket's own request, even one set after the connection's first namespace", async (ctx) => {
+  type Fielded = IncomingMessage & { tenant?: string; late?: string };
+  const srv = await start(ctx, ({ io }) => {
+    // Engine-level middleware that sets a field on some connections only.
+    io.engine.use((req: Fielded, _res: unknown, next: () => void) => {
+      const tenant = req.headers['x-tenant'];
+      if (typeof tenant === 'string') req.tenant = tenant;
+      next();
+    });
+    // Every socket gets its own request view (wrapExpressMiddleware), which reads the connection's.
+    const view = wrapExpressMiddleware((_req: Request, _res: Response, next: NextFunction) => {
+      next();
+    });
+    io.of('/a').use(view);
+    io.of('/b').use(view);
+    // On the connection's own request, after /a's socket has its view.
+    io.of('/a').on('connection', (socket) => {
+      (socket.client.request as Fielded).late = 'set by /a';
+    });
+    const fields = (socket: Socket): Record<string, unknown> => {
+      const req = socket.request as Fielded;
+      // null for none: the ack's JSON drops undefined.
+      return {
+        own: socket.request !== socket.client.request,
+        tenant: req.tenant ?? null,
+        late: req.late ?? null,
+      };
+    };
+    answer(io.of('/a'), fields);
+    answer(io.of('/b'), fields);
+  });
+  const plain = sharedConnection(ctx, srv, { transports: ['websocket'] });
+  assert.deepEqual(await probe(plain.socket('/a')), {
+    own: true,
+    tenant: null,
+    late: null,
+  });
+  const tenant = sharedConnection(ctx, srv, {
+    transports: ['websocket'],
+    extraHeaders: { 'x-tenant': 'acme' },
+  });
+  assert.deepEqual(await probe(tenant.socket('/a')), {
+    own: true,
+    tenant: 'acme',
+    late: null,
+  });
+  // /b connects on the same connection once /a's socket has connected (and set `late`).
+  assert.deepEqual(await probe(tenant.socket('/b')), {
+    own: true,
+    tenant: 'acme',
+    late: 'set by /a',
+  });
+  // A later connection without the fields reads its own: none.
+  const other = sharedConnection(ctx, srv, { transports: ['websocket'] });
+  assert.deepEqual(await probe(other.socket('/b')), {
+    own: true,
+    tenant: null,
+    late: null,
+  });
+});
