@@ -6,8 +6,8 @@ export type {
 export { sessionNamespace } from './api/session-namespace.js';
 export { passportNamespace } from './api/passport-namespace.js';
 export type { PassportNamespaceOptions } from './api/passport-namespace.js';
-export { TOKEN_EVENT } from './handshake/token.js';
-export type { TokenRenewalAck } from './handshake/token.js';
+export { TOKEN_EVENT } from './tokens/token.js';
+export type { TokenRenewalAck } from './tokens/token.js';
 export type { SessionNamespaceOptions } from './api/session-namespace.js';
 export { requireAuth } from './api/require-auth.js';
 export type { RequireAuthOptions } from './api/require-auth.js';
@@ -27,7 +27,7 @@ export type { SessionEndedPayload } from './live/revocation.js';
 export type { EventRefusal } from './live/events.js';
 export { ROOMS_LEFT_EVENT } from './live/authorization.js';
 export type { RoomsLeftPayload } from './live/authorization.js';
-export { CHANNELS as DIAGNOSTICS_CHANNELS } from './core/diagnostics.js';
+export { CHANNELS as DIAGNOSTICS_CHANNELS } from './diagnostics/diagnostics.js';
 export type {
   BroadcastMessage,
   EndedHow,
@@ -36,7 +36,7 @@ export type {
   NoUserReason,
   SessionEndedMessage,
   StoreErrorMessage,
-} from './core/diagnostics.js';
+} from './diagnostics/diagnostics.js';
 export {
   SessionAuthError,
   ERR_MIDDLEWARE_ENDED,

@@ -45,7 +45,7 @@ interface LegResult {
  * wrapExpressMiddleware and its response stand-in, per-socket requests, origins, errors, setup),
  * and fidelity: Socket.IO's own behaviours replayed with the package on (spec/socket-io).
  */
-const CORE = ['spec/socket-io', 'spec/api', 'spec/handshake', 'spec/core'];
+const CORE = ['spec/socket-io', 'spec/api', 'spec/handshake', 'spec/diagnostics', 'spec/core'];
 
 /**
  * Lifecycle: what happens to a socket while its session lives and ends (expiry, touch, logout,

@@ -1,7 +1,7 @@
 import type { Namespace, Socket } from 'socket.io';
 import { originStep, sessionStep, socketLifecycle, trackStep } from '../handshake/handshake.js';
 import { onConnectionEverywhere, useEverywhere } from '../socket-io/namespace-layers.js';
-import { probeSession } from '../handshake/explain.js';
+import { probeSession } from '../diagnostics/explain.js';
 import {
   type SessionNamespaceOptions,
   handshakeOptions,
@@ -9,7 +9,7 @@ import {
 } from './session-namespace.js';
 import { checkOptions, toNamespace } from './setup.js';
 import { type HandshakeOptions, socketState } from '../core/state.js';
-import { acceptFreshTokens, tokenStep, type TokenSource } from '../handshake/token.js';
+import { acceptFreshTokens, tokenStep, type TokenSource } from '../tokens/token.js';
 import type { ExpressMiddleware, NamespaceTarget, PassportAuthenticator } from '../core/types.js';
 
 /** Options for {@link passportNamespace}: sessionNamespace's, and where tokens come from. */

@@ -27,8 +27,8 @@ import {
   isGuarded,
   toNamespace,
 } from './setup.js';
-import { explainAllowed, probeSession } from '../handshake/explain.js';
-import { setupWarnings } from '../handshake/setup-warnings.js';
+import { explainAllowed, probeSession } from '../diagnostics/explain.js';
+import { setupWarnings } from '../diagnostics/setup-warnings.js';
 import { childrenOf } from '../socket-io/socket-io-internals.js';
 import { type HandshakeOptions, serverState } from '../core/state.js';
 import type {

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
-import { debug } from './debug.js';
+import { debug } from '../diagnostics/debug.js';
 import type { Socket } from 'socket.io';
-import type { NoUserReason } from './diagnostics.js';
+import type { NoUserReason } from '../diagnostics/diagnostics.js';
 import type { ErrorHook } from './types.js';
 
 /** Express middleware ended the response (redirect, 429, …) instead of calling `next()`. */

@@ -6,7 +6,7 @@
 import { createHash, hash } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
 import type { Middleware } from './chain.js';
-import type { NoUserReason } from './diagnostics.js';
+import type { NoUserReason } from '../diagnostics/diagnostics.js';
 import type { SocketEndedCode } from './errors.js';
 import type { ReadResponse } from './response.js';
 import type {
@@ -217,7 +217,7 @@ export function serverState(io: Server): ServerState {
 // socket that gets it, so their shapes stay shared. The only per-socket state outside the records
 // above, for what a socket needs before it is tracked or when it never is:
 //   kState        on the socket: its SocketState, once tracked
-//   kWhy          on the socket: why it has no user (handshake/explain.ts), for its refusal and
+//   kWhy          on the socket: why it has no user (diagnostics/explain.ts), for its refusal and
 //                 the `handshake` message; only when the reasons are wanted
 //   kEventGuards  on the socket: the requireAuth guards whose authorizeEvent guard it has, so a
 //                 namespace's middleware run again (recovery) does not guard its events twice

@@ -2,7 +2,7 @@
 // allows gets its event guard, its room rules, and its decisions kept for later.
 import type { Socket } from 'socket.io';
 import { ERR_UNAUTHORIZED, type SessionAuthError, refusal } from '../core/errors.js';
-import { warnOnce } from '../core/diagnostics.js';
+import { warnOnce } from '../diagnostics/diagnostics.js';
 import { type Guard, addEventGuard, socketState, whyOf } from '../core/state.js';
 import { guardJoins, keepGuard } from '../live/authorization.js';
 import { refuseEvent, sessionHasEnded } from '../live/events.js';

@@ -4,10 +4,10 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'socket.io';
 import { ERR_ORIGIN_FORBIDDEN, type SessionAuthError, refusal } from '../core/errors.js';
-import { debug } from '../core/debug.js';
+import { debug } from '../diagnostics/debug.js';
 import type { HandshakeOptions } from '../core/state.js';
 import type { ExpressApp } from '../core/types.js';
-import { reasonsWanted, rememberWhy } from './explain.js';
+import { reasonsWanted, rememberWhy } from '../diagnostics/explain.js';
 
 /** The canonical form of an origin (`https://app.example`), or undefined if it is not one. */
 export function canonicalOrigin(value: string): string | undefined {

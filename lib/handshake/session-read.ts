@@ -11,13 +11,13 @@ import {
   refusal,
   toError,
 } from '../core/errors.js';
-import { REASONS, publish, warnOnce } from '../core/diagnostics.js';
+import { REASONS, publish, warnOnce } from '../diagnostics/diagnostics.js';
 import { connectionRequestOf, cookieIDOf, watchCookieID } from '../core/request.js';
 import { ReadResponse, endedMessage } from '../core/response.js';
 import type { HandshakeOptions } from '../core/state.js';
 import { sessionUserOf } from '../core/user.js';
 import type { SessionRequest } from '../core/types.js';
-import { knowStore, reasonsWanted, storeIsDown } from './explain.js';
+import { knowStore, reasonsWanted, storeIsDown } from '../diagnostics/explain.js';
 
 /** A namespace's session read, built once: its options and its chain (session, then user). */
 export interface SessionReader {

@@ -2,8 +2,8 @@
 // channel, and a Socket.IO 2 client told to stop asking again.
 import type { Socket } from 'socket.io';
 import { SessionAuthError } from '../core/errors.js';
-import { debug } from '../core/debug.js';
-import { publish } from '../core/diagnostics.js';
+import { debug } from '../diagnostics/debug.js';
+import { publish } from '../diagnostics/diagnostics.js';
 import { whyOf } from '../core/state.js';
 import { sendDisconnectPacket } from '../socket-io/socket-io-internals.js';
 

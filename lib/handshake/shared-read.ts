@@ -3,7 +3,7 @@
 import type { Socket } from 'socket.io';
 import type { SharedRead } from '../core/state.js';
 import type { SessionRequest } from '../core/types.js';
-import { explainNoUser } from './no-user.js';
+import { explainNoUser } from '../diagnostics/no-user.js';
 import { type SessionReader, readSession, storedSessionID } from './session-read.js';
 
 type Next = (err?: Error) => void;

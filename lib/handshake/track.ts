@@ -2,7 +2,7 @@
 // has connected; with its user's summary in socket.data, autoSave and the per-event guard.
 import type { Session } from 'express-session';
 import type { Socket } from 'socket.io';
-import { warnOnce } from '../core/diagnostics.js';
+import { warnOnce } from '../diagnostics/diagnostics.js';
 import { type HandshakeOptions, trackSocket } from '../core/state.js';
 import type { SessionRequest } from '../core/types.js';
 import { giveUserData, sessionUserKey } from '../core/user.js';
@@ -10,7 +10,7 @@ import { guardEvents, installAutoSave } from '../live/events.js';
 import { rememberIdentity } from '../live/recovery.js';
 import { hashOf } from '../live/writes.js';
 import { storedSessionID } from './session-read.js';
-import { sessionWarnings } from './setup-warnings.js';
+import { sessionWarnings } from '../diagnostics/setup-warnings.js';
 
 /**
  * A session is tracked when the store has seen it (express-session), or when it holds a Passport

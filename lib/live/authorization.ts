@@ -1,10 +1,10 @@
 // What requireAuth decides about a socket, kept so that it can be decided again on a live socket
 // (refreshUser, refreshSession, revalidation): its `authorize`, and its room policy, which guards
 // every `socket.join()` and, on a re-check, makes the socket leave the rooms it may no longer be in.
-import { debug } from '../core/debug.js';
+import { debug } from '../diagnostics/debug.js';
 import type { Socket } from 'socket.io';
 import { type Decision, decide } from '../handshake/decide.js';
-import type { EndedHow } from '../core/diagnostics.js';
+import type { EndedHow } from '../diagnostics/diagnostics.js';
 import { ERR_FORBIDDEN, SessionAuthError, refusal, type SocketEndedCode } from '../core/errors.js';
 import { endSocket } from './revocation.js';
 import type { Guard, SocketState } from '../core/state.js';

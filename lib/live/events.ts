@@ -4,7 +4,7 @@
 import type { Session } from 'express-session';
 import type { Event, Socket } from 'socket.io';
 import { warnIfCookieEnding } from './cookie-refresh.js';
-import { publish } from '../core/diagnostics.js';
+import { publish } from '../diagnostics/diagnostics.js';
 import { ERR_UNAUTHORIZED, type SessionAuthError, refusal, report } from '../core/errors.js';
 import { armExpiry, cookieExpiry } from './expiry.js';
 import { socketState, type SocketState } from '../core/state.js';

@@ -1,7 +1,7 @@
 // Ending a session's (or a user's) sockets: on this node from its index, sockets still in their
 // handshake included, and on every other node through the adapter, acknowledged and retried.
 // disconnectOnLogout, disconnectSession, disconnectUser and revalidation all end sockets here.
-import { debug } from '../core/debug.js';
+import { debug } from '../diagnostics/debug.js';
 import type { Server, Socket } from 'socket.io';
 import {
   ERR_AUTHORIZE_ERROR,
@@ -13,7 +13,7 @@ import {
   type SessionEndedCode,
   type SocketEndedCode,
 } from '../core/errors.js';
-import { type EndedHow, publish } from '../core/diagnostics.js';
+import { type EndedHow, publish } from '../diagnostics/diagnostics.js';
 import { recoveryWindow, spansNodes } from '../socket-io/socket-io-internals.js';
 import {
   serverState,

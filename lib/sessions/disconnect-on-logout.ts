@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { debug } from '../core/debug.js';
+import { debug } from '../diagnostics/debug.js';
 import type { Session } from 'express-session';
 import type { Server } from 'socket.io';
 import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from '../core/errors.js';
-import { type EndedHow, warnOnce } from '../core/diagnostics.js';
+import { type EndedHow, warnOnce } from '../diagnostics/diagnostics.js';
 import { endEverywhere, sessionKey, userKey as userEndKey } from '../live/revocation.js';
 import { toServer } from '../api/setup.js';
 import { sessionUserKey } from '../core/user.js';

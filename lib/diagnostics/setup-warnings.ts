@@ -3,7 +3,7 @@
 // sessionNamespace time, and what the first sockets show.
 import type { TLSSocket } from 'node:tls';
 import type { Server, Socket } from 'socket.io';
-import { warnOnce } from '../core/diagnostics.js';
+import { warnOnce } from './diagnostics.js';
 import { crossNode } from '../live/revocation.js';
 import { corsOptions, recoveryOptions } from '../socket-io/socket-io-internals.js';
 import type { ExpressApp } from '../core/types.js';

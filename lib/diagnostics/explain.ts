@@ -5,8 +5,8 @@
 // as the app expects.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'socket.io';
-import { debug } from '../core/debug.js';
-import { type NoUserReason, REASONS, listening, warnOnce } from '../core/diagnostics.js';
+import { debug } from './debug.js';
+import { type NoUserReason, REASONS, listening, warnOnce } from './diagnostics.js';
 import type { Middleware } from '../core/chain.js';
 import { SessionReadResponse } from '../core/response.js';
 import { keepWhy } from '../core/state.js';

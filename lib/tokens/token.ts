@@ -3,7 +3,7 @@
 // listed strategies see it as `Authorization: Bearer …` on the socket's own request, as over HTTP.
 // A token that expires ends its socket then, unless the client sends a fresh one for the same user.
 import type { Socket } from 'socket.io';
-import type { NoUserReason } from '../core/diagnostics.js';
+import type { NoUserReason } from '../diagnostics/diagnostics.js';
 import {
   ERR_AUTHORIZE_ERROR,
   ERR_SESSION_REVOKED,
@@ -13,7 +13,7 @@ import {
   report,
 } from '../core/errors.js';
 import { armExpiry } from '../live/expiry.js';
-import { rememberWhy, reasonsWanted } from './explain.js';
+import { rememberWhy, reasonsWanted } from '../diagnostics/explain.js';
 import { requestOf } from '../core/request.js';
 import { giveUserData } from '../core/user.js';
 import { endSocket, endedPayload } from '../live/revocation.js';

@@ -21,8 +21,8 @@ import {
   sessionNamespace,
   wrapExpressMiddleware,
 } from '../../lib/index.js';
-import { debug } from '../../lib/core/debug.js';
-import { CHANNELS } from '../../lib/core/diagnostics.js';
+import { debug } from '../../lib/diagnostics/debug.js';
+import { CHANNELS } from '../../lib/diagnostics/diagnostics.js';
 import { createMetrics } from '../../examples/passport/metrics.js';
 import { connected, connectError, within } from '../support/bounded.js';
 import { request } from '../support/client.js';

@@ -4,7 +4,7 @@ import type { ReadResponse } from '../core/response.js';
 import type { HandshakeOptions } from '../core/state.js';
 import type { SessionRequest } from '../core/types.js';
 import { reasonsWanted, rememberWhy, sessionCookieName, whyNoUser } from './explain.js';
-import { storedSessionID } from './session-read.js';
+import { storedSessionID } from '../handshake/session-read.js';
 
 /** Remembers why the socket has no user (when a reason is wanted), then calls `next`. */
 export function explainNoUser(
