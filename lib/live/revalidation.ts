@@ -7,6 +7,8 @@ import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from '../core/errors.js';
 import { refreshSockets } from './refresh.js';
 import { crossNode, endSocket } from './revocation.js';
 import type { ServerState, SocketState } from '../core/state.js';
+
+type Rounds = ServerState['revalidations'] extends Map<number, infer R> ? R : never;
 import { sessionUserKey } from '../core/user.js';
 import type { SessionStoreLike, StoredSession } from '../core/types.js';
 import { withTimeout } from '../core/with-timeout.js';
@@ -34,14 +36,25 @@ export function revalidate(state: SocketState): void {
   state.revalidateMs = intervalMs;
   let rounds = server.revalidations.get(intervalMs);
   if (!rounds) {
-    const timer = setInterval(() => {
-      void round(server, intervalMs);
-    }, intervalMs);
-    timer.unref();
-    rounds = { timer, sockets: 0, running: false };
+    rounds = { timer: undefined, sockets: 0, running: false };
     server.revalidations.set(intervalMs, rounds);
+    nextRound(server, intervalMs, rounds);
   }
   rounds.sockets++;
+}
+
+// One timer per interval, set again as each round starts (as setInterval would), on the server's
+// clock; unref'd: revalidation never keeps the process alive.
+function nextRound(server: ServerState, intervalMs: number, rounds: Rounds): void {
+  rounds.timer = server.clock.setTimeout(
+    () => {
+      if (server.revalidations.get(intervalMs) !== rounds) return;
+      nextRound(server, intervalMs, rounds);
+      void round(server, intervalMs);
+    },
+    intervalMs,
+    true,
+  );
 }
 
 /** Takes a socket that left out of its server's revalidation; the last one stops the rounds. */
@@ -53,7 +66,7 @@ export function stopRevalidating(state: SocketState): void {
   if (!rounds) return;
   rounds.sockets--;
   if (rounds.sockets <= 0) {
-    clearInterval(rounds.timer);
+    state.server.clock.clearTimeout(rounds.timer);
     state.server.revalidations.delete(intervalMs);
   }
 }
@@ -85,6 +98,7 @@ async function round(server: ServerState, intervalMs: number): Promise<void> {
     const perSlice = Math.max(CONCURRENT_READS, Math.ceil(sessions.length / slices));
     const readTimeout = Math.min(intervalMs, READ_TIMEOUT_MS);
     for (let i = 0; i < sessions.length; i += perSlice) {
+      // Pacing of the store's load, not a deadline: real time, whatever the server's clock.
       const started = Date.now();
       const slice = sessions.slice(i, i + perSlice);
       for (let j = 0; j < slice.length; j += CONCURRENT_READS) {
@@ -132,7 +146,7 @@ function verdict(state: SocketState, stored: StoredSession | null | undefined): 
   if (state.ended) return;
   if (!stored) {
     const expires = state.expiredAt ?? state.expires;
-    const expired = expires !== undefined && expires <= Date.now();
+    const expired = expires !== undefined && expires <= state.server.clock.now();
     endSocket(state, expired ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED, 'revalidation');
     return;
   }

@@ -1,0 +1,146 @@
+// The kit's clock: the time the package keeps its own deadlines by on the kit's nodes (expiries,
+// token expiries, revalidation rounds, touch intervals; core/clock.ts), which a test moves instead
+// of waiting. Until the first advance it is the real time, with real timers, so a test that never
+// advances sees the package as it runs in production. From the first advance on it stands still
+// except when advanced; Socket.IO's, engine.io's, the store's and the app's own timers stay real.
+// Like expiry-now.ts, it reaches into the package's core: the servers' records.
+import type { Server } from 'socket.io';
+import type { Clock, ClockTimer } from '../core/clock.js';
+import { serverState, type ServerState } from '../core/state.js';
+import type { StoredSession } from '../core/types.js';
+import { asError } from './bounded.js';
+
+/** A timer of the clock: when it is due (in the clock's time), and its real timer while running. */
+interface Pending {
+  due: number;
+  fn: () => void;
+  unref: boolean;
+  real: NodeJS.Timeout | undefined;
+}
+
+/** A store that can be written, as express-session's stores can. */
+interface WritableStore {
+  get(sid: string, cb: (err: unknown, session?: StoredSession | null) => void): void;
+  set(sid: string, session: StoredSession, cb?: (err?: unknown) => void): void;
+}
+
+/** The package's time on some servers, moved by {@link TestClock.advance}. */
+export class TestClock implements Clock {
+  /** The time it stands at once frozen (its first advance); undefined: it follows real time. */
+  private frozenAt: number | undefined = undefined;
+  private readonly pending = new Set<Pending>();
+  private readonly servers = new Set<ServerState>();
+
+  /** Makes this the clock of `io`'s expiries, revalidation rounds and touch intervals. */
+  install(io: Server): void {
+    const server = serverState(io);
+    if (server.clock === this) return;
+    // Its timers are the clock's from the first: a server already keeping time on another clock
+    // (sockets already connected) would keep those timers there.
+    if (server.expiryTimer !== undefined || server.revalidations.size > 0) {
+      throw new TypeError(
+        'createTestKit: the Socket.IO server already has live sockets of a session namespace: ' +
+          'give the kit a server none has connected to yet',
+      );
+    }
+    server.clock = this;
+    this.servers.add(server);
+  }
+
+  now(): number {
+    return this.frozenAt ?? Date.now();
+  }
+
+  setTimeout(fn: () => void, ms: number, unref = false): ClockTimer {
+    const timer: Pending = { due: this.now() + Math.max(ms, 0), fn, unref, real: undefined };
+    this.pending.add(timer);
+    if (this.frozenAt === undefined) this.runReal(timer);
+    return timer;
+  }
+
+  clearTimeout(timer: ClockTimer | undefined): void {
+    if (timer === undefined || !this.pending.has(timer as Pending)) return;
+    this.pending.delete(timer as Pending);
+    clearTimeout((timer as Pending).real);
+  }
+
+  /**
+   * Moves the time `ms` forward (freezing it first, at the real time, if it still follows it).
+   * First the store: every session with a socket on the clock's servers whose stored expiry is
+   * now past is written back expired a second ago in real time, so that the store (which reads
+   * `Date.now()` itself) drops it, as it would at that expiry. Then the timers due by then fire,
+   * in order, each at its own time.
+   */
+  async advance(ms: number): Promise<void> {
+    if (this.frozenAt === undefined) {
+      this.frozenAt = Date.now();
+      for (const timer of this.pending) {
+        clearTimeout(timer.real);
+        timer.real = undefined;
+      }
+    }
+    const until = this.frozenAt + ms;
+    await this.expireStored(until);
+    for (;;) {
+      let next: Pending | undefined;
+      for (const timer of this.pending) {
+        if (timer.due <= until && (next === undefined || timer.due < next.due)) next = timer;
+      }
+      if (next === undefined) break;
+      this.pending.delete(next);
+      this.frozenAt = Math.max(this.frozenAt, next.due);
+      next.fn();
+    }
+    this.frozenAt = until;
+    // What the timers started (store reads) gets a turn before the test goes on.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  private runReal(timer: Pending): void {
+    timer.real = setTimeout(
+      () => {
+        this.pending.delete(timer);
+        timer.fn();
+      },
+      Math.max(timer.due - Date.now(), 0),
+    );
+    if (timer.unref) timer.real.unref();
+  }
+
+  private async expireStored(until: number): Promise<void> {
+    const seen = new Set<string>();
+    const writes: Promise<void>[] = [];
+    for (const server of this.servers) {
+      for (const digest of server.bySession.keys()) {
+        for (const state of server.bySession.get(digest)) {
+          const { sessionID } = state;
+          const store = (state.socket.request as { sessionStore?: Partial<WritableStore> })
+            .sessionStore;
+          if (sessionID === undefined || seen.has(sessionID) || !store?.get || !store.set) continue;
+          seen.add(sessionID);
+          writes.push(expireIfPast(store as WritableStore, sessionID, until));
+        }
+      }
+    }
+    await Promise.all(writes);
+  }
+}
+
+function expireIfPast(store: WritableStore, sessionID: string, until: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    store.get(sessionID, (err, stored) => {
+      const expires = stored?.cookie?.expires;
+      const time =
+        expires === undefined || expires === null ? NaN : new Date(expires as string).getTime();
+      if (err || !stored || !(time <= until)) {
+        resolve();
+        return;
+      }
+      const cookie = { ...stored.cookie, expires: new Date(Date.now() - 1000) };
+      store.set(sessionID, { ...stored, cookie }, (error) => {
+        if (error) reject(asError(error));
+        else resolve();
+      });
+    });
+  });
+}
