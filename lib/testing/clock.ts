@@ -30,6 +30,9 @@ export class TestClock implements Clock {
   private frozenAt: number | undefined = undefined;
   private readonly pending = new Set<Pending>();
   private readonly servers = new Set<ServerState>();
+  /** The store reads and writes its advances made (a spec counting the package's subtracts them). */
+  storeReads = 0;
+  storeWrites = 0;
 
   /** Makes this the clock of `io`'s expiries, revalidation rounds and touch intervals. */
   install(io: Server): void {
@@ -72,14 +75,12 @@ export class TestClock implements Clock {
    * in order, each at its own time.
    */
   async advance(ms: number): Promise<void> {
-    if (this.frozenAt === undefined) {
-      this.frozenAt = Date.now();
-      for (const timer of this.pending) {
-        clearTimeout(timer.real);
-        timer.real = undefined;
-      }
-    }
-    const until = this.frozenAt + ms;
+    await this.advanceTo(this.freeze() + ms);
+  }
+
+  /** {@link advance} to a time (ms since epoch); a time already passed moves nothing. */
+  async advanceTo(time: number): Promise<void> {
+    const until = Math.max(this.freeze(), time);
     await this.expireStored(until);
     for (;;) {
       let next: Pending | undefined;
@@ -88,12 +89,24 @@ export class TestClock implements Clock {
       }
       if (next === undefined) break;
       this.pending.delete(next);
-      this.frozenAt = Math.max(this.frozenAt, next.due);
+      this.frozenAt = Math.max(this.frozenAt ?? next.due, next.due);
       next.fn();
     }
     this.frozenAt = until;
     // What the timers started (store reads) gets a turn before the test goes on.
     await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** Stops following real time (its real timers cleared); the time it stands at. */
+  private freeze(): number {
+    if (this.frozenAt === undefined) {
+      this.frozenAt = Date.now();
+      for (const timer of this.pending) {
+        clearTimeout(timer.real);
+        timer.real = undefined;
+      }
+    }
+    return this.frozenAt;
   }
 
   private runReal(timer: Pending): void {
@@ -118,29 +131,31 @@ export class TestClock implements Clock {
             .sessionStore;
           if (sessionID === undefined || seen.has(sessionID) || !store?.get || !store.set) continue;
           seen.add(sessionID);
-          writes.push(expireIfPast(store as WritableStore, sessionID, until));
+          writes.push(this.expireIfPast(store as WritableStore, sessionID, until));
         }
       }
     }
     await Promise.all(writes);
   }
-}
 
-function expireIfPast(store: WritableStore, sessionID: string, until: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    store.get(sessionID, (err, stored) => {
-      const expires = stored?.cookie?.expires;
-      const time =
-        expires === undefined || expires === null ? NaN : new Date(expires as string).getTime();
-      if (err || !stored || !(time <= until)) {
-        resolve();
-        return;
-      }
-      const cookie = { ...stored.cookie, expires: new Date(Date.now() - 1000) };
-      store.set(sessionID, { ...stored, cookie }, (error) => {
-        if (error) reject(asError(error));
-        else resolve();
+  private expireIfPast(store: WritableStore, sessionID: string, until: number): Promise<void> {
+    this.storeReads++;
+    return new Promise((resolve, reject) => {
+      store.get(sessionID, (err, stored) => {
+        const expires = stored?.cookie?.expires;
+        const time =
+          expires === undefined || expires === null ? NaN : new Date(expires as string).getTime();
+        if (err || !stored || !(time <= until)) {
+          resolve();
+          return;
+        }
+        const cookie = { ...stored.cookie, expires: new Date(Date.now() - 1000) };
+        this.storeWrites++;
+        store.set(sessionID, { ...stored, cookie }, (error) => {
+          if (error) reject(asError(error));
+          else resolve();
+        });
       });
     });
-  });
+  }
 }
