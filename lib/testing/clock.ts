@@ -54,6 +54,11 @@ export class TestClock implements Clock {
     return this.frozenAt ?? Date.now();
   }
 
+  /** How many of its timers are pending (a leak check: none once every socket has left). */
+  get timers(): number {
+    return this.pending.size;
+  }
+
   setTimeout(fn: () => void, ms: number, unref = false): ClockTimer {
     const timer: Pending = { due: this.now() + Math.max(ms, 0), fn, unref, real: undefined };
     this.pending.add(timer);

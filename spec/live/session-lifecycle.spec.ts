@@ -27,6 +27,7 @@ import {
 } from '../support/server.js';
 import { within, connected } from '../support/bounded.js';
 import { sessionRoom } from '../support/session-ending.js';
+import { testClock } from '../support/clock.js';
 import { settledTimeouts, timersBackTo } from '../support/timers.js';
 import { reporting, whoami } from '../support/whoami.js';
 import { Passport, storeKeepsTime } from '../support/stack.js';
@@ -117,12 +118,14 @@ describe('session lifecycle: a socket never outlives its session', () => {
         echoing(ctx, '/ns');
         ctx.io.of('/ns').on('connection', (socket) => {
           socket.on('disconnect', () => {
-            serverEndedAt = Date.now();
+            serverEndedAt = clock.now();
           });
         });
       },
       { sessionOptions: { cookie: { maxAge: 60_000 } } },
     );
+    // The package's time, moved to the expiry rather than waited for.
+    const clock = testClock(t);
     const baseline = await settledTimeouts();
     const cookie = await t.login('alice');
     // The expiry is set when the handshake reads the session, not raced from the login.
@@ -132,7 +135,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
     const disconnected = nextEvent(client, 'disconnect');
     await connected(client);
     const expiresAt = await expiry;
-    const getsBefore = t.store.gets;
+    const getsBefore = t.store.gets - clock.storeReads;
     // Ten events during the socket's life (not awaited: the session is short).
     const answers: unknown[] = [];
     for (let i = 0; i < 10; i++) {
@@ -141,6 +144,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
       });
     }
 
+    await clock.advanceTo(expiresAt);
     const [payload] = await within(ended, 'session:ended');
     assert.deepEqual(payload, ENDED_EXPIRED);
     const late = (serverEndedAt ?? Number.NaN) - expiresAt;
@@ -151,14 +155,16 @@ describe('session lifecycle: a socket never outlives its session', () => {
     assert.equal(client.active, false, 'the client does not reconnect by itself');
     // The end came from the expiry's own check of the store (how soon after the expiry is the
     // bench's to measure, not a spec's): one read, or two on a store that keeps time itself and
-    // still held the session at the first.
-    const reads = t.store.gets - getsBefore;
+    // still held the session at the first. (The clock's own read, as it expires the session in
+    // the store at the time it moves to, is not the package's.)
+    const reads = t.store.gets - clock.storeReads - getsBefore;
     assert.ok(
       reads === 1 || (storeKeepsTime && reads === 2),
       `${reads} store reads at the expiry, none for the events (${answers.length} answered)`,
     );
     await nothingLeft(t, '/ns');
     await timersBackTo(baseline);
+    assert.equal(clock.timers, 0, "no timer left on the package's clock");
   });
 
   test('no store access per event: 100 events on a live session (maxAge 60 s)', async (tc) => {
@@ -193,14 +199,16 @@ describe('session lifecycle: a socket never outlives its session', () => {
       },
       { sessionOptions: { cookie: { maxAge: 60_000 } } },
     );
+    const clock = testClock(t);
     const cookie = await t.login('bob');
     // 1 s left once both handshakes have read the session, however long they took to get there.
-    void t.store.expireOnceRead(sidOf(cookie), 1000, 2);
+    const expiry = t.store.expireOnceRead(sidOf(cookie), 1000, 2);
     const a = t.connect('/a', { cookie });
     const b = t.connect('/b', { cookie });
     const endedA = nextEvent(a, SESSION_ENDED_EVENT);
     const endedB = nextEvent(b, SESSION_ENDED_EVENT);
     await Promise.all([connected(a), connected(b)]);
+    await clock.advanceTo(await expiry);
     assert.deepEqual(await within(endedA, 'session:ended on /a'), [ENDED_EXPIRED]);
     assert.deepEqual(await within(endedB, 'session:ended on /b'), [ENDED_EXPIRED]);
     await nothingLeft(t, '/a');
@@ -274,6 +282,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
     const t = await start(tc, (ctx) => {
       echoing(ctx, '/ns');
     });
+    const clock = testClock(t);
     const cookie = await t.login('alice');
     const baseline = await settledTimeouts();
     const client = t.connect('/ns', { cookie });
@@ -282,7 +291,9 @@ describe('session lifecycle: a socket never outlives its session', () => {
       ended = true;
     });
     await connected(client);
-    await delay(300);
+    // A year of the package's time: no timer of its comes due.
+    await clock.advance(365 * 24 * 3600_000);
+    assert.equal(clock.timers, 0, 'no timer armed');
     assert.equal(await request(client, 'echo', 'still here'), 'still here');
     assert.equal(ended, false);
     client.disconnect();
@@ -372,6 +383,7 @@ describe('session lifecycle: touchIntervalMs', () => {
       },
       { sessionOptions: { rolling: true, cookie: { maxAge: 60_000 } } },
     );
+    const clock = testClock(t);
     const cookie = await t.login('alice');
     // 1 s left once the handshake has read the session, however long the login took.
     const expiry = t.store.expireOnceRead(sidOf(cookie), 1000);
@@ -379,18 +391,21 @@ describe('session lifecycle: touchIntervalMs', () => {
     const client = t.connect('/ns', { cookie });
     const ended = nextEvent(client, SESSION_ENDED_EVENT);
     await connected(client);
-    await expiry;
+    const expiresAt = await expiry;
     const gets = t.store.gets;
     const answers = await Promise.all(
       Array.from({ length: 8 }, (_, i) => request(client, 'echo', i)),
     );
     assert.deepEqual(answers, [0, 1, 2, 3, 4, 5, 6, 7]);
+    await clock.advanceTo(expiresAt);
     const [payload] = await within(ended, 'session:ended');
     assert.deepEqual(payload, ENDED_EXPIRED);
     // Activity did not extend it: nothing was written, and the expiry's one store check ended it.
+    // (The clock's own read and write, as it expires the session in the store at the time it
+    // moves to, are not the package's.)
     assert.equal(t.store.touches, 0);
-    assert.equal(t.store.sets, 0);
-    const reads = t.store.gets - gets;
+    assert.equal(t.store.sets - clock.storeWrites, 0);
+    const reads = t.store.gets - clock.storeReads - gets;
     assert.ok(
       reads === 1 || (storeKeepsTime && reads === 2),
       `ended by the check at the expiry it had at connect (${reads} reads)`,
