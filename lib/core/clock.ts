@@ -13,6 +13,8 @@ export interface Clock {
   now(): number;
   /** Calls `fn` once `ms` have passed; `unref`: the timer does not keep the process alive. */
   setTimeout(fn: () => void, ms: number, unref?: boolean): ClockTimer;
+  /** Calls `fn` every `ms`, until cleared (with `clearTimeout`, as Node's timers allow). */
+  setInterval(fn: () => void, ms: number, unref?: boolean): ClockTimer;
   clearTimeout(timer: ClockTimer | undefined): void;
 }
 
@@ -24,7 +26,14 @@ export const realClock: Clock = {
     if (unref) timer.unref();
     return timer;
   },
+  setInterval(fn, ms, unref = false) {
+    const timer = setInterval(fn, ms);
+    if (unref) timer.unref();
+    return timer;
+  },
   clearTimeout(timer) {
-    clearTimeout(timer as NodeJS.Timeout | undefined);
+    // Node's clearTimeout clears an interval too; clearInterval, which the specs watch, is the
+    // one for an interval.
+    clearInterval(timer as NodeJS.Timeout | undefined);
   },
 };

@@ -199,7 +199,7 @@ export class ServerState {
   /** Revalidation rounds, by interval: their timer and how many connected sockets use them. */
   readonly revalidations = new Map<
     number,
-    { timer: ClockTimer | undefined; sockets: number; running: boolean }
+    { timer: ClockTimer; sockets: number; running: boolean }
   >();
 
   constructor(readonly io: Server) {}

@@ -7,8 +7,6 @@ import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from '../core/errors.js';
 import { refreshSockets } from './refresh.js';
 import { crossNode, endSocket } from './revocation.js';
 import type { ServerState, SocketState } from '../core/state.js';
-
-type Rounds = ServerState['revalidations'] extends Map<number, infer R> ? R : never;
 import { sessionUserKey } from '../core/user.js';
 import type { SessionStoreLike, StoredSession } from '../core/types.js';
 import { withTimeout } from '../core/with-timeout.js';
@@ -36,25 +34,18 @@ export function revalidate(state: SocketState): void {
   state.revalidateMs = intervalMs;
   let rounds = server.revalidations.get(intervalMs);
   if (!rounds) {
-    rounds = { timer: undefined, sockets: 0, running: false };
+    // On the server's clock (real, unless the test kit's), unref'd: never keeps the process up.
+    const timer = server.clock.setInterval(
+      () => {
+        void round(server, intervalMs);
+      },
+      intervalMs,
+      true,
+    );
+    rounds = { timer, sockets: 0, running: false };
     server.revalidations.set(intervalMs, rounds);
-    nextRound(server, intervalMs, rounds);
   }
   rounds.sockets++;
-}
-
-// One timer per interval, set again as each round starts (as setInterval would), on the server's
-// clock; unref'd: revalidation never keeps the process alive.
-function nextRound(server: ServerState, intervalMs: number, rounds: Rounds): void {
-  rounds.timer = server.clock.setTimeout(
-    () => {
-      if (server.revalidations.get(intervalMs) !== rounds) return;
-      nextRound(server, intervalMs, rounds);
-      void round(server, intervalMs);
-    },
-    intervalMs,
-    true,
-  );
 }
 
 /** Takes a socket that left out of its server's revalidation; the last one stops the rounds. */

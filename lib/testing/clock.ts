@@ -13,6 +13,8 @@ import { asError } from './bounded.js';
 /** A timer of the clock: when it is due (in the clock's time), and its real timer while running. */
 interface Pending {
   due: number;
+  /** An interval's period; 0 for a timeout. */
+  every: number;
   fn: () => void;
   unref: boolean;
   real: NodeJS.Timeout | undefined;
@@ -60,10 +62,11 @@ export class TestClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number, unref = false): ClockTimer {
-    const timer: Pending = { due: this.now() + Math.max(ms, 0), fn, unref, real: undefined };
-    this.pending.add(timer);
-    if (this.frozenAt === undefined) this.runReal(timer);
-    return timer;
+    return this.add(fn, ms, 0, unref);
+  }
+
+  setInterval(fn: () => void, ms: number, unref = false): ClockTimer {
+    return this.add(fn, ms, Math.max(ms, 1), unref);
   }
 
   clearTimeout(timer: ClockTimer | undefined): void {
@@ -93,9 +96,8 @@ export class TestClock implements Clock {
         if (timer.due <= until && (next === undefined || timer.due < next.due)) next = timer;
       }
       if (next === undefined) break;
-      this.pending.delete(next);
       this.frozenAt = Math.max(this.frozenAt ?? next.due, next.due);
-      next.fn();
+      this.fire(next);
     }
     this.frozenAt = until;
     // What the timers started (store reads) gets a turn before the test goes on.
@@ -114,11 +116,29 @@ export class TestClock implements Clock {
     return this.frozenAt;
   }
 
+  private add(fn: () => void, ms: number, every: number, unref: boolean): Pending {
+    const due = this.now() + Math.max(ms, 0);
+    const timer: Pending = { due, every, fn, unref, real: undefined };
+    this.pending.add(timer);
+    if (this.frozenAt === undefined) this.runReal(timer);
+    return timer;
+  }
+
+  // Fires a timer: a timeout is done, an interval comes due again one period later.
+  private fire(timer: Pending): void {
+    if (timer.every > 0) timer.due += timer.every;
+    else this.pending.delete(timer);
+    timer.fn();
+  }
+
   private runReal(timer: Pending): void {
     timer.real = setTimeout(
       () => {
-        this.pending.delete(timer);
-        timer.fn();
+        timer.real = undefined;
+        this.fire(timer);
+        if (timer.every > 0 && this.pending.has(timer) && this.frozenAt === undefined) {
+          this.runReal(timer);
+        }
       },
       Math.max(timer.due - Date.now(), 0),
     );
