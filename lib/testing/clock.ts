@@ -77,10 +77,10 @@ export class TestClock implements Clock {
 
   /**
    * Moves the time `ms` forward (freezing it first, at the real time, if it still follows it).
-   * First the store: every session with a socket on the clock's servers whose stored expiry is
-   * now past is written back expired a second ago in real time, so that the store (which reads
-   * `Date.now()` itself) drops it, as it would at that expiry. Then the timers due by then fire,
-   * in order, each at its own time.
+   * The timers due by then fire in order, each at its own time; before each, every session with a
+   * socket on the clock's servers whose stored expiry that time passes is written back expired a
+   * second ago in real time, so that the store (which reads `Date.now()` itself) drops it, as it
+   * would at that expiry.
    */
   async advance(ms: number): Promise<void> {
     await this.advanceTo(this.freeze() + ms);
@@ -89,12 +89,18 @@ export class TestClock implements Clock {
   /** {@link advance} to a time (ms since epoch); a time already passed moves nothing. */
   async advanceTo(time: number): Promise<void> {
     const until = Math.max(this.freeze(), time);
-    await this.expireStored(until);
+    // Each stored expiry passed is written before the timers due after it fire, so that a timer
+    // (a revalidation round) due before it still finds the session.
+    const stored = await this.storedExpiries(until);
     for (;;) {
       let next: Pending | undefined;
       for (const timer of this.pending) {
         if (timer.due <= until && (next === undefined || timer.due < next.due)) next = timer;
       }
+      const at = next?.due ?? until;
+      await Promise.all(
+        stored.filter((session) => session.expires <= at).map((session) => session.expire()),
+      );
       if (next === undefined) break;
       this.frozenAt = Math.max(this.frozenAt ?? next.due, next.due);
       this.fire(next);
@@ -145,9 +151,11 @@ export class TestClock implements Clock {
     if (timer.unref) timer.real.unref();
   }
 
-  private async expireStored(until: number): Promise<void> {
+  // The sessions with a socket on the clock's servers whose stored expiry is passed by `until`,
+  // each read once, with how to expire it in the store (once).
+  private async storedExpiries(until: number): Promise<StoredExpiry[]> {
     const seen = new Set<string>();
-    const writes: Promise<void>[] = [];
+    const reads: Promise<StoredExpiry | undefined>[] = [];
     for (const server of this.servers) {
       for (const digest of server.bySession.keys()) {
         for (const state of server.bySession.get(digest)) {
@@ -156,31 +164,49 @@ export class TestClock implements Clock {
             .sessionStore;
           if (sessionID === undefined || seen.has(sessionID) || !store?.get || !store.set) continue;
           seen.add(sessionID);
-          writes.push(this.expireIfPast(store as WritableStore, sessionID, until));
+          reads.push(this.storedExpiry(store as WritableStore, sessionID, until));
         }
       }
     }
-    await Promise.all(writes);
+    return (await Promise.all(reads)).filter((read) => read !== undefined);
   }
 
-  private expireIfPast(store: WritableStore, sessionID: string, until: number): Promise<void> {
+  private storedExpiry(
+    store: WritableStore,
+    sessionID: string,
+    until: number,
+  ): Promise<StoredExpiry | undefined> {
     this.storeReads++;
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       store.get(sessionID, (err, stored) => {
-        const expires = stored?.cookie?.expires;
-        const time =
-          expires === undefined || expires === null ? NaN : new Date(expires as string).getTime();
-        if (err || !stored || !(time <= until)) {
-          resolve();
+        const value = stored?.cookie?.expires;
+        const expires =
+          value === undefined || value === null ? NaN : new Date(value as string).getTime();
+        if (err || !stored || !(expires <= until)) {
+          resolve(undefined);
           return;
         }
-        const cookie = { ...stored.cookie, expires: new Date(Date.now() - 1000) };
-        this.storeWrites++;
-        store.set(sessionID, { ...stored, cookie }, (error) => {
-          if (error) reject(asError(error));
-          else resolve();
-        });
+        let written: Promise<void> | undefined;
+        const expire = (): Promise<void> => {
+          written ??= new Promise((done, reject) => {
+            // Expired a second ago in real time: the store, which reads Date.now(), drops it.
+            const cookie = { ...stored.cookie, expires: new Date(Date.now() - 1000) };
+            this.storeWrites++;
+            store.set(sessionID, { ...stored, cookie }, (error) => {
+              if (error) reject(asError(error));
+              else done();
+            });
+          });
+          return written;
+        };
+        resolve({ expires, expire });
       });
     });
   }
+}
+
+/** A session whose stored expiry an advance passes: when, and how to expire it in the store. */
+interface StoredExpiry {
+  expires: number;
+  expire: () => Promise<void>;
 }

@@ -144,7 +144,9 @@ describe('session lifecycle: a socket never outlives its session', () => {
       });
     }
 
-    await clock.advanceTo(expiresAt);
+    // A second past it: the package's expiry is counted from its clock when the handshake read
+    // the cookie's maxAge (express-session's, from Date.now()), a millisecond or so apart.
+    await clock.advanceTo(expiresAt + 1000);
     const [payload] = await within(ended, 'session:ended');
     assert.deepEqual(payload, ENDED_EXPIRED);
     const late = (serverEndedAt ?? Number.NaN) - expiresAt;
@@ -208,7 +210,8 @@ describe('session lifecycle: a socket never outlives its session', () => {
     const endedA = nextEvent(a, SESSION_ENDED_EVENT);
     const endedB = nextEvent(b, SESSION_ENDED_EVENT);
     await Promise.all([connected(a), connected(b)]);
-    await clock.advanceTo(await expiry);
+    // A second past it (the package counts it from its own clock, a millisecond or so apart).
+    await clock.advanceTo((await expiry) + 1000);
     assert.deepEqual(await within(endedA, 'session:ended on /a'), [ENDED_EXPIRED]);
     assert.deepEqual(await within(endedB, 'session:ended on /b'), [ENDED_EXPIRED]);
     await nothingLeft(t, '/a');
@@ -397,7 +400,8 @@ describe('session lifecycle: touchIntervalMs', () => {
       Array.from({ length: 8 }, (_, i) => request(client, 'echo', i)),
     );
     assert.deepEqual(answers, [0, 1, 2, 3, 4, 5, 6, 7]);
-    await clock.advanceTo(expiresAt);
+    // A second past it (the package counts it from its own clock, a millisecond or so apart).
+    await clock.advanceTo(expiresAt + 1000);
     const [payload] = await within(ended, 'session:ended');
     assert.deepEqual(payload, ENDED_EXPIRED);
     // Activity did not extend it: nothing was written, and the expiry's one store check ended it.
