@@ -162,7 +162,11 @@ export class TestClock implements Clock {
           const { sessionID } = state;
           const store = (state.socket.request as { sessionStore?: Partial<WritableStore> })
             .sessionStore;
-          if (sessionID === undefined || seen.has(sessionID) || !store?.get || !store.set) continue;
+          // A session the package knows no expiry of (a browser-session cookie) has none stored.
+          if (sessionID === undefined || state.expires === undefined || seen.has(sessionID)) {
+            continue;
+          }
+          if (!store?.get || !store.set) continue;
           seen.add(sessionID);
           reads.push(this.storedExpiry(store as WritableStore, sessionID, until));
         }
