@@ -94,10 +94,13 @@ export interface KitClock {
   now(): number;
   /**
    * Moves the package's time `ms` forward on every node, and resolves once what came due has
-   * run: first, every session with a socket on the kit's nodes whose stored expiry is then past
-   * is written to the store as expired (so the store drops it, as at a real expiry); then the
-   * package's timers due by then fire, in order. Sessions are still read from the store, which
-   * decides as at a real expiry. HTTP requests, and sessions no socket holds, keep real time.
+   * run: the package's timers due by then fire in order, each at its own time, and as the time
+   * passes the stored expiry of a session with a socket on the kit's nodes, that session is
+   * written to the store as expired (so the store drops it, as at a real expiry). Sessions are
+   * still read from the store, which decides as at a real expiry. HTTP requests, sessions no socket holds, and what the session
+   * middleware writes (a touch moves the stored expiry from the real `Date.now()`) keep real time:
+   * advance past such a write by less than the session's `maxAge`. Throws a TypeError if a node's
+   * server had live sockets before the kit started (their timers keep real time).
    */
   advance(ms: number): Promise<void>;
 }
@@ -194,6 +197,8 @@ class Kit implements AgentContext, TestKit {
   readonly desk: Desk;
   readonly clock: KitClock;
   private readonly time = new TestClock();
+  /** Nodes whose server had live sockets before the kit: their time cannot be moved. */
+  private readonly unclocked: number[] = [];
   private readonly tabs = new Map<Tab, Manager>();
   private closing: Promise<void> | undefined;
 
@@ -203,12 +208,19 @@ class Kit implements AgentContext, TestKit {
     readonly logoutPath: string,
     readonly refreshCookiePath: string | undefined,
   ) {
-    this.time.install(first.io);
+    if (!this.time.install(first.io)) this.unclocked.push(first.index);
     this.nodes.push(first);
     this.desk = new Desk(first.app.session, first.app.passport);
     const { time } = this;
     const open = (helper: string): void => {
       this.open(helper);
+      const [index] = this.unclocked;
+      if (index !== undefined) {
+        throw new TypeError(
+          `${helper}: node ${index}'s Socket.IO server had live sockets of a session namespace ` +
+            'before the kit started, which keep real time: start the kit before any connects',
+        );
+      }
     };
     this.clock = {
       now: function now() {
@@ -401,7 +413,7 @@ class Kit implements AgentContext, TestKit {
           '@socket.io/redis-adapter) and the same session store',
       );
     }
-    this.time.install(node.io);
+    if (!this.time.install(node.io)) this.unclocked.push(node.index);
     this.nodes.push(node);
     return node;
   }

@@ -8,6 +8,6 @@ export type { TestClock };
 /** A clock for `t`'s expiries, token expiries, revalidation and touches: real until advanced. */
 export function testClock(t: Pick<TestServer, 'io'>): TestClock {
   const clock = new TestClock();
-  clock.install(t.io);
+  if (!clock.install(t.io)) throw new Error('testClock: the server already has live sockets');
   return clock;
 }

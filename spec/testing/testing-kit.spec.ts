@@ -16,6 +16,7 @@ import {
 import { createApp } from '../../examples/passport/app.js';
 import { findUserById } from '../../examples/passport/users.js';
 import { throwsNaming } from '../support/assertions.js';
+import { connected } from '../support/bounded.js';
 import { start, type CreateTestServerOptions, type TestContext } from '../support/server.js';
 import { Passport, Server } from '../support/stack.js';
 
@@ -236,6 +237,21 @@ describe("kit.clock: the package's time, moved instead of waited for", () => {
     assert.throws(() => kit.clock.advance(-1), /^TypeError: kit\.clock\.advance: /);
     await kit.close();
     assert.throws(() => kit.clock.advance(1), /^Error: kit\.clock\.advance: the kit is closed/);
+  });
+});
+
+describe('kit.clock: a server that kept time before the kit', () => {
+  test('a socket connected before the kit keeps real time: advance refuses, naming the node', async (tc) => {
+    const t = await start(tc, who, { sessionOptions: { cookie: { maxAge: 3_600_000 } } });
+    const early = t.connect('/who', { cookie: await t.login('alice') });
+    await connected(early);
+    const kit = await createTestKit({ io: t.io, session: t.session, passport: t.passport });
+    tc.after(() => kit.close());
+    assert.throws(
+      () => kit.clock.advance(1000),
+      /^TypeError: kit\.clock\.advance: node 0's Socket\.IO server had live sockets/,
+    );
+    assert.equal(((await early.emitWithAck('who')) as Who).user, 'alice', 'left as it was');
   });
 });
 
