@@ -192,8 +192,13 @@ export class TestClock implements Clock {
         let written: Promise<void> | undefined;
         const expire = (): Promise<void> => {
           written ??= new Promise((done, reject) => {
-            // Expired a second ago in real time: the store, which reads Date.now(), drops it.
-            const cookie = { ...stored.cookie, expires: new Date(Date.now() - 1000) };
+            // Expired a second ago in real time: the store, which reads Date.now(), drops it. With
+            // `maxAge` as express-session's Cookie has it, which memorystore takes its TTL from.
+            const cookie = {
+              ...stored.cookie,
+              expires: new Date(Date.now() - 1000),
+              maxAge: -1000,
+            };
             this.storeWrites++;
             store.set(sessionID, { ...stored, cookie }, (error) => {
               if (error) reject(asError(error));
