@@ -6,6 +6,7 @@
 import { createHash, hash } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
 import type { Middleware } from './chain.js';
+import { realClock, type Clock, type ClockTimer } from './clock.js';
 import type { NoUserReason } from '../diagnostics/diagnostics.js';
 import type { SocketEndedCode } from './errors.js';
 import type { ReadResponse } from './response.js';
@@ -159,8 +160,13 @@ export class ServerState {
   readonly byUser = new SocketIndex();
   /** Every tracked socket, for revalidation and the expiry heap's owner. */
   readonly expiryHeap: SocketState[] = [];
-  expiryTimer: NodeJS.Timeout | undefined = undefined;
+  expiryTimer: ClockTimer | undefined = undefined;
   expiryAt = Infinity;
+  /**
+   * The time its expiries, revalidation rounds and touch intervals keep (core/clock.ts): the real
+   * one, unless the test kit gave it its own.
+   */
+  clock: Clock = realClock;
   /**
    * Sessions and users ended recently (key → until when, ms since epoch), so that a socket
    * recovered by connectionStateRecovery after its session ended while it was away stays out.
@@ -193,7 +199,7 @@ export class ServerState {
   /** Revalidation rounds, by interval: their timer and how many connected sockets use them. */
   readonly revalidations = new Map<
     number,
-    { timer: NodeJS.Timeout; sockets: number; running: boolean }
+    { timer: ClockTimer; sockets: number; running: boolean }
   >();
 
   constructor(readonly io: Server) {}

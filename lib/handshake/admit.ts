@@ -20,7 +20,9 @@ export function admit(socket: Socket, options: HandshakeOptions): void {
     sendEnded(socket, state.ended);
     return;
   }
-  const expires = state.token ? state.token.expires : cookieExpiry(socket.request);
+  const expires = state.token
+    ? state.token.expires
+    : cookieExpiry(socket.request, state.server.clock.now());
   armExpiry(state, expires);
   // Touching sockets keep a stored session alive: they track the browser cookie's end too.
   if (options.touchIntervalMs !== undefined && state.sessionID !== undefined && !state.token) {

@@ -70,7 +70,7 @@ export function learnCookieEnd(server: ServerState, sessionID: string, header: u
   // express-session's signed value, as cookie.serialize encodes it: `s%3A<id>.<signature>`.
   const value = `=${encodeURIComponent(`s:${sessionID}.`)}`;
   const sent = headers.find((h): h is string => typeof h === 'string' && h.includes(value));
-  const ends = sent === undefined ? undefined : endOf(sent, Date.now());
+  const ends = sent === undefined ? undefined : endOf(sent, server.clock.now());
   for (const state of sockets) state.cookieEnds = ends;
 }
 

@@ -49,7 +49,10 @@ export function refuseEvent(socket: Socket, event: Event, refused: SessionAuthEr
 /** Whether the socket's session has ended, or passed its expiry while the store is asked. */
 export function sessionHasEnded(state: SocketState | undefined): boolean {
   if (!state) return false;
-  return state.ended !== undefined || (state.expires !== undefined && state.expires <= Date.now());
+  return (
+    state.ended !== undefined ||
+    (state.expires !== undefined && state.expires <= state.server.clock.now())
+  );
 }
 
 /** Adds the socket's per-event guard, once. */
@@ -79,7 +82,7 @@ export function guardEvents(state: SocketState): void {
 // rolling session stays alive while the user is active on the socket alone.
 function touch(state: SocketState): void {
   const { options } = state;
-  const now = Date.now();
+  const now = state.server.clock.now();
   if (now - state.lastTouch < (options.touchIntervalMs ?? 0)) return;
   const { socket, sessionID } = state;
   const { sessionStore: store } = socket.request as { sessionStore?: SessionStoreLike };
@@ -87,7 +90,7 @@ function touch(state: SocketState): void {
   if (!store?.touch || !session || sessionID === undefined) return;
   state.lastTouch = now;
   session.touch();
-  armExpiry(state, cookieExpiry(socket.request));
+  armExpiry(state, cookieExpiry(socket.request, now));
   store.touch(sessionID, session, (err?: unknown) => {
     if (err) report(options.onError, err, socket);
   });

@@ -20,9 +20,10 @@ const LAST_RECHECK_MS = 30_000;
 /**
  * When the socket's session expires (ms since epoch), or undefined for a browser-session cookie:
  * express-session's `session.cookie.maxAge`, or cookie-session's `req.sessionOptions.maxAge` (the
- * cookie was written at most that long ago: counted from now, the socket's upper bound).
+ * cookie was written at most that long ago: counted from now, the socket's upper bound). `now`
+ * is the server's clock (core/clock.ts): the stored expiry is in real time, the heap in its time.
  */
-export function cookieExpiry(req: object): number | undefined {
+export function cookieExpiry(req: object, now: number): number | undefined {
   const { session, sessionOptions } = req as { session?: unknown; sessionOptions?: unknown };
   const cookie =
     session !== null && typeof session === 'object'
@@ -33,7 +34,7 @@ export function cookieExpiry(req: object): number | undefined {
     source !== null && typeof source === 'object'
       ? (source as { maxAge?: unknown }).maxAge
       : undefined;
-  return typeof maxAge === 'number' && Number.isFinite(maxAge) ? Date.now() + maxAge : undefined;
+  return typeof maxAge === 'number' && Number.isFinite(maxAge) ? now + maxAge : undefined;
 }
 
 /** Puts (or moves) the socket in its server's heap at `expires`; undefined takes it out. */
@@ -66,12 +67,13 @@ function schedule(server: ServerState): void {
   const first = server.expiryHeap[0];
   const at = first?.expires ?? Infinity;
   if (at === server.expiryAt) return;
-  clearTimeout(server.expiryTimer);
+  const { clock } = server;
+  clock.clearTimeout(server.expiryTimer);
   server.expiryTimer = undefined;
   server.expiryAt = at;
   if (at === Infinity) return;
-  const delay = Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS);
-  server.expiryTimer = setTimeout(() => {
+  const delay = Math.min(Math.max(at - clock.now(), 0), MAX_TIMER_MS);
+  server.expiryTimer = clock.setTimeout(() => {
     server.expiryTimer = undefined;
     server.expiryAt = Infinity;
     expireDue(server);
@@ -80,7 +82,7 @@ function schedule(server: ServerState): void {
 
 function expireDue(server: ServerState): void {
   const heap = server.expiryHeap;
-  const now = Date.now();
+  const now = server.clock.now();
   for (let first = heap[0]; first?.expires !== undefined && first.expires <= now; first = heap[0]) {
     remove(server, first);
     // From now on its events are refused until the store says the session goes on: the event
@@ -108,7 +110,7 @@ function recheck(state: SocketState): void {
       return;
     }
     const expires = timeOf(stored.cookie?.expires);
-    const now = Date.now();
+    const now = state.server.clock.now();
     if (expires !== undefined && expires > now) {
       state.recheckMs = 0;
       state.expiredAt = undefined;

@@ -61,10 +61,11 @@ export function rememberExpiry(state: SocketState): void {
 /** Makes the namespace's adapter refuse to restore sockets of ended or expired sessions. */
 export function guardRecovery(nsp: Namespace, server: ServerState): void {
   interceptRestore(nsp, (pid, rooms) => {
+    // The windows follow Socket.IO's recovery (real time); the expiry, the package's clock.
     const now = Date.now();
     const ended = rooms.some((room) => (server.endedKeys.get(room) ?? 0) > now);
     const expires = server.expiryByPid.get(pid)?.expires;
-    return ended || (expires !== undefined && expires <= now);
+    return ended || (expires !== undefined && expires <= server.clock.now());
   });
 }
 
@@ -104,8 +105,9 @@ export function recheckRecovered(socket: Socket, options: HandshakeOptions): voi
     } else if (!same) {
       endSocket(state, ERR_SESSION_ROTATED, 'recovery');
     } else {
-      const expires = cookieExpiry(socket.request);
-      if (expires !== undefined && expires <= Date.now())
+      const now = state.server.clock.now();
+      const expires = cookieExpiry(socket.request, now);
+      if (expires !== undefined && expires <= now)
         endSocket(state, ERR_SESSION_EXPIRED, 'recovery');
       else armExpiry(state, expires);
     }

@@ -34,10 +34,14 @@ export function revalidate(state: SocketState): void {
   state.revalidateMs = intervalMs;
   let rounds = server.revalidations.get(intervalMs);
   if (!rounds) {
-    const timer = setInterval(() => {
-      void round(server, intervalMs);
-    }, intervalMs);
-    timer.unref();
+    // On the server's clock (real, unless the test kit's), unref'd: never keeps the process up.
+    const timer = server.clock.setInterval(
+      () => {
+        void round(server, intervalMs);
+      },
+      intervalMs,
+      true,
+    );
     rounds = { timer, sockets: 0, running: false };
     server.revalidations.set(intervalMs, rounds);
   }
@@ -53,7 +57,7 @@ export function stopRevalidating(state: SocketState): void {
   if (!rounds) return;
   rounds.sockets--;
   if (rounds.sockets <= 0) {
-    clearInterval(rounds.timer);
+    state.server.clock.clearTimeout(rounds.timer);
     state.server.revalidations.delete(intervalMs);
   }
 }
@@ -85,6 +89,7 @@ async function round(server: ServerState, intervalMs: number): Promise<void> {
     const perSlice = Math.max(CONCURRENT_READS, Math.ceil(sessions.length / slices));
     const readTimeout = Math.min(intervalMs, READ_TIMEOUT_MS);
     for (let i = 0; i < sessions.length; i += perSlice) {
+      // Pacing of the store's load, not a deadline: real time, whatever the server's clock.
       const started = Date.now();
       const slice = sessions.slice(i, i + perSlice);
       for (let j = 0; j < slice.length; j += CONCURRENT_READS) {
@@ -132,7 +137,7 @@ function verdict(state: SocketState, stored: StoredSession | null | undefined): 
   if (state.ended) return;
   if (!stored) {
     const expires = state.expiredAt ?? state.expires;
-    const expired = expires !== undefined && expires <= Date.now();
+    const expired = expires !== undefined && expires <= state.server.clock.now();
     endSocket(state, expired ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED, 'revalidation');
     return;
   }

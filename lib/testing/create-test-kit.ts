@@ -6,6 +6,7 @@ import type { Manager } from 'socket.io-client';
 import { KitAgent, type Agent, type AgentContext, type Tab } from './agent.js';
 import { asError, failure } from './bounded.js';
 import { Desk, type SessionSeen } from './desk.js';
+import { TestClock } from './clock.js';
 import { recheckExpiryNow } from './expiry-now.js';
 import {
   checkApp,
@@ -71,6 +72,40 @@ export interface LoginWithOptions {
 }
 
 /**
+ * The time the package keeps its own deadlines by on the kit's nodes: session expiries, token
+ * expiries, revalidation rounds, touch intervals. Until the first {@link KitClock.advance} it is
+ * the real time; from then on it moves only when advanced, so a test of an expiry neither waits
+ * for it nor depends on how busy the machine is. Only the package's time moves: Socket.IO's own
+ * timers (pings, `connectTimeout`), the app's and the client's stay on real time.
+ *
+ * @example
+ * ```ts
+ * // The session's cookie has maxAge 60 000: an hour of the package's time, in no time.
+ * const alice = await kit.loginAs({ id: '1', username: 'alice' });
+ * const socket = await alice.connect('/chat');
+ * await kit.clock.advance(59_000);
+ * await socket.emitWithAck('ping'); // still connected
+ * await kit.clock.advance(2_000);
+ * await expectEnded(socket, 'ERR_SESSION_EXPIRED');
+ * ```
+ */
+export interface KitClock {
+  /** The package's time on the kit's nodes, in ms since epoch (`Date.now()` until advanced). */
+  now(): number;
+  /**
+   * Moves the package's time `ms` forward on every node, and resolves once what came due has
+   * run: the package's timers due by then fire in order, each at its own time, and as the time
+   * passes the stored expiry of a session with a socket on the kit's nodes, that session is
+   * written to the store as expired (so the store drops it, as at a real expiry). Sessions are
+   * still read from the store, which decides as at a real expiry. HTTP requests, sessions no socket holds, and what the session
+   * middleware writes (a touch moves the stored expiry from the real `Date.now()`) keep real time:
+   * advance past such a write by less than the session's `maxAge`. Throws a TypeError if a node's
+   * server had live sockets before the kit started (their timers keep real time).
+   */
+  advance(ms: number): Promise<void>;
+}
+
+/**
  * Your app on a loopback port, and what tests do with it. Made by {@link createTestKit}.
  *
  * @example
@@ -87,6 +122,8 @@ export interface TestKit extends AsyncDisposable {
   readonly io: Server;
   /** Every node started, the first at index 0. */
   readonly nodes: readonly TestNode[];
+  /** The package's time on the kit's nodes, which a test moves instead of waiting. */
+  readonly clock: KitClock;
   /**
    * An agent logged in as `user`, with no login form in the way: a real session in the app's
    * real store, made by the app's session middleware and Passport's `req.login(user)` (so through
@@ -158,6 +195,10 @@ class Kit implements AgentContext, TestKit {
   declare readonly [Symbol.asyncDispose]: () => Promise<void>;
   readonly nodes: NodeRecord[] = [];
   readonly desk: Desk;
+  readonly clock: KitClock;
+  private readonly time = new TestClock();
+  /** Nodes whose server had live sockets before the kit: their time cannot be moved. */
+  private readonly unclocked: number[] = [];
   private readonly tabs = new Map<Tab, Manager>();
   private closing: Promise<void> | undefined;
 
@@ -167,8 +208,32 @@ class Kit implements AgentContext, TestKit {
     readonly logoutPath: string,
     readonly refreshCookiePath: string | undefined,
   ) {
+    if (!this.time.install(first.io)) this.unclocked.push(first.index);
     this.nodes.push(first);
     this.desk = new Desk(first.app.session, first.app.passport);
+    const { time } = this;
+    const open = (helper: string): void => {
+      this.open(helper);
+      const [index] = this.unclocked;
+      if (index !== undefined) {
+        throw new TypeError(
+          `${helper}: node ${index}'s Socket.IO server had live sockets of a session namespace ` +
+            'before the kit started, which keep real time: start the kit before any connects',
+        );
+      }
+    };
+    this.clock = {
+      now: function now() {
+        return time.now();
+      },
+      advance: function advance(ms: number) {
+        open('kit.clock.advance');
+        if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+          throw new TypeError('kit.clock.advance: expected a number of milliseconds (0 or more)');
+        }
+        return time.advance(ms);
+      },
+    };
   }
 
   get url(): string {
@@ -348,6 +413,7 @@ class Kit implements AgentContext, TestKit {
           '@socket.io/redis-adapter) and the same session store',
       );
     }
+    if (!this.time.install(node.io)) this.unclocked.push(node.index);
     this.nodes.push(node);
     return node;
   }

@@ -9,8 +9,9 @@ import { serverState, sessionDigest } from '../core/state.js';
 
 /** Moves the expiry of `io`'s connected sockets of session `sessionID` to now. */
 export function recheckExpiryNow(io: Server, sessionID: string): void {
-  const now = Date.now();
-  for (const state of serverState(io).bySession.get(sessionDigest(sessionID))) {
+  const server = serverState(io);
+  const now = server.clock.now();
+  for (const state of server.bySession.get(sessionDigest(sessionID))) {
     if (state.connected && !state.ended) armExpiry(state, now);
   }
 }

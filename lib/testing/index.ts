@@ -1,5 +1,6 @@
 export { createTestKit } from './create-test-kit.js';
 export type {
+  KitClock,
   LoginAsOptions,
   LoginWithOptions,
   TestKit,

@@ -23,6 +23,7 @@ import { expiryOf, unusableExpiry } from './token-expiry.js';
 import {
   type HandshakeOptions,
   type SocketState,
+  serverState,
   socketState,
   trackSocket,
   unindex,
@@ -113,7 +114,8 @@ export function tokenStep(
           return;
         }
         // Past already: refused as the strategies refuse an expired token.
-        if (expiry.expires !== undefined && expiry.expires <= Date.now()) {
+        const now = serverState(socket.nsp.server).clock.now();
+        if (expiry.expires !== undefined && expiry.expires <= now) {
           next(unauthorized(socket, 'bad-token'));
           return;
         }
@@ -221,7 +223,7 @@ export function acceptFreshTokens(state: SocketState, strategies: readonly strin
         reply(ackError(refused));
         return;
       }
-      if (expiry.expires !== undefined && expiry.expires <= Date.now()) {
+      if (expiry.expires !== undefined && expiry.expires <= state.server.clock.now()) {
         end();
         return;
       }

@@ -23,6 +23,7 @@ import {
 } from '../../lib/index.js';
 import { connected, connectError, within } from '../support/bounded.js';
 import { request } from '../support/client.js';
+import { testClock } from '../support/clock.js';
 import { cookieOf, listen, loginRoutes, users, usersPassport } from '../support/server.js';
 import { reporting, whoami } from '../support/whoami.js';
 import { Server } from '../support/stack.js';
@@ -198,11 +199,19 @@ describe('cookie-session', () => {
   });
 
   test('a socket ends at the cookie’s maxAge, counted from its connect', async (tc) => {
-    const app = await cookieApp(tc, { maxAge: 1500 });
+    const app = await cookieApp(tc, { maxAge: 60_000 });
+    // The package's time, moved rather than waited for.
+    const clock = testClock(app);
     const alice = await app.login('alice');
     const tab = app.connect('/chat', alice);
     await connected(tab);
-    assert.equal((await ended(tab)).data.code, ERR_SESSION_EXPIRED);
+    const end = ended(tab);
+    // 50 s after the connect (at least: the clock stands still from its first move, a moment
+    // after it), still connected; 61 s after, ended.
+    await clock.advance(50_000);
+    assert.equal((await whoami(tab)).user, 'alice', 'still connected before the maxAge');
+    await clock.advance(11_000);
+    assert.equal((await end).data.code, ERR_SESSION_EXPIRED);
   });
 
   test('disconnectUser reaches its sockets; saveSession says the cookie cannot be written', async (tc) => {

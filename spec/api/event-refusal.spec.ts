@@ -15,6 +15,7 @@ import {
   type RequireAuthOptions,
 } from '../../lib/index.js';
 import { delay, request, waitFor } from '../support/client.js';
+import { testClock } from '../support/clock.js';
 import {
   CountingStore,
   type TestContext,
@@ -377,6 +378,8 @@ describe('events from a socket whose session has ended', () => {
       },
       { sessionOptions: { cookie: { maxAge: 60_000 } } },
     );
+    // The package's time: moved past the expiry while events are in flight, not waited for.
+    const clock = testClock(t);
     const cookie = await t.login('alice');
     // 1 s left once the handshake has read the session, however long the login took.
     const expiry = t.store.expireOnceRead(sidOf(cookie), 1000);
@@ -390,6 +393,7 @@ describe('events from a socket whose session has ended', () => {
       end.seen = true;
     });
     let i = 0;
+    let moved: Promise<void> | undefined;
     // Until session:ended arrives; the bound only keeps a package that never ends it from
     // looping for ever.
     while (!end.seen && Date.now() < expiresAt + 10_000) {
@@ -398,7 +402,11 @@ describe('events from a socket whose session has ended', () => {
       });
       // Pacing, not an assertion: an event every 10 ms, so that some meet the end in flight.
       await delay(10);
+      // A second past the expiry (the package counts it from its own clock, a millisecond or so
+      // apart), once some events were handled, with more still coming.
+      if (i === 10) moved = clock.advanceTo(expiresAt + 1000);
     }
+    await moved;
     assert.ok(end.seen, 'session:ended arrived');
     await waitFor(() => endedAt !== Number.POSITIVE_INFINITY, 5000, 'the server-side end');
     assert.ok(handledAt.length > 0, 'events were handled while the session lived');

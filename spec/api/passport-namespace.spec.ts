@@ -28,6 +28,7 @@ import type { Socket as ServerSocket } from 'socket.io';
 import { serverState, socketState } from '../../lib/core/state.js';
 import { connected, connectError, within } from '../support/bounded.js';
 import { request } from '../support/client.js';
+import { testClock } from '../support/clock.js';
 import { type TestContext, type TestServer, start, users } from '../support/server.js';
 import { expectEnded, type Seen, watchEnd } from '../support/session-ending.js';
 import { reporting, whoami } from '../support/whoami.js';
@@ -267,16 +268,24 @@ describe('passportNamespace: the session first, then tokens', () => {
 describe('token lifetime on live sockets', () => {
   test("a token's exp ends its socket with ERR_SESSION_EXPIRED, not before", async (tc) => {
     const t = await server(tc);
-    const token = jwtFor('1', 2);
+    // The package's time, moved rather than waited for: a minute ahead is never reached in real
+    // time, so the handshake's own check of the JWT (passport-jwt, real time) still passes.
+    const clock = testClock(t);
+    const token = jwtFor('1', 60);
     const exp = (jwt.decode(token) as { exp: number }).exp * 1000;
     const short = await tab(t, '/api', { token });
+    await clock.advanceTo(exp - 1);
+    assert.equal((await whoami(short.socket)).user, 'alice', 'alive a millisecond before');
+    assert.deepEqual(short.seen.events, []);
+    await clock.advanceTo(exp);
     await expectEnded(short.socket, short.seen, ERR_SESSION_EXPIRED, 'expired token');
-    assert.ok(Date.now() >= exp, `ended ${exp - Date.now()} ms before the token's exp`);
+    assert.ok(clock.now() >= exp, `ended ${exp - clock.now()} ms before the token's exp`);
   });
 
   test('a fresh token for the same user on session:token: the socket goes on past the old exp', async (tc) => {
     const t = await server(tc);
-    const token = jwtFor('1', 2);
+    const clock = testClock(t);
+    const token = jwtFor('1', 60);
     const oldExp = (jwt.decode(token) as { exp: number }).exp * 1000;
     const live = await tab(t, '/api', { token });
     // The control: a tab on the same token, never renewed.
@@ -284,11 +293,12 @@ describe('token lifetime on live sockets', () => {
     const fresh = jwtFor('1', 3600);
     const reply = await request<{ expires: number }>(live.socket, TOKEN_EVENT, fresh);
     assert.equal(reply.expires, (jwt.decode(fresh) as { exp: number }).exp * 1000);
-    // The control ends at the old exp: the server's expiry pass for that instant has run, and a
-    // socket still armed at the old exp would have been ended in the same pass. The round trip
-    // after it on the renewed socket's own connection brings any end sent to it before.
+    // Moved to the old exp: the control ends there, so the server's expiry pass for that instant
+    // has run, and a socket still armed at the old exp would have been ended in the same pass. The
+    // round trip after it on the renewed socket's own connection brings any end sent to it before.
+    await clock.advanceTo(oldExp);
     await expectEnded(control.socket, control.seen, ERR_SESSION_EXPIRED, 'control token');
-    assert.ok(Date.now() >= oldExp, `the control ended ${oldExp - Date.now()} ms before its exp`);
+    assert.ok(clock.now() >= oldExp, `the control ended ${oldExp - clock.now()} ms before its exp`);
     assert.equal((await whoami(live.socket)).user, 'alice');
     assert.deepEqual(live.seen.events, []);
   });
@@ -358,15 +368,17 @@ function jwtShaped(claims: object): string {
 describe('token expiry: the forms strategies give, and refusals naming the field', () => {
   test('exp in seconds, expires as a Date, epoch ms and ISO strings: each ends its socket then', async (tc) => {
     const t = await server(tc);
+    const clock = testClock(t);
     const now = Date.now();
-    // Two seconds or so ahead: the sockets connect first, then the spec waits for session:ended.
-    const expSeconds = Math.ceil((now + 2500) / 1000);
+    // A minute or so ahead, in the package's time, which the spec moves: the sockets connect
+    // first, then each expiry is reached in turn.
+    const expSeconds = Math.ceil((now + 60_500) / 1000);
     const forms: [string, unknown, number][] = [
       ['info.exp (seconds)', { exp: expSeconds }, expSeconds * 1000],
-      ['info.expires (Date)', { expires: new Date(now + 2000) }, now + 2000],
-      ['info.expires (epoch ms)', { expires: now + 2100 }, now + 2100],
-      ['info.expires (ISO, Z)', { expires: new Date(now + 2200).toISOString() }, now + 2200],
-      ['info.expires (ISO, +02:00)', { expires: isoPlusTwo(now + 2300) }, now + 2300],
+      ['info.expires (Date)', { expires: new Date(now + 60_000) }, now + 60_000],
+      ['info.expires (epoch ms)', { expires: now + 60_100 }, now + 60_100],
+      ['info.expires (ISO, Z)', { expires: new Date(now + 60_200).toISOString() }, now + 60_200],
+      ['info.expires (ISO, +02:00)', { expires: isoPlusTwo(now + 60_300) }, now + 60_300],
       ['the JWT-shaped token alone', undefined, expSeconds * 1000],
     ];
     const sockets = await Promise.all(
@@ -376,20 +388,36 @@ describe('token expiry: the forms strategies give, and refusals naming the field
         const seen = watchEnd(socket);
         let endedAt = 0;
         socket.on(SESSION_ENDED_EVENT, () => {
-          endedAt = Date.now();
+          endedAt = clock.now();
         });
         await connected(socket, what);
         return { what, expires, socket, seen, endedAt: () => endedAt };
       }),
     );
-    for (const { what, expires, socket, seen, endedAt } of sockets) {
-      await expectEnded(socket, seen, ERR_SESSION_EXPIRED, what);
-      assert.ok(endedAt() >= expires, `${what}: ended ${expires - endedAt()} ms before its expiry`);
+    // Each expiry in turn (two forms share one): a millisecond before it, its sockets and every
+    // later one still answer; at it, its sockets end.
+    for (const at of [...new Set(forms.map(([, , expires]) => expires))].sort((a, b) => a - b)) {
+      await clock.advanceTo(at - 1);
+      for (const { what, expires, socket, seen } of sockets.filter((s) => s.expires >= at)) {
+        assert.equal((await whoami(socket)).user, 'alice', `${what}: alive just before ${at}`);
+        assert.deepEqual(seen.events, [], `${what}: not ended before its expiry ${expires}`);
+      }
+      await clock.advanceTo(at);
+      for (const { what, expires, socket, seen, endedAt } of sockets.filter(
+        (s) => s.expires === at,
+      )) {
+        await expectEnded(socket, seen, ERR_SESSION_EXPIRED, what);
+        assert.ok(
+          endedAt() >= expires,
+          `${what}: ended ${expires - endedAt()} ms before its expiry`,
+        );
+      }
     }
   });
 
   test('the renewal ack gives the fresh expiry in epoch ms, whichever form the strategy used', async (tc) => {
     const t = await server(tc);
+    const clock = testClock(t);
     const live = await tab(t, '/units', {
       token: grant({ expires: new Date(Date.now() + 3600_000) }),
     });
@@ -407,12 +435,16 @@ describe('token expiry: the forms strategies give, and refusals naming the field
       const reply = await request<TokenRenewalAck>(live.socket, TOKEN_EVENT, grant(info));
       assert.deepEqual(reply, { expires }, `renewal with ${JSON.stringify(info)}`);
     }
-    // The last renewal's expiry is the one in force: an ISO string two seconds ahead ends it.
-    const soon = Date.now() + 2000;
+    // The last renewal's expiry is the one in force: an ISO string a minute ahead ends it.
+    const soon = Date.now() + 60_000;
     const reply = await request(live.socket, TOKEN_EVENT, grant({ expires: isoPlusTwo(soon) }));
     assert.deepEqual(reply, { expires: soon });
+    await clock.advanceTo(soon - 1);
+    assert.equal((await whoami(live.socket)).user, 'alice', 'alive just before');
+    assert.deepEqual(live.seen.events, [], 'not before the renewed expiry');
+    await clock.advanceTo(soon);
     await expectEnded(live.socket, live.seen, ERR_SESSION_EXPIRED, 'renewed to a near ISO expiry');
-    assert.ok(Date.now() >= soon, 'not before the renewed expiry');
+    assert.ok(clock.now() >= soon, 'not before the renewed expiry');
   });
 
   test('an unusable expiry is refused at the handshake with ERR_BAD_TOKEN_EXPIRY, naming the field', async (tc) => {

@@ -15,6 +15,8 @@ import {
   type SessionNamespaceOptions,
 } from '../../lib/index.js';
 import { waitFor } from '../support/client.js';
+import { serverState } from '../../lib/core/state.js';
+import { testClock, type TestClock } from '../support/clock.js';
 import type { CreateTestServerOptions, TestContext, TestServer } from '../support/server.js';
 import {
   expectEnded,
@@ -45,7 +47,7 @@ interface Tab {
   nsp: string;
   socket: ReturnType<TestServer['connect']>;
   seen: Seen;
-  /** When the client saw `disconnect` (ms since epoch). */
+  /** When the client saw `disconnect` (ms since epoch, on the server's clock when it has one). */
   endedAt: number | undefined;
 }
 
@@ -53,12 +55,16 @@ interface Tab {
  * One websocket-only client per namespace (no polling upgrade, whose engine.io check timer would
  * muddle the interval counts below), each in on the cookie's session.
  */
-async function tabs(t: TestServer, cookie: string, nsps: string[]): Promise<Tab[]> {
+async function tabs(
+  t: TestServer & { clock?: TestClock },
+  cookie: string,
+  nsps: string[],
+): Promise<Tab[]> {
   const opened = nsps.map((nsp) => {
     const socket = t.connect(nsp, { cookie, transports: ['websocket'] });
     const tab: Tab = { nsp, socket, seen: watchEnd(socket), endedAt: undefined };
     socket.on('disconnect', () => {
-      tab.endedAt ??= Date.now();
+      tab.endedAt ??= t.clock?.now() ?? Date.now();
     });
     return tab;
   });
@@ -88,7 +94,10 @@ async function expectEndedByNextRead(
   assert.equal(after, 1, `read ${after} times after the change before its sockets ended`);
 }
 
-/** Waits until the session has been read `n` times (from `from`), then a round trip per tab. */
+/**
+ * Waits until the session has been read `n` times (from `from`), then a round trip per tab. With
+ * a clock, the `n` rounds are brought by moving it an interval at a time.
+ */
 async function readAndUntouched(
   tabsToCheck: Tab[],
   reads: { sid: string }[],
@@ -96,7 +105,9 @@ async function readAndUntouched(
   sid: string,
   n: number,
   what: string,
+  clocked?: Clocked,
 ): Promise<void> {
+  if (clocked) await bringRounds(clocked, n);
   await waitFor(
     () => reads.slice(from).filter((read) => read.sid === sid).length >= n,
     n * INTERVAL_MS + 5000,
@@ -108,12 +119,12 @@ async function readAndUntouched(
   for (const tab of tabsToCheck) expectUntouched(tab.socket, tab.seen, `${tab.nsp}, ${what}`);
 }
 
-/** Records each store read (session ID and time) from now on. */
-function recordReads(store: Store): { sid: string; at: number }[] {
+/** Records each store read (session ID and time, on `clock` when given) from now on. */
+function recordReads(store: Store, clock?: TestClock): { sid: string; at: number }[] {
   const reads: { sid: string; at: number }[] = [];
   const get = store.get.bind(store);
   store.get = (sid, cb) => {
-    reads.push({ sid, at: Date.now() });
+    reads.push({ sid, at: clock?.now() ?? Date.now() });
     get(sid, cb);
   };
   return reads;
@@ -200,6 +211,29 @@ class OneNodeClusterAdapter extends Adapter {
   }
 }
 
+/**
+ * Brings `n` revalidation rounds by moving the package's clock an interval at a time, each once
+ * the previous round is over (a round still under way would skip the next).
+ */
+async function bringRounds(t: Clocked, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await t.clock.advance(INTERVAL_MS);
+    await waitFor(
+      () => serverState(t.io).revalidations.get(INTERVAL_MS)?.running !== true,
+      5000,
+      'the round to be over',
+    );
+  }
+}
+
+type Clocked = TestServer & { clock: TestClock };
+
+/** {@link started}, with the package's time on a clock the spec moves (rounds without waiting). */
+async function clocked(tc: NodeTestContext, options?: CreateTestServerOptions): Promise<Clocked> {
+  const t = await started(tc, INTERVAL_MS, options);
+  return Object.assign(t, { clock: testClock(t) });
+}
+
 async function started(
   tc: NodeTestContext,
   revalidateIntervalMs: number | false | undefined,
@@ -210,37 +244,46 @@ async function started(
 
 describe('revalidation: what it catches', () => {
   test('a session destroyed straight in the store ends its sockets within the interval (ERR_SESSION_REVOKED)', async (tc) => {
-    const t = await started(tc, INTERVAL_MS);
+    const t = await clocked(tc);
     const [alice, bob] = await Promise.all([t.login('alice'), t.login('bob')]);
     const aliceTabs = await tabs(t, alice, ['/', '/chat']);
     const bobTabs = await tabs(t, bob, ['/', '/chat']);
-    const reads = recordReads(t.store);
+    const reads = recordReads(t.store, t.clock);
     t.store.destroy(sidOf(alice));
+    await bringRounds(t, 1);
     await expectEndedByNextRead(aliceTabs, ERR_SESSION_REVOKED, reads, 0, sidOf(alice));
     for (const tab of bobTabs) assert.equal((await whoami(tab.socket)).nsp, tab.nsp);
     for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob ${tab.nsp}`);
   });
 
   test('a session whose user changed in the store ends within the interval (ERR_SESSION_REVOKED)', async (tc) => {
-    const t = await started(tc, INTERVAL_MS);
+    const t = await clocked(tc);
     const alice = await t.login('alice');
     const aliceTabs = await tabs(t, alice, ['/', '/chat']);
     const sid = sidOf(alice);
     const stored = await storedSession(t.store, sid);
     assert.deepEqual((stored as { passport?: unknown }).passport, { user: '1' });
-    const reads = recordReads(t.store);
+    const reads = recordReads(t.store, t.clock);
     t.store.set(sid, { ...stored, passport: { user: '2' } } as SessionData);
+    await bringRounds(t, 1);
     await expectEndedByNextRead(aliceTabs, ERR_SESSION_REVOKED, reads, 0, sid);
   });
 
   test('an expired session ends with ERR_SESSION_EXPIRED, never ERR_SESSION_REVOKED', async (tc) => {
     const left = 1500;
-    const t = await started(tc, INTERVAL_MS, { sessionOptions: { cookie: { maxAge: 60_000 } } });
+    const t = await clocked(tc, { sessionOptions: { cookie: { maxAge: 60_000 } } });
     const alice = await t.login('alice');
     // 1.5 s left once both handshakes have read the session, however long the login took.
     const expiry = t.store.expireOnceRead(sidOf(alice), left, 2);
     const aliceTabs = await tabs(t, alice, ['/', '/chat']);
     const expiresAt = await expiry;
+    // Rounds come every interval up to a millisecond before the expiry: the sockets stay.
+    await t.clock.advanceTo(expiresAt - 1);
+    for (const tab of aliceTabs) assert.equal((await whoami(tab.socket)).nsp, tab.nsp);
+    for (const tab of aliceTabs) expectUntouched(tab.socket, tab.seen, `${tab.nsp}, before`);
+    // Past it (a second: the package counts it from its own clock, a millisecond or so apart),
+    // rounds and the expiry timer come in the order of their times.
+    await t.clock.advanceTo(expiresAt + 1000);
     await waitFor(
       () => aliceTabs.every((tab) => tab.endedAt !== undefined),
       left + 5000,
@@ -257,24 +300,25 @@ describe('revalidation: what it catches', () => {
   });
 
   test('a session that is still there, with the same user, is left alone', async (tc) => {
-    const t = await started(tc, INTERVAL_MS);
+    const t = await clocked(tc);
     const alice = await t.login('alice');
     const aliceTabs = await tabs(t, alice, ['/', '/chat']);
-    const reads = recordReads(t.store);
-    await readAndUntouched(aliceTabs, reads, 0, sidOf(alice), 2, 'session unchanged');
+    const reads = recordReads(t.store, t.clock);
+    await readAndUntouched(aliceTabs, reads, 0, sidOf(alice), 2, 'session unchanged', t);
   });
 });
 
 describe('revalidation: what it costs', () => {
   test('one store read per session per interval, not one per socket', async (tc) => {
-    const t = await started(tc, INTERVAL_MS);
+    const t = await clocked(tc);
     const [alice, bob] = await Promise.all([t.login('alice'), t.login('bob')]);
     // Three sockets of alice's session (two namespaces, one of them twice), one of bob's.
     await tabs(t, alice, ['/', '/chat']);
     await tabs(t, alice, ['/chat']);
     await tabs(t, bob, ['/chat']);
-    const reads = recordReads(t.store);
+    const reads = recordReads(t.store, t.clock);
     const gets = t.store.gets;
+    await bringRounds(t, 5);
     await waitFor(() => rounds(reads).length >= 5, 10 * INTERVAL_MS + 5000, 'five rounds');
     // The last round may still be under way: judge the complete ones.
     const complete = rounds(reads).slice(0, -1);
@@ -284,11 +328,12 @@ describe('revalidation: what it costs', () => {
   });
 
   test('two sockets of one session: the store is read once per round', async (tc) => {
-    const t = await started(tc, INTERVAL_MS);
+    const t = await clocked(tc);
     const alice = await t.login('alice');
     await tabs(t, alice, ['/', '/chat']);
-    const reads = recordReads(t.store);
+    const reads = recordReads(t.store, t.clock);
     const gets = t.store.gets;
+    await bringRounds(t, 4);
     await waitFor(() => rounds(reads).length >= 4, 8 * INTERVAL_MS + 5000, 'four rounds');
     const complete = rounds(reads).slice(0, -1);
     for (const round of complete) assert.deepEqual(round, [sidOf(alice)]);
@@ -299,20 +344,21 @@ describe('revalidation: what it costs', () => {
 
   test('a store outage ends nothing; revalidation goes on once the store is back', async (tc) => {
     const store = new UnreliableStore();
-    const t = await started(tc, INTERVAL_MS, { sessionOptions: { store } });
+    const t = await clocked(tc, { sessionOptions: { store } });
     const alice = await t.login('alice');
     const aliceTabs = await tabs(t, alice, ['/', '/chat']);
 
-    const reads = recordReads(store);
+    const reads = recordReads(store, t.clock);
     store.mode = 'fail';
-    await readAndUntouched(aliceTabs, reads, 0, sidOf(alice), 3, 'store down');
+    await readAndUntouched(aliceTabs, reads, 0, sidOf(alice), 3, 'store down', t);
     assert.ok(store.failed >= 3, `${store.failed} failed reads`);
 
     store.mode = 'ok';
     const back = reads.length;
-    await readAndUntouched(aliceTabs, reads, back, sidOf(alice), 2, 'store back');
+    await readAndUntouched(aliceTabs, reads, back, sidOf(alice), 2, 'store back', t);
     const from = reads.length;
     store.destroy(sidOf(alice));
+    await bringRounds(t, 1);
     await expectEndedByNextRead(aliceTabs, ERR_SESSION_REVOKED, reads, from, sidOf(alice));
   });
 

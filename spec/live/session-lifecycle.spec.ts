@@ -28,6 +28,7 @@ import {
 import { within, connected } from '../support/bounded.js';
 import { sessionRoom } from '../support/session-ending.js';
 import { expiredInStore } from '../support/stores.js';
+import { testClock, type TestClock } from '../support/clock.js';
 import { settledTimeouts, timersBackTo } from '../support/timers.js';
 import { reporting, whoami } from '../support/whoami.js';
 import { Passport, storeKeepsTime } from '../support/stack.js';
@@ -94,6 +95,7 @@ async function echoServer(
   tc: NodeTestContext,
   options: CreateTestServerOptions = {},
   namespaceOptions?: SessionNamespaceOptions,
+  now: () => number = Date.now,
 ): Promise<{ t: TestServer; endedAt: () => number }> {
   let endedAt = Number.NaN;
   const t = await start(
@@ -102,7 +104,7 @@ async function echoServer(
       echoing(ctx, '/ns', namespaceOptions);
       ctx.io.of('/ns').on('connection', (socket) => {
         socket.on('disconnect', () => {
-          endedAt = Date.now();
+          endedAt = now();
         });
       });
     },
@@ -135,9 +137,16 @@ class TouchLog extends CountingStore {
 
 describe('session lifecycle: a socket never outlives its session', () => {
   test('800 ms left when the socket connects: session:ended ERR_SESSION_EXPIRED at the expiry, after its one store read, then disconnect; no store read per event', async (tc) => {
-    const { t, endedAt: serverEndedAt } = await echoServer(tc, {
-      sessionOptions: { cookie: { maxAge: 60_000 } },
-    });
+    // The package's time, moved to the expiry rather than waited for; the server's end is noted
+    // in that time too.
+    const noted: { clock?: TestClock } = {};
+    const { t, endedAt: serverEndedAt } = await echoServer(
+      tc,
+      { sessionOptions: { cookie: { maxAge: 60_000 } } },
+      undefined,
+      () => noted.clock?.now() ?? Number.NaN,
+    );
+    const clock = (noted.clock = testClock(t));
     const baseline = await settledTimeouts();
     const cookie = await t.login('alice');
     // The expiry is set when the handshake reads the session, not raced from the login.
@@ -147,7 +156,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
     const disconnected = nextEvent(client, 'disconnect');
     await connected(client);
     const expiresAt = await expiry;
-    const getsBefore = t.store.gets;
+    const getsBefore = t.store.gets - clock.storeReads;
     // Ten events during the socket's life (not awaited: the session is short).
     const answers: unknown[] = [];
     for (let i = 0; i < 10; i++) {
@@ -156,6 +165,9 @@ describe('session lifecycle: a socket never outlives its session', () => {
       });
     }
 
+    // A second past it: the package's expiry is counted from its clock when the handshake read
+    // the cookie's maxAge (express-session's, from Date.now()), a millisecond or so apart.
+    await clock.advanceTo(expiresAt + 1000);
     const [payload] = await within(ended, 'session:ended');
     assert.deepEqual(payload, ENDED_EXPIRED);
     const late = serverEndedAt() - expiresAt;
@@ -166,14 +178,16 @@ describe('session lifecycle: a socket never outlives its session', () => {
     assert.equal(client.active, false, 'the client does not reconnect by itself');
     // The end came from the expiry's own check of the store (how soon after the expiry is the
     // bench's to measure, not a spec's): one read, or two on a store that keeps time itself and
-    // still held the session at the first.
-    const reads = t.store.gets - getsBefore;
+    // still held the session at the first. (The clock's own read, as it expires the session in
+    // the store at the time it moves to, is not the package's.)
+    const reads = t.store.gets - clock.storeReads - getsBefore;
     assert.ok(
       reads === 1 || (storeKeepsTime && reads === 2),
       `${reads} store reads at the expiry, none for the events (${answers.length} answered)`,
     );
     await nothingLeft(t, '/ns');
     await timersBackTo(baseline);
+    assert.equal(clock.timers, 0, "no timer left on the package's clock");
   });
 
   test('no store access per event: 100 events on a live session (maxAge 60 s)', async (tc) => {
@@ -202,14 +216,17 @@ describe('session lifecycle: a socket never outlives its session', () => {
       },
       { sessionOptions: { cookie: { maxAge: 60_000 } } },
     );
+    const clock = testClock(t);
     const cookie = await t.login('bob');
     // 1 s left once both handshakes have read the session, however long they took to get there.
-    void t.store.expireOnceRead(sidOf(cookie), 1000, 2);
+    const expiry = t.store.expireOnceRead(sidOf(cookie), 1000, 2);
     const a = t.connect('/a', { cookie });
     const b = t.connect('/b', { cookie });
     const endedA = nextEvent(a, SESSION_ENDED_EVENT);
     const endedB = nextEvent(b, SESSION_ENDED_EVENT);
     await Promise.all([connected(a), connected(b)]);
+    // A second past it (the package counts it from its own clock, a millisecond or so apart).
+    await clock.advanceTo((await expiry) + 1000);
     assert.deepEqual(await within(endedA, 'session:ended on /a'), [ENDED_EXPIRED]);
     assert.deepEqual(await within(endedB, 'session:ended on /b'), [ENDED_EXPIRED]);
     await nothingLeft(t, '/a');
@@ -265,6 +282,7 @@ describe('session lifecycle: a socket never outlives its session', () => {
 
   test('a session without maxAge (browser-session cookie) is never ended by a timer', async (tc) => {
     const { t } = await echoServer(tc);
+    const clock = testClock(t);
     const cookie = await t.login('alice');
     const baseline = await settledTimeouts();
     const client = t.connect('/ns', { cookie });
@@ -273,10 +291,9 @@ describe('session lifecycle: a socket never outlives its session', () => {
       ended = true;
     });
     await connected(client);
-    // Only a window can prove a timer that is never armed (nothing reports arming one): a timer
-    // armed by mistake for a cookie without maxAge (an expiry of NaN or now) fires at once. The
-    // round trip after it brings any session:ended sent before.
-    await delay(300);
+    // A year of the package's time: no timer of its comes due.
+    await clock.advance(365 * 24 * 3600_000);
+    assert.equal(clock.timers, 0, 'no timer armed');
     assert.equal(await request(client, 'echo', 'still here'), 'still here');
     assert.equal(ended, false);
     client.disconnect();
@@ -354,6 +371,7 @@ describe('session lifecycle: touchIntervalMs', () => {
     const { t } = await echoServer(tc, {
       sessionOptions: { rolling: true, cookie: { maxAge: 60_000 } },
     });
+    const clock = testClock(t);
     const cookie = await t.login('alice');
     // 1 s left once the handshake has read the session, however long the login took.
     const expiry = t.store.expireOnceRead(sidOf(cookie), 1000);
@@ -361,18 +379,22 @@ describe('session lifecycle: touchIntervalMs', () => {
     const client = t.connect('/ns', { cookie });
     const ended = nextEvent(client, SESSION_ENDED_EVENT);
     await connected(client);
-    await expiry;
+    const expiresAt = await expiry;
     const gets = t.store.gets;
     const answers = await Promise.all(
       Array.from({ length: 8 }, (_, i) => request(client, 'echo', i)),
     );
     assert.deepEqual(answers, [0, 1, 2, 3, 4, 5, 6, 7]);
+    // A second past it (the package counts it from its own clock, a millisecond or so apart).
+    await clock.advanceTo(expiresAt + 1000);
     const [payload] = await within(ended, 'session:ended');
     assert.deepEqual(payload, ENDED_EXPIRED);
     // Activity did not extend it: nothing was written, and the expiry's one store check ended it.
+    // (The clock's own read and write, as it expires the session in the store at the time it
+    // moves to, are not the package's.)
     assert.equal(t.store.touches, 0);
-    assert.equal(t.store.sets, 0);
-    const reads = t.store.gets - gets;
+    assert.equal(t.store.sets - clock.storeWrites, 0);
+    const reads = t.store.gets - clock.storeReads - gets;
     assert.ok(
       reads === 1 || (storeKeepsTime && reads === 2),
       `ended by the check at the expiry it had at connect (${reads} reads)`,

@@ -7,10 +7,16 @@ import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import express from 'express';
 import session from 'express-session';
 import { requireAuth, sessionNamespace } from 'socket.io-session-auth';
-import { createTestKit, expectRefused, type TestKit } from 'socket.io-session-auth/testing';
+import {
+  createTestKit,
+  expectEnded,
+  expectRefused,
+  type TestKit,
+} from 'socket.io-session-auth/testing';
 import { createApp } from '../../examples/passport/app.js';
 import { findUserById } from '../../examples/passport/users.js';
 import { throwsNaming } from '../support/assertions.js';
+import { connected } from '../support/bounded.js';
 import { start, type CreateTestServerOptions, type TestContext } from '../support/server.js';
 import { Passport, Server } from '../support/stack.js';
 
@@ -201,6 +207,51 @@ describe('agent.connect: real sockets with the agent’s cookie', () => {
       message: 'Unauthorized',
       data: { code: 'ERR_UNAUTHORIZED', status: 401 },
     });
+  });
+});
+
+describe("kit.clock: the package's time, moved instead of waited for", () => {
+  test('an hour-long session: alive a moment before its expiry, ended just after it, dropped by the store too; in well under a second of real time', async (tc) => {
+    const HOUR = 3_600_000;
+    const { kit } = await serverKit(tc, who, { sessionOptions: { cookie: { maxAge: HOUR } } });
+    const started = Date.now();
+    assert.ok(Math.abs(kit.clock.now() - started) < 1000, 'real time until advanced');
+    const alice = await kit.loginAs(userOf('1'));
+    const socket = await alice.connect('/who');
+    const connectedAt = kit.clock.now();
+
+    await kit.clock.advance(HOUR - 60_000);
+    const before = kit.clock.now();
+    // Frozen at its first advance, a moment of real time after the connect.
+    assert.ok(before >= connectedAt + HOUR - 60_000 && before < connectedAt + HOUR - 59_000);
+    assert.equal(((await socket.emitWithAck('who')) as Who).user, 'alice', 'still connected');
+    assert.ok(socket.connected);
+    assert.equal(kit.clock.now(), before, 'stands still once advanced');
+
+    await kit.clock.advance(61_000);
+    assert.equal(kit.clock.now(), before + 61_000);
+    await expectEnded(socket, 'ERR_SESSION_EXPIRED');
+    await assert.rejects(kit.expire(alice), /has no session in the store/, 'the store dropped it');
+    assert.ok(Date.now() - started < HOUR / 60, 'no waiting on real time');
+
+    assert.throws(() => kit.clock.advance(-1), /^TypeError: kit\.clock\.advance: /);
+    await kit.close();
+    assert.throws(() => kit.clock.advance(1), /^Error: kit\.clock\.advance: the kit is closed/);
+  });
+});
+
+describe('kit.clock: a server that kept time before the kit', () => {
+  test('a socket connected before the kit keeps real time: advance refuses, naming the node', async (tc) => {
+    const t = await start(tc, who, { sessionOptions: { cookie: { maxAge: 3_600_000 } } });
+    const early = t.connect('/who', { cookie: await t.login('alice') });
+    await connected(early);
+    const kit = await createTestKit({ io: t.io, session: t.session, passport: t.passport });
+    tc.after(() => kit.close());
+    assert.throws(
+      () => kit.clock.advance(1000),
+      /^TypeError: kit\.clock\.advance: node 0's Socket\.IO server had live sockets/,
+    );
+    assert.equal(((await early.emitWithAck('who')) as Who).user, 'alice', 'left as it was');
   });
 });
 
