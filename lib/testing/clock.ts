@@ -10,6 +10,9 @@ import { serverState, type ServerState } from '../core/state.js';
 import type { StoredSession } from '../core/types.js';
 import { asError } from './bounded.js';
 
+/** How far before a stored expiry the package's own timer for it may come due (see advanceTo). */
+const EXPIRY_SKEW_MS = 100;
+
 /** A timer of the clock: when it is due (in the clock's time), and its real timer while running. */
 interface Pending {
   due: number;
@@ -30,6 +33,8 @@ interface WritableStore {
 export class TestClock implements Clock {
   /** The time it stands at once frozen (its first advance); undefined: it follows real time. */
   private frozenAt: number | undefined = undefined;
+  /** While following real time: the time read in the current synchronous turn. */
+  private turnNow: number | undefined = undefined;
   private readonly pending = new Set<Pending>();
   private readonly servers = new Set<ServerState>();
   /** The store reads and writes its advances made (a spec counting the package's subtracts them). */
@@ -52,7 +57,17 @@ export class TestClock implements Clock {
   }
 
   now(): number {
-    return this.frozenAt ?? Date.now();
+    if (this.frozenAt !== undefined) return this.frozenAt;
+    // Following real time, the time stands still for the rest of this synchronous turn: a caller
+    // that reads now() and then sets a timer for `at - now()` gets a timer due exactly at `at`,
+    // not a millisecond or more after it (which an advance to `at` would then not fire).
+    if (this.turnNow === undefined) {
+      this.turnNow = Date.now();
+      queueMicrotask(() => {
+        this.turnNow = undefined;
+      });
+    }
+    return this.turnNow;
   }
 
   /** How many of its timers are pending (a leak check: none once every socket has left). */
@@ -97,8 +112,16 @@ export class TestClock implements Clock {
         if (timer.due <= until && (next === undefined || timer.due < next.due)) next = timer;
       }
       const at = next?.due ?? until;
+      // A session this advance passes is expired in the store before any timer due up to
+      // EXPIRY_SKEW_MS before its expiry fires: the package counts a cookie's expiry from its own
+      // clock and express-session's maxAge (read from Date.now() a moment later), so its expiry
+      // timer can come due a few ms before the stored expiry; the store check it makes must find
+      // the session gone, not still there (which, on a clock standing still, is asked again only
+      // at the next advance).
       await Promise.all(
-        stored.filter((session) => session.expires <= at).map((session) => session.expire()),
+        stored
+          .filter((session) => session.expires <= at + EXPIRY_SKEW_MS)
+          .map((session) => session.expire()),
       );
       if (next === undefined) break;
       this.frozenAt = Math.max(this.frozenAt ?? next.due, next.due);
@@ -112,7 +135,7 @@ export class TestClock implements Clock {
   /** Stops following real time (its real timers cleared); the time it stands at. */
   private freeze(): number {
     if (this.frozenAt === undefined) {
-      this.frozenAt = Date.now();
+      this.frozenAt = this.now();
       for (const timer of this.pending) {
         clearTimeout(timer.real);
         timer.real = undefined;
