@@ -123,12 +123,14 @@ describe('socket.expectEvent and refuteEvent: a mailbox of what the socket recei
   test('refuteEvent fails when the event comes within the window', async (tc) => {
     const { alice } = await setup(tc);
     const socket = await alice.connect('/events');
-    const watching = socket.refuteEvent('x', { within: 60_000 });
-    await send(socket, ['x', { a: 1 }]);
-    await failsWith(
-      watching,
+    // The failure is awaited from the start: the event can arrive (and the watch fail) before
+    // send's own round trip is over, and a rejection nobody awaits yet is an unhandled one.
+    const failed = failsWith(
+      socket.refuteEvent('x', { within: 60_000 }),
       "expected no 'x' on /events (alice) within 60000 ms, but it received one: [ { a: 1 } ]",
     );
+    await send(socket, ['x', { a: 1 }]);
+    await failed;
     await socket.refuteEvent('y', { within: 20 });
   });
 });
