@@ -3,11 +3,11 @@
 // destroy) through the app's own session store. Everything it opens, kit.close() closes.
 import type { Server } from 'socket.io';
 import type { Manager } from 'socket.io-client';
-import { KitAgent, type Agent, type AgentContext, type Tab } from './agent.js';
+import { KitAgent, type Agent, type AgentContext, type Tab } from './client/agent.js';
 import { asError, failure } from './bounded.js';
-import { Desk, type SessionSeen } from './desk.js';
+import { Desk, type SessionSeen } from './kit/desk.js';
 import { TestClock } from './clock.js';
-import { recheckExpiryNow } from './expiry-now.js';
+import { recheckExpiryNow } from './kit/expiry-now.js';
 import {
   checkApp,
   spansNodes,
@@ -15,7 +15,7 @@ import {
   type NodeRecord,
   type TestKitApp,
   type TestNode,
-} from './nodes.js';
+} from './kit/nodes.js';
 
 /** Settings of the kit itself, besides the app. */
 export interface TestKitSettings {

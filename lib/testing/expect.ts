@@ -12,7 +12,7 @@ import {
   type Refusal,
   type SocketRecord,
   type TestSocket,
-} from './test-socket.js';
+} from './client/test-socket.js';
 
 /** The `{ within }` option the assertions take. */
 export interface WithinOptions {

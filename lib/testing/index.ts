@@ -8,7 +8,7 @@ export type {
   TestKitOptions,
   TestKitSettings,
 } from './create-test-kit.js';
-export type { TestKitApp, TestNode } from './nodes.js';
+export type { TestKitApp, TestNode } from './kit/nodes.js';
 export type {
   Agent,
   AgentRequestInit,
@@ -16,7 +16,7 @@ export type {
   ConnectOptions,
   Tab,
   TabOptions,
-} from './agent.js';
-export type { ExpectEventOptions, RefuteEventOptions, Refusal, TestSocket } from './test-socket.js';
+} from './client/agent.js';
+export type { ExpectEventOptions, RefuteEventOptions, Refusal, TestSocket } from './client/test-socket.js';
 export { expectAckError, expectEnded, expectRefused } from './expect.js';
 export type { AckError, WithinOptions } from './expect.js';

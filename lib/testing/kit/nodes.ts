@@ -5,8 +5,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'socket.io';
-import { crossNode } from '../live/revocation.js';
-import type { ExpressMiddleware, PassportAuthenticator } from '../core/types.js';
+import { crossNode } from '../../live/revocation.js';
+import type { ExpressMiddleware, PassportAuthenticator } from '../../core/types.js';
 
 /** The app under test, as the kit needs it. Your app's own objects. */
 export interface TestKitApp {

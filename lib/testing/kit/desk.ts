@@ -11,8 +11,8 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { asError } from './bounded.js';
-import type { ExpressMiddleware, PassportAuthenticator } from '../core/types.js';
+import { asError } from '../bounded.js';
+import type { ExpressMiddleware, PassportAuthenticator } from '../../core/types.js';
 
 type Next = (error?: unknown) => void;
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => unknown;

@@ -1,11 +1,11 @@
 // An agent is one browser of one user: a cookie jar, HTTP requests that carry it (and take the
 // cookies the app sets), and real socket.io-client sockets that send it, one connection per tab.
 import { Manager, type ManagerOptions, type SocketOptions } from 'socket.io-client';
-import { COOKIE_EXPIRING_EVENT } from '../live/cookie-refresh.js';
-import { DEFAULT_WITHIN_MS, checkWithin, failure } from './bounded.js';
+import { COOKIE_EXPIRING_EVENT } from '../../live/cookie-refresh.js';
+import { DEFAULT_WITHIN_MS, checkWithin, failure } from '../bounded.js';
 import { CookieJar } from './cookie-jar.js';
-import type { Desk } from './desk.js';
-import type { TestNode } from './nodes.js';
+import type { Desk } from '../kit/desk.js';
+import type { TestNode } from '../kit/nodes.js';
 import { connected, recordOf, toTestSocket, type TestSocket } from './test-socket.js';
 
 /** Options of one tab's connection. */

@@ -11,7 +11,7 @@ import {
   checkWithin,
   failure,
   preview,
-} from './bounded.js';
+} from '../bounded.js';
 
 /** Options for {@link TestSocket.expectEvent}. */
 export interface ExpectEventOptions<T = unknown> {
