@@ -33,6 +33,12 @@ export interface TestKitApp {
   close?: () => unknown;
 }
 
+/**
+ * Builds one node of your app, each time it is called (`node` is 0 for the first): for several
+ * nodes, each on the same session store and an adapter that spans nodes.
+ */
+export type TestKitAppFactory = (node: number) => TestKitApp | Promise<TestKitApp>;
+
 /** One running copy of the app. */
 export interface TestNode {
   /** Its position in `kit.nodes`: 0 for the first. */
