@@ -7,7 +7,11 @@ export type { TestKitApp, TestKitAppFactory, TestNode } from './kit/nodes.js';
 export type { Agent, AgentRequestInit, AgentSession, ConnectOptions } from './client/agent.js';
 export type { Tab, TabOptions } from './client/tab.js';
 export type { TestSocket } from './client/test-socket.js';
-export type { ExpectEventOptions, RefuteEventOptions } from './client/mailbox.js';
+export type {
+  ExpectEventArgsOptions,
+  ExpectEventOptions,
+  RefuteEventOptions,
+} from './client/mailbox.js';
 export type { Refusal } from './client/refusal.js';
 export { expectAckError, expectEnded, expectRefused } from './expect.js';
 export type { AckError, WithinOptions } from './expect.js';

@@ -120,6 +120,28 @@ describe('socket.expectEvent and refuteEvent: a mailbox of what the socket recei
     assert.ok(Date.now() - started < 30_000);
   });
 
+  test('expectEventArgs gives every argument; expectEvent still the first', async (tc) => {
+    const { alice } = await setup(tc);
+    const socket = await alice.connect('/events');
+    // As the README's chat emits it: emit('said', user, text).
+    await send(socket, ['said', 'bob', 'hi'], ['said', 'carol', 'yo'], ['said', 'dan', 'hey']);
+    assert.deepEqual(
+      await socket.expectEventArgs<[string, string]>('said', { where: (from) => from === 'carol' }),
+      ['carol', 'yo'],
+    );
+    const [from, text] = await socket.expectEventArgs<[string, string]>('said');
+    assert.deepEqual([from, text], ['bob', 'hi']);
+    assert.equal(await socket.expectEvent('said'), 'dan');
+    await send(socket, ['none'], ['one', 1]);
+    assert.deepEqual(await socket.expectEventArgs('none'), []);
+    assert.deepEqual(await socket.expectEventArgs('one'), [1]);
+    await failsWith(
+      socket.expectEventArgs('said', { within: 50 }),
+      "expected 'said' on /events (alice) within 50 ms, but it did not come; received meanwhile: " +
+        'hello',
+    );
+  });
+
   test('refuteEvent fails when the event comes within the window', async (tc) => {
     const { alice } = await setup(tc);
     const socket = await alice.connect('/events');

@@ -19,6 +19,21 @@ export interface ExpectEventOptions<T = unknown> {
   where?: (payload: T, ...rest: unknown[]) => boolean;
 }
 
+/** Options for {@link TestSocket.expectEventArgs}. */
+export interface ExpectEventArgsOptions<T extends unknown[] = unknown[]> {
+  /**
+   * How long to wait for the event, in milliseconds.
+   * @default 5000
+   */
+  within?: number;
+  /**
+   * Only an event whose arguments pass this test counts; the others stay in the socket's mailbox
+   * for later expectations.
+   * @default undefined (the first event of that name counts)
+   */
+  where?: (...args: T) => boolean;
+}
+
 /** Options for {@link TestSocket.refuteEvent}. */
 export interface RefuteEventOptions<T = unknown> {
   /**

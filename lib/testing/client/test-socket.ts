@@ -8,6 +8,7 @@ import {
   expectArgs,
   payloadTest,
   refuteArgs,
+  type ExpectEventArgsOptions,
   type ExpectEventOptions,
   type RefuteEventOptions,
 } from './mailbox.js';
@@ -34,9 +35,28 @@ export interface TestSocket extends ClientSocket {
   /**
    * Resolves with the first argument of the next event of that name (one already received
    * included), and takes it out of the mailbox. Fails as soon as the socket disconnects, or after
-   * `within`, saying what did arrive.
+   * `within`, saying what did arrive. For every argument, {@link TestSocket.expectEventArgs}.
    */
   expectEvent<T = unknown>(event: string, options?: ExpectEventOptions<T>): Promise<T>;
+  /**
+   * {@link TestSocket.expectEvent}, resolving with every argument of the event, as an array:
+   * for an event emitted as `emit('said', user, text)`, `[user, text]`. `where` is given them all.
+   *
+   * @example
+   * ```ts
+   * // server: socket.on('say', (text) => chat.emit('said', socket.request.user?.username, text));
+   * const chat = await alice.connect('/chat');
+   * await chat.emitWithAck('say', 'hi');
+   * const [from, text] = await chat.expectEventArgs<[string, string]>('said');
+   * assert.deepEqual([from, text], ['alice', 'hi']);
+   * // or only the event a given user said:
+   * await chat.expectEventArgs<[string, string]>('said', { where: (from) => from === 'bob' });
+   * ```
+   */
+  expectEventArgs<T extends unknown[] = unknown[]>(
+    event: string,
+    options?: ExpectEventArgsOptions<T>,
+  ): Promise<T>;
   /**
    * Fails if an event of that name has arrived or arrives within the window, and leaves the
    * mailbox as it was.
@@ -90,6 +110,16 @@ export function toTestSocket(
       value: function expectEvent<T>(event: string, options: ExpectEventOptions<T> = {}) {
         const where = payloadTest(options.where);
         return expectArgs(record, event, where, options.within).then((args) => args[0] as T);
+      },
+    },
+    expectEventArgs: {
+      value: function expectEventArgs<T extends unknown[]>(
+        event: string,
+        options: ExpectEventArgsOptions<T> = {},
+      ) {
+        const { where } = options;
+        const test = where && ((args: unknown[]) => where(...(args as T)));
+        return expectArgs(record, event, test, options.within) as Promise<T>;
       },
     },
     refuteEvent: {
