@@ -71,6 +71,11 @@ export interface HandshakeMessage {
   namespace: string;
   socketId: string;
   /**
+   * The id of the socket's engine.io connection (`socket.conn.id`), which its client knows as
+   * `socket.io.engine.id`: what tells a refused client its own message.
+   */
+  connectionId: string;
+  /**
    * `accepted`, `refused` (with the code and status the client saw), or `left`: the client closed
    * its connection mid-handshake, while a step was pending, and was told nothing. A `left`
    * message has no code, status or reason.

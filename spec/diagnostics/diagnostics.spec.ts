@@ -116,6 +116,7 @@ describe('diagnostics channels', () => {
       {
         namespace: '/chat',
         socketId: 'string',
+        connectionId: ok.io.engine.id,
         outcome: 'accepted',
         code: undefined,
         status: undefined,
@@ -348,10 +349,16 @@ describe('a client that leaves mid-handshake is left, never refused', () => {
         label,
       );
       assert.deepEqual(
-        { ...message, socketId: typeof message.socketId, durationMs: typeof message.durationMs },
+        {
+          ...message,
+          socketId: typeof message.socketId,
+          connectionId: typeof message.connectionId,
+          durationMs: typeof message.durationMs,
+        },
         {
           namespace: nsp,
           socketId: 'string',
+          connectionId: 'string',
           outcome: 'left',
           code: undefined,
           status: undefined,
