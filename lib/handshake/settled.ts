@@ -3,7 +3,7 @@
 import type { Socket } from 'socket.io';
 import { SessionAuthError } from '../core/errors.js';
 import { debug } from '../diagnostics/debug.js';
-import { publish } from '../diagnostics/diagnostics.js';
+import { connectionDigest, publish } from '../diagnostics/diagnostics.js';
 import { whyOf } from '../core/state.js';
 import { connectionIdOf, sendDisconnectPacket } from '../socket-io/socket-io-internals.js';
 
@@ -31,7 +31,7 @@ export function publishHandshake(
     return {
       namespace: socket.nsp.name,
       socketId: socket.id,
-      connectionId: connectionIdOf(socket),
+      connection: connectionDigest(connectionIdOf(socket)),
       outcome: socket.connected ? 'accepted' : refused ? 'refused' : 'left',
       code: refused ? (data?.code ?? err.message) : undefined,
       status: refused ? data?.status : undefined,

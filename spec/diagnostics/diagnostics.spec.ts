@@ -22,7 +22,7 @@ import {
   wrapExpressMiddleware,
 } from '../../lib/index.js';
 import { debug } from '../../lib/diagnostics/debug.js';
-import { CHANNELS } from '../../lib/diagnostics/diagnostics.js';
+import { CHANNELS, connectionDigest } from '../../lib/diagnostics/diagnostics.js';
 import { createMetrics } from '../../examples/passport/metrics.js';
 import { connected, connectError, within } from '../support/bounded.js';
 import { request } from '../support/client.js';
@@ -116,7 +116,7 @@ describe('diagnostics channels', () => {
       {
         namespace: '/chat',
         socketId: 'string',
-        connectionId: ok.io.engine.id,
+        connection: connectionDigest(ok.io.engine.id),
         outcome: 'accepted',
         code: undefined,
         status: undefined,
@@ -352,13 +352,13 @@ describe('a client that leaves mid-handshake is left, never refused', () => {
         {
           ...message,
           socketId: typeof message.socketId,
-          connectionId: typeof message.connectionId,
+          connection: typeof message.connection,
           durationMs: typeof message.durationMs,
         },
         {
           namespace: nsp,
           socketId: 'string',
-          connectionId: 'string',
+          connection: 'string',
           outcome: 'left',
           code: undefined,
           status: undefined,

@@ -50,12 +50,12 @@ export function describeRefused(outcome: Extract<Outcome, { kind: 'refused' }>):
 export class RefusalReasons {
   private readonly heard = new Map<string, NoUserReason>();
   private readonly listener = (message: unknown): void => {
-    const { outcome, reason, connectionId, namespace } = message as HandshakeMessage;
+    const { outcome, reason, connection: connectionId, namespace } = message as HandshakeMessage;
     if (outcome !== 'refused' || reason === undefined || !this.isOurs(connectionId)) return;
     this.heard.set(`${connectionId} ${namespace}`, reason);
   };
 
-  /** `isOurs(connectionId)`: whether a connection is one of the kit's tabs. */
+  /** `isOurs(connection)`: whether a connection (its digest) is one of the kit's tabs. */
   constructor(private readonly isOurs: (connectionId: string) => boolean) {
     subscribe(CHANNELS.handshake, this.listener);
   }

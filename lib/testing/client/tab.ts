@@ -2,6 +2,7 @@
 // agent's cookie as a browser would, read from its jar at each request, on which several
 // namespaces may be opened.
 import { Manager, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import { connectionDigest } from '../../diagnostics/diagnostics.js';
 import { COOKIE_EXPIRING_EVENT } from '../../live/cookie-refresh.js';
 import { DEFAULT_WITHIN_MS, checkWithin } from '../bounded.js';
 import type { TestNode } from '../kit/nodes.js';
@@ -90,10 +91,10 @@ export function openTab(node: TestNode, context: TabContext, options: TabOptions
   });
   const sockets: TestSocket[] = [];
   const { owner, refresh, reasons } = context;
-  // Kept from the open: a refused client closes its connection, and forgets its id, first.
+  // The connection's digest, as the `handshake` channel publishes it, kept from the open: a refused client closes its connection, and forgets its id, first.
   let connectionId: string | undefined;
   manager.on('open', () => {
-    connectionId = manager.engine.id;
+    connectionId = connectionDigest(manager.engine.id);
   });
   const tab: Tab = {
     connect(nsp, { auth, within } = {}) {

@@ -2,6 +2,7 @@
 // session control are in login.ts and session-control.ts. Everything it opens, close() closes.
 import type { Server } from 'socket.io';
 import type { Manager } from 'socket.io-client';
+import { connectionDigest } from '../../diagnostics/diagnostics.js';
 import { KitAgent, type Agent } from '../client/agent.js';
 import { RefusalReasons } from '../client/refusal.js';
 import type { Tab } from '../client/tab.js';
@@ -159,10 +160,10 @@ export class Kit implements LoginContext, TestKit {
     this.tabs.set(tab, manager);
   }
 
-  /** Whether the connection with that id is one of the kit's tabs. */
-  private isTab(connectionId: string): boolean {
+  /** Whether the connection with that digest is one of the kit's tabs. */
+  private isTab(connection: string): boolean {
     for (const manager of this.tabs.values()) {
-      if (manager.engine.id === connectionId) return true;
+      if (connectionDigest(manager.engine.id) === connection) return true;
     }
     return false;
   }
