@@ -342,23 +342,36 @@ import('socket.io-session-auth').then((esm) => {
 
   test('every relative link of the README and docs/ points at a file the tarball has', () => {
     // package.json has no `repository`: a link to a file the tarball lacks (examples/, spec/)
-    // would break on the package page and in node_modules alike.
+    // would break on the package page and in node_modules alike. Anchors are checked too, with
+    // the ids GitHub and npm give headings.
     assert.ok(pack);
     const packed = new Set(pack.files.map((f) => f.path));
     const pages = [...packed].filter((f) => f.endsWith('.md'));
     assert.ok(pages.includes('README.md') && pages.includes('docs/api.md'), pages.join(', '));
+    const prose = (page: string): string =>
+      readFileSync(path.join(root, page), 'utf8').replace(/^```[\s\S]*?^```$/gm, '');
+    const anchors = (page: string): Set<string> =>
+      new Set(
+        [...prose(page).matchAll(/^#+ (.+)$/gm)].map(([, heading = '']) =>
+          heading
+            .toLowerCase()
+            .replace(/[^\w\- ]/g, '')
+            .replaceAll(' ', '-'),
+        ),
+      );
     const broken: string[] = [];
     for (const page of pages) {
-      const text = readFileSync(path.join(root, page), 'utf8').replace(/^```[\s\S]*?^```$/gm, '');
-      for (const [, target = ''] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-        if (/^[a-z]+:/.test(target) || target.startsWith('#')) continue;
-        const file = path.posix.normalize(
-          path.posix.join(path.posix.dirname(page), target.split('#')[0] ?? ''),
-        );
-        if (!packed.has(file)) broken.push(`${page} → ${target}`);
+      for (const [, target = ''] of prose(page).matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target)) continue;
+        const [file = '', anchor] = target.split('#');
+        const linked = file
+          ? path.posix.normalize(path.posix.join(path.posix.dirname(page), file))
+          : page;
+        if (!packed.has(linked)) broken.push(`${page} → ${target}: no such file`);
+        else if (anchor && !anchors(linked).has(anchor)) broken.push(`${page} → ${target}`);
       }
     }
-    assert.deepEqual(broken, [], 'links to files the tarball does not have');
+    assert.deepEqual(broken, [], 'links to files or headings the tarball does not have');
   });
 
   test('every source map in the tarball points at files the tarball has', () => {
