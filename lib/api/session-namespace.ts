@@ -263,7 +263,7 @@ function checkNotGuarded(helper: string, nsp: Namespace): void {
 export function layerLifecycle(nsp: Namespace, handshake: HandshakeOptions): void {
   const server = serverState(nsp.server);
   server.expiring = guardEvents;
-  onConnectionEverywhere(nsp, admitStep(handshake));
+  onConnectionEverywhere(nsp, socketLifecycle, admitStep(handshake));
   pruneEmptyChildren(nsp, socketLifecycle);
   if (childrenOf(nsp)) {
     forEachChild(nsp, (child) => {

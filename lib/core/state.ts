@@ -8,7 +8,7 @@ import type { Server, Socket } from 'socket.io';
 import type { Middleware } from './chain.js';
 import { realClock, type Clock, type ClockTimer } from './clock.js';
 import type { NoUserReason } from '../diagnostics/diagnostics.js';
-import type { SocketEndedCode } from './errors.js';
+import type { SessionAuthError, SocketEndedCode } from './errors.js';
 import type { ReadResponse } from './response.js';
 import type {
   AllowedOrigins,
@@ -231,12 +231,15 @@ export function serverState(io: Server): ServerState {
 //                 app reads as `socket.request`
 //   kCookieID     on the request view, only while its session is read with the reasons wanted:
 //                 what express-session took from the session cookie (core/request.ts)
+//   kLate         on a socket that was there before a namespace was layered: the steps it still
+//                 has to pass (handshake/late.ts)
 // ---------------------------------------------------------------------------------------------
 
 const kState = Symbol('socket.io-session-auth');
 const kWhy = Symbol('socket.io-session-auth why');
 const kEventGuards = Symbol('socket.io-session-auth event guards');
 const kCookieID = Symbol('socket.io-session-auth cookie ID');
+const kLate = Symbol('socket.io-session-auth late check');
 
 /** Why a socket has no user, and whether its client may be told. */
 export interface NoUser {
@@ -248,7 +251,42 @@ type Kept = Socket & {
   [kState]?: SocketState;
   [kWhy]?: NoUser;
   [kEventGuards]?: Guard | Guard[];
+  [kLate]?: LateCheck;
 };
+
+type NamespaceStep = (socket: Socket, next: (err?: Error) => void) => void;
+
+/**
+ * A socket that was there (connected, or in its handshake) before a namespace it is on was layered:
+ * the steps added since, which it passes as a fresh connect would (handshake/late.ts).
+ */
+export interface LateCheck {
+  /** The middleware added since, in order, not yet run on it. */
+  readonly steps: NamespaceStep[];
+  /** The `connection` listeners added since, run once it has passed every step. */
+  readonly admits: ((socket: Socket) => void)[];
+  /** While a check runs: resolved when it is done, and its held events go on or are refused. */
+  done: Promise<void> | undefined;
+  release: () => void;
+  /** The refusal that ended it, once one did. */
+  refused: SessionAuthError | undefined;
+  /** Its events are held by the check (a `socket.use` guard, added once). */
+  holding: boolean;
+}
+
+/** The socket's late check, created on first use. */
+export function lateCheckOf(socket: Socket): LateCheck {
+  const kept = socket as Kept;
+  kept[kLate] ??= {
+    steps: [],
+    admits: [],
+    done: undefined,
+    release: () => undefined,
+    refused: undefined,
+    holding: false,
+  };
+  return kept[kLate];
+}
 
 /** The record of a tracked socket, if it has one. */
 export function socketState(socket: Socket): SocketState | undefined {

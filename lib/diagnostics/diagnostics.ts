@@ -106,7 +106,8 @@ export type EndedHow =
   | 'refresh'
   | 'revalidation'
   | 'recovery'
-  | 'token';
+  | 'token'
+  | 'layered';
 
 /** Messages of the `session-ended` channel. */
 export interface SessionEndedMessage {
