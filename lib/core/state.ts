@@ -153,6 +153,15 @@ export class SocketState {
   ) {}
 }
 
+/**
+ * A presence tracker (lib/presence/) as this server's record keeps it: told of each socket admitted
+ * (tracked or not) and of each tracked socket that was connected and is gone.
+ */
+export interface PresenceWatcher {
+  arrived(socket: Socket, state: SocketState | undefined): void;
+  left(state: SocketState): void;
+}
+
 /** What the package keeps for one Socket.IO server. */
 export class ServerState {
   /** Tracked sockets, connected or still in their handshake, by session digest and by user key. */
@@ -201,6 +210,8 @@ export class ServerState {
     number,
     { timer: ClockTimer; sockets: number; running: boolean }
   >();
+  /** The presence trackers on this server (lib/presence/), told by the handshake's admit and leave. */
+  readonly presence = new Set<PresenceWatcher>();
 
   constructor(readonly io: Server) {}
 }
