@@ -60,6 +60,9 @@ export class PresenceTracker implements PresenceWatcher {
 
   arrived(socket: Socket, state: SocketState | undefined): void {
     if (!this.inScope(socket.nsp)) return;
+    // A socket restored by connectionStateRecovery is checked again first: it arrives once it
+    // has passed (live/recovery.ts), under the record it has then.
+    if (state?.recheck !== undefined) return;
     const joined =
       state && state.ended === undefined && socket.connected ? this.add(state) : undefined;
     // The state first, with the socket's own user in it; then the diff that announces the user.

@@ -256,6 +256,45 @@ describe('presence: the grace, on the package clock', () => {
   });
 });
 
+describe('presence: connection state recovery', () => {
+  test('a socket restored within the grace is counted again, under its new record: one join, one leave', async (tc) => {
+    const { t, kit, online, events, gone } = await setup(
+      tc,
+      { server: { graceMs: 3000 } },
+      { serverOptions: { connectionStateRecovery: {} } },
+    );
+    await kit.clock.advance(0);
+    const socket = await (
+      await kit.loginAs(userOf(alice))
+    ).connect('/chat', {
+      transport: 'websocket',
+    });
+    // Socket.IO restores a session from the offset of the last broadcast its client received.
+    t.io.of('/chat').emit('news', 'before');
+    await socket.expectEvent('news');
+    socket.io.engine.close();
+    await gone.until(1, "the server's side of the dropped connection");
+    assert.equal(online.list()[0]?.connections, 0);
+    const back = within(
+      new Promise<void>((resolve) => socket.once('connect', resolve)),
+      'the recovery',
+    );
+    socket.connect();
+    await back;
+    assert.equal(socket.recovered, true, 'restored by connectionStateRecovery');
+    await socket.emitWithAck('ping');
+    assert.equal(online.list()[0]?.connections, 1, 'counted once its check has passed');
+    await kit.clock.advance(10_000);
+    assert.deepEqual(events.seen, ['join alice'], 'no leave, no second join');
+
+    socket.disconnect();
+    await gone.until(2, "the server's side of the restored socket");
+    await kit.clock.advance(3000);
+    assert.deepEqual(events.seen, ['join alice', 'leave alice']);
+    assert.equal(t.io.of('/chat').sockets.size, 0);
+  });
+});
+
 describe('presence: the client feed', () => {
   test('the state on connect, then one coalesced diff; only userData summaries, no session or foreign socket ID', async (tc) => {
     const { kit, gone } = await setup(tc, { chat: { feed: { intervalMs: 1000 } } });
