@@ -9,6 +9,7 @@ import {
   disconnectOnLogout,
   disconnectUser,
   presence,
+  refreshUser,
   requireAuth,
   sessionNamespace,
   type Presence,
@@ -62,6 +63,8 @@ interface Setup {
   gone: Counter;
   /** Presence scoped to /chat, with the options given for it. */
   chat: Presence;
+  /** The user IDs /news's `authorize` turns down from now on (at a refreshUser). */
+  demoted: Set<string>;
 }
 
 /** /chat and /news, guarded; presence on the server and on /chat; the kit on the app. */
@@ -71,12 +74,15 @@ async function setup(
   serverOptions: CreateTestServerOptions = {},
 ): Promise<Setup> {
   const gone = new Counter();
+  const demoted = new Set<string>();
   let made: { online: Setup['online']; chat: Presence } | undefined;
   const t = await start(
     tc,
     ({ io, session, passport }) => {
       for (const name of NAMESPACES) {
-        const nsp = requireAuth(sessionNamespace(io.of(name), session, { passport }));
+        const nsp = requireAuth(sessionNamespace(io.of(name), session, { passport }), {
+          authorize: (user) => name !== '/news' || !demoted.has(user.id),
+        });
         nsp.on('connection', (socket) => {
           socket.on('ping', (ack: () => void) => {
             ack();
@@ -108,7 +114,7 @@ async function setup(
   });
   const kit = await createTestKit({ io: t.io, session: t.session, passport: t.passport });
   tc.after(() => kit.close());
-  return { t, kit, online, events, gone, chat };
+  return { t, kit, online, events, gone, chat, demoted };
 }
 
 describe('presence: one join and one leave per user', () => {
@@ -205,6 +211,22 @@ describe('presence: one join and one leave per user', () => {
     await events.until(2, 'the leave');
     assert.deepEqual(events.seen, ['join alice', 'leave alice']);
     assert.equal(online.isOnline('1'), false);
+  });
+
+  test('a demotion by refreshUser that ends the last sockets: one leave; the user still allowed stays', async (tc) => {
+    const { t, kit, online, events, demoted } = await setup(tc);
+    const news = await (await kit.loginAs(userOf(alice))).connect('/news', { tabs: 2 });
+    const bobNews = await (await kit.loginAs(userOf(bob))).connect('/news');
+    demoted.add('1');
+    await refreshUser(t.io, '1');
+    for (const socket of news) await expectEnded(socket, 'ERR_FORBIDDEN');
+    await events.until(3, "alice's leave");
+    assert.deepEqual(events.seen, ['join alice', 'join bob', 'leave alice']);
+    assert.deepEqual(
+      online.list().map(({ userKey, connections }) => [userKey, connections]),
+      [['2', 1]],
+    );
+    await bobNews.emitWithAck('ping');
   });
 });
 
