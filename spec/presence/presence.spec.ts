@@ -5,6 +5,7 @@
 // parts: the app's express-session and Passport, real HTTP, the real socket.io-client (the kit's).
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import { runInNewContext } from 'node:vm';
 import {
   disconnectOnLogout,
   disconnectUser,
@@ -20,6 +21,7 @@ import {
 import { createTestKit, expectEnded, type TestKit } from 'socket.io-session-auth/testing';
 import { throwsNaming } from '../support/assertions.js';
 import { within } from '../support/bounded.js';
+import { codeBlocks, readmeSection } from '../support/readme.js';
 import { start, users, type CreateTestServerOptions, type TestServer } from '../support/server.js';
 
 const NAMESPACES = ['/chat', '/news'];
@@ -115,6 +117,23 @@ async function setup(
   const kit = await createTestKit({ io: t.io, session: t.session, passport: t.passport });
   tc.after(() => kit.close());
   return { t, kit, online, events, gone, chat, demoted };
+}
+
+/**
+ * The page's merge from docs/presence.md, run on a state then diffs as a page receives them:
+ * the entries it ends with, in its Map's order.
+ */
+function pageMerge([state, ...diffs]: [PresenceFeedEntry[], ...PresenceDiff[]]): unknown[] {
+  const [block] = codeBlocks(readmeSection('## The client feed', 'docs/presence.md'));
+  assert.equal(block?.lang, 'js');
+  const handlers = new Map<string, (payload: unknown) => void>();
+  const socket = {
+    on: (event: string, handler: (payload: unknown) => void) => handlers.set(event, handler),
+  };
+  const online = runInNewContext(`${block.code}\nonline`, { socket }) as Map<string, unknown>;
+  handlers.get('presence:state')?.(state);
+  for (const diff of diffs) handlers.get('presence:diff')?.(diff);
+  return JSON.parse(JSON.stringify([...online.values()])) as unknown[];
 }
 
 describe('presence: one join and one leave per user', () => {
@@ -369,6 +388,7 @@ describe('presence: the client feed', () => {
     );
     assert.equal(aliceState[1]?.id, diff.joins[0]?.id, 'one ID per user, for the merge');
     assert.notEqual(aliceState[1]?.id, '1', 'not the user key');
+    assert.deepEqual(pageMerge([state, first, diff]), aliceState, "the docs' merge, replayed");
 
     const json = JSON.stringify(received);
     const secrets = [
