@@ -59,12 +59,12 @@ export class PresenceTracker implements PresenceWatcher {
   }
 
   arrived(socket: Socket, state: SocketState | undefined): void {
-    if (!this.inScope(socket.nsp)) return;
+    // Not connected: ended at its admission (a socket its session's end reached in its handshake).
+    if (!socket.connected || !this.inScope(socket.nsp)) return;
     // A socket restored by connectionStateRecovery is checked again first: it arrives once it
     // has passed (live/recovery.ts), under the record it has then.
     if (state?.recheck !== undefined) return;
-    const joined =
-      state && state.ended === undefined && socket.connected ? this.add(state) : undefined;
+    const joined = state && state.ended === undefined ? this.add(state) : undefined;
     // The state first, with the socket's own user in it; then the diff that announces the user.
     this.feed?.welcome(socket);
     if (joined) {
@@ -75,8 +75,10 @@ export class PresenceTracker implements PresenceWatcher {
 
   left(state: SocketState): void {
     const online = state.userKey === undefined ? undefined : this.users.get(state.userKey);
-    if (!online?.sockets.delete(state)) return;
+    if (!online?.sockets.has(state)) return;
+    // The summary as it was while a socket had it: the leave and the grace list show it.
     online.user = userOf(online);
+    online.sockets.delete(state);
     if (online.sockets.size > 0) return;
     if (this.graceMs === 0) this.remove(online);
     else {
