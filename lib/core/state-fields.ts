@@ -10,13 +10,17 @@
 //                 app reads as `socket.request`
 //   kCookieID     on the request view, only while its session is read with the reasons wanted:
 //                 what express-session took from the session cookie (core/request.ts)
+//   kRead         on the connection (`socket.conn`), while a connect of it leads a session read:
+//                 that read, which the connection's other namespace connects may share
+//                 (handshake/shared-read.ts); undefined once it has answered
 import type { Socket } from 'socket.io';
 import type { NoUserReason } from '../diagnostics/diagnostics.js';
-import type { Guard } from './state.js';
+import type { Guard, SharedRead } from './state.js';
 
 const kWhy = Symbol('socket.io-session-auth why');
 const kEventGuards = Symbol('socket.io-session-auth event guards');
 const kCookieID = Symbol('socket.io-session-auth cookie ID');
+const kRead = Symbol('socket.io-session-auth session read');
 
 /** Why a socket has no user, and whether its client may be told. */
 export interface NoUser {
@@ -85,4 +89,19 @@ export function endCookieWatch(view: object): CookieWatch | undefined {
   const watched = (view as Watched)[kCookieID];
   if (watched !== undefined) (view as Watched)[kCookieID] = undefined;
   return watched;
+}
+
+type Reading = Socket['conn'] & { [kRead]?: SharedRead | undefined };
+
+/** The session read a connect of this connection leads, while it is under way. */
+export function readUnderWay(connection: Socket['conn']): SharedRead | undefined {
+  return (connection as Reading)[kRead];
+}
+
+/**
+ * Notes the read a connect of this connection leads; undefined once it has answered (the field
+ * stays, so that every connection keeps one shape; a WeakMap entry per connection costs more).
+ */
+export function setReadUnderWay(connection: Socket['conn'], read: SharedRead | undefined): void {
+  (connection as Reading)[kRead] = read;
 }

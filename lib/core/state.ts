@@ -176,8 +176,6 @@ export class ServerState {
   readonly expiryByPid = new Map<string, { expires: number; until: number }>();
   /** Writes of one session from this node, one after another: the tail of each queue. */
   readonly writeQueues = new Map<string, Promise<void>>();
-  /** Session reads under way, by connection: namespace connects that overlap share one. */
-  readonly reads = new WeakMap<object, SharedRead>();
   /** Refreshes under way on this node, by user or session key: a flood becomes one more pass. */
   readonly refreshes = new Map<string, { again: boolean; done: Promise<void> }>();
   /** This server listens for other nodes' refreshes. */

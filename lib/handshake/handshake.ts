@@ -19,7 +19,6 @@ import { requestOf } from '../core/request.js';
 import {
   type Guard,
   type HandshakeOptions,
-  serverState,
   socketState,
   unindex,
 } from '../core/state.js';
@@ -63,11 +62,10 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
   return function readSessionMiddleware(socket, next) {
     const req = requestOf(socket, options.app) as SessionRequest;
     warnIfReadTwice(req);
-    const { reads } = serverState(socket.nsp.server);
-    const shared = sharedRead(reads, socket, reader);
+    const shared = sharedRead(socket, reader);
     // Another namespace of this connection is reading the same session right now: wait for it.
     if (shared) followRead(shared, reader, socket, req, next);
-    else leadRead(reads, reader, socket, req, next);
+    else leadRead(reader, socket, req, next);
   };
 }
 
