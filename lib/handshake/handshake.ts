@@ -16,12 +16,7 @@
 import type { Socket } from 'socket.io';
 import { ERR_MIDDLEWARE_ERROR, ERR_ORIGIN_FORBIDDEN, refusal, report } from '../core/errors.js';
 import { requestOf } from '../core/request.js';
-import {
-  type Guard,
-  type HandshakeOptions,
-  socketState,
-  unindex,
-} from '../core/state.js';
+import { type Guard, type HandshakeOptions, socketState, unindex } from '../core/state.js';
 import type { SessionRequest } from '../core/types.js';
 import { disarmExpiry } from '../live/expiry.js';
 import { rememberExpiry } from '../live/recovery.js';
