@@ -1,7 +1,7 @@
-// Rewrites the README's Performance table, between <!-- bench:start --> and <!-- bench:end -->,
-// from a results file, so README figures always come from a bench run.
+// Rewrites the Performance table of docs/performance.md, between <!-- bench:start --> and
+// <!-- bench:end -->, from a results file, so its figures always come from a bench run.
 //
-//   npm run bench -- --readme                 run the full bench, then rewrite README.md
+//   npm run bench -- --readme                 run the full bench, then rewrite docs/performance.md
 //   npx tsx bench/readme.ts [--results FILE] [--readme FILE]   rewrite from an earlier run
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -9,17 +9,18 @@ import { format, resolveConfig } from 'prettier';
 import { renderMarkdown, replaceSection, type Results } from './report.js';
 
 export const RESULTS_FILE = resolve(__dirname, 'results', 'latest.json');
-export const README_FILE = resolve(__dirname, '..', 'README.md');
+/** The page the Performance table lives on (the README links to it). */
+export const README_FILE = resolve(__dirname, '..', 'docs', 'performance.md');
 
 /**
- * Writes `results` into the README's bench section, formatted as `npm run lint` expects. Quick,
+ * Writes `results` into the Performance page's bench section, formatted as `npm run lint` expects. Quick,
  * partial or source runs are refused.
  */
 export async function writeReadme(results: Results, readme = README_FILE): Promise<void> {
   const { quick, only, build } = results.meta;
   if (quick || only !== null || build !== 'tsc build') {
     throw new Error(
-      'README figures come from a full run of the built package: `npm run bench -- --readme`',
+      'Performance figures come from a full run of the built package: `npm run bench -- --readme`',
     );
   }
   const text = replaceSection(readFileSync(readme, 'utf8'), renderMarkdown(results));

@@ -175,7 +175,7 @@ export function describeRun(meta: Meta): string {
   );
 }
 
-/** The README's Performance table, in Markdown. */
+/** The Performance table (docs/performance.md), in Markdown. */
 export function renderMarkdown(results: Results): string {
   const escape = (cell: string): string => cell.replace(/\|/g, '\\|');
   const row = (r: string[]): string => `| ${r.map(escape).join(' | ')} |`;
@@ -203,7 +203,7 @@ export function replaceSection(text: string, section: string): string {
   const end = text.indexOf(README_END);
   if (start === -1 || end === -1 || end < start) {
     throw new Error(
-      `the README needs the markers ${README_START} and ${README_END}, in that order`,
+      `docs/performance.md needs the markers ${README_START} and ${README_END}, in that order`,
     );
   }
   return `${text.slice(0, start + README_START.length)}\n${section}\n${text.slice(end)}`;

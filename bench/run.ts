@@ -779,7 +779,7 @@ async function main(): Promise<void> {
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
   if (readme) {
     await writeReadme(results);
-    console.log('README.md: bench section rewritten');
+    console.log('docs/performance.md: bench section rewritten');
   }
 }
 

@@ -9,10 +9,10 @@
 //   npm run spec:legs                     every leg
 //   npm run spec:legs -- sio46-express4   only the legs named
 //   npm run spec:legs -- --list           the legs and each one's files, without running them
-//   npm run spec:legs -- --readme         rewrites the README's Compatibility table from LEGS
+//   npm run spec:legs -- --readme         rewrites the Compatibility table (docs/compatibility.md)
 //
-// The README's table is written from this list, and a run refuses to start when the README says
-// otherwise: the table lists exactly what CI runs.
+// The table in docs/compatibility.md is written from this list, and a run refuses to start when
+// that page says otherwise: the table lists exactly what CI runs.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -66,7 +66,7 @@ interface Leg {
   node: NodeLine;
   /** ALL, or the folders of spec/ it runs. */
   folders: typeof ALL | readonly string[];
-  /** Why this leg, in a few words (the README's table shows it). */
+  /** Why this leg, in a few words (the Compatibility table shows it). */
   why: string;
 }
 
@@ -204,9 +204,11 @@ function filesText(leg: Leg): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The README's table
+// The Compatibility table (docs/compatibility.md)
 // ---------------------------------------------------------------------------------------------
 
+/** The page whose table this writes, from the repository's root. */
+const COMPATIBILITY_PAGE = 'docs/compatibility.md';
 const START = '<!-- legs:start -->';
 const END = '<!-- legs:end -->';
 
@@ -249,12 +251,12 @@ function readmeTable(): string {
   ].join('\n');
 }
 
-/** The README with the table written in, formatted as `npm run format` would. */
+/** The page with the table written in, formatted as `npm run format` would. */
 async function readmeWithTable(readmePath: string, readme: string): Promise<string> {
   const start = readme.indexOf(START);
   const end = readme.indexOf(END);
   if (start === -1 || end === -1 || end < start) {
-    throw new Error(`README.md has no ${START} … ${END} block for the Compatibility table`);
+    throw new Error(`${COMPATIBILITY_PAGE} has no ${START} … ${END} block for the table`);
   }
   const written = readme.slice(0, start) + readmeTable() + readme.slice(end + END.length);
   const options = (await prettier.resolveConfig(readmePath)) ?? {};
@@ -419,10 +421,10 @@ function load(): string {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  const readmePath = path.join(root, 'README.md');
+  const readmePath = path.join(root, COMPATIBILITY_PAGE);
   if (args.includes('--readme')) {
     writeFileSync(readmePath, await readmeWithTable(readmePath, readFileSync(readmePath, 'utf8')));
-    console.log('README.md: Compatibility table written from spec/legs.ts');
+    console.log(`${COMPATIBILITY_PAGE}: Compatibility table written from spec/legs.ts`);
     return 0;
   }
   if (args.includes('--list')) {
@@ -451,7 +453,7 @@ async function main(): Promise<number> {
   const readme = readFileSync(readmePath, 'utf8');
   if ((await readmeWithTable(readmePath, readme)) !== readme) {
     console.error(
-      "README.md's Compatibility table is not what spec/legs.ts runs: run `npm run spec:legs -- --readme`",
+      `${COMPATIBILITY_PAGE}'s table is not what spec/legs.ts runs: run \`npm run spec:legs -- --readme\``,
     );
     return 1;
   }

@@ -218,6 +218,11 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     }
     res.json(req.user);
   });
+  // The page's own question, "am I still signed in?": a stranger is an answer here, not an error
+  // (a 401 would show in red in the browser's console of every signed-out tab).
+  app.get('/api/session', (req, res) => {
+    res.json({ user: req.user ?? null });
+  });
   app.get('/', (req, res) => {
     if (!req.user) {
       res.redirect(303, '/login');

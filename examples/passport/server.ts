@@ -35,6 +35,17 @@ async function main(): Promise<void> {
   const redis = url === undefined || url === '' ? undefined : await connectRedis(url);
   const demo = createApp({ sessionSecret, ...redis?.options });
 
+  // A port already taken is a setup mistake, not a crash: one line that says what to do.
+  demo.httpServer.once('error', (error: NodeJS.ErrnoException) => {
+    const other = port === 3001 ? 3002 : 3001;
+    console.error(
+      error.code === 'EADDRINUSE'
+        ? `Port ${port} is already in use (another copy of the demo?). Stop it, or choose ` +
+            `another port: PORT=${other} npm run example (PORT=0 picks a free one).`
+        : `Cannot listen on port ${port}: ${error.message}`,
+    );
+    process.exit(1);
+  });
   demo.httpServer.listen(port, () => {
     const { port: actual } = demo.httpServer.address() as AddressInfo;
     console.log(`socket.io-session-auth demo: http://localhost:${actual}/`);

@@ -104,7 +104,7 @@ export function passportNamespace(
   if (tokens.length > 0) useEverywhere(nsp, socketLifecycle, tokenStep(handshake, tokens, source));
   layerLifecycle(nsp, handshake);
   if (tokens.length > 0) {
-    onConnectionEverywhere(nsp, function acceptTokens(socket) {
+    onConnectionEverywhere(nsp, socketLifecycle, function acceptTokens(socket) {
       const state = socketState(socket);
       if (state?.token && !state.ended) acceptFreshTokens(state, tokens);
     });

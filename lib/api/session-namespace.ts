@@ -109,7 +109,7 @@ export interface SessionNamespaceOptions {
   requireOrigin?: boolean;
   /**
    * Puts why a socket has no user, or was refused, in the client's `err.data.reason` (a code such
-   * as `'bad-signature'`: see the README's "Why is there no user?"), for the developer. Off in
+   * as `'bad-signature'`: see docs/diagnostics.md, "Why is there no user?"), for the developer. Off in
    * production (NODE_ENV=production) whatever this says. The reason always goes to the debug log
    * and the `socket.io-session-auth:handshake` diagnostics channel.
    * @default false
@@ -263,7 +263,7 @@ function checkNotGuarded(helper: string, nsp: Namespace): void {
 export function layerLifecycle(nsp: Namespace, handshake: HandshakeOptions): void {
   const server = serverState(nsp.server);
   server.expiring = guardEvents;
-  onConnectionEverywhere(nsp, admitStep(handshake));
+  onConnectionEverywhere(nsp, socketLifecycle, admitStep(handshake));
   pruneEmptyChildren(nsp, socketLifecycle);
   if (childrenOf(nsp)) {
     forEachChild(nsp, (child) => {

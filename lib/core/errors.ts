@@ -74,7 +74,7 @@ export interface SessionAuthErrorData {
   room?: string;
   /**
    * Why the socket has no user, or was refused, for the developer: only with sessionNamespace's
-   * `explain` (never with NODE_ENV=production). See the README's "Why is there no user?".
+   * `explain` (never with NODE_ENV=production). See docs/diagnostics.md, "Why is there no user?".
    */
   reason?: NoUserReason;
 }

@@ -13,14 +13,18 @@
 //   kRead         on the connection (`socket.conn`), while a connect of it leads a session read:
 //                 that read, which the connection's other namespace connects may share
 //                 (handshake/shared-read.ts); undefined once it has answered
+//   kLate         on a socket that was there before a namespace was layered: the steps it still
+//                 has to pass (handshake/late.ts)
 import type { Socket } from 'socket.io';
 import type { NoUserReason } from '../diagnostics/diagnostics.js';
+import type { SessionAuthError } from './errors.js';
 import type { Guard, SharedRead } from './state.js';
 
 const kWhy = Symbol('socket.io-session-auth why');
 const kEventGuards = Symbol('socket.io-session-auth event guards');
 const kCookieID = Symbol('socket.io-session-auth cookie ID');
 const kRead = Symbol('socket.io-session-auth session read');
+const kLate = Symbol('socket.io-session-auth late check');
 
 /** Why a socket has no user, and whether its client may be told. */
 export interface NoUser {
@@ -31,6 +35,7 @@ export interface NoUser {
 type Kept = Socket & {
   [kWhy]?: NoUser;
   [kEventGuards]?: Guard | Guard[];
+  [kLate]?: LateCheck;
 };
 
 /** Keeps why the socket has no user. */
@@ -104,4 +109,38 @@ export function readUnderWay(connection: Socket['conn']): SharedRead | undefined
  */
 export function setReadUnderWay(connection: Socket['conn'], read: SharedRead | undefined): void {
   (connection as Reading)[kRead] = read;
+}
+
+type NamespaceStep = (socket: Socket, next: (err?: Error) => void) => void;
+
+/**
+ * A socket that was there (connected, or in its handshake) before a namespace it is on was layered:
+ * the steps added since, which it passes as a fresh connect would (handshake/late.ts).
+ */
+export interface LateCheck {
+  /** The middleware added since, in order, not yet run on it. */
+  readonly steps: NamespaceStep[];
+  /** The `connection` listeners added since, run once it has passed every step. */
+  readonly admits: ((socket: Socket) => void)[];
+  /** While a check runs: resolved when it is done, and its held events go on or are refused. */
+  done: Promise<void> | undefined;
+  release: () => void;
+  /** The refusal that ended it, once one did. */
+  refused: SessionAuthError | undefined;
+  /** Its events are held by the check (a `socket.use` guard, added once). */
+  holding: boolean;
+}
+
+/** The socket's late check, created on first use. */
+export function lateCheckOf(socket: Socket): LateCheck {
+  const kept = socket as Kept;
+  kept[kLate] ??= {
+    steps: [],
+    admits: [],
+    done: undefined,
+    release: () => undefined,
+    refused: undefined,
+    holding: false,
+  };
+  return kept[kLate];
 }

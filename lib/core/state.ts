@@ -234,7 +234,7 @@ export function userKeyOf(value: unknown): string | undefined {
 
 // Node's one-shot `crypto.hash` (20.12+) makes no Hash object: about a third of createHash's cost,
 // and one is computed per tracked socket.
-const digestOf: (data: string) => string =
+export const digestOf: (data: string) => string =
   typeof hash === 'function'
     ? (data) => hash('sha256', data, 'base64url')
     : (data) => createHash('sha256').update(data).digest('base64url');

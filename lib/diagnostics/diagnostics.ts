@@ -3,6 +3,7 @@
 // socket, and the warnings about setup mistakes, each given once per process.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { debug } from './debug.js';
+import { digestOf } from '../core/state.js';
 
 /**
  * The `node:diagnostics_channel` names the package publishes on: stable, like the error codes.
@@ -71,6 +72,12 @@ export interface HandshakeMessage {
   namespace: string;
   socketId: string;
   /**
+   * A digest of the socket's engine.io connection id (`socket.conn.id`, which its client knows as
+   * `socket.io.engine.id`): what tells a refused client its own message. Never the id itself:
+   * whoever holds a polling connection's id can poll it, so it stays out of logs.
+   */
+  connection: string;
+  /**
    * `accepted`, `refused` (with the code and status the client saw), or `left`: the client closed
    * its connection mid-handshake, while a step was pending, and was told nothing. A `left`
    * message has no code, status or reason.
@@ -106,7 +113,8 @@ export type EndedHow =
   | 'refresh'
   | 'revalidation'
   | 'recovery'
-  | 'token';
+  | 'token'
+  | 'layered';
 
 /** Messages of the `session-ended` channel. */
 export interface SessionEndedMessage {
@@ -168,4 +176,9 @@ export function warnOnce(code: string, message: string): void {
   warned.add(code);
   debug('%s: %s', code, message);
   process.emitWarning(message, { code });
+}
+
+/** The `connection` field of a `handshake` message: a digest, so the id itself is never published. */
+export function connectionDigest(connectionId: string): string {
+  return digestOf(`connection ${connectionId}`).slice(0, 22);
 }

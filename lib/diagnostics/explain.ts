@@ -47,6 +47,14 @@ export function storeIsDown(session: Middleware): boolean {
 }
 
 const probed = new WeakSet<Middleware>();
+// Session middleware the setup probe found giving no session on the Socket.IO path: the cookie
+// path warning named that mistake, so a handshake it skips is not warned about again.
+const skipsSocketPath = new WeakSet<Middleware>();
+
+/** Whether the setup probe already named why this middleware gives handshakes no session. */
+export function skipIsNamed(session: Middleware): boolean {
+  return skipsSocketPath.has(session);
+}
 // The session cookie's name of each session middleware, as the setup probe saw express-session
 // look it up (it keeps the name to itself).
 const cookieNames = new WeakMap<Middleware, string>();
@@ -88,6 +96,7 @@ export function probeSession(session: Middleware, app: ExpressApp, path: string)
       if (err) return;
       if (req.sessionStore !== undefined) knowStore(session, req.sessionStore);
       else if (req.session === undefined) {
+        skipsSocketPath.add(session);
         warnOnce(
           'SOCKET_IO_SESSION_AUTH_COOKIE_PATH',
           `sessionNamespace: the session middleware gives no session to a request for ${path}/: ` +

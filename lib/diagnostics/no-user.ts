@@ -15,12 +15,14 @@ export function explainNoUser(
   next: (err?: Error) => void,
 ): void {
   const { explain } = options;
-  if ((req as { user?: unknown }).user !== undefined || !reasonsWanted(explain)) {
+  if (res.skipped) {
+    // Kept even when no one asks for reasons: a warning named this setup mistake already (the
+    // cookie path, or the skip itself), and requireAuth must not name another fix for it.
+    rememberWhy(socket, 'session-skipped', explain);
     next();
     return;
   }
-  if (res.skipped) {
-    rememberWhy(socket, 'session-skipped', explain);
+  if ((req as { user?: unknown }).user !== undefined || !reasonsWanted(explain)) {
     next();
     return;
   }

@@ -26,6 +26,7 @@ import { admit } from './admit.js';
 import { decide } from './decide.js';
 import { type EventCheck, noUserRefusal, passGuard } from './guard.js';
 import { listedOrigins, originAllowed, originRefusal } from './origin.js';
+import { lateListener, lateStep } from './late.js';
 import { followRead, leadRead, sharedRead } from './shared-read.js';
 import { sessionReader, warnIfReadTwice } from './session-read.js';
 import { clientLeft, publishHandshake, stopOldClient } from './settled.js';
@@ -139,9 +140,12 @@ export function handshakeSettled(socket: Socket, err: Error | undefined, started
 
 /**
  * What every namespace the package layers (its session steps, requireAuth's guard) is given to call
- * about its sockets: leave and settle above (socket-io/namespace-layers.ts calls them).
+ * about its sockets: leave and settle above, and late.ts's check of the sockets that were there
+ * before a layer (socket-io/namespace-layers.ts calls them).
  */
 export const socketLifecycle: SocketLifecycle = Object.freeze({
   left: leave,
   settled: handshakeSettled,
+  lateStep,
+  lateListener,
 });

@@ -11,13 +11,13 @@ import {
   refusal,
   toError,
 } from '../core/errors.js';
-import { REASONS, publish, warnOnce } from '../diagnostics/diagnostics.js';
+import { publish, warnOnce } from '../diagnostics/diagnostics.js';
 import { connectionRequestOf, cookieIDOf, watchCookieID } from '../core/request.js';
 import { ReadResponse, endedMessage } from '../core/response.js';
 import type { HandshakeOptions } from '../core/state.js';
 import { sessionUserOf } from '../core/user.js';
 import type { SessionRequest } from '../core/types.js';
-import { knowStore, reasonsWanted, storeIsDown } from '../diagnostics/explain.js';
+import { knowStore, reasonsWanted, skipIsNamed, storeIsDown } from '../diagnostics/explain.js';
 
 /** A namespace's session read, built once: its options and its chain (session, then user). */
 export interface SessionReader {
@@ -103,7 +103,8 @@ function readStoreStep(options: HandshakeOptions): Middleware {
           return;
         }
         read.skipped = true;
-        warnSkipped(req as IncomingMessage);
+        // Said once: the setup probe's cookie path warning has named this mistake already.
+        if (!skipIsNamed(session)) warnSkipped(req as IncomingMessage);
         // No session: nothing more to read (passport.session() would fail without one).
         next('router');
         return;
@@ -118,7 +119,9 @@ function warnSkipped(req: IncomingMessage): void {
     'SOCKET_IO_SESSION_AUTH_SESSION_SKIPPED',
     `sessionNamespace: the session middleware set no session on a handshake of ${
       req.url?.split('?')[0] ?? 'the Socket.IO path'
-    }: ${REASONS['session-skipped']}. Sockets then have no session and no user.`,
+    } while its store is not known to be down: the session cookie's \`path\` must be \`/\` or ` +
+      'a prefix of the Socket.IO path, or the store disconnected without saying so. Until then ' +
+      'sockets have no session and no user, and requireAuth refuses them (401).',
   );
 }
 

@@ -3,9 +3,9 @@
 import type { Socket } from 'socket.io';
 import { SessionAuthError } from '../core/errors.js';
 import { debug } from '../diagnostics/debug.js';
-import { publish } from '../diagnostics/diagnostics.js';
+import { connectionDigest, publish } from '../diagnostics/diagnostics.js';
 import { whyOf } from '../core/state-fields.js';
-import { sendDisconnectPacket } from '../socket-io/socket-io-internals.js';
+import { connectionIdOf, sendDisconnectPacket } from '../socket-io/socket-io-internals.js';
 
 /**
  * Socket.IO discards, unanswered, a socket whose connection is no longer open when its middleware
@@ -31,6 +31,7 @@ export function publishHandshake(
     return {
       namespace: socket.nsp.name,
       socketId: socket.id,
+      connection: connectionDigest(connectionIdOf(socket)),
       outcome: socket.connected ? 'accepted' : refused ? 'refused' : 'left',
       code: refused ? (data?.code ?? err.message) : undefined,
       status: refused ? data?.status : undefined,

@@ -10,6 +10,7 @@ import {
   ERR_SESSION_EXPIRED,
   ERR_SESSION_REVOKED,
   ERR_SESSION_ROTATED,
+  type SessionAuthErrorData,
   type SessionEndedCode,
   type SocketEndedCode,
 } from '../core/errors.js';
@@ -26,13 +27,17 @@ import {
 /** The event a socket receives just before the server ends it because its session ended. */
 export const SESSION_ENDED_EVENT = 'session:ended';
 
-/** What the client receives with {@link SESSION_ENDED_EVENT}. */
+/**
+ * What the client receives with {@link SESSION_ENDED_EVENT}: why its session ended, or, for a
+ * socket that was connected before its namespace was layered, the refusal a fresh connect would
+ * have had (`SessionAuthErrorData`, as in `connect_error`).
+ */
 export interface SessionEndedPayload {
   message: string;
-  data: { code: SocketEndedCode; status: 401 | 403 | 500 | 503 };
+  data: { code: SocketEndedCode; status: 401 | 403 | 500 | 503 } | SessionAuthErrorData;
 }
 
-const ended: Record<SocketEndedCode, [string, SessionEndedPayload['data']['status']]> = {
+const ended: Record<SocketEndedCode, [string, 401 | 403 | 500 | 503]> = {
   [ERR_SESSION_REVOKED]: ['Session revoked', 401],
   [ERR_SESSION_ROTATED]: ['Session rotated', 401],
   [ERR_SESSION_EXPIRED]: ['Session expired', 401],

@@ -3,7 +3,7 @@ import { save, sessionOf } from '../live/writes.js';
 
 /**
  * Saves `socket.request.session` to the store, after any save of the same session already under
- * way from this node. The last write wins: see the README on HTTP and sockets writing one session.
+ * way from this node. The last write wins: see docs/api.md, "reloadSession(socket) and saveSession(socket)", on HTTP and sockets writing one session.
  *
  * @example
  * ```ts

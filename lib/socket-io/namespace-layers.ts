@@ -24,6 +24,17 @@ export interface SocketLifecycle {
   left(socket: Socket): void;
   /** A handshake has ended, connected or not. */
   settled(socket: Socket, err: Error | undefined, startedAt: number): void;
+  /** A middleware added to a namespace `socket` was already connected to: check it as a connect. */
+  lateStep(socket: Socket, step: Middleware): void;
+  /** A `connection` listener added after `socket` connected: call it once the socket passes. */
+  lateListener(socket: Socket, listener: (socket: Socket) => void): void;
+}
+
+/** The sockets connected to a namespace, or, for a parent, to its children. */
+function connectedTo(nsp: Namespace): Socket[] {
+  const children = childrenOf(nsp);
+  if (!children) return [...nsp.sockets.values()];
+  return [...children].flatMap((child) => [...child.sockets.values()]);
 }
 
 const layered = new WeakSet<Namespace>();
@@ -56,18 +67,28 @@ function watchNamespace(
  * `nsp.use(fn)`, and for a parent namespace, `child.use(fn)` on the children it already has:
  * Socket.IO copies a parent's middleware into a child only when it creates the child. A concrete
  * namespace is watched from its first layer on, with `lifecycle` (a parent's children are watched
- * by pruneEmptyChildren).
+ * by pruneEmptyChildren). Socket.IO runs middleware only at a connect: the sockets already
+ * connected are handed to `lifecycle.lateStep`.
  */
 export function useEverywhere(nsp: Namespace, lifecycle: SocketLifecycle, fn: Middleware): void {
   if (!childrenOf(nsp)) watchNamespace(nsp, lifecycle);
   nsp.use(fn);
   for (const child of childrenOf(nsp) ?? []) child.use(fn);
+  for (const socket of connectedTo(nsp)) lifecycle.lateStep(socket, fn);
 }
 
-/** `nsp.on('connection', listener)`, on the children a parent already has too. */
-export function onConnectionEverywhere(nsp: Namespace, listener: (socket: Socket) => void): void {
+/**
+ * `nsp.on('connection', listener)`, on the children a parent already has too; the sockets already
+ * connected are handed to `lifecycle.lateListener`.
+ */
+export function onConnectionEverywhere(
+  nsp: Namespace,
+  lifecycle: SocketLifecycle,
+  listener: (socket: Socket) => void,
+): void {
   nsp.on('connection', listener);
   for (const child of childrenOf(nsp) ?? []) child.on('connection', listener);
+  for (const socket of connectedTo(nsp)) lifecycle.lateListener(socket, listener);
 }
 
 /** Calls `fn` on each child a parent has, and on each it creates from now on. */

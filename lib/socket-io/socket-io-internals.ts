@@ -103,6 +103,14 @@ export function recoveryIdOf(socket: Socket): string | undefined {
 }
 
 /**
+ * `Socket#conn.id`: the id of the socket's engine.io connection, which its client knows as
+ * `socket.io.engine.id` (public in engine.io's documentation, private in its typings).
+ */
+export function connectionIdOf(socket: Socket): string {
+  return (socket.conn as unknown as { id: string }).id;
+}
+
+/**
  * `Adapter#restoreSession`: lets `refuse` turn down a restore, so a socket whose session ended
  * while it was away is not recovered. Once per adapter.
  */
@@ -263,6 +271,11 @@ export const INTERNALS: readonly Internal[] = [
   {
     member: 'Socket#pid',
     present: ({ socket }) => typeof recoveryIdOf(socket) === 'string',
+  },
+  {
+    member: 'Socket#conn.id',
+    present: ({ socket }) =>
+      typeof connectionIdOf(socket) === 'string' && connectionIdOf(socket) !== '',
   },
   {
     member: 'Client#_packet',

@@ -2,17 +2,9 @@
 // event's ack, and a socket ended because its session ended. Each throws node:assert's
 // AssertionError, so they work under node:test, Vitest, Jest and Mocha alike.
 import { DEFAULT_WITHIN_MS, bounded, checkWithin, failure, preview } from './bounded.js';
-import {
-  describeMailbox,
-  describeRefusal,
-  failedConnectOf,
-  recordOf,
-  settled,
-  watch,
-  type Refusal,
-  type SocketRecord,
-  type TestSocket,
-} from './test-socket.js';
+import { describeRefused, failedConnectOf, settled, type Refusal } from './client/refusal.js';
+import { describeMailbox, recordOf, watch, type SocketRecord } from './client/socket-record.js';
+import type { TestSocket } from './client/test-socket.js';
 
 /** The `{ within }` option the assertions take. */
 export interface WithinOptions {
@@ -47,7 +39,9 @@ function recordOrThrow(helper: string, socket: unknown): SocketRecord {
 /**
  * Asserts that a connect is refused, with `code` when given (`err.data.code` of
  * `connect_error`), and that the client does not try again. Takes what `agent.connect` returns
- * (or the socket). Resolves with the refusal: its message and data.
+ * (or the socket). Resolves with the refusal: its message and data. A refusal with another code
+ * fails naming it, with the package's reason when it has one (why the socket had no user, such as
+ * `user-not-found`), whether or not the app explains it to clients.
  *
  * @example
  * ```ts
@@ -110,13 +104,13 @@ async function refused(
   const { refusal } = outcome;
   if (code !== undefined && refusal.data?.code !== code) {
     throw failure(
-      `expected ${expected} on ${label}, but it was refused with ${describeRefusal(refusal)}`,
+      `expected ${expected} on ${label}, but it was refused with ${describeRefused(outcome)}`,
     );
   }
   if (record.socket.active) {
     throw failure(
       `expected ${expected} on ${label} and no retry, but the client is still trying to connect ` +
-        `after ${describeRefusal(refusal)}`,
+        `after ${describeRefused(outcome)}`,
     );
   }
   return refusal;

@@ -1,22 +1,17 @@
 export { createTestKit } from './create-test-kit.js';
+export type { TestKitOptions, TestKitSettings } from './create-test-kit.js';
+export type { TestKit } from './kit/test-kit.js';
+export type { KitClock } from './kit/kit-clock.js';
+export type { LoginAsOptions, LoginWithOptions } from './kit/login.js';
+export type { TestKitApp, TestKitAppFactory, TestNode } from './kit/nodes.js';
+export type { Agent, AgentRequestInit, AgentSession, ConnectOptions } from './client/agent.js';
+export type { Tab, TabOptions } from './client/tab.js';
+export type { TestSocket } from './client/test-socket.js';
 export type {
-  KitClock,
-  LoginAsOptions,
-  LoginWithOptions,
-  TestKit,
-  TestKitAppFactory,
-  TestKitOptions,
-  TestKitSettings,
-} from './create-test-kit.js';
-export type { TestKitApp, TestNode } from './nodes.js';
-export type {
-  Agent,
-  AgentRequestInit,
-  AgentSession,
-  ConnectOptions,
-  Tab,
-  TabOptions,
-} from './agent.js';
-export type { ExpectEventOptions, RefuteEventOptions, Refusal, TestSocket } from './test-socket.js';
+  ExpectEventArgsOptions,
+  ExpectEventOptions,
+  RefuteEventOptions,
+} from './client/mailbox.js';
+export type { Refusal } from './client/refusal.js';
 export { expectAckError, expectEnded, expectRefused } from './expect.js';
 export type { AckError, WithinOptions } from './expect.js';

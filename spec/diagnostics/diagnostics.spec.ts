@@ -22,7 +22,7 @@ import {
   wrapExpressMiddleware,
 } from '../../lib/index.js';
 import { debug } from '../../lib/diagnostics/debug.js';
-import { CHANNELS } from '../../lib/diagnostics/diagnostics.js';
+import { CHANNELS, connectionDigest } from '../../lib/diagnostics/diagnostics.js';
 import { createMetrics } from '../../examples/passport/metrics.js';
 import { connected, connectError, within } from '../support/bounded.js';
 import { request } from '../support/client.js';
@@ -116,6 +116,7 @@ describe('diagnostics channels', () => {
       {
         namespace: '/chat',
         socketId: 'string',
+        connection: connectionDigest(ok.io.engine.id),
         outcome: 'accepted',
         code: undefined,
         status: undefined,
@@ -348,10 +349,16 @@ describe('a client that leaves mid-handshake is left, never refused', () => {
         label,
       );
       assert.deepEqual(
-        { ...message, socketId: typeof message.socketId, durationMs: typeof message.durationMs },
+        {
+          ...message,
+          socketId: typeof message.socketId,
+          connection: typeof message.connection,
+          durationMs: typeof message.durationMs,
+        },
         {
           namespace: nsp,
           socketId: 'string',
+          connection: 'string',
           outcome: 'left',
           code: undefined,
           status: undefined,

@@ -42,7 +42,7 @@ function guarded(setup?: (ctx: TestContext) => void) {
 }
 
 describe('setup mistakes, each with a message that names the fix', () => {
-  test('a cookie path that does not cover /socket.io/: 401 and a warning, not a store outage', async (tc) => {
+  test('a cookie path that does not cover /socket.io/: 401 and one warning, not a store outage', async (tc) => {
     const warnings = warningsOf(tc, 'SOCKET_IO_SESSION_AUTH_COOKIE_PATH');
     const skipped = warningsOf(tc, 'SOCKET_IO_SESSION_AUTH_SESSION_SKIPPED');
     const options: CreateTestServerOptions = { sessionOptions: { cookie: { path: '/app' } } };
@@ -51,7 +51,9 @@ describe('setup mistakes, each with a message that names the fix', () => {
     // A browser would not even send the cookie there; a client that does gets no session either.
     const refused = await connectError(t.connect('/chat', { cookie: 'connect.sid=s%3Ax.y' }));
     assert.deepEqual(refused.data, { code: ERR_UNAUTHORIZED, status: 401 });
-    assert.match(await emitted(skipped, 'session skipped'), /cookie's path does not cover/);
+    // The skip follows from the mistake named at setup: not warned about again (a warning is
+    // emitted on the tick after the session step, before the refusal is sent).
+    assert.deepEqual(skipped, []);
   });
 
   test('sessionNamespace without { passport } while sessions hold a user', async (tc) => {

@@ -28,6 +28,12 @@ const DESKTOP = { width: 1280, height: 760 };
 
 /** What spec/support/layout-probe.js measures in a page. */
 interface Layout {
+  tables: number;
+  kicks: number;
+  overflowingTables: string[];
+  wrappedCells: string[];
+  cutPlaceholders: string[];
+  kicksOffRow: string[];
   headerRows: number;
   headerHeight: number;
   truncated: string[];
@@ -77,6 +83,9 @@ function browserSteps(): void {
   const store = new session.MemoryStore();
   // Every response with status 404, on every page: a missing favicon would show here.
   const notFound: string[] = [];
+  // What each page logged to the console as an error or a warning (a failed request shows here,
+  // in red in the browser's console): a page that works as designed logs none.
+  const consoleErrors = new Map<Page, string[]>();
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
@@ -107,6 +116,13 @@ function browserSteps(): void {
     traffic.set(page, watchTraffic(page));
     page.on('pageerror', (error) => {
       console.error('page error:', error);
+    });
+    const logged: string[] = [];
+    consoleErrors.set(page, logged);
+    page.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning') {
+        logged.push(`${message.type()}: ${message.text()} (${message.location().url})`);
+      }
     });
     page.on('response', (response) => {
       if (response.status() === 404) notFound.push(response.url());
@@ -140,6 +156,10 @@ function browserSteps(): void {
     assert.ok(layout.controls > 0, `${what}: controls measured`);
     assert.deepEqual(layout.overflowing, [], `${what}: controls outside their card`);
     assert.ok(layout.pageWidth <= layout.viewportWidth, `${what}: no sideways scroll, ${seen}`);
+    assert.deepEqual(layout.overflowingTables, [], `${what}: tables wider than their card`);
+    assert.deepEqual(layout.wrappedCells, [], `${what}: table cells wrapped`);
+    assert.deepEqual(layout.cutPlaceholders, [], `${what}: placeholders cut short`);
+    assert.deepEqual(layout.kicksOffRow, [], `${what}: Disconnect not beside the user's field`);
     return layout;
   }
 
@@ -276,6 +296,7 @@ function browserSteps(): void {
     await shows(status(otherTab, '#chat'), /^disconnected$/);
     await shows(room(otherTab, 'globex').locator('.status'), /^disconnected$/);
     await expectSignedOut(otherTab);
+    assert.deepEqual(consoleErrors.get(otherTab), [], 'the signed-out tab logged no error');
     await admin.locator('#users li', { hasText: 'bob' }).waitFor({ state: 'detached' });
     await screenshot(otherTab, '5a-other-tab-signed-out');
     await screenshot(member, '5b-signed-out-tab');
@@ -375,6 +396,7 @@ function browserSteps(): void {
       await shows(status(page, '#admin'), /^connected$/);
       await page.locator('#users li', { hasText: 'bob' }).locator('button.kick').waitFor();
       const layout = await expectLayout(page, what);
+      assert.ok(layout.kicks > 0, `${what}: a Disconnect button measured`);
       if (viewport === PHONE) {
         assert.equal(layout.viewportWidth, 390);
         assert.equal(
@@ -393,17 +415,23 @@ function browserSteps(): void {
       await shows(status(otherTab, '#chat'), /^connected$/);
       await otherTab.click('#logout button');
       await otherTab.waitForURL(`${url}/login`);
-      await expectLayout(otherTab, `${what}, the login page`);
+      const login = await expectLayout(otherTab, `${what}, the login page`);
+      assert.equal(login.tables, 1, `${what}: the demo accounts table measured`);
       await shows(page.locator('#banner .message'), 'You were signed out in another tab.');
       await expectSignedOut(page);
       assert.equal(await page.locator('button.kick').count(), 1, 'the Disconnect button is shown');
       assert.equal(await page.locator('button.kick').isDisabled(), true, 'but not live');
       await expectLayout(page, `${what}, signed out`);
+      assert.deepEqual(consoleErrors.get(page), [], `${what}: the signed-out tab logged no error`);
       await screenshot(page, `${name}-signed-out`, true);
     }
   });
 
   test('9. no page asked for a file the server does not have (the favicon included)', () => {
     assert.deepEqual(notFound, []);
+  });
+
+  test('10. no page logged an error or a warning to the console', () => {
+    assert.deepEqual([...consoleErrors.values()].flat(), []);
   });
 }

@@ -1,6 +1,7 @@
-// The README's "Testing your app" examples are the files examples/passport/test/*.test.ts, to the
-// character, and both pass: the node:test one under `node --test`, the Vitest one under Vitest
-// 4, each in its own process, each with a real redis-server for its two-node story.
+// The demo's tests shown in docs/testing.md ("The demo's tests") are the files
+// examples/passport/test/*.test.ts, to the character, and both pass: the node:test one under
+// `node --test`, the Vitest one under Vitest 4, each in its own process, each with a real
+// redis-server for its two-node story.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -34,18 +35,21 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run>
   });
 }
 
-/** The ```ts block the README puts right after `<!-- example: <file> -->`. */
+/** The page that shows the demo's tests. */
+const PAGE = 'docs/testing.md';
+
+/** The ```ts block the page puts right after `<!-- example: <file> -->`. */
 function readmeBlock(file: string): string {
-  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  const readme = readFileSync(path.join(root, PAGE), 'utf8');
   const marker = `<!-- example: ${file} -->`;
   const at = readme.indexOf(marker);
-  assert.ok(at >= 0, `the README has no ${marker}`);
+  assert.ok(at >= 0, `${PAGE} has no ${marker}`);
   const block = /^\s*```ts\n([\s\S]*?)\n```/.exec(readme.slice(at + marker.length));
   assert.ok(block?.[1] !== undefined, `no ts block after ${marker}`);
   return `${block[1]}\n`;
 }
 
-describe('the README’s test examples', () => {
+describe('the demo’s tests, as docs/testing.md shows them', () => {
   let redis: RedisServer | undefined;
   const env = (): NodeJS.ProcessEnv => (redis ? { REDIS_URL: redis.url } : {});
   const stories = noRedis ? 5 : 6;
@@ -58,7 +62,7 @@ describe('the README’s test examples', () => {
   });
 
   for (const file of [NODE_EXAMPLE, VITEST_EXAMPLE]) {
-    test(`${file} is in the README, as it is, in under 80 lines`, () => {
+    test(`${file} is in ${PAGE}, as it is, in under 80 lines`, () => {
       const source = readFileSync(path.join(root, file), 'utf8');
       assert.equal(readmeBlock(file), source);
       assert.ok(source.split('\n').length <= 80, `${file}: ${source.split('\n').length} lines`);

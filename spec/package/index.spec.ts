@@ -321,7 +321,10 @@ import('socket.io-session-auth').then((esm) => {
     assert.ok(pack);
     const files = pack.files.map((f) => f.path).sort();
     const unexpected = files.filter(
-      (f) => !/^(dist\/.+\.(js|mjs|d\.ts|d\.mts|map)|package\.json|README\.md|LICENSE)$/.test(f),
+      (f) =>
+        !/^(dist\/.+\.(js|mjs|d\.ts|d\.mts|map)|docs\/[\w-]+\.md|package\.json|README\.md|LICENSE)$/.test(
+          f,
+        ),
     );
     assert.deepEqual(unexpected, [], 'files outside dist/ in the tarball');
     // Every file the exports map points at is in the tarball.
@@ -335,6 +338,40 @@ import('socket.io-session-auth').then((esm) => {
       readdirSync(root).filter((f) => f.endsWith('.tgz')),
       [],
     );
+  });
+
+  test('every relative link of the README and docs/ points at a file the tarball has', () => {
+    // package.json has no `repository`: a link to a file the tarball lacks (examples/, spec/)
+    // would break on the package page and in node_modules alike. Anchors are checked too, with
+    // the ids GitHub and npm give headings.
+    assert.ok(pack);
+    const packed = new Set(pack.files.map((f) => f.path));
+    const pages = [...packed].filter((f) => f.endsWith('.md'));
+    assert.ok(pages.includes('README.md') && pages.includes('docs/api.md'), pages.join(', '));
+    const prose = (page: string): string =>
+      readFileSync(path.join(root, page), 'utf8').replace(/^```[\s\S]*?^```$/gm, '');
+    const anchors = (page: string): Set<string> =>
+      new Set(
+        [...prose(page).matchAll(/^#+ (.+)$/gm)].map(([, heading = '']) =>
+          heading
+            .toLowerCase()
+            .replace(/[^\w\- ]/g, '')
+            .replaceAll(' ', '-'),
+        ),
+      );
+    const broken: string[] = [];
+    for (const page of pages) {
+      for (const [, target = ''] of prose(page).matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target)) continue;
+        const [file = '', anchor] = target.split('#');
+        const linked = file
+          ? path.posix.normalize(path.posix.join(path.posix.dirname(page), file))
+          : page;
+        if (!packed.has(linked)) broken.push(`${page} → ${target}: no such file`);
+        else if (anchor && !anchors(linked).has(anchor)) broken.push(`${page} → ${target}`);
+      }
+    }
+    assert.deepEqual(broken, [], 'links to files or headings the tarball does not have');
   });
 
   test('every source map in the tarball points at files the tarball has', () => {

@@ -1,15 +1,16 @@
-// The README's NestJS recipe in a real NestJS 12 app: its three blocks (session.ts, main.ts,
-// chat.gateway.ts) are taken from README.md, next to spec/fixtures/nestjs/ (the module, and login
-// and logout with @nestjs/passport and passport-local), in a fresh app folder whose node_modules
-// are the repo's, with the packed package in place of the repo's own. `tsc` compiles it with
-// experimentalDecorators and emitDecoratorMetadata, as Nest needs (tsx emits no decorator
-// metadata), and `node dist/main.js` runs it. Clients are the real socket.io-client.
+// docs/nestjs.md, followed as a user would, in a real NestJS 12 app built from nothing but that
+// page: its `sh` blocks are the commands, run in order in a fresh folder (`npm init -y` and
+// `npm pkg set` for real; `npm install` links each package it names from the repo's node_modules,
+// the package itself packed and unpacked as npm would; `npx tsc` is the repo's compiler; `node …`
+// starts the app), and every other block is a whole file, named by its first line
+// (`// src/main.ts`). A package the page forgets to install, a file it does not show, a broken
+// block: the build or the run fails here. Clients are the real socket.io-client.
 import assert from 'node:assert/strict';
 import {
-  copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
+  readFileSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -30,27 +31,33 @@ import {
   tsc,
   type Started,
 } from '../support/npm.js';
-import { codeBlocks, readmeSection } from '../support/readme.js';
+import { codeBlocks } from '../support/readme.js';
 import { cookieOf } from '../support/server.js';
 import { expectEnded, watchEnd } from '../support/session-ending.js';
 
-const FIXTURE = path.join(__dirname, '..', 'fixtures', 'nestjs');
+const PAGE = path.join(root, 'docs', 'nestjs.md');
 
-/** The README's blocks, by the file name each starts with (`// main.ts`). */
-const recipe = new Map(
-  codeBlocks(readmeSection('### NestJS'))
-    .filter((block) => block.lang === 'ts')
-    .map((block) => {
-      const file = /^\/\/ ([\w.]+\.ts)\b/.exec(block.code)?.[1];
-      assert.ok(file, `a NestJS block starts with its file name:\n${block.code}`);
-      return [file, block.code] as const;
-    }),
-);
+/** The page's files, by the path each block's first line names, and its commands, in order. */
+function readPage(): { files: Map<string, string>; commands: string[] } {
+  const files = new Map<string, string>();
+  const commands: string[] = [];
+  for (const block of codeBlocks(readFileSync(PAGE, 'utf8'))) {
+    if (block.lang === 'sh') {
+      commands.push(...block.code.split('\n').filter((line) => line.trim() !== ''));
+      continue;
+    }
+    const file = /^\/\/ ([\w.-]+(?:\/[\w.-]+)*)\n/.exec(block.code)?.[1];
+    assert.ok(file, `a ${block.lang} block of docs/nestjs.md starts with its file:\n${block.code}`);
+    assert.ok(!files.has(file), `docs/nestjs.md shows ${file} once`);
+    files.set(file, block.code);
+  }
+  return { files, commands };
+}
 
 const ALICE = { id: '1', username: 'alice' };
 const BOB = { id: '2', username: 'bob' };
 
-describe('the README’s NestJS recipe, in a NestJS 12 app', () => {
+describe('docs/nestjs.md, followed in a fresh folder: a NestJS 12 app', () => {
   let work = '';
   let nest: Started | undefined;
   let url = '';
@@ -82,42 +89,65 @@ describe('the README’s NestJS recipe, in a NestJS 12 app', () => {
 
   before(
     async () => {
-      assert.deepEqual([...recipe.keys()].sort(), ['chat.gateway.ts', 'main.ts', 'session.ts']);
+      const { files, commands } = readPage();
+      assert.ok(files.has('src/main.ts'), 'docs/nestjs.md shows src/main.ts');
       work = mkdtempSync(path.join(tmpdir(), 'socket.io-session-auth-nestjs-'));
       const app = path.join(work, 'app');
-      mkdirSync(path.join(app, 'src'), { recursive: true });
-      writeFileSync(
-        path.join(app, 'package.json'),
-        JSON.stringify({ name: 'nestjs-app', private: true, type: 'module' }, null, 2),
-      );
-      // The repo's installed packages (NestJS among its devDependencies), one link each, and the
-      // packed package itself, unpacked as npm would.
-      const modules = path.join(app, 'node_modules');
-      mkdirSync(modules);
-      for (const entry of readdirSync(path.join(root, 'node_modules'))) {
-        if (entry.startsWith('.')) continue;
-        symlinkSync(path.join(root, 'node_modules', entry), path.join(modules, entry), 'dir');
+      mkdirSync(path.join(app, 'node_modules'), { recursive: true });
+      for (const [file, code] of files) {
+        mkdirSync(path.dirname(path.join(app, file)), { recursive: true });
+        writeFileSync(path.join(app, file), code);
       }
-      const own = path.join(modules, 'socket.io-session-auth');
-      mkdirSync(own);
-      const tarball = await packPrivately(work);
-      mustSucceed(
-        await run('tar', ['-xzf', tarball, '-C', own, '--strip-components=1'], work),
-        'tar',
-      );
-
-      for (const file of ['app.module.ts', 'auth.ts']) {
-        copyFileSync(path.join(FIXTURE, file), path.join(app, 'src', file));
+      for (const command of commands) {
+        const npmInstall = /^npm install (?:--save-dev )?([^-].*)$/.exec(command);
+        const start = /^SESSION_SECRET=(?:\$\([^)]*\)|\S+) node (\S+)$/.exec(command);
+        if (npmInstall?.[1]) {
+          await install(app, npmInstall[1].split(' '));
+        } else if (/^npm (?:init -y|pkg set \w+=\w+)$/.test(command)) {
+          const [, ...args] = command.split(' ');
+          mustSucceed(await run('npm', args, app), command);
+        } else if (command === 'npx tsc') {
+          mustSucceed(await run(tsc, [], app), 'npx tsc (the NestJS app of docs/nestjs.md)');
+        } else if (start?.[1]) {
+          nest = await startServer(app, start[1], { SESSION_SECRET: 'nestjs-spec-secret' });
+          url = nest.url;
+        } else {
+          assert.fail(`a command of docs/nestjs.md this spec does not know: ${command}`);
+        }
       }
-      copyFileSync(path.join(FIXTURE, 'tsconfig.json'), path.join(app, 'tsconfig.json'));
-      for (const [file, code] of recipe) writeFileSync(path.join(app, 'src', file), code);
-      mustSucceed(await run(tsc, ['-p', app], app), 'tsc (the NestJS app)');
-
-      nest = await startServer(app, 'dist/main.js', { SESSION_SECRET: 'nestjs-spec-secret' });
-      url = nest.url;
+      assert.ok(nest, 'docs/nestjs.md starts the app');
     },
     { timeout: 180_000 },
   );
+
+  /**
+   * `npm install`, offline: each package named is the repo's installed one, linked; the package
+   * itself is packed and unpacked, and its own dependencies linked beside it, as npm places them.
+   */
+  async function install(app: string, names: readonly string[]): Promise<void> {
+    const modules = path.join(app, 'node_modules');
+    for (const name of names) {
+      const into = path.join(modules, name);
+      if (existsSync(into)) continue;
+      mkdirSync(path.dirname(into), { recursive: true });
+      if (name !== 'socket.io-session-auth') {
+        const installed = path.join(root, 'node_modules', name);
+        assert.ok(existsSync(installed), `${name} (of docs/nestjs.md) is installed in the repo`);
+        symlinkSync(installed, into, 'dir');
+        continue;
+      }
+      mkdirSync(into);
+      const tarball = await packPrivately(work);
+      mustSucceed(
+        await run('tar', ['-xzf', tarball, '-C', into, '--strip-components=1'], work),
+        'tar',
+      );
+      const manifest = JSON.parse(readFileSync(path.join(into, 'package.json'), 'utf8')) as {
+        dependencies?: Record<string, string>;
+      };
+      await install(app, Object.keys(manifest.dependencies ?? {}));
+    }
+  }
 
   after(async () => {
     for (const socket of sockets) socket.disconnect();

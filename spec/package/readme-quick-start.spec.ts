@@ -1,9 +1,11 @@
 // The README's Quick start, followed literally. Its code blocks are taken from README.md (never
 // copied here) into a fresh project in a temp directory: the two `npm install` lines run as
 // written (the packed package in place of its name, the rest the newest the npm registry has),
-// the server runs as `server.mjs`, as CommonJS (each import line written as a require()) and as
-// `server.ts` built with the README's commands (`tsc --init` settings, strict), each against the
-// real socket.io-client; the page's code runs in Chromium. Nothing is mocked.
+// the app and server run as `app.js` and `server.js` (ES modules, as the README's
+// `npm pkg set type=module` makes them), as CommonJS (each import line written as a require(),
+// as the README says) and as `app.ts` and `server.ts` built with the README's commands (`tsc
+// --init` settings, strict, into dist/), each against the real socket.io-client; the login page,
+// `public/index.html`, runs in Chromium. Nothing is mocked.
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,14 +25,15 @@ const blocks = codeBlocks(readmeSection('## Quick start'));
 const installLines = theBlock(blocks, 'the npm install lines', (b) =>
   b.code.startsWith('npm install '),
 );
-const server = theBlock(blocks, 'the server', (b) =>
+const appCode = theBlock(blocks, 'the app', (b) =>
   b.code.includes("from 'socket.io-session-auth'"),
 );
+const server = theBlock(blocks, 'the server', (b) => b.code.includes("from './app.js'"));
 const declaration = theBlock(blocks, 'the declaration of Express.User', (b) =>
   b.code.startsWith('declare global'),
 );
 const runLines = theBlock(blocks, 'how to run it', (b) => b.code.includes('SESSION_SECRET='));
-const pageCode = theBlock(blocks, "the page's code", (b) => b.code.includes("io('/chat')"));
+const page = theBlock(blocks, 'the login page', (b) => b.lang === 'html');
 
 /** The commands of a `sh` block: one per line or per `&&`, comments and blank lines left out. */
 function commands(block: CodeBlock): string[] {
@@ -44,15 +47,20 @@ function commands(block: CodeBlock): string[] {
 
 const words = (command: string): string[] => command.split(/\s+/);
 
-/** Each `import … from '…';` line written as the `require()` a CommonJS file has instead. */
-function importsToRequires(code: string): string {
+/**
+ * A module of the Quick start as CommonJS, as the README says: each `import … from '…';` line
+ * written as a `require()`, and the export as `module.exports`.
+ */
+function toCommonJS(code: string): string {
+  const exported = /^export function (\w+)/m.exec(code)?.[1];
   const converted = code.replace(
     /^import (.+) from '([^']+)';$/gm,
     (_line, names: string, from: string) =>
       `const ${names.startsWith('{') ? names.replaceAll(' as ', ': ') : names} = require('${from}');`,
   );
   assert.doesNotMatch(converted, /^import /m, 'every import line has become a require()');
-  return converted;
+  if (exported === undefined) return converted;
+  return `${converted.replace(/^export /m, '')}\nmodule.exports = { ${exported} };\n`;
 }
 
 const USER = { id: '1', username: 'alice' };
@@ -120,7 +128,7 @@ async function exercise(url: string): Promise<void> {
 describe("the README's Quick start, followed literally", () => {
   let work = '';
   let project = '';
-  /** `node <file>` as the README runs it, per build: `server.mjs`, and `server.js` from tsc. */
+  /** `node <file>` as the README runs it, per build: `server.js`, and `dist/server.js` from tsc. */
   const starts: string[] = [];
 
   before(
@@ -147,15 +155,25 @@ describe("the README's Quick start, followed literally", () => {
         );
       }
 
-      writeFileSync(path.join(project, 'server.mjs'), server.code);
-      writeFileSync(path.join(project, 'server.cjs'), importsToRequires(server.code));
-      writeFileSync(path.join(project, 'server.ts'), `${server.code}\n${declaration.code}`);
+      // ES modules and TypeScript side by side (tsc leaves .js files alone, and builds into
+      // dist/); CommonJS in a folder of its own, whose package.json says so.
+      writeFileSync(path.join(project, 'app.js'), appCode.code);
+      writeFileSync(path.join(project, 'server.js'), server.code);
+      writeFileSync(path.join(project, 'app.ts'), `${appCode.code}\n${declaration.code}`);
+      writeFileSync(path.join(project, 'server.ts'), server.code);
+      mkdirSync(path.join(project, 'public'));
+      writeFileSync(path.join(project, 'public', 'index.html'), page.code);
+      mkdirSync(path.join(project, 'cjs'));
+      writeFileSync(path.join(project, 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
+      writeFileSync(path.join(project, 'cjs', 'app.js'), toCommonJS(appCode.code));
+      writeFileSync(path.join(project, 'cjs', 'server.js'), toCommonJS(server.code));
 
       // The README's run lines: its build commands run here, as written; its `node …` starts
       // are for the tests, with the SESSION_SECRET it exports.
       const runs = commands(runLines);
-      assert.match(runs[0] ?? '', /^export SESSION_SECRET=\S/);
-      for (const command of runs.slice(1)) {
+      assert.deepEqual(runs.slice(0, 2), ['npm pkg set type=module', runs[1]]);
+      assert.match(runs[1] ?? '', /^export SESSION_SECRET=\S/);
+      for (const command of runs.filter((_, i) => i !== 1)) {
         const [first = '', ...args] = words(command);
         if (first === 'node') {
           assert.equal(args.length, 1, command);
@@ -165,7 +183,7 @@ describe("the README's Quick start, followed literally", () => {
         assert.ok(first === 'npm' || first === 'npx', command);
         mustSucceed(await run(first, args, project), command);
       }
-      assert.deepEqual(starts, ['server.mjs', 'server.js']);
+      assert.deepEqual(starts, ['server.js', 'dist/server.js']);
       // What the TypeScript build checked it with: strict, in the settings `tsc --init` wrote.
       const config = mustSucceed(await run('npx', ['tsc', '--showConfig'], project), 'tsc');
       const { compilerOptions } = JSON.parse(config.stdout) as {
@@ -181,18 +199,19 @@ describe("the README's Quick start, followed literally", () => {
   });
 
   test('without SESSION_SECRET, the server stops at once and says why', async () => {
-    const result = await run(process.execPath, ['server.mjs'], project, 20_000);
+    const result = await run(process.execPath, ['server.js'], project, 20_000);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /Set SESSION_SECRET to a long random string/);
   });
 
-  for (const [file, label] of [
-    ['server.mjs', 'server.mjs, as written'],
-    ['server.cjs', 'server.cjs, each import written as a require()'],
-    ['server.js', 'server.ts, built by the README’s tsc commands'],
+  for (const [dir, file, label] of [
+    ['.', 'server.js', 'app.js and server.js, as written'],
+    ['cjs', 'server.js', 'in CommonJS, each import written as a require()'],
+    ['.', 'dist/server.js', 'app.ts and server.ts, built by the README’s tsc commands'],
   ] as const) {
     test(`${label}: login over HTTP, the user on the socket, logout ends it with session:ended`, async () => {
-      const started = await startServer(project, file, { SESSION_SECRET: SECRET });
+      const cwd = path.join(project, dir);
+      const started = await startServer(cwd, file, { SESSION_SECRET: SECRET });
       try {
         await exercise(started.url);
       } finally {
@@ -201,23 +220,23 @@ describe("the README's Quick start, followed literally", () => {
     });
   }
 
-  test('server.ts does not type-check without the declaration of Express.User', async () => {
-    // The same settings (the tsconfig.json `tsc --init` wrote), the server block alone.
+  test('app.ts does not type-check without the declaration of Express.User', async () => {
+    // The same settings (the tsconfig.json `tsc --init` wrote), the app block alone.
     const bare = path.join(project, 'without-declaration');
     mkdirSync(bare);
-    writeFileSync(path.join(bare, 'server.ts'), server.code);
+    writeFileSync(path.join(bare, 'app.ts'), appCode.code);
     copyFileSync(path.join(project, 'tsconfig.json'), path.join(bare, 'tsconfig.json'));
     const result = await run('npx', ['tsc', '--noEmit', '-p', bare], project);
     assert.notEqual(result.code, 0, 'tsc accepted it');
     assert.match(result.stdout, /error TS2339: Property 'id' does not exist on type 'User'/);
   });
 
-  describeInChromium("the page's code, in Chromium, against server.mjs", () => {
+  describeInChromium('the login page, in Chromium, against server.js', () => {
     let browser: Browser | undefined;
     let started: Started | undefined;
 
     before(async () => {
-      started = await startServer(project, 'server.mjs', { SESSION_SECRET: SECRET });
+      started = await startServer(project, 'server.js', { SESSION_SECRET: SECRET });
       browser = await launchChromium();
     });
     after(async () => {
@@ -225,16 +244,11 @@ describe("the README's Quick start, followed literally", () => {
       await started?.stop();
     });
 
-    /** Runs the README's page code in a page of the server's origin, as the app's page would. */
-    async function runPageCode(page: Page, url: string): Promise<void> {
-      // The Quick start serves no page of its own: the client script Socket.IO serves is a
-      // document of the right origin, so cookies and the socket's requests are the app's.
-      await page.goto(`${url}/socket.io/socket.io.js`);
-      await page.addScriptTag({ url: '/socket.io/socket.io.js' });
-      await page.addScriptTag({ content: pageCode.code });
-    }
+    /** The next console line of `page` that is `text`, from now on. */
+    const line = (page: Page, text: string): Promise<unknown> =>
+      page.waitForEvent('console', (m) => m.text() === text);
 
-    test('a stranger goes to /login; once logged in it hears its own name, then the logout', async () => {
+    test('refused until logged in, then its own name, then the logout: every step in the console', async () => {
       assert.ok(browser && started);
       const { url } = started;
       const context = await browser.newContext();
@@ -242,23 +256,24 @@ describe("the README's Quick start, followed literally", () => {
         const page = await context.newPage();
         page.setDefaultTimeout(10_000);
 
-        await runPageCode(page, url);
-        await page.waitForURL(`${url}/login`); // ERR_UNAUTHORIZED: location.assign('/login')
+        const refused = line(page, `refused: Unauthorized ${ERR_UNAUTHORIZED}`);
+        await page.goto(`${url}/`); // public/index.html, served by the app
+        await refused;
 
-        const login = await page.request.post(`${url}/login`, {
-          form: { username: USER.username, password: PASSWORD },
-        });
-        assert.equal(login.status(), 200);
-        const hello = page.waitForEvent('console', (m) => m.text() === 'alice: Hello!');
-        await runPageCode(page, url);
+        const wrong = line(page, 'login: 401');
+        await page.fill('input[name=password]', 'not-the-password');
+        await page.click('text=Log in');
+        await wrong;
+
+        const hello = line(page, 'alice: Hello!');
+        const ok = line(page, 'login: 200');
+        await page.fill('input[name=password]', PASSWORD);
+        await page.click('text=Log in');
+        await ok;
         await hello;
 
-        const ended = page.waitForEvent(
-          'console',
-          (m) => m.text() === `session ended: ${ERR_SESSION_REVOKED}`,
-        );
-        const logout = await page.request.post(`${url}/logout`);
-        assert.equal(logout.status(), 204);
+        const ended = line(page, `ended: Session revoked ${ERR_SESSION_REVOKED}`);
+        await page.click('text=Log out');
         await ended;
       } finally {
         await context.close();

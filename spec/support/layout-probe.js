@@ -55,7 +55,61 @@
     }
   }
 
+  // Tables wider than their card's content box (they stick out, or into its padding), and cells
+  // whose one-word text wraps ("alice-/pass").
+  const overflowingTables = [];
+  for (const table of document.querySelectorAll('.card table')) {
+    if (!shown(table)) continue;
+    const card = table.closest('.card');
+    const style = getComputedStyle(card);
+    const content =
+      card.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const width = table.getBoundingClientRect().width;
+    if (width > content + 0.5 || card.scrollWidth > card.clientWidth) {
+      overflowingTables.push(`${name(table).slice(0, 40)}: ${Math.round(width)} px in ${content}`);
+    }
+  }
+  const wrappedCells = [...document.querySelectorAll('.card td code')]
+    .filter((el) => shown(el) && el.getClientRects().length > 1)
+    .map(name);
+
+  // Fields too narrow for their placeholder: the placeholder's text, put in as the value, must
+  // scroll no further than the empty field (the value is put back at once; no event fires). Not
+  // clientWidth alone: on a field of fractional width, the empty field's scrollWidth is already
+  // 1 px more (clientWidth rounds, scrollWidth rounds up).
+  const cutPlaceholders = [];
+  for (const input of document.querySelectorAll('.card input[placeholder]')) {
+    if (!shown(input)) continue;
+    const value = input.value;
+    input.value = '';
+    const room = Math.max(input.clientWidth, input.scrollWidth);
+    input.value = input.placeholder;
+    if (input.scrollWidth > room) {
+      cutPlaceholders.push(`${name(input)}: ${input.scrollWidth} px in ${room}`);
+    }
+    input.value = value;
+  }
+
+  // The admin's row for a user: its Disconnect button on the same line as the tenants field.
+  const kicksOffRow = [];
+  for (const kick of document.querySelectorAll('#users button.kick')) {
+    const input = kick.closest('li').querySelector('input');
+    if (!shown(kick) || !input) continue;
+    const [top, inputTop] = [kick, input].map((el) => el.getBoundingClientRect().top);
+    if (Math.abs(top - inputTop) > 0.5) {
+      kicksOffRow.push(
+        `${name(kick.closest('li'))}: Disconnect at ${top}, its field at ${inputTop}`,
+      );
+    }
+  }
+
   return {
+    tables: document.querySelectorAll('.card table').length,
+    kicks: document.querySelectorAll('#users button.kick').length,
+    overflowingTables,
+    wrappedCells,
+    cutPlaceholders,
+    kicksOffRow,
     headerRows: rows.length,
     headerHeight: header ? Math.round(header.getBoundingClientRect().height) : 0,
     truncated,

@@ -2,7 +2,7 @@
 // (spec/package/index.spec.ts, spec/package/readme-quick-start.spec.ts, spec/package/nestjs.spec.ts).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { within } from './bounded.js';
 import { freePort } from './redis.js';
@@ -85,6 +85,7 @@ export async function packPrivately(work: string): Promise<string> {
   for (const file of ['package.json', 'README.md', 'LICENSE']) {
     copyFileSync(path.join(root, file), path.join(source, file));
   }
+  cpSync(path.join(root, 'docs'), path.join(source, 'docs'), { recursive: true });
   // No scripts: `prepack` would build into the copy's dist/ again, from a lib/ it does not have.
   const packed = mustSucceed(
     await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], source),

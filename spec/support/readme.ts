@@ -1,6 +1,6 @@
-// The README's code, as specs run it: a section by its heading, and the fenced blocks in it. The
-// specs take the code from the README itself, so the README cannot say one thing while the specs
-// check another.
+// The README's code (and the docs/ pages'), as specs run it: a section by its heading, and the
+// fenced blocks in it. The specs take the code from the page itself, so the page cannot say one
+// thing while the specs check another.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,15 +11,18 @@ export interface CodeBlock {
   code: string;
 }
 
-const README = path.join(__dirname, '..', '..', 'README.md');
+const ROOT = path.join(__dirname, '..', '..');
 
-/** The text under `heading` (`## Quick start`), up to the next heading of its level or above. */
-export function readmeSection(heading: string): string {
+/**
+ * The text under `heading` (`## Quick start`) of `page` (a path from the repository's root), up to
+ * the next heading of its level or above.
+ */
+export function readmeSection(heading: string, page = 'README.md'): string {
   const level = /^#+/.exec(heading)?.[0].length;
   assert.ok(level, `${heading} is a Markdown heading`);
-  const lines = readFileSync(README, 'utf8').split('\n');
+  const lines = readFileSync(path.join(ROOT, page), 'utf8').split('\n');
   const start = lines.indexOf(heading);
-  assert.ok(start >= 0, `README.md has a "${heading}" section`);
+  assert.ok(start >= 0, `${page} has a "${heading}" section`);
   let end = start + 1;
   let fenced = false;
   for (; end < lines.length; end++) {
@@ -52,6 +55,6 @@ export function theBlock(
   test: (block: CodeBlock) => boolean,
 ): CodeBlock {
   const found = blocks.filter(test);
-  assert.equal(found.length, 1, `one block in the README section is ${what}`);
+  assert.equal(found.length, 1, `one block in the section is ${what}`);
   return found[0] as CodeBlock;
 }

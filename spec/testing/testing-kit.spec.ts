@@ -130,6 +130,98 @@ describe('loginAs: a real session, made by the app', () => {
   });
 });
 
+/**
+ * An app on `/` whose deserializeUser finds the users in `known` (by id); for another id it gives
+ * what the id says: `null`, `undefined`, an error for `boom`, else false.
+ */
+async function lookupKit(tc: NodeTestContext, known: Map<string, Express.User>): Promise<TestKit> {
+  const app = express();
+  const io = new Server();
+  const sessionMiddleware = session({ secret: 's', resave: false, saveUninitialized: false });
+  const passport = new Passport();
+  passport.serializeUser((user, done) => {
+    done(null, user.id);
+  });
+  passport.deserializeUser((id: string, done) => {
+    const user = known.get(id);
+    if (id === 'boom') done(new Error('the users table is down'));
+    else if (user) done(null, user);
+    else done(null, id === 'null' ? null : id === 'undefined' ? undefined : false);
+  });
+  requireAuth(sessionNamespace(io.of('/'), sessionMiddleware, { passport }));
+  const kit = await createTestKit({ io, session: sessionMiddleware, passport, app });
+  tc.after(() => kit.close());
+  return kit;
+}
+
+const member = (id: string): Express.User => ({
+  id,
+  username: `u${id}`,
+  role: 'member',
+  tenants: [],
+});
+
+/** Rejects with an AssertionError whose message is `message` (a string: exactly; or a RegExp). */
+async function failsWith(promise: Promise<unknown>, message: string | RegExp): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof Error);
+    assert.equal(error.name, 'AssertionError', String(error));
+    if (typeof message === 'string') assert.equal(error.message, message);
+    else assert.match(error.message, message);
+    return true;
+  });
+}
+
+describe('loginAs: only a user the app’s deserializeUser finds', () => {
+  test('fails with what deserializeUser gave for the key serializeUser stored', async (tc) => {
+    const kit = await lookupKit(tc, new Map([['1', member('1')]]));
+    const refused =
+      'so every socket of this agent would be refused ERR_UNAUTHORIZED (reason user-not-found)';
+    await failsWith(
+      kit.loginAs(member('99')),
+      "kit.loginAs(u99): deserializeUser gave false (or null) for the user key '99' that " +
+        `serializeUser stored: no such user, ${refused}. Log in a user your deserializeUser finds`,
+    );
+    await failsWith(
+      kit.loginAs(member('null'), { name: 'nobody' }),
+      "kit.loginAs(nobody): deserializeUser gave false (or null) for the user key 'null' that " +
+        `serializeUser stored: no such user, ${refused}. Log in a user your deserializeUser finds`,
+    );
+    await failsWith(
+      kit.loginAs(member('undefined')),
+      "kit.loginAs(uundefined): deserializeUser gave undefined for the user key 'undefined' that " +
+        'serializeUser stored (Passport: "Failed to deserialize user out of session"), ' +
+        `${refused}. Does deserializeUser call done(null, user), and is it registered on this ` +
+        'passport?',
+    );
+    await failsWith(
+      kit.loginAs(member('boom')),
+      "kit.loginAs(uboom): deserializeUser failed for the user key 'boom' that serializeUser " +
+        'stored: Error: the users table is down',
+    );
+    // A user it finds logs in, and connects.
+    assert.equal((await (await kit.loginAs(member('1'))).connect('/')).connected, true);
+  });
+
+  test('a socket refused because deserializeUser no longer finds the user says user-not-found', async (tc) => {
+    const known = new Map([['1', member('1')]]);
+    const kit = await lookupKit(tc, known);
+    const agent = await kit.loginAs(member('1'));
+    known.delete('1');
+    await failsWith(
+      agent.connect('/'),
+      'expected / (u1) to connect, but it was refused: ERR_UNAUTHORIZED (401 Unauthorized; ' +
+        'reason user-not-found: deserializeUser gave false (the user no longer exists))',
+    );
+    await failsWith(
+      expectRefused(agent.connect('/'), 'ERR_FORBIDDEN'),
+      'expected connect_error ERR_FORBIDDEN on / (u1), but it was refused with ERR_UNAUTHORIZED ' +
+        '(401 Unauthorized; reason user-not-found: deserializeUser gave false (the user no ' +
+        'longer exists))',
+    );
+  });
+});
+
 describe('loginWith: through the app’s own login route', () => {
   test('keeps the cookies the login set', async (tc) => {
     const kit = await demoKit(tc);

@@ -19,12 +19,12 @@ main().catch((error) => {
 });
 
 async function main() {
-  const res = await fetch('/api/me', { headers: { accept: 'application/json' } });
-  if (res.status === 401) {
+  const { user } = await signedIn();
+  if (!user) {
     location.assign('/login');
     return;
   }
-  showMe(await res.json());
+  showMe(user);
   $('#logout').addEventListener('submit', () => {
     signingOut = true;
   });
@@ -269,7 +269,10 @@ function openAdmin() {
 function userItem(user) {
   const item = presenceItem(user);
   if (user.id === me.id) return item;
-  item.append(' ', accessForm(user));
+  // One row: role, tenants and Save, then Disconnect beside them.
+  const row = document.createElement('div');
+  row.className = 'user-controls';
+  item.append(row);
   const button = document.createElement('button');
   button.type = 'button';
   button.className = 'kick';
@@ -282,7 +285,7 @@ function userItem(user) {
         : `Could not disconnect ${user.username}: ${result.error}`;
     });
   });
-  item.append(' ', button);
+  row.append(accessForm(user), button);
   return item;
 }
 
@@ -297,8 +300,8 @@ function accessForm(user) {
   role.value = user.role;
   const tenants = document.createElement('input');
   tenants.name = 'tenants';
-  tenants.setAttribute('aria-label', `${user.username}'s tenants`);
-  tenants.placeholder = 'tenants, comma-separated';
+  tenants.setAttribute('aria-label', `${user.username}'s tenants, comma-separated`);
+  tenants.placeholder = 'tenants';
   tenants.value = (user.tenants ?? []).join(', ');
   const save = document.createElement('button');
   save.type = 'submit';
@@ -339,8 +342,8 @@ async function sessionEnded(code) {
   }
   // ERR_SESSION_REVOKED: signed out (in another tab), or disconnected by an administrator.
   // Which one? Ask the server whether this browser is still signed in.
-  const stillSignedIn = await fetch('/api/me').then(
-    (res) => res.ok,
+  const stillSignedIn = await signedIn().then(
+    ({ user }) => user !== null,
     () => false,
   );
   if (stillSignedIn) {
@@ -349,6 +352,13 @@ async function sessionEnded(code) {
     showSignedOut();
     showBanner('You were signed out in another tab.', code, 'Sign in again', '/login');
   }
+}
+
+/** Who this browser is signed in as: `{ user }`, null when signed out (never a 401). */
+async function signedIn() {
+  const res = await fetch('/api/session', { headers: { accept: 'application/json' } });
+  if (!res.ok) throw new Error(`GET /api/session: ${res.status}`);
+  return res.json();
 }
 
 /** This browser is signed out: nothing on the page works any more but "Sign in again". */

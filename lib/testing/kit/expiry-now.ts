@@ -4,8 +4,8 @@
 // past its expiry ends them with ERR_SESSION_EXPIRED; one still valid re-arms them at its stored
 // expiry. Nothing ends without the store's word. Replace with a public core call when there is one.
 import type { Server } from 'socket.io';
-import { armExpiry } from '../live/expiry.js';
-import { serverState, sessionDigest } from '../core/state.js';
+import { armExpiry } from '../../live/expiry.js';
+import { serverState, sessionDigest } from '../../core/state.js';
 
 /** Moves the expiry of `io`'s connected sockets of session `sessionID` to now. */
 export function recheckExpiryNow(io: Server, sessionID: string): void {

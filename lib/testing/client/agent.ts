@@ -1,41 +1,12 @@
 // An agent is one browser of one user: a cookie jar, HTTP requests that carry it (and take the
 // cookies the app sets), and real socket.io-client sockets that send it, one connection per tab.
-import { Manager, type ManagerOptions, type SocketOptions } from 'socket.io-client';
-import { COOKIE_EXPIRING_EVENT } from '../live/cookie-refresh.js';
-import { DEFAULT_WITHIN_MS, checkWithin, failure } from './bounded.js';
+import type { Manager } from 'socket.io-client';
+import { failure } from '../bounded.js';
+import type { Desk } from '../kit/desk.js';
+import type { TestNode } from '../kit/nodes.js';
 import { CookieJar } from './cookie-jar.js';
-import type { Desk } from './desk.js';
-import type { TestNode } from './nodes.js';
-import { connected, recordOf, toTestSocket, type TestSocket } from './test-socket.js';
-
-/** Options of one tab's connection. */
-export interface TabOptions {
-  /**
-   * The one transport to use.
-   * @default undefined (socket.io-client's default: polling, then an upgrade to WebSocket)
-   */
-  transport?: 'websocket' | 'polling';
-  /**
-   * The `Origin` header to send, as a browser page of that origin would.
-   * @default undefined (no Origin header, as Node and mobile clients)
-   */
-  origin?: string;
-  /**
-   * Whether the client reconnects after a lost connection, as a browser does by default.
-   * @default false
-   */
-  reconnection?: boolean;
-  /**
-   * The node to connect to.
-   * @default the kit's first node
-   */
-  node?: TestNode;
-  /**
-   * Any other socket.io-client option (headers are added to the cookie and origin).
-   * @default {}
-   */
-  client?: Partial<ManagerOptions & SocketOptions>;
-}
+import { checkNamespace, openTab, type Tab, type TabContext, type TabOptions } from './tab.js';
+import type { ReasonSource, TestSocket } from './test-socket.js';
 
 /** Options of {@link Agent.connect}. */
 export interface ConnectOptions extends TabOptions {
@@ -55,14 +26,6 @@ export interface ConnectOptions extends TabOptions {
    * @default 5000
    */
   within?: number;
-}
-
-/** One browser tab: one connection, on which several namespaces may be opened. */
-export interface Tab {
-  /** Opens a socket of `nsp` on this tab's connection, and resolves once it has connected. */
-  connect(nsp: string, options?: Pick<ConnectOptions, 'auth' | 'within'>): Promise<TestSocket>;
-  /** Closes the tab: its sockets and its connection. */
-  close(): void;
 }
 
 /** Options of {@link Agent.fetch}: `fetch`'s own, and the node. */
@@ -107,8 +70,9 @@ export interface Agent {
   connect(nsp: string, options: ConnectOptions & { tabs: number }): Promise<TestSocket[]>;
   /**
    * Opens a tab with a socket of `nsp`, and resolves once it has connected. Rejects with an
-   * AssertionError that says how it was refused: pass it to `expectRefused` when that is what
-   * you expect.
+   * AssertionError that says how it was refused (the code, the status, and the package's reason
+   * when it has one, such as `user-not-found`): pass it to `expectRefused` when that is what you
+   * expect.
    */
   connect(nsp: string, options?: ConnectOptions): Promise<TestSocket>;
   /** Opens a tab: one connection, for several namespaces. */
@@ -136,13 +100,8 @@ export interface AgentContext {
   nodeFor(node: TestNode | undefined, helper: string): TestNode;
   /** Remembers a tab and its connection's manager, for `kit.close()`. */
   track(tab: Tab, manager: Manager): void;
-}
-
-function checkNamespace(helper: string, nsp: unknown): string {
-  if (typeof nsp !== 'string' || !nsp.startsWith('/')) {
-    throw new TypeError(`${helper}: the namespace must be a string starting with '/'`);
-  }
-  return nsp;
+  /** The package's reasons for refusing the kit's sockets. */
+  readonly reasons: ReasonSource;
 }
 
 function checkTabs(tabs: unknown): number | undefined {
@@ -186,50 +145,19 @@ export class KitAgent implements Agent {
 
   tab(options: TabOptions = {}): Tab {
     const node = this.kit.nodeFor(options.node, 'agent.tab');
-    const { transport, origin, reconnection = false, client = {} } = options;
-    const chosen: unknown = transport;
-    if (chosen !== undefined && chosen !== 'websocket' && chosen !== 'polling') {
-      throw new TypeError("agent.tab: options.transport must be 'websocket' or 'polling'");
-    }
-    const fixed: Record<string, string> = {
-      ...(origin !== undefined && { origin }),
-      ...client.extraHeaders,
-    };
-    const headers = Object.keys(fixed).some((name) => name.toLowerCase() === 'cookie')
-      ? fixed
-      : withJarCookie(fixed, this.jar);
-    const manager = new Manager(node.url, {
-      reconnection,
-      ...(transport !== undefined && { transports: [transport] }),
-      ...client,
-      extraHeaders: headers,
-    });
-    const sockets: TestSocket[] = [];
-    const owner = this.name;
-    const refresh = this.refresher(node);
-    const tab: Tab = {
-      connect(nsp, { auth, within } = {}) {
-        checkNamespace('tab.connect', nsp);
-        const ms = checkWithin('agent.connect', within, DEFAULT_WITHIN_MS);
-        const socket = toTestSocket(
-          manager.socket(nsp, auth === undefined ? {} : { auth }),
-          nsp,
-          owner,
-        );
-        sockets.push(socket);
-        if (refresh) socket.on(COOKIE_EXPIRING_EVENT, refresh);
-        const record = recordOf(socket);
-        if (!record) throw new Error('the socket was not recorded');
-        return connected(record, ms);
-      },
-      close() {
-        // The manager closes its connection once none of its sockets is open (a refused socket
-        // is closed already).
-        for (const socket of sockets) socket.disconnect();
+    return openTab(node, this.tabContext(node), options);
+  }
+
+  private tabContext(node: TestNode): TabContext {
+    return {
+      owner: this.name,
+      jar: this.jar,
+      refresh: this.refresher(node),
+      reasons: this.kit.reasons,
+      track: (tab, manager) => {
+        this.kit.track(tab, manager);
       },
     };
-    this.kit.track(tab, manager);
-    return tab;
   }
 
   /**
@@ -282,31 +210,4 @@ export class KitAgent implements Agent {
       data: JSON.parse(JSON.stringify(session)) as Record<string, unknown>,
     };
   }
-}
-
-/**
- * The headers, with a `cookie` read from the jar at each HTTP request and WebSocket of the
- * connection, reconnects included, as a browser sends it (a cookie past its end is not sent),
- * and no `cookie` at all while the jar is empty.
- */
-function withJarCookie(fixed: Record<string, string>, jar: CookieJar): Record<string, string> {
-  const cookie = (key: string | symbol): string | undefined => {
-    if (key !== 'cookie') return undefined;
-    const header = jar.header();
-    return header === '' ? undefined : header;
-  };
-  return new Proxy(fixed, {
-    get: (target, key) => cookie(key) ?? (Reflect.get(target, key) as unknown),
-    has: (target, key) => cookie(key) !== undefined || Reflect.has(target, key),
-    ownKeys: (target) => [
-      ...Reflect.ownKeys(target),
-      ...(cookie('cookie') === undefined ? [] : ['cookie']),
-    ],
-    getOwnPropertyDescriptor: (target, key) => {
-      const value = cookie(key);
-      return value === undefined
-        ? Reflect.getOwnPropertyDescriptor(target, key)
-        : { value, enumerable: true, configurable: true, writable: false };
-    },
-  });
 }

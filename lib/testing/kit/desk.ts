@@ -11,8 +11,8 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { asError } from './bounded.js';
-import type { ExpressMiddleware, PassportAuthenticator } from '../core/types.js';
+import { asError } from '../bounded.js';
+import type { ExpressMiddleware, PassportAuthenticator } from '../../core/types.js';
 
 type Next = (error?: unknown) => void;
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => unknown;
@@ -64,6 +64,83 @@ function run(middleware: Middleware, req: IncomingMessage, res: ServerResponse):
   });
 }
 
+/**
+ * What the app's deserializeUser gave for the key serializeUser stored: a user, false (Passport
+ * gives false for false and null), or an error (Passport's own when it gave undefined).
+ */
+export type Deserialized =
+  | { key: unknown; user: unknown }
+  | { key: unknown; gave: false }
+  | { key: unknown; gave: 'error'; error: Error };
+
+function settle(call: ((cb: (err?: unknown) => void) => unknown) | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!call) {
+      resolve();
+      return;
+    }
+    call((err) => {
+      if (err) reject(asError(err));
+      else resolve();
+    });
+  });
+}
+
+/** `req.login(user)` through the app's Passport, on the session the session middleware made. */
+async function passportLogin(
+  passport: PassportAuthenticator,
+  req: IncomingMessage,
+  res: ServerResponse,
+  session: SessionLike,
+  user: unknown,
+): Promise<void> {
+  // cookie-session has no regenerate() or save(); Passport 0.6+ calls both. The usual shim.
+  const methods = session as Record<string, unknown>;
+  methods.regenerate ??= (cb: () => void) => {
+    cb();
+  };
+  methods.save ??= (cb: () => void) => {
+    cb();
+  };
+  await run(passport.initialize() as Middleware, req, res);
+  const login = (req as IncomingMessage & { login?: unknown }).login;
+  if (typeof login !== 'function') {
+    throw new TypeError('loginAs: passport.initialize() did not add req.login()');
+  }
+  const done = login as (user: unknown, done: (err?: unknown) => void) => void;
+  await settle((cb) => {
+    done.call(req, user, cb);
+  });
+}
+
+/**
+ * Gives the key that serializeUser stored to Passport's deserializeUser, as `passport.session()`
+ * does at each handshake: the app's own deserializers, run by Passport.
+ */
+function deserialize(passport: PassportAuthenticator, req: IncomingMessage): Promise<Deserialized> {
+  const key = (req.session as SessionLike | undefined)?.passport?.user;
+  const { deserializeUser } = passport as { deserializeUser?: unknown };
+  if (typeof deserializeUser !== 'function') {
+    throw new TypeError('loginAs: options.passport has no deserializeUser (is it Passport?)');
+  }
+  const call = deserializeUser as (
+    key: unknown,
+    req: IncomingMessage,
+    done: (err: unknown, user?: unknown) => void,
+  ) => void;
+  return new Promise((resolve) => {
+    try {
+      call.call(passport, key, req, (err, user) => {
+        if (err) resolve({ key, gave: 'error', error: asError(err) });
+        else if (user) resolve({ key, user });
+        else resolve({ key, gave: false });
+      });
+    } catch (error) {
+      resolve({ key, gave: 'error', error: asError(error) });
+    }
+  });
+}
+
 export class Desk {
   private server: Promise<{ http: HttpServer; url: string }> | undefined;
   private readonly jobs = new Map<string, Job>();
@@ -81,16 +158,17 @@ export class Desk {
 
   /**
    * Logs `user` in as the app's login route would: a new session from the session middleware,
-   * `req.login(user)` through Passport (which calls the app's serializeUser), `data` added. Returns
-   * the Set-Cookie headers the session middleware wrote, and the new session's ID.
+   * `req.login(user)` through Passport (which calls the app's serializeUser), `data` added; then
+   * the key serializeUser stored is given to the app's deserializeUser, as each handshake will.
+   * Returns the Set-Cookie headers the session middleware wrote, and what deserializeUser gave.
    */
   async login(
     user: unknown,
     data: Record<string, unknown> | undefined,
-  ): Promise<{ setCookie: string[]; sessionID: string | undefined }> {
+  ): Promise<{ setCookie: string[]; found: Deserialized }> {
     const passport = this.passport;
     if (!passport) throw new TypeError('loginAs: needs options.passport');
-    let sessionID: string | undefined;
+    let found: Deserialized | undefined;
     const setCookie = await this.run('', async (req, res) => {
       await run(this.session, req, res);
       const session = req.session as SessionLike | undefined;
@@ -100,38 +178,16 @@ export class Desk {
             "path other than '/', or its store disconnected?)",
         );
       }
-      // cookie-session has no regenerate() or save(); Passport 0.6+ calls both. The usual shim.
-      const methods = session as Record<string, unknown>;
-      methods.regenerate ??= (cb: () => void) => {
-        cb();
-      };
-      methods.save ??= (cb: () => void) => {
-        cb();
-      };
-      await run(passport.initialize() as Middleware, req, res);
-      const login = (req as IncomingMessage & { login?: unknown }).login;
-      if (typeof login !== 'function') {
-        throw new TypeError('loginAs: passport.initialize() did not add req.login()');
-      }
-      await new Promise<void>((resolve, reject) => {
-        (login as (user: unknown, done: (err?: unknown) => void) => void).call(req, user, (err) => {
-          if (err) reject(asError(err));
-          else resolve();
-        });
-      });
+      await passportLogin(passport, req, res, session, user);
       if (data) {
         const current = req.session as unknown as SessionLike & Record<string, unknown>;
         Object.assign(current, data);
-        await new Promise<void>((resolve, reject) => {
-          current.save?.((err) => {
-            if (err) reject(asError(err));
-            else resolve();
-          });
-        });
+        await settle(current.save?.bind(current));
       }
-      sessionID = typeof req.sessionID === 'string' ? req.sessionID : undefined;
+      found = await deserialize(passport, req);
     });
-    return { setCookie, sessionID };
+    if (!found) throw new Error('the login did not run');
+    return { setCookie, found };
   }
 
   /** Reads the session this cookie stands for, as the app's session middleware does. */

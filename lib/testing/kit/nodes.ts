@@ -5,8 +5,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'socket.io';
-import { crossNode } from '../live/revocation.js';
-import type { ExpressMiddleware, PassportAuthenticator } from '../core/types.js';
+import { crossNode } from '../../live/revocation.js';
+import type { ExpressMiddleware, PassportAuthenticator } from '../../core/types.js';
 
 /** The app under test, as the kit needs it. Your app's own objects. */
 export interface TestKitApp {
@@ -32,6 +32,12 @@ export interface TestKitApp {
    */
   close?: () => unknown;
 }
+
+/**
+ * Builds one node of your app, each time it is called (`node` is 0 for the first): for several
+ * nodes, each on the same session store and an adapter that spans nodes.
+ */
+export type TestKitAppFactory = (node: number) => TestKitApp | Promise<TestKitApp>;
 
 /** One running copy of the app. */
 export interface TestNode {
