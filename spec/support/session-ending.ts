@@ -5,6 +5,12 @@ import express, { type RequestHandler } from 'express';
 import type { Namespace, Server } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
+  expectEnded as expectKitEnded,
+  type Agent,
+  type TestKit,
+  type TestSocket,
+} from 'socket.io-session-auth/testing';
+import {
   SESSION_ENDED_EVENT,
   requireAuth,
   sessionNamespace,
@@ -84,6 +90,58 @@ export async function browser(t: TestServer, cookie: string, namespaces: string[
   return tabs;
 }
 
+export interface KitTab extends Tab {
+  socket: TestSocket;
+}
+
+/**
+ * One browser of a kit agent: a tab per namespace, reconnecting as a browser does, each watched
+ * with {@link watchEnd}; resolves once every one is in, on the agent's session.
+ */
+export async function tabsOf(agent: Agent, namespaces: string[]): Promise<KitTab[]> {
+  const sessionID = sidOf(agent.cookie);
+  return Promise.all(
+    namespaces.map(async (nsp) => {
+      const socket = await agent.tab({ reconnection: true }).connect(nsp);
+      const tab = { nsp, socket, seen: watchEnd(socket) };
+      const who = await whoami(socket);
+      assert.equal(who.nsp, nsp);
+      assert.equal(who.sessionID, sessionID);
+      return tab;
+    }),
+  );
+}
+
+/**
+ * The kit's expectEnded (session:ended with `code`, then the server's disconnect, no retry), and
+ * what it leaves out: the payload's documented message and status, and that the tab saw the one
+ * session:ended and the one disconnect, in that order.
+ */
+export async function expectTabEnded(
+  tab: KitTab,
+  code: SocketEndedCode,
+  what = tab.socket.label,
+): Promise<void> {
+  await expectKitEnded(tab.socket, code);
+  assert.deepEqual(
+    tab.seen.events,
+    [SESSION_ENDED_EVENT, 'disconnect'],
+    `${what}: events in order`,
+  );
+  assert.deepEqual(
+    tab.seen.payloads,
+    [{ message: messages[code][0], data: { code, status: messages[code][1] } }],
+    `${what}: the session:ended payload`,
+  );
+  assert.deepEqual(tab.seen.reasons, ['io server disconnect'], `${what}: the disconnect reason`);
+}
+
+/** Asserts that `ending` is a promise that resolves with nothing. */
+export async function resolvesWithNothing(ending: unknown): Promise<void> {
+  assert.ok(ending instanceof Promise);
+  assert.equal(await ending, undefined, 'it resolves with nothing');
+}
+
 // ---------------------------------------------------------------------------------------------
 // App routes used by the specs (installed through createTestServer's `afterSession`)
 // ---------------------------------------------------------------------------------------------
@@ -131,6 +189,16 @@ export async function post(
   assert.equal(res.status, 200, `POST ${path} answered ${res.status}`);
   const body: unknown = await res.json();
   return { body, cookie: res.headers.getSetCookie().length > 0 ? cookieOf(res) : undefined };
+}
+
+/** A kit agent with an anonymous session that holds data (POST /visit of {@link appRoutes}). */
+export async function visitor(kit: TestKit): Promise<Agent> {
+  const agent = kit.anonymous({ name: 'visitor' });
+  const res = await agent.fetch('/visit', { method: 'POST' });
+  assert.equal(res.status, 200, `POST /visit answered ${res.status}`);
+  await res.arrayBuffer();
+  assert.notEqual(agent.cookie, '', 'the visit set a cookie');
+  return agent;
 }
 
 /** Logs in over HTTP with the browser's existing cookie (an anonymous session) and a password. */
