@@ -19,7 +19,6 @@ import {
 import { waitFor } from './client.js';
 import {
   cookieOf,
-  users,
   type TestContext,
   type TestServer,
   pendingOf,
@@ -201,23 +200,11 @@ export async function visitor(kit: TestKit): Promise<Agent> {
   return agent;
 }
 
-/** Logs in over HTTP with the browser's existing cookie (an anonymous session) and a password. */
-export async function loginWithCookie(
-  t: TestServer,
-  username: string,
-  cookie: string,
-): Promise<string> {
-  const user = users.find((u) => u.username === username);
-  assert.ok(user);
-  const res = await fetch(`${t.url}/login`, {
-    method: 'POST',
-    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: user.password }),
-    redirect: 'manual',
-  });
-  assert.equal(res.status, 200, `login as ${username} answered ${res.status}`);
-  await res.arrayBuffer();
-  return cookieOf(res);
+/** POSTs to a route of the test app as a kit agent (its cookies kept); returns the JSON answer. */
+export async function postAs(agent: Agent, path: string): Promise<unknown> {
+  const res = await agent.fetch(path, { method: 'POST' });
+  assert.equal(res.status, 200, `POST ${path} answered ${res.status}`);
+  return res.json();
 }
 
 // ---------------------------------------------------------------------------------------------
