@@ -18,19 +18,18 @@ import {
 } from '../../lib/index.js';
 import { waitFor } from './client.js';
 import {
-  cookieOf,
   type TestContext,
   type TestServer,
   pendingOf,
   start,
   signedSidOf as sidOf,
 } from './server.js';
-import { connected, connectError, within } from './bounded.js';
+import { connected, within } from './bounded.js';
 import { activeTimeouts, timersBackTo } from './timers.js';
 import { reporting, whoami, type Who } from './whoami.js';
 import { serverState, sessionDigest } from '../../lib/core/state.js';
 
-export { activeTimeouts, connected, connectError, reporting, start, whoami, within, type Who };
+export { activeTimeouts, connected, reporting, start, whoami, within, type Who };
 export { timersBackTo as expectTimersBack };
 export { sidOf };
 
@@ -66,31 +65,11 @@ export function everyKindOfNamespace({ io, session, passport }: TestContext): vo
   );
 }
 
-export interface Tab {
+/** A tab of a kit agent, opened on one namespace, and what it saw of its end. */
+export interface KitTab {
   nsp: string;
-  socket: ClientSocket;
-  seen: Seen;
-}
-
-/**
- * One "browser": one client per namespace, all with `cookie` and `reconnection: true`, each watched
- * with {@link watchEnd}; resolves once every one is in, on the cookie's session.
- */
-export async function browser(t: TestServer, cookie: string, namespaces: string[]): Promise<Tab[]> {
-  const tabs = namespaces.map((nsp) => {
-    const socket = t.connect(nsp, { cookie, reconnection: true });
-    return { nsp, socket, seen: watchEnd(socket) };
-  });
-  for (const tab of tabs) {
-    const who = await whoami(tab.socket);
-    assert.equal(who.nsp, tab.nsp);
-    assert.equal(who.sessionID, sidOf(cookie));
-  }
-  return tabs;
-}
-
-export interface KitTab extends Tab {
   socket: TestSocket;
+  seen: Seen;
 }
 
 /**
@@ -173,21 +152,6 @@ export function appRoutes(inspect: (oldSessionID: string) => unknown, holdMs = 0
     });
   }
   return router;
-}
-
-/** POSTs to a route of the test app with a cookie; returns the response's JSON and cookie. */
-export async function post(
-  t: TestServer,
-  path: string,
-  cookie?: string,
-): Promise<{ body: unknown; cookie: string | undefined }> {
-  const res = await fetch(`${t.url}${path}`, {
-    method: 'POST',
-    headers: cookie === undefined ? {} : { cookie },
-  });
-  assert.equal(res.status, 200, `POST ${path} answered ${res.status}`);
-  const body: unknown = await res.json();
-  return { body, cookie: res.headers.getSetCookie().length > 0 ? cookieOf(res) : undefined };
 }
 
 /** A kit agent with an anonymous session that holds data (POST /visit of {@link appRoutes}). */
