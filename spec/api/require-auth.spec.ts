@@ -11,7 +11,8 @@ import {
 } from '../../lib/index.js';
 import { delay, request, shown } from '../support/client.js';
 import { expectRefused, type Refusal, type TestSocket } from 'socket.io-session-auth/testing';
-import { type TestContext, logIn, sidOf, start, startWithKit } from '../support/server.js';
+import { type TestContext, sidOf, start } from '../support/server.js';
+import { logIn, startWithKit } from '../support/kit.js';
 import { connectError } from '../support/bounded.js';
 import { throwsNaming } from '../support/assertions.js';
 import { reporting, whoami, type Who } from '../support/whoami.js';

@@ -13,7 +13,8 @@ import {
   sessionNamespace,
 } from '../../lib/index.js';
 import { expectRefused } from 'socket.io-session-auth/testing';
-import { logIn, startWithKit, type TestContext } from '../support/server.js';
+import { type TestContext } from '../support/server.js';
+import { logIn, startWithKit } from '../support/kit.js';
 import {
   activeTimeouts,
   appRoutes,

@@ -8,12 +8,11 @@ import {
   sessionNamespace,
 } from '../../lib/index.js';
 import {
-  logIn,
-  startWithKit,
   type CreateTestServerOptions,
   type ExpressFlavour,
   type TestContext,
 } from '../support/server.js';
+import { logIn, startWithKit } from '../support/kit.js';
 import {
   activeTimeouts,
   appRoutes,

@@ -22,7 +22,7 @@ import {
   withExpiry,
   endedMidHandshake,
 } from '../support/session-ending.js';
-import { logIn, startWithKit } from '../support/server.js';
+import { logIn, startWithKit } from '../support/kit.js';
 
 describe('disconnectSession', () => {
   test('ends every socket of the session in /, /chat and a dynamic child; others stay', async (tc) => {

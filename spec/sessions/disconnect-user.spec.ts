@@ -20,7 +20,7 @@ import {
   whoami,
   withExpiry,
 } from '../support/session-ending.js';
-import { logIn, startWithKit } from '../support/server.js';
+import { logIn, startWithKit } from '../support/kit.js';
 
 describe('disconnectUser', () => {
   test('a user in two browsers: every socket of both sessions ends, in every namespace; bob stays', async (tc) => {

@@ -20,15 +20,8 @@ import {
 } from '../../lib/index.js';
 import { expectRefused, type Agent } from 'socket.io-session-auth/testing';
 import { request } from '../support/client.js';
-import {
-  type TestContext,
-  type TestServer,
-  logIn,
-  sidOf,
-  start,
-  startWithKit,
-  users,
-} from '../support/server.js';
+import { type TestContext, type TestServer, sidOf, start, users } from '../support/server.js';
+import { logIn, startWithKit } from '../support/kit.js';
 import {
   expectTabEnded,
   expectUntouched,

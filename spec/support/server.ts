@@ -13,7 +13,6 @@ import {
   type ManagerOptions,
   type SocketOptions,
 } from 'socket.io-client';
-import { createTestKit, type Agent, type TestKit } from 'socket.io-session-auth/testing';
 import { type CountedStore } from './counting-store.js';
 import { Server, Passport, createSessionStore, expressVersion, sessionDefaults } from './stack.js';
 import { pendingHandshakes } from './pending.js';
@@ -200,28 +199,6 @@ export async function start(
   const t = await createTestServer(setup, options);
   tc.after(() => t.cleanup());
   return t;
-}
-
-/**
- * {@link start}, with the test kit on the server: the kit drives it as a user's test would (its
- * agents log in through POST /login, open tabs, expect endings). Both are closed after `tc`.
- */
-export async function startWithKit(
-  tc: NodeTestContext,
-  setup: (ctx: TestContext) => void,
-  options?: CreateTestServerOptions,
-): Promise<{ t: TestServer; kit: TestKit }> {
-  const t = await start(tc, setup, options);
-  const kit = await createTestKit({ io: t.io, session: t.session, passport: t.passport });
-  tc.after(() => kit.close());
-  return { t, kit };
-}
-
-/** A kit agent logged in as one of the spec `users` through the app's login form. */
-export function logIn(kit: TestKit, username: string): Promise<Agent> {
-  const user = users.find((u) => u.username === username);
-  assert.ok(user, `no spec user ${username}`);
-  return kit.loginWith('/login', { username, password: user.password });
 }
 
 function publicUser({ id, username, role, tenants }: TestUser): Express.User {
