@@ -17,6 +17,7 @@ import {
 import { waitFor } from '../support/client.js';
 import { serverState } from '../../lib/core/state.js';
 import { testClock, type TestClock } from '../support/clock.js';
+import { revalidationRounds } from '../support/stores.js';
 import type { CreateTestServerOptions, TestContext, TestServer } from '../support/server.js';
 import {
   expectEnded,
@@ -130,19 +131,9 @@ function recordReads(store: Store, clock?: TestClock): { sid: string; at: number
   return reads;
 }
 
-/** Groups reads into rounds: reads less than half an interval apart belong to one round. */
+/** Groups reads into revalidation rounds of INTERVAL_MS. */
 function rounds(reads: { sid: string; at: number }[]): string[][] {
-  const grouped: { last: number; sids: string[] }[] = [];
-  for (const { sid, at } of reads) {
-    const current = grouped.at(-1);
-    if (current && at - current.last < INTERVAL_MS / 2) {
-      current.sids.push(sid);
-      current.last = at;
-    } else {
-      grouped.push({ last: at, sids: [sid] });
-    }
-  }
-  return grouped.map((round) => round.sids.sort());
+  return revalidationRounds(reads, INTERVAL_MS);
 }
 
 /** Spies on the global setInterval and clearInterval (the package's revalidation timer). */
