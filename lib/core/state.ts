@@ -196,6 +196,10 @@ export class ServerState {
   crossNode: boolean | undefined = undefined;
   /** This server listens for other nodes' revocations. */
   listening = false;
+  /** The session stores whose destroys this server hears (sessions/store-logouts.ts). */
+  readonly watchedStores = new WeakSet<object>();
+  /** disconnectOnLogout has seen a request with a session: it is in the path of some routes. */
+  logoutWatched = false;
   /** Revalidation rounds, by interval: their timer and how many connected sockets use them. */
   readonly revalidations = new Map<
     number,
@@ -372,4 +376,34 @@ export function unindex(state: SocketState): void {
   const { server, sessionDigest: digest, userKey } = state;
   if (digest !== undefined) server.bySession.delete(digest, state);
   if (userKey !== undefined) server.byUser.delete(userKey, state);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is kept on a session store the package watches (sessions/store-logouts.ts): one record per
+// store instance, under a symbol on the store itself, so that its methods are wrapped once however
+// many servers hear it.
+// ---------------------------------------------------------------------------------------------
+
+const kStoreWatch = Symbol('socket.io-session-auth store');
+
+/** A watched store: who hears its destroys, and what its own methods are doing right now. */
+export interface StoreWatch {
+  /** The servers that end a destroyed session's sockets (weakly: a closed server goes). */
+  readonly servers: Set<WeakRef<Server>>;
+  /** Sessions being regenerated, with their request: the destroy inside is a login or logout. */
+  readonly regenerating: Map<string, { req: object; seen: boolean }>;
+  /** Sessions being saved with an expired cookie: a destroy inside (connect-redis) is an expiry. */
+  readonly expiring: Set<string>;
+}
+
+/** The record of a watched store, if it has one. */
+export function storeWatchOf(store: object): StoreWatch | undefined {
+  return (store as { [kStoreWatch]?: StoreWatch })[kStoreWatch];
+}
+
+/** Gives the store its record (non-enumerable: the store is the app's). */
+export function newStoreWatch(store: object): StoreWatch {
+  const watch: StoreWatch = { servers: new Set(), regenerating: new Map(), expiring: new Set() };
+  Object.defineProperty(store, kStoreWatch, { value: watch, configurable: true });
+  return watch;
 }
