@@ -30,8 +30,14 @@ const alice = { username: 'alice', password: 'alice-pw' };
  * guarded, and routes that end a session the other ways, each answering with how many sockets of
  * the old session were still connected just before it answered.
  */
-async function app(tc: NodeTestContext, mount: Mount): Promise<{ kit: TestKit; store: object }> {
-  const { store, close } = await createSessionStore();
+async function app(
+  tc: NodeTestContext,
+  mount: Mount,
+  given?: session.Store,
+): Promise<{ kit: TestKit; store: object }> {
+  const { store, close } = given
+    ? { store: given, close: () => Promise.resolve() }
+    : await createSessionStore();
   const sessionMiddleware = session({
     secret: 'logout-by-design',
     resave: false,
@@ -162,6 +168,44 @@ async function redisNode(url: string) {
     },
   };
 }
+
+describe("the store's destroy, wrapped", () => {
+  test('an own destroy of the instance: its this, arguments, callback and return value kept', async (tc) => {
+    const store = new session.MemoryStore();
+    const classDestroy = store.destroy.bind(store);
+    const seen: unknown[] = [];
+    // As some stores assign their methods in the constructor: an own property, not the class's.
+    Object.defineProperty(store, 'destroy', {
+      writable: true,
+      configurable: true,
+      value: function destroy(this: unknown, sid: string, done?: (...args: unknown[]) => void) {
+        seen.push(this === store, sid);
+        classDestroy(sid, () => {
+          done?.(null, 'from the store');
+        });
+        return 'returned';
+      },
+    });
+    const { kit } = await app(tc, 'not mounted', store);
+    const { agent, chat } = await loggedIn(kit);
+    const sid = (await agent.session())?.id ?? assert.fail('no session');
+    seen.length = 0; // the login's regenerate destroyed the session before it
+    const called = await new Promise<{ returned: unknown; args: unknown[] }>((resolve) => {
+      // As the app calls it, on the store; typed as it is written, which may return something.
+      const destroy = Reflect.get(store, 'destroy') as (
+        this: unknown,
+        sid: string,
+        done: (...args: unknown[]) => void,
+      ) => unknown;
+      const returned = destroy.call(store, sid, (...args: unknown[]) => {
+        resolve({ returned, args });
+      });
+    });
+    assert.deepEqual(called, { returned: 'returned', args: [null, 'from the store'] });
+    assert.deepEqual(seen, [true, sid]);
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+  });
+});
 
 describe('two nodes over Redis (connect-redis), disconnectOnLogout not mounted', () => {
   const skip = redisUnavailable() ?? false;
