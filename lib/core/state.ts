@@ -392,7 +392,7 @@ export interface StoreWatch {
   readonly servers: Set<WeakRef<Server>>;
   /** Sessions being regenerated, with their request: the destroy inside is a login or logout. */
   readonly regenerating: Map<string, { req: object; seen: boolean }>;
-  /** Sessions being saved with an expired cookie: a destroy inside (connect-redis) is an expiry. */
+  /** Sessions saved with an expired cookie: a destroy inside (connect-redis) is the expiry's to end. */
   readonly expiring: Set<string>;
 }
 

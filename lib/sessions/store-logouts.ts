@@ -8,12 +8,7 @@ import type { ServerResponse } from 'node:http';
 import type { Server } from 'socket.io';
 import { debug } from '../diagnostics/debug.js';
 import type { EndedHow } from '../diagnostics/diagnostics.js';
-import {
-  ERR_SESSION_EXPIRED,
-  ERR_SESSION_REVOKED,
-  ERR_SESSION_ROTATED,
-  type SessionEndedCode,
-} from '../core/errors.js';
+import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from '../core/errors.js';
 import { newStoreWatch, serverState, storeWatchOf, type StoreWatch } from '../core/state.js';
 import { endEverywhere, sessionKey } from '../live/revocation.js';
 
@@ -71,6 +66,7 @@ function destroyWrapper(watch: StoreWatch, destroy: Method): Method {
     if (typeof sid !== 'string') return destroy.apply(this, args);
     // Decided now: the regenerate or the expired save it is part of is under way only this turn.
     const ending = endingOf(watch, sid);
+    if (!ending) return destroy.apply(this, args);
     return callThen(destroy, this, args, 1, () => {
       end(watch, sid, ending);
     });
@@ -117,14 +113,18 @@ function cookieExpired(session: unknown): boolean {
   return new Date(expires).getTime() <= Date.now();
 }
 
-/** How a destroy of `sid` starting now ends its sockets. */
-function endingOf(watch: StoreWatch, sid: string): Ending {
+/**
+ * How a destroy of `sid` starting now ends its sockets. Not at all when it comes of saving an
+ * expired session (connect-redis does that): an expiry is the expiry check's to end, at its time
+ * and with its code (live/expiry.ts), which then finds the session gone.
+ */
+function endingOf(watch: StoreWatch, sid: string): Ending | undefined {
   const mark = watch.regenerating.get(sid);
   if (mark) {
     mark.seen = true;
     return regenerated(mark.req);
   }
-  if (watch.expiring.has(sid)) return { code: ERR_SESSION_EXPIRED, how: 'expiry' };
+  if (watch.expiring.has(sid)) return undefined;
   return { code: ERR_SESSION_REVOKED, how: 'destroy' };
 }
 
