@@ -142,7 +142,7 @@ export function crossNode(io: Server): boolean {
   return server.crossNode;
 }
 
-const HOWS: readonly EndedHow[] = ['logout', 'destroy', 'rotation', 'revocation', 'expiry'];
+const HOWS: readonly EndedHow[] = ['logout', 'destroy', 'rotation', 'revocation'];
 function isHow(value: unknown): value is EndedHow {
   return HOWS.includes(value as EndedHow);
 }
