@@ -15,7 +15,7 @@
 //                 (handshake/shared-read.ts); undefined once it has answered
 //   kLate         on a socket that was there before a namespace was layered: the steps it still
 //                 has to pass (handshake/late.ts)
-import type { Socket } from 'socket.io';
+import type { Server, Socket } from 'socket.io';
 import type { NoUserReason } from '../diagnostics/diagnostics.js';
 import type { SessionAuthError } from './errors.js';
 import type { Guard, SharedRead } from './state.js';
@@ -143,4 +143,34 @@ export function lateCheckOf(socket: Socket): LateCheck {
     holding: false,
   };
   return kept[kLate];
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is kept on a session store the package watches (sessions/store-logouts.ts): one record per
+// store instance, under a symbol on the store itself, so that its methods are wrapped once however
+// many servers hear it.
+// ---------------------------------------------------------------------------------------------
+
+const kStoreWatch = Symbol('socket.io-session-auth store');
+
+/** A watched store: who hears its destroys, and what its own methods are doing right now. */
+export interface StoreWatch {
+  /** The servers that end a destroyed session's sockets (weakly: a closed server goes). */
+  readonly servers: Set<WeakRef<Server>>;
+  /** Sessions being regenerated, with their request: the destroy inside is a login or logout. */
+  readonly regenerating: Map<string, { req: object; seen: boolean }>;
+  /** Sessions saved with an expired cookie: a destroy inside (connect-redis) is the expiry's to end. */
+  readonly expiring: Set<string>;
+}
+
+/** The record of a watched store, if it has one. */
+export function storeWatchOf(store: object): StoreWatch | undefined {
+  return (store as { [kStoreWatch]?: StoreWatch })[kStoreWatch];
+}
+
+/** Gives the store its record (non-enumerable: the store is the app's). */
+export function newStoreWatch(store: object): StoreWatch {
+  const watch: StoreWatch = { servers: new Set(), regenerating: new Map(), expiring: new Set() };
+  Object.defineProperty(store, kStoreWatch, { value: watch, configurable: true });
+  return watch;
 }

@@ -193,6 +193,10 @@ export class ServerState {
   crossNode: boolean | undefined = undefined;
   /** This server listens for other nodes' revocations. */
   listening = false;
+  /** The session stores whose destroys this server hears (sessions/store-logouts.ts). */
+  readonly watchedStores = new WeakSet();
+  /** disconnectOnLogout has seen a request with a session: it is in the path of some routes. */
+  logoutWatched = false;
   /** Revalidation rounds, by interval: their timer and how many connected sockets use them. */
   readonly revalidations = new Map<
     number,

@@ -40,6 +40,11 @@ export function knowStore(session: Middleware, store: unknown): void {
   });
 }
 
+/** The store behind the session middleware, once a read or the setup probe has shown it. */
+export function knownStore(session: Middleware): object | undefined {
+  return storeOf.get(session);
+}
+
 /** Whether the session middleware's store is known to be disconnected. */
 export function storeIsDown(session: Middleware): boolean {
   const store = storeOf.get(session);

@@ -26,7 +26,7 @@ import {
   sidOf,
 } from '../support/server.js';
 import { within, connected } from '../support/bounded.js';
-import { sessionRoom } from '../support/session-ending.js';
+import { destroyElsewhere, sessionRoom } from '../support/session-ending.js';
 import { expiredInStore } from '../support/stores.js';
 import { testClock, type TestClock } from '../support/clock.js';
 import { settledTimeouts, timersBackTo } from '../support/timers.js';
@@ -760,9 +760,23 @@ describe('session lifecycle: connection state recovery', () => {
     await stayedOut(r);
   });
 
-  test('logged out over HTTP without disconnectOnLogout while away: the recovered socket is checked again, gets session:ended, its events never reach a handler', async (tc) => {
+  test('logged out over HTTP without disconnectOnLogout while away: refused ERR_UNAUTHORIZED, not recovered', async (tc) => {
+    // The logout's destroy at the store ends the session as disconnectOnLogout's would.
     const r = await connectedThenAway(tc);
     await r.t.logout(r.cookie);
+    const outcome = outcomeOf(r.client);
+    r.client.connect();
+    assert.deepEqual(await outcome, REFUSED);
+    await stayedOut(r);
+  });
+
+  test('session destroyed where the package cannot see it while away: the recovered socket is checked again, gets session:ended, its events never reach a handler', async (tc) => {
+    const r = await connectedThenAway(tc);
+    await new Promise<void>((resolve) => {
+      destroyElsewhere(r.t.store, sidOf(r.cookie), () => {
+        resolve();
+      });
+    });
     const handledBefore = r.handled.length;
     const outcome = outcomeOf(r.client);
     const ended = nextEvent(r.client, SESSION_ENDED_EVENT);

@@ -389,3 +389,16 @@ export async function endedMidHandshake(
   }
   return { t, socket, cookie };
 }
+
+/**
+ * Deletes a session as the package cannot see: as another process would, through its own store
+ * instance on the same backend (or a script deleting the key). The package watches the destroys of
+ * the store instances its sockets' sessions came from (an own `destroy` on the instance); this
+ * calls the store class's own method, past that instance's. What revalidation is there to catch.
+ */
+export function destroyElsewhere(store: object, sid: string, done?: (err?: unknown) => void) {
+  const { destroy } = Object.getPrototypeOf(store) as {
+    destroy: (sid: string, done?: (err?: unknown) => void) => unknown;
+  };
+  return destroy.call(store, sid, done);
+}
