@@ -579,7 +579,7 @@ class Bench {
     await this.client.call('close', { group });
     await server.child.call('waitConnections', { count: 0, timeoutMs: 120_000 });
     // Per store read (one per session per round), not per window: the window is not in phase with
-    // the rounds, and held 23,008 to 33,136 reads for a nominal 30,000 in 14 runs (issue 19).
+    // the rounds, and held 23,008 to 33,136 reads for a nominal 30,000 in 24 runs (issue 19).
     this.addRow({
       section,
       figure: 'server CPU ms / round, per 10,000 sessions',
