@@ -1,7 +1,8 @@
 import type { Namespace, Socket } from 'socket.io';
 import { originStep, sessionStep, socketLifecycle, trackStep } from '../handshake/handshake.js';
 import { onConnectionEverywhere, useEverywhere } from '../socket-io/namespace-layers.js';
-import { probeSession } from '../diagnostics/explain.js';
+import { knownStore, probeSession } from '../diagnostics/explain.js';
+import { watchStore } from '../sessions/store-logouts.js';
 import {
   type SessionNamespaceOptions,
   handshakeOptions,
@@ -109,6 +110,10 @@ export function passportNamespace(
       if (state?.token && !state.ended) acceptFreshTokens(state, tokens);
     });
   }
-  if (withSession) probeSession(handshake.session, handshake.app, nsp.server.path());
+  if (withSession) {
+    probeSession(handshake.session, handshake.app, nsp.server.path());
+    // This node hears its store's destroys before any socket comes (store-logouts.ts).
+    watchStore(nsp.server, knownStore(handshake.session));
+  }
   return nsp;
 }

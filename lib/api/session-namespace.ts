@@ -27,7 +27,8 @@ import {
   isGuarded,
   toNamespace,
 } from './setup.js';
-import { explainAllowed, probeSession } from '../diagnostics/explain.js';
+import { explainAllowed, knownStore, probeSession } from '../diagnostics/explain.js';
+import { watchStore } from '../sessions/store-logouts.js';
 import { setupWarnings } from '../diagnostics/setup-warnings.js';
 import { childrenOf } from '../socket-io/socket-io-internals.js';
 import { type HandshakeOptions, serverState } from '../core/state.js';
@@ -171,6 +172,8 @@ export function sessionNamespace(
   useEverywhere(nsp, socketLifecycle, trackStep(handshake));
   layerLifecycle(nsp, handshake);
   probeSession(handshake.session, handshake.app, nsp.server.path());
+  // This node hears its store's destroys before any socket comes (store-logouts.ts).
+  watchStore(nsp.server, knownStore(handshake.session));
   return nsp;
 }
 

@@ -47,81 +47,114 @@ export function runChain<Res extends ChainResponse>(
   respond: (ended: (refused: SessionAuthError) => void) => Res,
   done: (err: SessionAuthError | undefined, res: Res) => void,
 ): void {
-  const { middleware, timeoutMs, onError, express } = chain;
-  let settled = false;
-  let index = 0;
+  new ChainRun(chain, socket, req, respond, done).step();
+}
 
-  const finish = (error?: SessionAuthError): void => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    stopWatching();
+// The timer's callback, one function for every run: no closure per run.
+function timedOut<Res extends ChainResponse>(run: ChainRun<Res>): void {
+  const { chain, index, res } = run;
+  run.finish(chain.timeout?.(index - 1, res) ?? refusal(ERR_MIDDLEWARE_TIMEOUT, 503));
+}
+
+// One run of a chain: its state in fields, so that a step costs one closure (its `next`).
+class ChainRun<Res extends ChainResponse> {
+  settled = false;
+  /** The next middleware to call. */
+  index = 0;
+  /** The step whose `next` is awaited (each step numbered from 1), or 0 once it was called. */
+  awaited = 0;
+  readonly res: Res;
+  private readonly timer: NodeJS.Timeout;
+  private readonly stopWatching: () => void;
+
+  constructor(
+    readonly chain: Chain<Res>,
+    private readonly socket: Socket,
+    private readonly req: object,
+    respond: (ended: (refused: SessionAuthError) => void) => Res,
+    private readonly done: (err: SessionAuthError | undefined, res: Res) => void,
+  ) {
+    this.res = respond((refused) => {
+      this.finish(refused);
+    });
+    this.timer = setTimeout(timedOut, chain.timeoutMs, this);
+    // The client left: Socket.IO discards the socket unanswered, whatever this error says, and the
+    // handshake channel reports it as `left` (handshakeSettled), not as this refusal.
+    this.stopWatching = onConnectionClose(socket, () => {
+      this.finish(refusal(ERR_MIDDLEWARE_TIMEOUT, 503));
+    });
+  }
+
+  finish(error?: SessionAuthError): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.stopWatching();
     // Dropped, so that the closures of this run do not live as long as the socket.
-    if (express) (req as { next?: Next }).next = undefined;
+    if (this.chain.express) (this.req as { next?: Next }).next = undefined;
     // Deferred, so that later namespace middleware does not run inside this middleware's
     // try/catch, where its errors would be taken for this middleware's.
-    process.nextTick(done, error, res);
-  };
-  const res = respond(finish);
+    process.nextTick(this.done, error, this.res);
+  }
 
-  const timer = setTimeout(() => {
-    finish(chain.timeout?.(index - 1, res) ?? refusal(ERR_MIDDLEWARE_TIMEOUT, 503));
-  }, timeoutMs);
-  // The client left: Socket.IO discards the socket unanswered, whatever this error says, and the
-  // handshake channel reports it as `left` (handshakeSettled), not as this refusal.
-  const stopWatching = onConnectionClose(socket, () => {
-    finish(refusal(ERR_MIDDLEWARE_TIMEOUT, 503));
-  });
-
-  const step = (signal?: unknown): void => {
+  step(signal?: unknown): void {
     // A response that has started (express-session holds back the real end until it has saved)
     // is on its way to a refusal: the end, or the timeout, settles it.
-    if (settled || res.headersSent) return;
+    if (this.settled || this.res.headersSent) return;
     // 'route' moves on to the next middleware; 'router' leaves this chain, as in Express.
     if (signal === 'router') {
-      finish();
+      this.finish();
+    } else if (signal && signal !== 'route') {
+      this.refuse(signal);
+    } else {
+      const fn = this.chain.middleware[this.index++];
+      if (fn) this.call(fn, this.index);
+      else this.finish();
+    }
+  }
+
+  private refuse(signal: unknown): void {
+    const { onError } = this.chain;
+    if (signal instanceof SessionAuthError) {
+      // A refusal made where the error happened (a store failure): its cause is reported.
+      if (signal.cause !== undefined)
+        report(onError, signal.cause, this.socket, signal.data.status);
+      this.finish(signal);
       return;
     }
-    if (signal && signal !== 'route') {
-      if (signal instanceof SessionAuthError) {
-        // A refusal made where the error happened (a store failure): its cause is reported.
-        if (signal.cause !== undefined) report(onError, signal.cause, socket, signal.data.status);
-        finish(signal);
-        return;
-      }
-      const error = middlewareError(signal);
-      report(onError, signal, socket, error.data.status);
-      finish(error);
-      return;
-    }
-    const fn = middleware[index++];
-    if (!fn) {
-      finish();
-      return;
-    }
-    let called = false;
+    const error = middlewareError(signal);
+    report(onError, signal, this.socket, error.data.status);
+    this.finish(error);
+  }
+
+  private call(fn: Middleware, id: number): void {
+    this.awaited = id;
     const next: Next = (err) => {
-      if (called) return;
-      called = true;
-      step(err);
+      if (this.awaited !== id) return;
+      this.awaited = 0;
+      this.step(err);
     };
-    if (express) (req as { next?: Next }).next = next;
-    const failed = (error: unknown): void => {
-      if (called || settled) {
-        // Thrown after this middleware had already moved on: the client cannot be told.
-        report(onError, error, socket);
-        return;
-      }
-      next(error ?? new Error('middleware rejected without a reason'));
-    };
+    if (this.chain.express) (this.req as { next?: Next }).next = next;
     try {
-      const result = fn(req, res, next);
-      if (isThenable(result)) result.then(undefined, failed);
+      const result = fn(this.req, this.res, next);
+      if (isThenable(result)) {
+        result.then(undefined, (error: unknown) => {
+          this.failed(id, next, error);
+        });
+      }
     } catch (error) {
-      failed(error);
+      this.failed(id, next, error);
     }
-  };
-  step();
+  }
+
+  private failed(id: number, next: Next, error: unknown): void {
+    if (this.awaited !== id || this.settled) {
+      // Thrown after this middleware had already moved on: the client cannot be told.
+      report(this.chain.onError, error, this.socket);
+      return;
+    }
+    next(error ?? new Error('middleware rejected without a reason'));
+  }
 }
 
 /** The refusal for a response a middleware ended: its status, its Location, its short text. */

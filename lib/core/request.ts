@@ -13,7 +13,7 @@ import {
   ownRequest,
   setOwnRequest,
   watchCookieID as watchView,
-} from './state.js';
+} from './state-fields.js';
 import type { ExpressApp } from './types.js';
 
 const kConnection = Symbol('connection request');
@@ -94,7 +94,7 @@ function expressFields(proto: object, app: ExpressApp): void {
 // cookie once the signature checked out with one of its secrets, or undefined (no cookie of its
 // name, or one its secrets did not sign): the one place its signature check shows. Kept, for the
 // reason a socket has no user, only for a view being read with a reason wanted: the watch is a
-// field of the view (state.ts's kCookieID), set by watchCookieID.
+// field of the view (state-fields.ts's kCookieID), set by watchCookieID.
 function cookieIDField(proto: object): void {
   Object.defineProperty(proto, 'sessionID', {
     configurable: true,

@@ -106,29 +106,16 @@ export function createResponse(
   Object.setPrototypeOf(res, app.response);
   Object.assign(res, { app, locals: Object.create(null) as Record<string, unknown> });
 
-  const chunks: Buffer[] = [];
-  let kept = 0;
-  const keep = (chunk: unknown, encoding: unknown): void => {
-    if (chunk == null || kept >= MAX_BODY_BYTES) return;
-    const buffer =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-        : Buffer.from(chunk as Uint8Array);
-    const part = buffer.subarray(0, MAX_BODY_BYTES - kept);
-    chunks.push(part);
-    kept += part.length;
-  };
+  const body = new KeptBody();
   // `writeHead` is called, not skipped, so that on-headers hooks (express-session's) run as usual.
   const sendHeaders = (): void => {
     if (!res.headersSent) res.writeHead(res.statusCode);
   };
-  const callbackOf = (...args: unknown[]): Callback | undefined =>
-    args.find((a): a is Callback => typeof a === 'function');
 
   res.write = function write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
     if (res.writableEnded) return false;
     sendHeaders();
-    keep(chunk, encoding);
+    body.keep(chunk, encoding);
     const done = callbackOf(encoding, cb);
     if (done) process.nextTick(done);
     return true;
@@ -136,11 +123,11 @@ export function createResponse(
 
   res.end = function end(chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
     if (res.writableEnded) return res;
-    if (typeof chunk !== 'function') keep(chunk, encoding);
+    if (typeof chunk !== 'function') body.keep(chunk, encoding);
     sendHeaders();
     // `writableEnded`, `finished` and on-finished all read this flag.
     (res as { finished: boolean }).finished = true;
-    onEnd(res, Buffer.concat(chunks).toString('utf8'));
+    onEnd(res, body.text());
     const done = callbackOf(chunk, encoding, cb);
     process.nextTick(() => {
       res.emit('prefinish');
@@ -150,8 +137,39 @@ export function createResponse(
     return res;
   } as ResponseStandIn['end'];
 
-  // Node writes headers given to writeHead straight into the raw header text, where getHeader()
-  // cannot see them; set them first, so the refusal can read Location and Content-Type.
+  showHeadersGivenToWriteHead(res);
+  res.flushHeaders = sendHeaders;
+  return res;
+}
+
+function callbackOf(...args: unknown[]): Callback | undefined {
+  return args.find((a): a is Callback => typeof a === 'function');
+}
+
+/** The first bytes of a response's body, up to MAX_BODY_BYTES. */
+class KeptBody {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+
+  keep(chunk: unknown, encoding: unknown): void {
+    if (chunk == null || this.kept >= MAX_BODY_BYTES) return;
+    const buffer =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+        : Buffer.from(chunk as Uint8Array);
+    const part = buffer.subarray(0, MAX_BODY_BYTES - this.kept);
+    this.chunks.push(part);
+    this.kept += part.length;
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+// Node writes headers given to writeHead straight into the raw header text, where getHeader()
+// cannot see them; set them first, so the refusal can read Location and Content-Type.
+function showHeadersGivenToWriteHead(res: ResponseStandIn): void {
   const writeHead = res.writeHead.bind(res);
   res.writeHead = function writeHeadVisibly(
     statusCode: number,
@@ -162,9 +180,6 @@ export function createResponse(
     for (const [name, value] of headerEntries(fields)) res.setHeader(name, value);
     return typeof reason === 'string' ? writeHead(statusCode, reason) : writeHead(statusCode);
   } as ResponseStandIn['writeHead'];
-
-  res.flushHeaders = sendHeaders;
-  return res;
 }
 
 const entities: Record<string, string> = {

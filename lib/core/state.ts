@@ -1,14 +1,13 @@
-// What the package keeps, in one place: one record per Socket.IO server and one per tracked socket,
-// and the few fields kept on a socket itself (see the end of this file). Each is created here and
-// nowhere else; the modules that work on them (expiry, revocation, writes, revalidation) keep their
+// What the package keeps, in one module: one record per Socket.IO server and one per tracked
+// socket (this file), and the few fields kept on a socket itself (its record here, the others in
+// state-fields.ts). Each is created here and nowhere else; the modules that work on them (expiry, revocation, writes, revalidation) keep their
 // data in these records, never in module-level registries, so two servers in one process share
 // nothing.
 import { createHash, hash } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
 import type { Middleware } from './chain.js';
 import { realClock, type Clock, type ClockTimer } from './clock.js';
-import type { NoUserReason } from '../diagnostics/diagnostics.js';
-import type { SessionAuthError, SocketEndedCode } from './errors.js';
+import type { SocketEndedCode } from './errors.js';
 import type { ReadResponse } from './response.js';
 import type {
   AllowedOrigins,
@@ -153,10 +152,7 @@ export class SocketState {
   ) {}
 }
 
-/**
- * A presence tracker (lib/presence/) as this server's record keeps it: told of each socket admitted
- * (tracked or not) and of each tracked socket that was connected and is gone.
- */
+/** A presence tracker (lib/presence/): told of each socket admitted, and each connected one gone. */
 export interface PresenceWatcher {
   arrived(socket: Socket, state: SocketState | undefined): void;
   left(state: SocketState): void;
@@ -186,8 +182,6 @@ export class ServerState {
   readonly expiryByPid = new Map<string, { expires: number; until: number }>();
   /** Writes of one session from this node, one after another: the tail of each queue. */
   readonly writeQueues = new Map<string, Promise<void>>();
-  /** Session reads under way, by connection: namespace connects that overlap share one. */
-  readonly reads = new WeakMap<object, SharedRead>();
   /** Refreshes under way on this node, by user or session key: a flood becomes one more pass. */
   readonly refreshes = new Map<string, { again: boolean; done: Promise<void> }>();
   /** This server listens for other nodes' refreshes. */
@@ -205,6 +199,10 @@ export class ServerState {
   crossNode: boolean | undefined = undefined;
   /** This server listens for other nodes' revocations. */
   listening = false;
+  /** The session stores whose destroys this server hears (sessions/store-logouts.ts). */
+  readonly watchedStores = new WeakSet();
+  /** disconnectOnLogout has seen a request with a session: it is in the path of some routes. */
+  logoutWatched = false;
   /** Revalidation rounds, by interval: their timer and how many connected sockets use them. */
   readonly revalidations = new Map<
     number,
@@ -228,138 +226,16 @@ export function serverState(io: Server): ServerState {
   return state;
 }
 
-// ---------------------------------------------------------------------------------------------
-// What is kept on the socket itself, and on its own request view: fields under symbols on objects
-// every socket has anyway, cheaper than WeakMap entries, each set at the same point for every
-// socket that gets it, so their shapes stay shared. The only per-socket state outside the records
-// above, for what a socket needs before it is tracked or when it never is:
-//   kState        on the socket: its SocketState, once tracked
-//   kWhy          on the socket: why it has no user (diagnostics/explain.ts), for its refusal and
-//                 the `handshake` message; only when the reasons are wanted
-//   kEventGuards  on the socket: the requireAuth guards whose authorizeEvent guard it has, so a
-//                 namespace's middleware run again (recovery) does not guard its events twice
-//   `request`     on the socket, an own property: its request view (core/request.ts), which the
-//                 app reads as `socket.request`
-//   kCookieID     on the request view, only while its session is read with the reasons wanted:
-//                 what express-session took from the session cookie (core/request.ts)
-//   kLate         on a socket that was there before a namespace was layered: the steps it still
-//                 has to pass (handshake/late.ts)
-// ---------------------------------------------------------------------------------------------
-
+// The socket's record is a field of the socket (cheaper than a WeakMap entry), set by trackSocket
+// below. The other fields the package keeps on a socket, its request view and its connection are
+// in state-fields.ts.
 const kState = Symbol('socket.io-session-auth');
-const kWhy = Symbol('socket.io-session-auth why');
-const kEventGuards = Symbol('socket.io-session-auth event guards');
-const kCookieID = Symbol('socket.io-session-auth cookie ID');
-const kLate = Symbol('socket.io-session-auth late check');
 
-/** Why a socket has no user, and whether its client may be told. */
-export interface NoUser {
-  reason: NoUserReason;
-  explain: boolean;
-}
-
-type Kept = Socket & {
-  [kState]?: SocketState;
-  [kWhy]?: NoUser;
-  [kEventGuards]?: Guard | Guard[];
-  [kLate]?: LateCheck;
-};
-
-type NamespaceStep = (socket: Socket, next: (err?: Error) => void) => void;
-
-/**
- * A socket that was there (connected, or in its handshake) before a namespace it is on was layered:
- * the steps added since, which it passes as a fresh connect would (handshake/late.ts).
- */
-export interface LateCheck {
-  /** The middleware added since, in order, not yet run on it. */
-  readonly steps: NamespaceStep[];
-  /** The `connection` listeners added since, run once it has passed every step. */
-  readonly admits: ((socket: Socket) => void)[];
-  /** While a check runs: resolved when it is done, and its held events go on or are refused. */
-  done: Promise<void> | undefined;
-  release: () => void;
-  /** The refusal that ended it, once one did. */
-  refused: SessionAuthError | undefined;
-  /** Its events are held by the check (a `socket.use` guard, added once). */
-  holding: boolean;
-}
-
-/** The socket's late check, created on first use. */
-export function lateCheckOf(socket: Socket): LateCheck {
-  const kept = socket as Kept;
-  kept[kLate] ??= {
-    steps: [],
-    admits: [],
-    done: undefined,
-    release: () => undefined,
-    refused: undefined,
-    holding: false,
-  };
-  return kept[kLate];
-}
+type Kept = Socket & { [kState]?: SocketState };
 
 /** The record of a tracked socket, if it has one. */
 export function socketState(socket: Socket): SocketState | undefined {
   return (socket as Kept)[kState];
-}
-
-/** Keeps why the socket has no user. */
-export function keepWhy(socket: Socket, why: NoUser): void {
-  (socket as Kept)[kWhy] = why;
-}
-
-/** Why the socket has no user, if the package knows. */
-export function whyOf(socket: Socket): NoUser | undefined {
-  return (socket as Kept)[kWhy];
-}
-
-/**
- * Notes that `guard`'s authorizeEvent guards the socket's events; false if it already did. One
- * guard (most sockets) is kept as itself, several in an array.
- */
-export function addEventGuard(socket: Socket, guard: Guard): boolean {
-  const kept = socket as Kept;
-  const current = kept[kEventGuards];
-  if (current === undefined) kept[kEventGuards] = guard;
-  else if (current === guard || (Array.isArray(current) && current.includes(guard))) return false;
-  else kept[kEventGuards] = Array.isArray(current) ? [...current, guard] : [current, guard];
-  return true;
-}
-
-/** The socket's own request view, if it has one (an own `request`, not Socket.IO's). */
-export function ownRequest(socket: Socket): object | undefined {
-  const own = Object.getOwnPropertyDescriptor(socket, 'request');
-  return own?.value as object | undefined;
-}
-
-/** Gives the socket its own request view, as `socket.request`. */
-export function setOwnRequest(socket: Socket, view: object): void {
-  Object.defineProperty(socket, 'request', { value: view, configurable: true });
-}
-
-type Watched = { [kCookieID]?: CookieWatch | undefined };
-/** What express-session's first `sessionID` write on a watched view was. */
-export interface CookieWatch {
-  written: boolean;
-  id: unknown;
-}
-
-/** Starts watching the view's first `sessionID` write. */
-export function watchCookieID(view: object): void {
-  (view as Watched)[kCookieID] = { written: false, id: undefined };
-}
-
-/** The watch of the view, if it is watched (request.ts's `sessionID` setter fills it). */
-export function cookieWatchOf(view: object): CookieWatch | undefined {
-  return (view as Watched)[kCookieID];
-}
-
-/** The watch, and stops watching (the field stays, undefined: a delete would slow the view). */
-export function endCookieWatch(view: object): CookieWatch | undefined {
-  const watched = (view as Watched)[kCookieID];
-  if (watched !== undefined) (view as Watched)[kCookieID] = undefined;
-  return watched;
 }
 
 /** The user key of a session of any shape: what serializeUser stored, as a string. */

@@ -9,7 +9,7 @@ import { debug } from './debug.js';
 import { type NoUserReason, REASONS, listening, warnOnce } from './diagnostics.js';
 import type { Middleware } from '../core/chain.js';
 import { SessionReadResponse } from '../core/response.js';
-import { keepWhy } from '../core/state.js';
+import { keepWhy } from '../core/state-fields.js';
 import type { ExpressApp } from '../core/types.js';
 import { sessionUserOf } from '../core/user.js';
 
@@ -38,6 +38,11 @@ export function knowStore(session: Middleware, store: unknown): void {
   emitter.on('connect', () => {
     state.up = true;
   });
+}
+
+/** The store behind the session middleware, once a read or the setup probe has shown it. */
+export function knownStore(session: Middleware): object | undefined {
+  return storeOf.get(session);
 }
 
 /** Whether the session middleware's store is known to be disconnected. */
@@ -210,7 +215,7 @@ function signedSessionID(header: string): string | undefined {
   return undefined;
 }
 
-/** Keeps why the socket has no user (state.ts), for its refusal and the handshake message. */
+/** Keeps why the socket has no user (state-fields.ts), for its refusal and the handshake message. */
 export function rememberWhy(socket: Socket, reason: NoUserReason, explain: boolean): void {
   keepWhy(socket, { reason, explain });
   debug('nsp %s socket %s has no user: %s', socket.nsp.name, socket.id, REASONS[reason]);

@@ -8,6 +8,7 @@ import { crossNode } from '../live/revocation.js';
 import { corsOptions, recoveryOptions } from '../socket-io/socket-io-internals.js';
 import type { ExpressApp } from '../core/types.js';
 import { sessionUserOf } from '../core/user.js';
+import { serverState } from '../core/state.js';
 
 /** The server's own options: connectionStateRecovery, and CORS that lets any page in. */
 export function setupWarnings(io: Server): void {
@@ -63,6 +64,7 @@ export function sessionWarnings(
         "app.set('trust proxy', …) and pass { app } to sessionNamespace.",
     );
   }
+  if (store === undefined && sessionUserOf(session) !== undefined) logoutUnseen(socket.nsp.server);
   const name = (store as { constructor?: { name?: unknown } } | undefined)?.constructor?.name;
   if (name === 'MemoryStore' && crossNode(socket.nsp.server)) {
     warnOnce(
@@ -72,4 +74,21 @@ export function sessionWarnings(
         'sockets here. Use a shared store (connect-redis, …).',
     );
   }
+}
+
+/**
+ * A session kept in its cookie (cookie-session) has no store whose destroys the package can see:
+ * only disconnectOnLogout, in the path of the logout route, sees a logout. It has seen no request
+ * with a session on this server yet: mounted after the routes, or not at all.
+ */
+function logoutUnseen(io: Server): void {
+  if (serverState(io).logoutWatched) return;
+  warnOnce(
+    'SOCKET_IO_SESSION_AUTH_LOGOUT_UNSEEN',
+    'Sessions kept in their cookie (cookie-session?) have no store whose destroys ' +
+      'socket.io-session-auth can see, and disconnectOnLogout has seen no request yet: a logout ' +
+      "would leave that user's sockets open. Mount it after the session middleware and before " +
+      'your routes, app.use(sessionMiddleware, passport.session(), disconnectOnLogout(io)), or ' +
+      'call disconnectUser(io, userKey) when a user logs out.',
+  );
 }

@@ -3,7 +3,8 @@
 import type { Socket } from 'socket.io';
 import { ERR_UNAUTHORIZED, type SessionAuthError, refusal } from '../core/errors.js';
 import { warnOnce } from '../diagnostics/diagnostics.js';
-import { type Guard, addEventGuard, socketState, whyOf } from '../core/state.js';
+import { type Guard, socketState } from '../core/state.js';
+import { addEventGuard, whyOf } from '../core/state-fields.js';
 import { guardJoins, keepGuard } from '../live/authorization.js';
 import { refuseEvent, sessionHasEnded } from '../live/events.js';
 import { decide } from './decide.js';

@@ -18,13 +18,7 @@
 import type { Socket } from 'socket.io';
 import { ERR_MIDDLEWARE_ERROR, ERR_ORIGIN_FORBIDDEN, refusal, report } from '../core/errors.js';
 import { requestOf } from '../core/request.js';
-import {
-  type Guard,
-  type HandshakeOptions,
-  serverState,
-  socketState,
-  unindex,
-} from '../core/state.js';
+import { type Guard, type HandshakeOptions, socketState, unindex } from '../core/state.js';
 import type { SessionRequest } from '../core/types.js';
 import { disarmExpiry } from '../live/expiry.js';
 import { rememberExpiry } from '../live/recovery.js';
@@ -67,11 +61,10 @@ export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
   return function readSessionMiddleware(socket, next) {
     const req = requestOf(socket, options.app) as SessionRequest;
     warnIfReadTwice(req);
-    const { reads } = serverState(socket.nsp.server);
-    const shared = sharedRead(reads, socket, reader);
+    const shared = sharedRead(socket, reader);
     // Another namespace of this connection is reading the same session right now: wait for it.
     if (shared) followRead(shared, reader, socket, req, next);
-    else leadRead(reads, reader, socket, req, next);
+    else leadRead(reader, socket, req, next);
   };
 }
 

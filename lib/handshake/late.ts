@@ -8,7 +8,7 @@
 import type { Socket } from 'socket.io';
 import { ERR_MIDDLEWARE_ERROR, SessionAuthError, refusal } from '../core/errors.js';
 import { publish } from '../diagnostics/diagnostics.js';
-import { type LateCheck, lateCheckOf } from '../core/state.js';
+import { type LateCheck, lateCheckOf } from '../core/state-fields.js';
 import { refuseEvent } from '../live/events.js';
 import { SESSION_ENDED_EVENT, type SessionEndedPayload } from '../live/revocation.js';
 

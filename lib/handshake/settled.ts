@@ -4,7 +4,7 @@ import type { Socket } from 'socket.io';
 import { SessionAuthError } from '../core/errors.js';
 import { debug } from '../diagnostics/debug.js';
 import { connectionDigest, publish } from '../diagnostics/diagnostics.js';
-import { whyOf } from '../core/state.js';
+import { whyOf } from '../core/state-fields.js';
 import { connectionIdOf, sendDisconnectPacket } from '../socket-io/socket-io-internals.js';
 
 /**

@@ -2,6 +2,7 @@
 // first leads it, the others wait for it and get its session as express-session would load it.
 import type { Socket } from 'socket.io';
 import type { SharedRead } from '../core/state.js';
+import { readUnderWay, setReadUnderWay } from '../core/state-fields.js';
 import type { SessionRequest } from '../core/types.js';
 import { explainNoUser } from '../diagnostics/no-user.js';
 import { type SessionReader, readSession, storedSessionID } from './session-read.js';
@@ -9,12 +10,8 @@ import { type SessionReader, readSession, storedSessionID } from './session-read
 type Next = (err?: Error) => void;
 
 /** The read under way on this connection, when it reads the same session the same way. */
-export function sharedRead(
-  reads: WeakMap<object, SharedRead>,
-  socket: Socket,
-  reader: SessionReader,
-): SharedRead | undefined {
-  const shared = reads.get(socket.conn);
+export function sharedRead(socket: Socket, reader: SessionReader): SharedRead | undefined {
+  const shared = readUnderWay(socket.conn);
   const { session, passport, app } = reader.options;
   return shared && shared.session === session && shared.passport === passport && shared.app === app
     ? shared
@@ -43,7 +40,6 @@ export function followRead(
 
 /** Reads the session for this connect and for every connect of the connection that waits on it. */
 export function leadRead(
-  reads: WeakMap<object, SharedRead>,
   reader: SessionReader,
   socket: Socket,
   req: SessionRequest,
@@ -52,9 +48,9 @@ export function leadRead(
   const { session, passport, app } = reader.options;
   const connection = socket.conn;
   const own: SharedRead = { session, passport, app, waiting: [] };
-  reads.set(connection, own);
+  setReadUnderWay(connection, own);
   readSession(reader, socket, req, (err, res) => {
-    if (reads.get(connection) === own) reads.delete(connection);
+    if (readUnderWay(connection) === own) setReadUnderWay(connection, undefined);
     for (const follow of own.waiting) follow(err || res.skipped ? undefined : { req, res });
     if (err) next(err);
     else explainNoUser(reader.options, socket, req, res, next);

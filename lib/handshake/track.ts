@@ -11,6 +11,7 @@ import { rememberIdentity } from '../live/recovery.js';
 import { hashOf } from '../live/writes.js';
 import { storedSessionID } from './session-read.js';
 import { sessionWarnings } from '../diagnostics/setup-warnings.js';
+import { watchStore } from '../sessions/store-logouts.js';
 
 /**
  * A session is tracked when the store has seen it (express-session), or when it holds a Passport
@@ -32,6 +33,8 @@ export function track(socket: Socket, options: HandshakeOptions): void {
     Object.assign(session, { save, reload });
   }
   sessionWarnings(socket, session, req.sessionStore, options.app, !!options.passport);
+  // The store's destroys end this session's sockets, whoever calls them (store-logouts.ts).
+  if (sessionID !== undefined) watchStore(socket.nsp.server, req.sessionStore);
   const state = trackSocket(socket, options, sessionID, userKey);
   rememberIdentity(state);
   if (options.autoSave) {

@@ -62,11 +62,13 @@ export function disarmExpiry(state: SocketState): void {
   schedule(state.server);
 }
 
-// One timer per server, at the earliest expiry in its heap.
+// One timer per server, at the earliest expiry in its heap, or before it: when the earliest socket
+// leaves, the timer set for it stays (re-arming it costs a timer per connection that leaves); it
+// fires early, finds nothing due and sets the next. An empty heap clears it.
 function schedule(server: ServerState): void {
   const first = server.expiryHeap[0];
   const at = first?.expires ?? Infinity;
-  if (at === server.expiryAt) return;
+  if (at === server.expiryAt || (at > server.expiryAt && at !== Infinity)) return;
   const { clock } = server;
   clock.clearTimeout(server.expiryTimer);
   server.expiryTimer = undefined;

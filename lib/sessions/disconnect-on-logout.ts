@@ -7,14 +7,20 @@ import { type EndedHow, warnOnce } from '../diagnostics/diagnostics.js';
 import { endEverywhere, sessionKey, userKey as userEndKey } from '../live/revocation.js';
 import { toServer } from '../api/setup.js';
 import { sessionUserKey } from '../core/user.js';
+import { serverState } from '../core/state.js';
+import { afterResponse, watchStore } from './store-logouts.js';
 
 type Done = (err?: unknown) => void;
 type SessionRequest = IncomingMessage & { user?: unknown };
 
 /**
- * Express middleware, installed once after `passport.session()`: from then on, every
- * `req.logout()`, `req.session.destroy()` and `req.session.regenerate()` in the app ends the old
- * session's sockets, in every namespace and on every node. Logout and destroy end them with
+ * Express middleware, installed once after `passport.session()` and before your routes. With
+ * express-session it is not needed for a logout to end sockets: every `req.logout()`,
+ * `req.session.destroy()`, `req.session.regenerate()` and `store.destroy(sid)` of the store a
+ * socket's session came from ends that session's sockets, in every namespace and on every node,
+ * before the app's callback runs (so before its response). What it adds: logouts with
+ * cookie-session (no store: a logout ends that user's sockets), and the store of every request it
+ * sees watched even before a socket has shown it. Logout and destroy end them with
  * `ERR_SESSION_REVOKED`; a regenerate with a user on the request (Passport's login) ends them with
  * `ERR_SESSION_ROTATED` once the response carrying the new cookie is sent, so the client can
  * reconnect with it.
@@ -32,7 +38,11 @@ export function disconnectOnLogout(
 
   return function disconnectOnLogoutMiddleware(req, res, next) {
     try {
-      const { session, sessionID } = req as { session?: unknown; sessionID?: unknown };
+      const { session, sessionID, sessionStore } = req as {
+        session?: unknown;
+        sessionID?: unknown;
+        sessionStore?: unknown;
+      };
       if (session === undefined) {
         // Mounted before the session middleware (or on a path it skips): it can see no logout.
         warnOnce(
@@ -44,13 +54,18 @@ export function disconnectOnLogout(
         );
       }
       if (session !== null && typeof session === 'object') {
+        serverState(server).logoutWatched = true;
         const { destroy, regenerate } = session as Partial<Session>;
         if (
           typeof sessionID === 'string' &&
           typeof destroy === 'function' &&
           typeof regenerate === 'function'
         ) {
-          watchSession(server, req, res, session as Session);
+          // Outside Express, the response a login's rotation waits for, where Express keeps it.
+          (req as { res?: ServerResponse }).res ??= res;
+          // The store's destroys end the sockets (store-logouts.ts), whether or not a socket has
+          // shown this store yet; a store that cannot be watched, per request as before.
+          if (!watchStore(server, sessionStore)) watchSession(server, req, res, session as Session);
         } else {
           // cookie-session (no session ID, no destroy): a logout ends the user's sockets.
           watchUser(server, req, res);
@@ -160,21 +175,4 @@ function watchUser(io: Server, req: IncomingMessage, res: ServerResponse): void 
     passportReq.logOut = logoutAndDisconnect;
   }
   afterResponse(res, endIfLoggedOut);
-}
-
-function afterResponse(res: ServerResponse, fn: () => void): void {
-  if (res.writableFinished || res.destroyed) {
-    fn();
-    return;
-  }
-  let called = false;
-  const once = (): void => {
-    if (called) return;
-    called = true;
-    res.off('finish', once);
-    res.off('close', once);
-    fn();
-  };
-  res.on('finish', once);
-  res.on('close', once);
 }

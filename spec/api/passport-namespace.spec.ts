@@ -8,7 +8,6 @@ import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import { Strategy as BearerStrategy } from 'passport-http-bearer';
-import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   ERR_AUTHORIZE_ERROR,
   ERR_FORBIDDEN,
@@ -26,11 +25,18 @@ import {
 } from '../../lib/index.js';
 import type { Socket as ServerSocket } from 'socket.io';
 import { serverState, socketState } from '../../lib/core/state.js';
-import { connected, connectError, within } from '../support/bounded.js';
+import { within } from '../support/bounded.js';
 import { request } from '../support/client.js';
 import { testClock } from '../support/clock.js';
 import { type TestContext, type TestServer, start, users } from '../support/server.js';
-import { expectEnded, type Seen, watchEnd } from '../support/session-ending.js';
+import { expectTabEnded, type KitTab, watchEnd } from '../support/session-ending.js';
+import { logIn, startWithKit } from '../support/kit.js';
+import {
+  expectRefused,
+  type Agent,
+  type Refusal,
+  type TestKit,
+} from 'socket.io-session-auth/testing';
 import { reporting, whoami } from '../support/whoami.js';
 
 const SECRET = 'jwt-spec-secret';
@@ -127,41 +133,41 @@ function app(onError?: (error: unknown) => void) {
   };
 }
 
-interface Tab {
-  socket: ClientSocket;
-  seen: Seen;
-}
+/** The spec's server, with the test kit on it. */
+type KitServer = TestServer & { kit: TestKit };
 
+/** A tab of `as` (by default a stranger) on `nsp`, sending `token` if given, watched for its end. */
 async function tab(
-  t: TestServer,
+  t: KitServer,
   nsp: string,
-  options: { cookie?: string; token?: string },
-): Promise<Tab> {
-  const socket = t.connect(nsp, {
-    ...(options.cookie !== undefined && { cookie: options.cookie }),
-    ...(options.token !== undefined && { auth: { token: options.token } }),
-  });
-  const seen = watchEnd(socket);
-  await connected(socket);
-  return { socket, seen };
+  options: { as?: Agent; token?: unknown },
+): Promise<KitTab> {
+  const agent = options.as ?? t.kit.anonymous();
+  const auth = options.token === undefined ? undefined : { token: options.token };
+  const socket = await agent.connect(nsp, auth === undefined ? {} : { auth });
+  return { nsp, socket, seen: watchEnd(socket) };
 }
 
-async function server(
-  tc: NodeTestContext,
-  onError?: (error: unknown) => void,
-): Promise<TestServer> {
-  return start(tc, app(onError));
+/** What a stranger sending `token` (if any) sees of its refused connect to `nsp`. */
+function refusalOf(t: KitServer, nsp: string, token?: unknown): Promise<Refusal> {
+  const auth = token === undefined ? {} : { auth: { token } };
+  return expectRefused(t.kit.anonymous().connect(nsp, auth));
+}
+
+async function server(tc: NodeTestContext, onError?: (error: unknown) => void): Promise<KitServer> {
+  const { t, kit } = await startWithKit(tc, app(onError));
+  return Object.assign(t, { kit });
 }
 
 describe('passportNamespace: the session first, then tokens', () => {
   test('a cookie session alone, a JWT alone, and both (the session wins)', async (tc) => {
     const t = await server(tc);
-    const alice = await t.login('alice');
-    const byCookie = await tab(t, '/chat', { cookie: alice });
+    const alice = await logIn(t.kit, 'alice');
+    const byCookie = await tab(t, '/chat', { as: alice });
     assert.equal((await whoami(byCookie.socket)).user, 'alice');
     const byToken = await tab(t, '/chat', { token: jwtFor('2') });
     assert.equal((await whoami(byToken.socket)).user, 'bob');
-    const both = await tab(t, '/chat', { cookie: alice, token: jwtFor('2') });
+    const both = await tab(t, '/chat', { as: alice, token: jwtFor('2') });
     assert.equal((await whoami(both.socket)).user, 'alice');
     const sockets = await t.io.of('/chat').fetchSockets();
     assert.deepEqual(
@@ -189,15 +195,15 @@ describe('passportNamespace: the session first, then tokens', () => {
     const t = await server(tc, (error) => {
       reported.push(error);
     });
-    const none = await connectError(t.connect('/api'));
+    const none = await refusalOf(t, '/api');
     assert.deepEqual(none.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'no-token' });
-    const bad = await connectError(t.connect('/api', { auth: { token: 'not-a-token' } }));
+    const bad = await refusalOf(t, '/api', 'not-a-token');
     assert.deepEqual(bad.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
-    const expired = await connectError(t.connect('/api', { auth: { token: jwtFor('1', -10) } }));
+    const expired = await refusalOf(t, '/api', jwtFor('1', -10));
     assert.deepEqual(expired.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
-    const huge = await connectError(t.connect('/api', { auth: { token: 'x'.repeat(20_000) } }));
+    const huge = await refusalOf(t, '/api', 'x'.repeat(20_000));
     assert.deepEqual(huge.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
-    const failing = await connectError(t.connect('/api', { auth: { token: 'broken-key' } }));
+    const failing = await refusalOf(t, '/api', 'broken-key');
     assert.deepEqual(failing.data, { code: ERR_AUTHORIZE_ERROR, status: 500 });
     assert.equal(reported.length, 1);
     // The connection's own headers never carry the token.
@@ -214,7 +220,7 @@ describe('passportNamespace: the session first, then tokens', () => {
     const t = await server(tc);
     const admin = await tab(t, '/admin', { token: jwtFor('1') });
     assert.equal((await whoami(admin.socket)).user, 'alice');
-    const refused = await connectError(t.connect('/admin', { auth: { token: jwtFor('2') } }));
+    const refused = await refusalOf(t, '/admin', jwtFor('2'));
     assert.equal(refused.data?.code, ERR_FORBIDDEN);
     const user = users.find((u) => u.username === 'alice');
     assert.ok(user);
@@ -223,10 +229,10 @@ describe('passportNamespace: the session first, then tokens', () => {
     });
     (user as { role: string }).role = 'member';
     await refreshUser(t.io, '1');
-    await expectEnded(admin.socket, admin.seen, ERR_FORBIDDEN, 'demoted');
+    await expectTabEnded(admin, ERR_FORBIDDEN, 'demoted');
     const bob = await tab(t, '/api', { token: jwtFor('2') });
     await disconnectUser(t.io, '2');
-    await expectEnded(bob.socket, bob.seen, ERR_SESSION_REVOKED, 'bob');
+    await expectTabEnded(bob, ERR_SESSION_REVOKED, 'bob');
   });
   test('an app middleware after the token step that throws: onError hears it, the process goes on', async (tc) => {
     const heard: unknown[] = [];
@@ -234,7 +240,7 @@ describe('passportNamespace: the session first, then tokens', () => {
     const reported = new Promise<unknown>((resolve) => {
       hear = resolve;
     });
-    const t = await start(tc, (ctx) => {
+    const started = await startWithKit(tc, (ctx) => {
       app((error) => {
         heard.push(error);
         hear(error);
@@ -253,6 +259,7 @@ describe('passportNamespace: the session first, then tokens', () => {
     };
     process.on('unhandledRejection', onUnhandled);
     tc.after(() => process.off('unhandledRejection', onUnhandled));
+    const t = Object.assign(started.t, { kit: started.kit });
     const socket = t.connect('/buggy', { auth: { token: 'alice-api-key' } });
     tc.after(() => socket.close());
     const error = await within(reported, 'onError hearing the middleware throw');
@@ -278,7 +285,7 @@ describe('token lifetime on live sockets', () => {
     assert.equal((await whoami(short.socket)).user, 'alice', 'alive a millisecond before');
     assert.deepEqual(short.seen.events, []);
     await clock.advanceTo(exp);
-    await expectEnded(short.socket, short.seen, ERR_SESSION_EXPIRED, 'expired token');
+    await expectTabEnded(short, ERR_SESSION_EXPIRED, 'expired token');
     assert.ok(clock.now() >= exp, `ended ${exp - clock.now()} ms before the token's exp`);
   });
 
@@ -297,7 +304,7 @@ describe('token lifetime on live sockets', () => {
     // has run, and a socket still armed at the old exp would have been ended in the same pass. The
     // round trip after it on the renewed socket's own connection brings any end sent to it before.
     await clock.advanceTo(oldExp);
-    await expectEnded(control.socket, control.seen, ERR_SESSION_EXPIRED, 'control token');
+    await expectTabEnded(control, ERR_SESSION_EXPIRED, 'control token');
     assert.ok(clock.now() >= oldExp, `the control ended ${oldExp - clock.now()} ms before its exp`);
     assert.equal((await whoami(live.socket)).user, 'alice');
     assert.deepEqual(live.seen.events, []);
@@ -342,10 +349,10 @@ describe('token lifetime on live sockets', () => {
     const one = await tab(t, '/api', { token: jwtFor('1') });
     const answer = await request<{ error: { code: string } }>(one.socket, TOKEN_EVENT, jwtFor('2'));
     assert.equal(answer.error.code, ERR_SESSION_REVOKED);
-    await expectEnded(one.socket, one.seen, ERR_SESSION_REVOKED, "another user's token");
+    await expectTabEnded(one, ERR_SESSION_REVOKED, "another user's token");
     const two = await tab(t, '/api', { token: jwtFor('1') });
     await request(two.socket, TOKEN_EVENT, 'garbage');
-    await expectEnded(two.socket, two.seen, ERR_SESSION_REVOKED, 'a refused token');
+    await expectTabEnded(two, ERR_SESSION_REVOKED, 'a refused token');
   });
 });
 
@@ -384,29 +391,25 @@ describe('token expiry: the forms strategies give, and refusals naming the field
     const sockets = await Promise.all(
       forms.map(async ([what, info, expires]) => {
         const token = info === undefined ? jwtShaped({ exp: expSeconds }) : grant(info);
-        const socket = t.connect('/units', { auth: { token } });
-        const seen = watchEnd(socket);
+        const unit = await tab(t, '/units', { token });
         let endedAt = 0;
-        socket.on(SESSION_ENDED_EVENT, () => {
+        unit.socket.on(SESSION_ENDED_EVENT, () => {
           endedAt = clock.now();
         });
-        await connected(socket, what);
-        return { what, expires, socket, seen, endedAt: () => endedAt };
+        return { what, expires, unit, endedAt: () => endedAt };
       }),
     );
     // Each expiry in turn (two forms share one): a millisecond before it, its sockets and every
     // later one still answer; at it, its sockets end.
     for (const at of [...new Set(forms.map(([, , expires]) => expires))].sort((a, b) => a - b)) {
       await clock.advanceTo(at - 1);
-      for (const { what, expires, socket, seen } of sockets.filter((s) => s.expires >= at)) {
-        assert.equal((await whoami(socket)).user, 'alice', `${what}: alive just before ${at}`);
-        assert.deepEqual(seen.events, [], `${what}: not ended before its expiry ${expires}`);
+      for (const { what, expires, unit } of sockets.filter((s) => s.expires >= at)) {
+        assert.equal((await whoami(unit.socket)).user, 'alice', `${what}: alive just before ${at}`);
+        assert.deepEqual(unit.seen.events, [], `${what}: not ended before its expiry ${expires}`);
       }
       await clock.advanceTo(at);
-      for (const { what, expires, socket, seen, endedAt } of sockets.filter(
-        (s) => s.expires === at,
-      )) {
-        await expectEnded(socket, seen, ERR_SESSION_EXPIRED, what);
+      for (const { what, expires, unit, endedAt } of sockets.filter((s) => s.expires === at)) {
+        await expectTabEnded(unit, ERR_SESSION_EXPIRED, what);
         assert.ok(
           endedAt() >= expires,
           `${what}: ended ${expires - endedAt()} ms before its expiry`,
@@ -443,7 +446,7 @@ describe('token expiry: the forms strategies give, and refusals naming the field
     assert.equal((await whoami(live.socket)).user, 'alice', 'alive just before');
     assert.deepEqual(live.seen.events, [], 'not before the renewed expiry');
     await clock.advanceTo(soon);
-    await expectEnded(live.socket, live.seen, ERR_SESSION_EXPIRED, 'renewed to a near ISO expiry');
+    await expectTabEnded(live, ERR_SESSION_EXPIRED, 'renewed to a near ISO expiry');
     assert.ok(clock.now() >= soon, 'not before the renewed expiry');
   });
 
@@ -484,14 +487,14 @@ describe('token expiry: the forms strategies give, and refusals naming the field
       ],
     ];
     for (const [what, token, message] of cases) {
-      const err = await connectError(t.connect('/units', { auth: { token } }), what);
+      const err = await refusalOf(t, '/units', token);
       assert.deepEqual(err.data, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 }, what);
       assert.match(err.message, message, what);
     }
     // A real passport-jwt accepts a JWT whose exp was signed in milliseconds (year 50000 and more):
     // refused here, never a socket that outlives everything.
     const msJwt = jwt.sign({ sub: '1', exp: now + 3600_000 }, SECRET);
-    const err = await connectError(t.connect('/api', { auth: { token: msJwt } }), 'ms exp JWT');
+    const err = await refusalOf(t, '/api', msJwt);
     assert.deepEqual(err.data, { code: ERR_BAD_TOKEN_EXPIRY, status: 500 });
     assert.match(err.message, /the token's exp claim is too large for seconds/);
     // Each went to onError too (the server's log), with the same message.
@@ -563,10 +566,10 @@ describe('token expiry: the forms strategies give, and refusals naming the field
   test('an expiry already past is refused as an expired token is', async (tc) => {
     const t = await server(tc);
     const past = grant({ expires: new Date(Date.now() - 1000).toISOString() });
-    const refused = await connectError(t.connect('/units', { auth: { token: past } }));
+    const refused = await refusalOf(t, '/units', past);
     assert.deepEqual(refused.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
     const pastExp = grant({ exp: Math.floor(Date.now() / 1000) - 5 });
-    const also = await connectError(t.connect('/units', { auth: { token: pastExp } }));
+    const also = await refusalOf(t, '/units', pastExp);
     assert.deepEqual(also.data, { code: ERR_UNAUTHORIZED, status: 401, reason: 'bad-token' });
   });
 
@@ -601,7 +604,7 @@ describe('token expiry: the forms strategies give, and refusals naming the field
       grant({ expires: Date.now() - 1000 }),
     );
     assert.equal(past.error.code, ERR_SESSION_REVOKED);
-    await expectEnded(live.socket, live.seen, ERR_SESSION_REVOKED, 'renewed with a past expiry');
+    await expectTabEnded(live, ERR_SESSION_REVOKED, 'renewed with a past expiry');
   });
 });
 

@@ -10,7 +10,9 @@ import {
   type RequireAuthOptions,
 } from '../../lib/index.js';
 import { delay, request, shown } from '../support/client.js';
+import { expectRefused, type Refusal, type TestSocket } from 'socket.io-session-auth/testing';
 import { type TestContext, sidOf, start } from '../support/server.js';
+import { logIn, startWithKit } from '../support/kit.js';
 import { connectError } from '../support/bounded.js';
 import { throwsNaming } from '../support/assertions.js';
 import { reporting, whoami, type Who } from '../support/whoami.js';
@@ -24,6 +26,19 @@ import { Server } from '../support/stack.js';
 function guarded(ctx: TestContext, name: string, options?: RequireAuthOptions): Namespace {
   const { io, session, passport } = ctx;
   return reporting(requireAuth(sessionNamespace(io.of(name), session, { passport }), options));
+}
+
+/**
+ * The kit's expectRefused (the code, and no retry by the client), and the whole refusal the
+ * client saw: its message and data, exactly.
+ */
+async function refusedWith(
+  connecting: Promise<TestSocket>,
+  expected: { message: string; data: { code: string; status: number } },
+): Promise<Refusal> {
+  const refusal = await expectRefused(connecting, expected.data.code);
+  assert.deepEqual(refusal, expected);
+  return refusal;
 }
 
 const UNAUTHORIZED = { message: 'Unauthorized', data: { code: ERR_UNAUTHORIZED, status: 401 } };
@@ -52,53 +67,50 @@ function collectWarnings(tc: NodeTestContext): Error[] {
 
 describe('requireAuth: who gets in', () => {
   test('no user: 401 Unauthorized', async (tc) => {
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/private');
     });
-    const err = await connectError(t.connect('/private'));
-    assert.deepEqual(shown(err), UNAUTHORIZED);
+    await refusedWith(kit.anonymous().connect('/private'), UNAUTHORIZED);
   });
 
   test('a logged-in user with no authorize option connects', async (tc) => {
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/private');
     });
-    const cookie = await t.login('bob');
-    const info = await whoami(t.connect('/private', { cookie }));
-    assert.deepEqual(info, { nsp: '/private', user: 'bob', sessionID: sidOf(cookie) });
+    const bob = await logIn(kit, 'bob');
+    const info = await whoami(await bob.connect('/private'));
+    assert.deepEqual(info, { nsp: '/private', user: 'bob', sessionID: sidOf(bob.cookie) });
   });
 
   test('authorize returns false (sync): 403 Forbidden; true: connects', async (tc) => {
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/admin', { authorize: (user) => user.role === 'admin' });
     });
-    const bob = await connectError(t.connect('/admin', { cookie: await t.login('bob') }));
-    assert.deepEqual(shown(bob), FORBIDDEN);
-    const aliceCookie = await t.login('alice');
-    const alice = await whoami(t.connect('/admin', { cookie: aliceCookie }));
-    assert.deepEqual(alice, { nsp: '/admin', user: 'alice', sessionID: sidOf(aliceCookie) });
-    const anon = await connectError(t.connect('/admin'));
-    assert.deepEqual(shown(anon), UNAUTHORIZED);
+    await refusedWith((await logIn(kit, 'bob')).connect('/admin'), FORBIDDEN);
+    const alice = await logIn(kit, 'alice');
+    const who = await whoami(await alice.connect('/admin'));
+    assert.deepEqual(who, { nsp: '/admin', user: 'alice', sessionID: sidOf(alice.cookie) });
+    await refusedWith(kit.anonymous().connect('/admin'), UNAUTHORIZED);
   });
 
   test('authorize resolves false (async): 403 Forbidden; resolves true: connects', async (tc) => {
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/admin', {
         authorize: async (user) => {
+          // Decided later than the handshake's own turn (pacing, not an assertion).
           await delay(5);
           return user.role === 'admin';
         },
       });
     });
-    const bob = await connectError(t.connect('/admin', { cookie: await t.login('bob') }));
-    assert.deepEqual(shown(bob), FORBIDDEN);
-    const alice = await whoami(t.connect('/admin', { cookie: await t.login('alice') }));
+    await refusedWith((await logIn(kit, 'bob')).connect('/admin'), FORBIDDEN);
+    const alice = await whoami(await (await logIn(kit, 'alice')).connect('/admin'));
     assert.equal(alice.user, 'alice');
   });
 
   test('authorize gets the user and the socket (socket.nsp.name)', async (tc) => {
     const calls: { user: string; nsp: string; sameUser: boolean }[] = [];
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/seen', {
         authorize: (user, socket: ServerSocket) => {
           calls.push({
@@ -110,13 +122,13 @@ describe('requireAuth: who gets in', () => {
         },
       });
     });
-    await whoami(t.connect('/seen', { cookie: await t.login('alice') }));
+    await whoami(await (await logIn(kit, 'alice')).connect('/seen'));
     assert.deepEqual(calls, [{ user: 'alice', nsp: '/seen', sameUser: true }]);
   });
 
   test('authorize is not called when there is no user', async (tc) => {
     let calls = 0;
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/seen', {
         authorize: () => {
           calls++;
@@ -124,7 +136,7 @@ describe('requireAuth: who gets in', () => {
         },
       });
     });
-    assert.deepEqual(shown(await connectError(t.connect('/seen'))), UNAUTHORIZED);
+    await refusedWith(kit.anonymous().connect('/seen'), UNAUTHORIZED);
     assert.equal(calls, 0);
   });
 
@@ -138,11 +150,10 @@ describe('requireAuth: who gets in', () => {
   ];
   for (const { label, value } of notTrue) {
     test(`only true allows: authorize returning ${label} is refused 403`, async (tc) => {
-      const t = await start(tc, (ctx) => {
+      const { kit } = await startWithKit(tc, (ctx) => {
         guarded(ctx, '/strict', { authorize: () => value as boolean });
       });
-      const err = await connectError(t.connect('/strict', { cookie: await t.login('alice') }));
-      assert.deepEqual(shown(err), FORBIDDEN);
+      await refusedWith((await logIn(kit, 'alice')).connect('/strict'), FORBIDDEN);
     });
   }
 });
@@ -162,6 +173,7 @@ describe('requireAuth: authorize failures', () => {
     {
       label: 'rejects after a while',
       authorize: async () => {
+        // Fails on a later turn (pacing, not an assertion).
         await delay(5);
         throw new Error('db password is hunter2');
       },
@@ -170,7 +182,7 @@ describe('requireAuth: authorize failures', () => {
   for (const { label, authorize } of failures) {
     test(`authorize ${label}: 500 ERR_AUTHORIZE_ERROR, no internals shown, onError gets it`, async (tc) => {
       const reported: { error: unknown; nsp: string }[] = [];
-      const t = await start(tc, (ctx) => {
+      const { kit } = await startWithKit(tc, (ctx) => {
         guarded(ctx, '/fragile', {
           authorize,
           onError: (error, socket) => {
@@ -178,11 +190,12 @@ describe('requireAuth: authorize failures', () => {
           },
         });
       });
-      const socket = t.connect('/fragile', { cookie: await t.login('alice') });
-      const err = await connectError(socket);
-      assert.deepEqual(shown(err), AUTHORIZE_ERROR);
-      assert.doesNotMatch(JSON.stringify(shown(err)), /hunter2/);
-      assert.equal(socket.active, false);
+      // expectRefused also checks that the client does not retry (socket.active is false).
+      const refusal = await refusedWith(
+        (await logIn(kit, 'alice')).connect('/fragile'),
+        AUTHORIZE_ERROR,
+      );
+      assert.doesNotMatch(JSON.stringify(refusal), /hunter2/);
       assert.equal(reported.length, 1);
       const [first] = reported;
       assert.ok(first);
@@ -194,7 +207,7 @@ describe('requireAuth: authorize failures', () => {
 
   test('authorize rejects with no reason: still 500 ERR_AUTHORIZE_ERROR', async (tc) => {
     const reported: unknown[] = [];
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/fragile', {
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
         authorize: () => Promise.reject(undefined),
@@ -203,15 +216,14 @@ describe('requireAuth: authorize failures', () => {
         },
       });
     });
-    const err = await connectError(t.connect('/fragile', { cookie: await t.login('alice') }));
-    assert.deepEqual(shown(err), AUTHORIZE_ERROR);
+    await refusedWith((await logIn(kit, 'alice')).connect('/fragile'), AUTHORIZE_ERROR);
     assert.equal(reported.length, 1);
   });
 
   test('the very error object thrown reaches onError', async (tc) => {
     const failure = new Error('boom');
     const reported: unknown[] = [];
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/fragile', {
         authorize: () => {
           throw failure;
@@ -221,7 +233,7 @@ describe('requireAuth: authorize failures', () => {
         },
       });
     });
-    await connectError(t.connect('/fragile', { cookie: await t.login('bob') }));
+    await expectRefused((await logIn(kit, 'bob')).connect('/fragile'));
     assert.equal(reported[0], failure);
   });
 });
@@ -232,20 +244,17 @@ describe('requireAuth: authorize failures', () => {
 
 describe('requireAuth: admin and per-tenant namespaces', () => {
   test('admin namespace: alice (admin) in, bob (member) 403, anonymous 401', async (tc) => {
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/admin', { authorize: (user) => user.role === 'admin' });
     });
-    const [aliceCookie, bobCookie] = await Promise.all([t.login('alice'), t.login('bob')]);
-    assert.equal((await whoami(t.connect('/admin', { cookie: aliceCookie }))).user, 'alice');
-    assert.deepEqual(
-      shown(await connectError(t.connect('/admin', { cookie: bobCookie }))),
-      FORBIDDEN,
-    );
-    assert.deepEqual(shown(await connectError(t.connect('/admin'))), UNAUTHORIZED);
+    const [alice, bob] = await Promise.all([logIn(kit, 'alice'), logIn(kit, 'bob')]);
+    assert.equal((await whoami(await alice.connect('/admin'))).user, 'alice');
+    await refusedWith(bob.connect('/admin'), FORBIDDEN);
+    await refusedWith(kit.anonymous().connect('/admin'), UNAUTHORIZED);
   });
 
   test('per-tenant dynamic namespaces: each user only in their tenants', async (tc) => {
-    const t = await start(tc, ({ io, session, passport }) => {
+    const { kit } = await startWithKit(tc, ({ io, session, passport }) => {
       reporting(
         requireAuth(sessionNamespace(io.of(/^\/tenant-\w+$/), session, { passport }), {
           authorize: (user, socket) =>
@@ -253,52 +262,41 @@ describe('requireAuth: admin and per-tenant namespaces', () => {
         }),
       );
     });
-    const [aliceCookie, bobCookie] = await Promise.all([t.login('alice'), t.login('bob')]);
-    assert.deepEqual(await whoami(t.connect('/tenant-acme', { cookie: aliceCookie })), {
+    const [alice, bob] = await Promise.all([logIn(kit, 'alice'), logIn(kit, 'bob')]);
+    assert.deepEqual(await whoami(await alice.connect('/tenant-acme')), {
       nsp: '/tenant-acme',
       user: 'alice',
-      sessionID: sidOf(aliceCookie),
+      sessionID: sidOf(alice.cookie),
     });
-    assert.deepEqual(await whoami(t.connect('/tenant-globex', { cookie: bobCookie })), {
+    assert.deepEqual(await whoami(await bob.connect('/tenant-globex')), {
       nsp: '/tenant-globex',
       user: 'bob',
-      sessionID: sidOf(bobCookie),
+      sessionID: sidOf(bob.cookie),
     });
-    assert.deepEqual(
-      shown(await connectError(t.connect('/tenant-globex', { cookie: aliceCookie }))),
-      FORBIDDEN,
-    );
-    assert.deepEqual(
-      shown(await connectError(t.connect('/tenant-acme', { cookie: bobCookie }))),
-      FORBIDDEN,
-    );
-    assert.deepEqual(
-      shown(await connectError(t.connect('/tenant-initech', { cookie: aliceCookie }))),
-      FORBIDDEN,
-    );
-    assert.deepEqual(shown(await connectError(t.connect('/tenant-acme'))), UNAUTHORIZED);
+    await refusedWith(alice.connect('/tenant-globex'), FORBIDDEN);
+    await refusedWith(bob.connect('/tenant-acme'), FORBIDDEN);
+    await refusedWith(alice.connect('/tenant-initech'), FORBIDDEN);
+    await refusedWith(kit.anonymous().connect('/tenant-acme'), UNAUTHORIZED);
   });
 
   test('a function parent namespace is guarded child by child', async (tc) => {
-    const t = await start(tc, ({ io, session, passport }) => {
+    const { kit } = await startWithKit(tc, ({ io, session, passport }) => {
       const parent = io.of((name, _auth, next) => {
         next(null, name.startsWith('/tenant-'));
       });
       reporting(
         requireAuth(sessionNamespace(parent, session, { passport }), {
           authorize: async (user, socket) => {
+            // Decided on a later turn (pacing, not an assertion).
             await delay(1);
             return user.tenants.includes(socket.nsp.name.slice('/tenant-'.length));
           },
         }),
       );
     });
-    const aliceCookie = await t.login('alice');
-    assert.equal((await whoami(t.connect('/tenant-acme', { cookie: aliceCookie }))).user, 'alice');
-    assert.deepEqual(
-      shown(await connectError(t.connect('/tenant-globex', { cookie: aliceCookie }))),
-      FORBIDDEN,
-    );
+    const alice = await logIn(kit, 'alice');
+    assert.equal((await whoami(await alice.connect('/tenant-acme'))).user, 'alice');
+    await refusedWith(alice.connect('/tenant-globex'), FORBIDDEN);
   });
 
   test('one connection: "/" open, "/admin" refused for bob, "/" stays connected', async (tc) => {
@@ -440,39 +438,30 @@ describe('requireAuth: neither sessionNamespace nor an engine-level user', () =>
 
   test('no warning when sessionNamespace is there and nobody is logged in', async (tc) => {
     const warnings = collectWarnings(tc);
-    const t = await start(tc, (ctx) => {
+    const { kit } = await startWithKit(tc, (ctx) => {
       guarded(ctx, '/private');
       reporting(requireAuth(sessionNamespace(ctx.io.of('/sessions-only'), ctx.session)));
     });
-    assert.deepEqual(shown(await connectError(t.connect('/private'))), UNAUTHORIZED);
+    await refusedWith(kit.anonymous().connect('/private'), UNAUTHORIZED);
     // Sessions but no passport: logged in over HTTP, still no user on the socket.
-    const cookie = await t.login('alice');
-    assert.deepEqual(
-      shown(await connectError(t.connect('/sessions-only', { cookie }))),
-      UNAUTHORIZED,
-    );
+    await refusedWith((await logIn(kit, 'alice')).connect('/sessions-only'), UNAUTHORIZED);
     assert.equal(warnings.length, 0, 'none for the two refusals, each answered after its warning');
   });
 });
 
 describe('requireAuth: Express 4', () => {
   test('admin namespace on an Express 4 app', async (tc) => {
-    const t = await start(
+    const { kit } = await startWithKit(
       tc,
       (ctx) => {
         guarded(ctx, '/admin', { authorize: (user) => user.role === 'admin' });
       },
       { express: 'express4' },
     );
-    assert.equal(
-      (await whoami(t.connect('/admin', { cookie: await t.login('alice') }))).user,
-      'alice',
-    );
-    assert.deepEqual(
-      shown(await connectError(t.connect('/admin', { cookie: await t.login('bob') }))),
-      FORBIDDEN,
-    );
-    assert.deepEqual(shown(await connectError(t.connect('/admin'))), UNAUTHORIZED);
+    const [alice, bob] = await Promise.all([logIn(kit, 'alice'), logIn(kit, 'bob')]);
+    assert.equal((await whoami(await alice.connect('/admin'))).user, 'alice');
+    await refusedWith(bob.connect('/admin'), FORBIDDEN);
+    await refusedWith(kit.anonymous().connect('/admin'), UNAUTHORIZED);
   });
 });
 

@@ -1,31 +1,23 @@
 // Hostile handshake `auth` payloads, each case a real socket.io-client connection: see
 // spec/support/hostile.ts.
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
-import { requireAuth, sessionNamespace } from '../../lib/index.js';
 import {
   assertHealthy,
   assertOutcome,
-  attempt,
-  casesRunTest,
-  count,
-  greet,
-  recordProcessFailures,
-  RUNS,
+  attemptCase,
+  checkCases,
+  describeHostile,
+  guardedPrivate,
   show,
   sidOf,
   startHostile,
-  tally,
   unauthorized,
 } from '../support/hostile.js';
 
-describe('hostile input: handshake auth payloads (fast-check, real socket.io-client connections)', () => {
-  recordProcessFailures();
-
+describeHostile('auth', 'handshake auth payloads', () => {
   test('handshake auth payloads: arbitrary JSON never authenticates, never breaks the handshake', async (tc) => {
-    const server = await startHostile(tc, ({ io, session, passport }, onError) => {
-      greet(requireAuth(sessionNamespace(io.of('/private'), session, { passport, onError })));
-    });
+    const server = await startHostile(tc, guardedPrivate);
     const { t } = server;
     const aliceCookie = await t.login('alice');
     const aliceSid = sidOf(aliceCookie);
@@ -68,30 +60,21 @@ describe('hostile input: handshake auth payloads (fast-check, real socket.io-cli
       fc.tuple(forged, arbitrary).map(([a, b]) => ({ ...b, ...a })),
     );
 
-    await fc.assert(
-      fc.asyncProperty(fc.boolean(), auth, async (withCookie, payload) => {
-        count('auth');
-        const outcome = tally(
-          'auth',
-          await attempt(t.url, '/private', {
-            ...(withCookie && { headers: { cookie: aliceCookie } }),
-            auth: payload,
-          }),
-        );
-        assertOutcome(
-          outcome,
-          withCookie ? { kind: 'connected', user: 'alice' } : unauthorized(),
-          `auth ${show(payload).slice(0, 300)}`,
-        );
-      }),
-      { numRuns: RUNS.auth, interruptAfterTimeLimit: 240_000, markInterruptAsFailure: true },
-    );
+    await checkCases('auth', fc.tuple(fc.boolean(), auth), async ([withCookie, payload]) => {
+      const outcome = await attemptCase('auth', t.url, '/private', {
+        ...(withCookie && { headers: { cookie: aliceCookie } }),
+        auth: payload,
+      });
+      assertOutcome(
+        outcome,
+        withCookie ? { kind: 'connected', user: 'alice' } : unauthorized(),
+        `auth ${show(payload).slice(0, 300)}`,
+      );
+    });
     await assertHealthy(server, {
       nsp: '/private',
       headers: { cookie: aliceCookie },
       user: 'alice',
     });
   });
-
-  casesRunTest(['auth']);
 });

@@ -1,41 +1,34 @@
 // Hostile Cookie headers, each case a real socket.io-client connection: see spec/support/hostile.ts.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
-import { requireAuth, sessionNamespace } from '../../lib/index.js';
 import {
   assertDocumented,
   assertHealthy,
   assertOutcome,
   attempt,
-  casesRunTest,
+  attemptCase,
+  checkCases,
   cookieValue,
-  count,
   CURRENT_SECRET,
+  describeHostile,
   type Expected,
   expire,
-  greet,
+  guardedPrivate,
   headerChar,
   headerString,
   MAX_COOKIE_HEADER,
   OLD_SECRET,
-  recordProcessFailures,
-  RUNS,
   sidOf,
   sign,
   startHostile,
-  tally,
   unauthorized,
   UNKNOWN_SECRET,
 } from '../support/hostile.js';
 
-describe('hostile input: Cookie headers (fast-check, real socket.io-client connections)', () => {
-  recordProcessFailures();
-
+describeHostile('cookies', 'Cookie headers', () => {
   test('Cookie headers: malformed, huge, many cookies, non-UTF-8 bytes, wrong or rotated signatures, unknown or expired sessions', async (tc) => {
-    const server = await startHostile(tc, ({ io, session, passport }, onError) => {
-      greet(requireAuth(sessionNamespace(io.of('/private'), session, { passport, onError })));
-    });
+    const server = await startHostile(tc, guardedPrivate);
     const { t } = server;
     const aliceCookie = await t.login('alice');
     const aliceSid = sidOf(aliceCookie);
@@ -163,26 +156,22 @@ describe('hostile input: Cookie headers (fast-check, real socket.io-client conne
       },
     );
 
-    await fc.assert(
-      fc.asyncProperty(header, async ({ header: cookie, first }) => {
-        count('cookies');
-        const gets = t.store.gets;
-        const outcome = tally('cookies', await attempt(t.url, '/private', { headers: { cookie } }));
-        assertDocumented(outcome);
-        const { user, storeRead } =
-          first?.kind === 'sid'
-            ? model(cookieValue(first.written))
-            : { user: null, storeRead: false };
-        assertOutcome(
-          outcome,
-          user === null ? unauthorized() : { kind: 'connected', user },
-          `cookie ${JSON.stringify(cookie.slice(0, 300))}`,
-        );
-        // A bad signature costs no store read; a good one, exactly one.
-        assert.equal(t.store.gets - gets, storeRead ? 1 : 0, 'store reads');
-      }),
-      { numRuns: RUNS.cookies, interruptAfterTimeLimit: 240_000, markInterruptAsFailure: true },
-    );
+    await checkCases('cookies', header, async ({ header: cookie, first }) => {
+      const gets = t.store.gets;
+      const outcome = await attemptCase('cookies', t.url, '/private', { headers: { cookie } });
+      assertDocumented(outcome);
+      const { user, storeRead } =
+        first?.kind === 'sid'
+          ? model(cookieValue(first.written))
+          : { user: null, storeRead: false };
+      assertOutcome(
+        outcome,
+        user === null ? unauthorized() : { kind: 'connected', user },
+        `cookie ${JSON.stringify(cookie.slice(0, 300))}`,
+      );
+      // A bad signature costs no store read; a good one, exactly one.
+      assert.equal(t.store.gets - gets, storeRead ? 1 : 0, 'store reads');
+    });
     await assertHealthy(server, {
       nsp: '/private',
       headers: { cookie: aliceCookie },
@@ -191,9 +180,7 @@ describe('hostile input: Cookie headers (fast-check, real socket.io-client conne
   });
 
   test('Cookie headers, by example: rotated secret accepted, unknown secret / expired / unknown ID are no session', async (tc) => {
-    const server = await startHostile(tc, ({ io, session, passport }, onError) => {
-      greet(requireAuth(sessionNamespace(io.of('/private'), session, { passport, onError })));
-    });
+    const server = await startHostile(tc, guardedPrivate);
     const { t } = server;
     const aliceSid = sidOf(await t.login('alice'));
     const expiredSid = sidOf(await t.login('bob'));
@@ -230,6 +217,4 @@ describe('hostile input: Cookie headers (fast-check, real socket.io-client conne
       user: 'alice',
     });
   });
-
-  casesRunTest(['cookies']);
 });

@@ -1,26 +1,21 @@
 // Hostile namespace names, each case a real socket.io-client connection: see
 // spec/support/hostile.ts.
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { ERR_FORBIDDEN, requireAuth, sessionNamespace } from '../../lib/index.js';
 import {
   assertHealthy,
   assertOutcome,
-  attempt,
-  casesRunTest,
-  count,
+  attemptCase,
+  checkCases,
+  describeHostile,
   type Expected,
   greet,
-  recordProcessFailures,
-  RUNS,
   startHostile,
-  tally,
   unauthorized,
 } from '../support/hostile.js';
 
-describe('hostile input: namespace names (fast-check, real socket.io-client connections)', () => {
-  recordProcessFailures();
-
+describeHostile('namespaces', 'namespace names', () => {
   test('namespace names: a guarded dynamic namespace /^\\/tenant-\\w+$/, arbitrary names', async (tc) => {
     const tenantPattern = /^\/tenant-\w+$/;
     const server = await startHostile(tc, ({ io, session, passport }, onError) => {
@@ -74,32 +69,24 @@ describe('hostile input: namespace names (fast-check, real socket.io-client conn
       )
       .filter((n) => !n.includes(','));
 
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom('alice', 'bob', null), name, async (who, nsp) => {
-        count('namespaces');
-        const outcome = tally(
-          'namespaces',
-          await attempt(t.url, nsp, {
-            ...(who !== null && { headers: { cookie: cookies[who] } }),
-          }),
-        );
-        let expected: Expected;
-        if (nsp === '/') expected = { kind: 'connected', user: who };
-        else if (!tenantPattern.test(nsp)) expected = { kind: 'invalid namespace' };
-        else if (who === null) expected = unauthorized();
-        else if ((tenantsOf[who] ?? []).includes(nsp.slice('/tenant-'.length))) {
-          expected = { kind: 'connected', user: who };
-        } else expected = { kind: 'refused', code: ERR_FORBIDDEN, status: 403 };
-        assertOutcome(outcome, expected, `${who ?? 'anonymous'} on ${JSON.stringify(nsp)}`);
-      }),
-      { numRuns: RUNS.namespaces, interruptAfterTimeLimit: 240_000, markInterruptAsFailure: true },
-    );
+    const whoAndName = fc.tuple(fc.constantFrom('alice', 'bob', null), name);
+    await checkCases('namespaces', whoAndName, async ([who, nsp]) => {
+      const outcome = await attemptCase('namespaces', t.url, nsp, {
+        ...(who !== null && { headers: { cookie: cookies[who] } }),
+      });
+      let expected: Expected;
+      if (nsp === '/') expected = { kind: 'connected', user: who };
+      else if (!tenantPattern.test(nsp)) expected = { kind: 'invalid namespace' };
+      else if (who === null) expected = unauthorized();
+      else if ((tenantsOf[who] ?? []).includes(nsp.slice('/tenant-'.length))) {
+        expected = { kind: 'connected', user: who };
+      } else expected = { kind: 'refused', code: ERR_FORBIDDEN, status: 403 };
+      assertOutcome(outcome, expected, `${who ?? 'anonymous'} on ${JSON.stringify(nsp)}`);
+    });
     await assertHealthy(server, {
       nsp: '/tenant-acme',
       headers: { cookie: cookies.alice },
       user: 'alice',
     });
   });
-
-  casesRunTest(['namespaces']);
 });

@@ -1,25 +1,20 @@
 // Hostile Origin headers, each case a real socket.io-client connection: see spec/support/hostile.ts.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { ERR_ORIGIN_FORBIDDEN, sessionNamespace } from '../../lib/index.js';
 import {
   assertHealthy,
   assertOutcome,
-  attempt,
-  casesRunTest,
-  count,
+  attemptCase,
+  checkCases,
+  describeHostile,
   greet,
   headerString,
-  recordProcessFailures,
-  RUNS,
   startHostile,
-  tally,
 } from '../support/hostile.js';
 
-describe('hostile input: Origin headers (fast-check, real socket.io-client connections)', () => {
-  recordProcessFailures();
-
+describeHostile('origins', 'Origin headers', () => {
   test('Origin headers: only the allowed origins connect, before any store read', async (tc) => {
     const listed = ['https://app.example', 'http://localhost:3000'];
     const server = await startHostile(tc, ({ io, session, passport }, onError) => {
@@ -104,38 +99,29 @@ describe('hostile input: Origin headers (fast-check, real socket.io-client conne
       headerString(80),
     );
 
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom('/own', '/listed', '/strict'),
-        origin,
-        async (nsp, header) => {
-          count('origins');
-          const gets = t.store.gets;
-          const headers = { cookie, ...(header !== undefined && { origin: header }) };
-          const outcome = tally('origins', await attempt(t.url, nsp, { headers }));
-          const canonical = header === undefined ? undefined : originOf(header);
-          const ok =
-            header === undefined
-              ? nsp !== '/strict'
-              : canonical !== undefined && (allowed[nsp] ?? []).includes(canonical);
-          assertOutcome(
-            outcome,
-            ok
-              ? { kind: 'connected', user: 'alice' }
-              : { kind: 'refused', code: ERR_ORIGIN_FORBIDDEN, status: 403 },
-            `${nsp} Origin ${JSON.stringify(header)}`,
-          );
-          assert.equal(t.store.gets - gets, ok ? 1 : 0, 'refused before any store read');
-        },
-      ),
-      { numRuns: RUNS.origins, interruptAfterTimeLimit: 240_000, markInterruptAsFailure: true },
-    );
+    const nspAndOrigin = fc.tuple(fc.constantFrom('/own', '/listed', '/strict'), origin);
+    await checkCases('origins', nspAndOrigin, async ([nsp, header]) => {
+      const gets = t.store.gets;
+      const headers = { cookie, ...(header !== undefined && { origin: header }) };
+      const outcome = await attemptCase('origins', t.url, nsp, { headers });
+      const canonical = header === undefined ? undefined : originOf(header);
+      const ok =
+        header === undefined
+          ? nsp !== '/strict'
+          : canonical !== undefined && (allowed[nsp] ?? []).includes(canonical);
+      assertOutcome(
+        outcome,
+        ok
+          ? { kind: 'connected', user: 'alice' }
+          : { kind: 'refused', code: ERR_ORIGIN_FORBIDDEN, status: 403 },
+        `${nsp} Origin ${JSON.stringify(header)}`,
+      );
+      assert.equal(t.store.gets - gets, ok ? 1 : 0, 'refused before any store read');
+    });
     await assertHealthy(server, {
       nsp: '/strict',
       headers: { cookie, origin: 'https://app.example' },
       user: 'alice',
     });
   });
-
-  casesRunTest(['origins']);
 });

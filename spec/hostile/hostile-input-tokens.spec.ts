@@ -1,7 +1,7 @@
 // Hostile handshake tokens for passportNamespace, each case a real socket.io-client connection:
 // see spec/support/hostile.ts. Malformed, tampered, expired, oversized and non-string tokens are
 // refused with ERR_UNAUTHORIZED, never a crash, a hang or an internal error; a valid one connects.
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
@@ -9,24 +9,19 @@ import { passportNamespace, requireAuth } from '../../lib/index.js';
 import {
   assertHealthy,
   assertOutcome,
-  attempt,
-  casesRunTest,
-  count,
+  attemptCase,
+  checkCases,
+  describeHostile,
   greet,
-  recordProcessFailures,
-  RUNS,
   show,
   startHostile,
-  tally,
   unauthorized,
 } from '../support/hostile.js';
 import { users } from '../support/server.js';
 
 const SECRET = 'hostile-jwt-secret';
 
-describe('hostile input: handshake tokens (fast-check, real socket.io-client connections)', () => {
-  recordProcessFailures();
-
+describeHostile('tokens', 'handshake tokens', () => {
   test('tokens: only a valid JWT authenticates; anything else is a 401, never a crash', async (tc) => {
     const server = await startHostile(tc, ({ io, passport }, onError) => {
       passport.use(
@@ -61,14 +56,10 @@ describe('hostile input: handshake tokens (fast-check, real socket.io-client con
     );
     const token = fc.oneof(tampered, garbage);
 
-    await fc.assert(
-      fc.asyncProperty(token, async (value) => {
-        count('tokens');
-        const outcome = tally('tokens', await attempt(t.url, '/api', { auth: { token: value } }));
-        assertOutcome(outcome, unauthorized(), `token ${show(value).slice(0, 200)}`);
-      }),
-      { numRuns: RUNS.tokens, interruptAfterTimeLimit: 240_000, markInterruptAsFailure: true },
-    );
+    await checkCases('tokens', token, async (value) => {
+      const outcome = await attemptCase('tokens', t.url, '/api', { auth: { token: value } });
+      assertOutcome(outcome, unauthorized(), `token ${show(value).slice(0, 200)}`);
+    });
     await assertHealthy(server, {
       nsp: '/api',
       headers: {},
@@ -76,6 +67,4 @@ describe('hostile input: handshake tokens (fast-check, real socket.io-client con
       auth: { token: valid },
     });
   });
-
-  casesRunTest(['tokens']);
 });

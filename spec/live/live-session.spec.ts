@@ -12,22 +12,23 @@ import {
   requireAuth,
   sessionNamespace,
 } from '../../lib/index.js';
-import type { TestContext } from '../support/server.js';
+import { expectRefused } from 'socket.io-session-auth/testing';
+import { type TestContext } from '../support/server.js';
+import { logIn, startWithKit } from '../support/kit.js';
 import {
   activeTimeouts,
   appRoutes,
-  browser,
-  connectError,
   everyKindOfNamespace,
-  expectEnded,
   expectNothingLeft,
+  expectTabEnded,
   expectTimersBack,
   expectUntouched,
-  post,
   reporting,
   sessionAuthRooms,
   sidOf,
   start,
+  tabsOf,
+  visitor,
   whoami,
   withExpiry,
   within,
@@ -51,17 +52,16 @@ function withAdmin(ctx: TestContext): void {
 
 describe('live sessions: what sockets and clients can see', () => {
   test('socket.data holds the user summary only, never the session ID', async (tc) => {
-    const t = await start(tc, everyKindOfNamespace, options);
-    const [alice, bob, { cookie: visitor }] = await Promise.all([
-      t.login('alice'),
-      t.login('bob'),
-      post(t, '/visit'),
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace, options);
+    const [alice, bob, visiting] = await Promise.all([
+      logIn(kit, 'alice'),
+      logIn(kit, 'bob'),
+      visitor(kit),
     ]);
-    assert.ok(visitor !== undefined);
-    await browser(t, alice, ['/', '/chat']);
-    await browser(t, bob, ['/', '/chat']);
-    await browser(t, visitor, ['/']);
-    const sids = [alice, bob, visitor].map(sidOf);
+    await tabsOf(alice, ['/', '/chat']);
+    await tabsOf(bob, ['/', '/chat']);
+    await tabsOf(visiting, ['/']);
+    const sids = [alice, bob, visiting].map((agent) => sidOf(agent.cookie));
 
     const byNamespace = {
       '/': await t.io.fetchSockets(),
@@ -87,14 +87,14 @@ describe('live sessions: what sockets and clients can see', () => {
   });
 
   test('the session:ended payload carries no session ID, no user, no room name', async (tc) => {
-    const t = await start(tc, everyKindOfNamespace, options);
-    const alice = await t.login('alice');
-    const [tab] = await browser(t, alice, ['/chat']);
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace, options);
+    const alice = await logIn(kit, 'alice');
+    const [tab] = await tabsOf(alice, ['/chat']);
     assert.ok(tab);
     await disconnectUser(t.io, '1');
-    await expectEnded(tab.socket, tab.seen, ERR_SESSION_REVOKED);
+    await expectTabEnded(tab, ERR_SESSION_REVOKED);
     const json = JSON.stringify(tab.seen.payloads);
-    assert.ok(!json.includes(sidOf(alice)));
+    assert.ok(!json.includes(sidOf(alice.cookie)));
     assert.ok(!json.includes('session-auth:'));
     assert.ok(!json.includes('alice'));
   });
@@ -102,15 +102,15 @@ describe('live sessions: what sockets and clients can see', () => {
 
 describe('live sessions: ending', () => {
   test('disconnectSession for an unknown session ID resolves and ends nothing', async (tc) => {
-    const t = await start(tc, everyKindOfNamespace, options);
-    const [alice, bob] = await Promise.all([t.login('alice'), t.login('bob')]);
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace, options);
+    const [alice, bob] = await Promise.all([logIn(kit, 'alice'), logIn(kit, 'bob')]);
     const tabs = [
-      ...(await browser(t, alice, ['/', '/chat', '/tenant-acme'])),
-      ...(await browser(t, bob, ['/', '/chat'])),
+      ...(await tabsOf(alice, ['/', '/chat', '/tenant-acme'])),
+      ...(await tabsOf(bob, ['/', '/chat'])),
     ];
     const rooms = sessionAuthRooms(t.io.of('/chat'));
     await disconnectSession(t.io, 'no-such-session');
-    await disconnectSession(t.io, `${sidOf(alice)}x`);
+    await disconnectSession(t.io, `${sidOf(alice.cookie)}x`);
     await disconnectUser(t.io, '3');
     // With the in-memory adapter they end sockets before they resolve; an answer from each
     // socket after them comes after anything they sent it.
@@ -120,19 +120,19 @@ describe('live sessions: ending', () => {
   });
 
   test('ending is idempotent: twice, or by session then by user, sends one session:ended', async (tc) => {
-    const t = await start(tc, everyKindOfNamespace, options);
-    const [alice, bob] = await Promise.all([t.login('alice'), t.login('bob')]);
-    const [bobTab] = await browser(t, bob, ['/chat']);
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace, options);
+    const [alice, bob] = await Promise.all([logIn(kit, 'alice'), logIn(kit, 'bob')]);
+    const [bobTab] = await tabsOf(bob, ['/chat']);
     assert.ok(bobTab);
     const baseline = activeTimeouts();
-    const tabs = await browser(t, alice, ['/', '/chat', '/tenant-acme']);
-    const sid = sidOf(alice);
+    const tabs = await tabsOf(alice, ['/', '/chat', '/tenant-acme']);
+    const sid = sidOf(alice.cookie);
     await Promise.all([disconnectSession(t.io, sid), disconnectSession(t.io, sid)]);
     await disconnectSession(t.io, sid);
     await disconnectUser(t.io, '1');
-    await t.logout(alice);
-    // expectEnded checks that exactly one session:ended, then one disconnect, arrived.
-    for (const tab of tabs) await expectEnded(tab.socket, tab.seen, ERR_SESSION_REVOKED, tab.nsp);
+    await alice.logout();
+    // expectTabEnded checks that exactly one session:ended, then one disconnect, arrived.
+    for (const tab of tabs) await expectTabEnded(tab, ERR_SESSION_REVOKED);
     expectUntouched(bobTab.socket, bobTab.seen, 'bob');
     await expectNothingLeft(t.io, {
       namespaces: ['/', '/chat', '/tenant-acme'],
@@ -148,21 +148,21 @@ describe('live sessions: ending', () => {
     tc.after(() => {
       warn.mock.restore();
     });
-    const t = await start(tc, everyKindOfNamespace, options);
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace, options);
     const [first, second, third] = await Promise.all([
-      t.login('alice'),
-      t.login('alice'),
-      t.login('bob'),
+      logIn(kit, 'alice'),
+      logIn(kit, 'alice'),
+      logIn(kit, 'bob'),
     ]);
     const tabs = [
-      ...(await browser(t, first, ['/chat'])),
-      ...(await browser(t, second, ['/chat'])),
-      ...(await browser(t, third, ['/chat'])),
+      ...(await tabsOf(first, ['/chat'])),
+      ...(await tabsOf(second, ['/chat'])),
+      ...(await tabsOf(third, ['/chat'])),
     ];
-    await disconnectSession(t.io, sidOf(first));
+    await disconnectSession(t.io, sidOf(first.cookie));
     await disconnectUser(t.io, '1');
-    await t.logout(third);
-    for (const tab of tabs) await expectEnded(tab.socket, tab.seen, ERR_SESSION_REVOKED);
+    await third.logout();
+    for (const tab of tabs) await expectTabEnded(tab, ERR_SESSION_REVOKED);
     assert.deepEqual(
       warn.mock.calls.map((call) => call.arguments),
       [],
@@ -171,15 +171,15 @@ describe('live sessions: ending', () => {
   });
 
   test('a client that disconnects by itself leaves no room and no timer', async (tc) => {
-    const t = await start(tc, everyKindOfNamespace, options);
-    const alice = await t.login('alice');
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace, options);
+    const alice = await logIn(kit, 'alice');
     const baseline = activeTimeouts();
-    const tabs = await browser(t, alice, ['/', '/chat', '/tenant-acme']);
+    const tabs = await tabsOf(alice, ['/', '/chat', '/tenant-acme']);
     assert.notDeepEqual(sessionAuthRooms(t.io.of('/chat')), []);
     for (const tab of tabs) tab.socket.disconnect();
     await expectNothingLeft(t.io, {
       namespaces: ['/', '/chat', '/tenant-acme'],
-      sessionIDs: [sidOf(alice)],
+      sessionIDs: [sidOf(alice.cookie)],
       userKeys: ['1'],
     });
     await expectTimersBack(baseline);
@@ -188,30 +188,26 @@ describe('live sessions: ending', () => {
 
 describe('live sessions: refused sockets', () => {
   test('a socket refused by requireAuth (401 or 403) leaves no room, socket or timer', async (tc) => {
-    const t = await start(tc, withAdmin, options);
-    const [bob, { cookie: visitor }] = await Promise.all([t.login('bob'), post(t, '/visit')]);
-    assert.ok(visitor !== undefined);
+    const { t, kit } = await startWithKit(tc, withAdmin, options);
+    const [bob, visiting] = await Promise.all([logIn(kit, 'bob'), visitor(kit)]);
     const baseline = activeTimeouts();
 
-    const forbidden = await connectError(t.connect('/admin', { cookie: bob }));
-    assert.equal(forbidden.data?.code, ERR_FORBIDDEN);
-    const tenant = await connectError(t.connect('/tenant-acme', { cookie: bob }));
-    assert.equal(tenant.data?.code, ERR_FORBIDDEN);
-    const unauthorized = await connectError(t.connect('/chat', { cookie: visitor }));
-    assert.equal(unauthorized.data?.code, ERR_UNAUTHORIZED);
+    await expectRefused(bob.connect('/admin'), ERR_FORBIDDEN);
+    await expectRefused(bob.connect('/tenant-acme'), ERR_FORBIDDEN);
+    await expectRefused(visiting.connect('/chat'), ERR_UNAUTHORIZED);
 
     await expectNothingLeft(t.io, {
       namespaces: ['/admin', '/tenant-acme', '/chat'],
-      sessionIDs: [sidOf(bob), sidOf(visitor)],
+      sessionIDs: [sidOf(bob.cookie), sidOf(visiting.cookie)],
       userKeys: ['2'],
     });
     await expectTimersBack(baseline);
     // Ending their sessions later finds nothing, and breaks nothing.
-    await disconnectSession(t.io, sidOf(bob));
-    await disconnectSession(t.io, sidOf(visitor));
+    await disconnectSession(t.io, sidOf(bob.cookie));
+    await disconnectSession(t.io, sidOf(visiting.cookie));
     await disconnectUser(t.io, '2');
     // Bob can still use what he may use.
-    const [bobTab] = await browser(t, bob, ['/chat']);
+    const [bobTab] = await tabsOf(bob, ['/chat']);
     assert.ok(bobTab);
     expectUntouched(bobTab.socket, bobTab.seen, 'bob');
   });

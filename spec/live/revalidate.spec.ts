@@ -17,8 +17,10 @@ import {
 import { waitFor } from '../support/client.js';
 import { serverState } from '../../lib/core/state.js';
 import { testClock, type TestClock } from '../support/clock.js';
+import { revalidationRounds } from '../support/stores.js';
 import type { CreateTestServerOptions, TestContext, TestServer } from '../support/server.js';
 import {
+  destroyElsewhere,
   expectEnded,
   expectUntouched,
   reporting,
@@ -130,19 +132,9 @@ function recordReads(store: Store, clock?: TestClock): { sid: string; at: number
   return reads;
 }
 
-/** Groups reads into rounds: reads less than half an interval apart belong to one round. */
+/** Groups reads into revalidation rounds of INTERVAL_MS. */
 function rounds(reads: { sid: string; at: number }[]): string[][] {
-  const grouped: { last: number; sids: string[] }[] = [];
-  for (const { sid, at } of reads) {
-    const current = grouped.at(-1);
-    if (current && at - current.last < INTERVAL_MS / 2) {
-      current.sids.push(sid);
-      current.last = at;
-    } else {
-      grouped.push({ last: at, sids: [sid] });
-    }
-  }
-  return grouped.map((round) => round.sids.sort());
+  return revalidationRounds(reads, INTERVAL_MS);
 }
 
 /** Spies on the global setInterval and clearInterval (the package's revalidation timer). */
@@ -249,7 +241,7 @@ describe('revalidation: what it catches', () => {
     const aliceTabs = await tabs(t, alice, ['/', '/chat']);
     const bobTabs = await tabs(t, bob, ['/', '/chat']);
     const reads = recordReads(t.store, t.clock);
-    t.store.destroy(sidOf(alice));
+    destroyElsewhere(t.store, sidOf(alice));
     await bringRounds(t, 1);
     await expectEndedByNextRead(aliceTabs, ERR_SESSION_REVOKED, reads, 0, sidOf(alice));
     for (const tab of bobTabs) assert.equal((await whoami(tab.socket)).nsp, tab.nsp);
@@ -357,7 +349,7 @@ describe('revalidation: what it costs', () => {
     const back = reads.length;
     await readAndUntouched(aliceTabs, reads, back, sidOf(alice), 2, 'store back', t);
     const from = reads.length;
-    store.destroy(sidOf(alice));
+    destroyElsewhere(store, sidOf(alice));
     await bringRounds(t, 1);
     await expectEndedByNextRead(aliceTabs, ERR_SESSION_REVOKED, reads, from, sidOf(alice));
   });
@@ -374,7 +366,7 @@ describe('revalidation: what it costs', () => {
     await waitFor(() => store.hung >= 1, 4 * INTERVAL_MS + 5000, 'a read to hang');
     store.mode = 'ok';
     const reads = recordReads(store);
-    store.destroy(sidOf(alice));
+    destroyElsewhere(store, sidOf(alice));
     // A later round must come and read it, however long the package waits on the hung read (a
     // fix may give up on it only after the namespace's timeoutMs, 10 s): the bound is a hang guard.
     const bound = 10_000 + 5000;
@@ -397,7 +389,7 @@ describe('revalidation: a store slower than the interval', () => {
     const alice = await t.login('alice');
     const aliceTabs = await tabs(t, alice, ['/', '/chat']);
     store.mode = 'slow';
-    store.destroy(sidOf(alice));
+    destroyElsewhere(store, sidOf(alice));
     // The late answers are the only way the sockets can end: the bound is a hang guard.
     await waitFor(
       () => aliceTabs.every((tab) => tab.endedAt !== undefined),
@@ -451,7 +443,7 @@ describe('revalidation: timers', () => {
     const [, second, ...others] = intervals.created(INTERVAL_MS);
     assert.ok(second !== undefined && others.length === 0, 'one new timer');
     const from = reads.length;
-    t.store.destroy(sidOf(bob));
+    destroyElsewhere(t.store, sidOf(bob));
     await expectEndedByNextRead([again], ERR_SESSION_REVOKED, reads, from, sidOf(bob));
     await waitFor(() => intervals.cleared(second), 5000, 'the second timer to be cleared');
   });
@@ -462,7 +454,7 @@ describe('revalidation: timers', () => {
     const alice = await t.login('alice');
     const aliceTabs = await tabs(t, alice, ['/', '/chat']);
     const gets = t.store.gets;
-    t.store.destroy(sidOf(alice));
+    destroyElsewhere(t.store, sidOf(alice));
     // No interval timer was created, so no round can come: what would read is not there.
     assert.deepEqual(intervals.created(), [], 'interval timers');
     for (const tab of aliceTabs) assert.equal((await whoami(tab.socket)).nsp, tab.nsp);

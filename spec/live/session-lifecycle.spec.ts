@@ -26,7 +26,7 @@ import {
   sidOf,
 } from '../support/server.js';
 import { within, connected } from '../support/bounded.js';
-import { sessionRoom } from '../support/session-ending.js';
+import { destroyElsewhere, sessionRoom } from '../support/session-ending.js';
 import { expiredInStore } from '../support/stores.js';
 import { testClock, type TestClock } from '../support/clock.js';
 import { settledTimeouts, timersBackTo } from '../support/timers.js';
@@ -278,6 +278,32 @@ describe('session lifecycle: a socket never outlives its session', () => {
     for (const client of clients) client.disconnect();
     await nothingLeft(t, '/ns');
     await timersBackTo(baseline);
+  });
+
+  test('the socket that expires first leaves: the next still ends at its own expiry, not before', async (tc) => {
+    const { t } = await echoServer(tc, { sessionOptions: { cookie: { maxAge: 60_000 } } });
+    const clock = testClock(t);
+    const [alice, bob] = [await t.login('alice'), await t.login('bob')];
+    // Alice's session expires 800 ms after her handshake read it, Bob's 3 s after his.
+    const aliceExpiry = t.store.expireOnceRead(sidOf(alice), 800);
+    const first = t.connect('/ns', { cookie: alice });
+    await connected(first);
+    const bobExpiry = t.store.expireOnceRead(sidOf(bob), 3000);
+    const next = t.connect('/ns', { cookie: bob });
+    const ended = nextEvent(next, SESSION_ENDED_EVENT);
+    await connected(next);
+    const [firstAt, nextAt] = [await aliceExpiry, await bobExpiry];
+    first.disconnect();
+    await waitFor(() => t.io.of('/ns').sockets.size === 1, 5000, 'the first socket to leave');
+    // Past the expiry of the socket that left: the other one is still served (a round trip).
+    await clock.advanceTo(firstAt + 1000);
+    assert.equal(await request(next, 'echo', 'still here'), 'still here');
+    assert.ok(nextAt > firstAt + 1000, 'the next expiry is later than where the clock stands');
+    // A second past its own expiry, it ends.
+    await clock.advanceTo(nextAt + 1000);
+    assert.deepEqual(await within(ended, 'session:ended'), [ENDED_EXPIRED]);
+    await nothingLeft(t, '/ns');
+    assert.equal(clock.timers, 0, "no timer left on the package's clock");
   });
 
   test('a session without maxAge (browser-session cookie) is never ended by a timer', async (tc) => {
@@ -734,9 +760,23 @@ describe('session lifecycle: connection state recovery', () => {
     await stayedOut(r);
   });
 
-  test('logged out over HTTP without disconnectOnLogout while away: the recovered socket is checked again, gets session:ended, its events never reach a handler', async (tc) => {
+  test('logged out over HTTP without disconnectOnLogout while away: refused ERR_UNAUTHORIZED, not recovered', async (tc) => {
+    // The logout's destroy at the store ends the session as disconnectOnLogout's would.
     const r = await connectedThenAway(tc);
     await r.t.logout(r.cookie);
+    const outcome = outcomeOf(r.client);
+    r.client.connect();
+    assert.deepEqual(await outcome, REFUSED);
+    await stayedOut(r);
+  });
+
+  test('session destroyed where the package cannot see it while away: the recovered socket is checked again, gets session:ended, its events never reach a handler', async (tc) => {
+    const r = await connectedThenAway(tc);
+    await new Promise<void>((resolve) => {
+      destroyElsewhere(r.t.store, sidOf(r.cookie), () => {
+        resolve();
+      });
+    });
     const handledBefore = r.handled.length;
     const outcome = outcomeOf(r.client);
     const ended = nextEvent(r.client, SESSION_ENDED_EVENT);

@@ -37,8 +37,9 @@ import {
   until,
   type Tab,
 } from '../support/cluster.js';
-import type { StoreRead, FetchedSocket, NodeWho } from '../support/cluster-node.js';
+import type { FetchedSocket, NodeWho } from '../support/cluster-node.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
+import { revalidationRounds } from '../support/stores.js';
 import { whoami } from '../support/whoami.js';
 import { expectUntouched, sidOf } from '../support/session-ending.js';
 
@@ -54,21 +55,6 @@ if (unavailable !== undefined) {
 const skip = unavailable ?? false;
 
 const REVALIDATE_MS = 500;
-
-/** A node's store reads grouped into revalidation rounds (reads less than half an interval apart). */
-function roundsOf(reads: StoreRead[]): string[][] {
-  const grouped: { last: number; sids: string[] }[] = [];
-  for (const { sid, at } of reads) {
-    const current = grouped.at(-1);
-    if (current && at - current.last < REVALIDATE_MS / 2) {
-      current.sids.push(sid);
-      current.last = at;
-    } else {
-      grouped.push({ last: at, sids: [sid] });
-    }
-  }
-  return grouped.map((round) => round.sids.sort());
-}
 
 /** The `user` of each fetched socket's data, sorted, with the node-independent fields only. */
 function onlineUsers(sockets: FetchedSocket[]): unknown[] {
@@ -414,12 +400,12 @@ describe('cluster: a real Redis and separate node processes', { skip }, () => {
       const from = (await E().call('storeReads', { from: 0 })).length;
       const reads = await until(
         () => E().call('storeReads', { from }),
-        (log) => roundsOf(log).length >= 4,
+        (log) => revalidationRounds(log, REVALIDATE_MS).length >= 4,
         4 * REVALIDATE_MS + 10_000,
         'four revalidation rounds on E',
       );
       // The last round may still be under way: judge the complete ones.
-      for (const round of roundsOf(reads).slice(0, -1)) {
+      for (const round of revalidationRounds(reads, REVALIDATE_MS).slice(0, -1)) {
         assert.deepEqual(round, [sidOf(alice)], 'the sessions read in a round');
       }
       for (const tab of aliceTabs)

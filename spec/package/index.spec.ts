@@ -377,6 +377,39 @@ import('socket.io-session-auth').then((esm) => {
     assert.deepEqual(broken, [], 'links to files or headings the tarball does not have');
   });
 
+  test("the README's first screen is for users: install and the Quick start, then the API in brief", () => {
+    // A newcomer reads the README in minutes: the package's install line near the top, the Quick
+    // start next, every long guide one link away in docs/ (shipped), the contributor's commands
+    // after the Quick start, not before it.
+    const lines = readFileSync(path.join(root, 'README.md'), 'utf8').split('\n');
+    const at = (line: string): number => lines.findIndex((l) => l === line);
+    const install = at('npm install socket.io-session-auth');
+    const quickStart = at('## Quick start');
+    const apiInBrief = at('## API in brief');
+    const contributors = lines.findIndex((l) => l.includes('npm install && npm run example'));
+    assert.ok(install > 0 && install < 15, `the install line is at line ${install + 1}`);
+    assert.ok(
+      quickStart > install && quickStart < 20,
+      `## Quick start is at line ${quickStart + 1}`,
+    );
+    assert.ok(
+      apiInBrief > quickStart && apiInBrief <= 130,
+      `## API in brief at line ${apiInBrief + 1}`,
+    );
+    assert.ok(contributors > apiInBrief, `the contributors' commands at line ${contributors + 1}`);
+    assert.ok(
+      lines.length < 250,
+      `the README has ${lines.length} lines: the long guides go to docs/`,
+    );
+    const linked = new Set(lines.join('\n').match(/docs\/[\w-]+\.md/g));
+    const pages = readdirSync(path.join(root, 'docs')).map((f) => `docs/${f}`);
+    assert.deepEqual(
+      pages.filter((page) => !linked.has(page)),
+      [],
+      'docs/ pages the README does not link',
+    );
+  });
+
   test('every source map in the tarball points at files the tarball has', () => {
     assert.ok(pack);
     const packed = new Set(pack.files.map((f) => f.path));

@@ -5,46 +5,44 @@ import { ERR_SESSION_REVOKED, disconnectSession, sessionNamespace } from '../../
 import {
   activeTimeouts,
   appRoutes,
-  browser,
-  expectEnded,
   expectNothingLeft,
+  expectTabEnded,
   expectTimersBack,
   everyKindOfNamespace,
   expectUntouched,
-  post,
   reporting,
+  resolvesWithNothing,
   sessionAuthRooms,
   sessionRoom,
   sidOf,
   start,
+  tabsOf,
   whoami,
+  visitor,
   withExpiry,
   endedMidHandshake,
 } from '../support/session-ending.js';
+import { logIn, startWithKit } from '../support/kit.js';
 
 describe('disconnectSession', () => {
   test('ends every socket of the session in /, /chat and a dynamic child; others stay', async (tc) => {
-    const t = await start(tc, everyKindOfNamespace, { sessionOptions: withExpiry });
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace, { sessionOptions: withExpiry });
     const [alice, aliceElsewhere, bob] = await Promise.all([
-      t.login('alice'),
-      t.login('alice'),
-      t.login('bob'),
+      logIn(kit, 'alice'),
+      logIn(kit, 'alice'),
+      logIn(kit, 'bob'),
     ]);
     const others = [
-      ...(await browser(t, aliceElsewhere, ['/chat', '/tenant-acme'])),
-      ...(await browser(t, bob, ['/', '/chat', '/tenant-globex'])),
+      ...(await tabsOf(aliceElsewhere, ['/chat', '/tenant-acme'])),
+      ...(await tabsOf(bob, ['/', '/chat', '/tenant-globex'])),
     ];
     const baseline = activeTimeouts();
-    const tabs = await browser(t, alice, ['/', '/chat', '/tenant-acme']);
-    const sid = sidOf(alice);
+    const tabs = await tabsOf(alice, ['/', '/chat', '/tenant-acme']);
+    const sid = sidOf(alice.cookie);
 
-    const returned = disconnectSession(t.io, sid);
-    assert.ok(returned instanceof Promise);
-    await returned.then((value: unknown) => {
-      assert.equal(value, undefined, 'it resolves with nothing');
-    });
+    await resolvesWithNothing(disconnectSession(t.io, sid));
 
-    for (const tab of tabs) await expectEnded(tab.socket, tab.seen, ERR_SESSION_REVOKED, tab.nsp);
+    for (const tab of tabs) await expectTabEnded(tab, ERR_SESSION_REVOKED);
     for (const other of others) expectUntouched(other.socket, other.seen, other.nsp);
     await expectNothingLeft(t.io, {
       namespaces: ['/', '/chat', '/tenant-acme', '/tenant-globex'],
@@ -55,8 +53,8 @@ describe('disconnectSession', () => {
     assert.deepEqual(
       sessionAuthRooms(t.io.of('/chat')),
       [
-        sessionRoom(sidOf(aliceElsewhere)),
-        sessionRoom(sidOf(bob)),
+        sessionRoom(sidOf(aliceElsewhere.cookie)),
+        sessionRoom(sidOf(bob.cookie)),
         'session-auth:user:1',
         'session-auth:user:2',
       ].sort(),
@@ -67,48 +65,44 @@ describe('disconnectSession', () => {
   });
 
   test('two clients of one session on one namespace both end', async (tc) => {
-    const t = await start(tc, everyKindOfNamespace, { sessionOptions: withExpiry });
-    const [alice, bob] = await Promise.all([t.login('alice'), t.login('bob')]);
-    const [bobTab] = await browser(t, bob, ['/chat']);
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace, { sessionOptions: withExpiry });
+    const [alice, bob] = await Promise.all([logIn(kit, 'alice'), logIn(kit, 'bob')]);
+    const [bobTab] = await tabsOf(bob, ['/chat']);
     assert.ok(bobTab);
     const baseline = activeTimeouts();
-    const tabs = [...(await browser(t, alice, ['/chat'])), ...(await browser(t, alice, ['/chat']))];
-    await disconnectSession(t.io, sidOf(alice));
-    for (const tab of tabs) await expectEnded(tab.socket, tab.seen, ERR_SESSION_REVOKED, tab.nsp);
+    const tabs = await tabsOf(alice, ['/chat', '/chat']);
+    await disconnectSession(t.io, sidOf(alice.cookie));
+    for (const tab of tabs) await expectTabEnded(tab, ERR_SESSION_REVOKED);
     expectUntouched(bobTab.socket, bobTab.seen, 'bob');
     await expectNothingLeft(t.io, {
       namespaces: ['/chat'],
-      sessionIDs: [sidOf(alice)],
+      sessionIDs: [sidOf(alice.cookie)],
       remaining: { '/chat': 1 },
     });
     await expectTimersBack(baseline);
   });
 
   test('reaches an anonymous session with data on a namespace without Passport, with no app code', async (tc) => {
-    const t = await start(
+    const { t, kit } = await startWithKit(
       tc,
       ({ io, session }) => {
         reporting(sessionNamespace(io.of('/live'), session));
       },
       { sessionOptions: withExpiry, afterSession: () => [appRoutes(() => null)] },
     );
-    const [{ cookie: visitor }, { cookie: other }] = await Promise.all([
-      post(t, '/visit'),
-      post(t, '/visit'),
-    ]);
-    assert.ok(visitor !== undefined && other !== undefined);
-    const [otherTab] = await browser(t, other, ['/live']);
+    const [visiting, other] = await Promise.all([visitor(kit), visitor(kit)]);
+    const [otherTab] = await tabsOf(other, ['/live']);
     assert.ok(otherTab);
     const baseline = activeTimeouts();
-    const [tab] = await browser(t, visitor, ['/live']);
+    const [tab] = await tabsOf(visiting, ['/live']);
     assert.ok(tab);
     assert.equal((await whoami(tab.socket)).user, null);
-    await disconnectSession(t.io, sidOf(visitor));
-    await expectEnded(tab.socket, tab.seen, ERR_SESSION_REVOKED);
+    await disconnectSession(t.io, sidOf(visiting.cookie));
+    await expectTabEnded(tab, ERR_SESSION_REVOKED);
     expectUntouched(otherTab.socket, otherTab.seen, 'the other visitor');
     await expectNothingLeft(t.io, {
       namespaces: ['/live'],
-      sessionIDs: [sidOf(visitor)],
+      sessionIDs: [sidOf(visiting.cookie)],
       remaining: { '/live': 1 },
     });
     await expectTimersBack(baseline);

@@ -4,56 +4,52 @@ import { ERR_SESSION_REVOKED, disconnectUser, sessionNamespace } from '../../lib
 import {
   activeTimeouts,
   appRoutes,
-  browser,
-  expectEnded,
   expectNothingLeft,
+  expectTabEnded,
   expectTimersBack,
   everyKindOfNamespace,
   expectUntouched,
-  post,
   reporting,
+  resolvesWithNothing,
   sessionAuthRooms,
   sessionRoom,
   sidOf,
   start,
+  tabsOf,
+  visitor,
   whoami,
   withExpiry,
 } from '../support/session-ending.js';
+import { logIn, startWithKit } from '../support/kit.js';
 
 describe('disconnectUser', () => {
   test('a user in two browsers: every socket of both sessions ends, in every namespace; bob stays', async (tc) => {
-    const t = await start(tc, everyKindOfNamespace, { sessionOptions: withExpiry });
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace, { sessionOptions: withExpiry });
     const [firefox, chrome, bob] = await Promise.all([
-      t.login('alice'),
-      t.login('alice'),
-      t.login('bob'),
+      logIn(kit, 'alice'),
+      logIn(kit, 'alice'),
+      logIn(kit, 'bob'),
     ]);
-    assert.notEqual(sidOf(firefox), sidOf(chrome));
-    const bobTabs = await browser(t, bob, ['/', '/chat', '/tenant-globex']);
+    assert.notEqual(sidOf(firefox.cookie), sidOf(chrome.cookie));
+    const bobTabs = await tabsOf(bob, ['/', '/chat', '/tenant-globex']);
     const baseline = activeTimeouts();
     const aliceTabs = [
-      ...(await browser(t, firefox, ['/', '/chat', '/tenant-acme'])),
-      ...(await browser(t, chrome, ['/', '/chat'])),
+      ...(await tabsOf(firefox, ['/', '/chat', '/tenant-acme'])),
+      ...(await tabsOf(chrome, ['/', '/chat'])),
     ];
 
-    const returned = disconnectUser(t.io, '1');
-    assert.ok(returned instanceof Promise);
-    await returned.then((value: unknown) => {
-      assert.equal(value, undefined, 'it resolves with nothing');
-    });
+    await resolvesWithNothing(disconnectUser(t.io, '1'));
 
-    for (const tab of aliceTabs) {
-      await expectEnded(tab.socket, tab.seen, ERR_SESSION_REVOKED, `alice on ${tab.nsp}`);
-    }
+    for (const tab of aliceTabs) await expectTabEnded(tab, ERR_SESSION_REVOKED);
     for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob on ${tab.nsp}`);
     await expectNothingLeft(t.io, {
       namespaces: ['/', '/chat', '/tenant-acme', '/tenant-globex'],
-      sessionIDs: [sidOf(firefox), sidOf(chrome)],
+      sessionIDs: [sidOf(firefox.cookie), sidOf(chrome.cookie)],
       userKeys: ['1'],
       remaining: { '/': 1, '/chat': 1, '/tenant-acme': 0, '/tenant-globex': 1 },
     });
     assert.deepEqual(sessionAuthRooms(t.io.of('/chat')), [
-      sessionRoom(sidOf(bob)),
+      sessionRoom(sidOf(bob.cookie)),
       'session-auth:user:2',
     ]);
     await expectTimersBack(baseline);
@@ -61,16 +57,15 @@ describe('disconnectUser', () => {
   });
 
   test('anonymous sockets and other users are not touched; an unknown user ends nothing', async (tc) => {
-    const t = await start(
+    const { t, kit } = await startWithKit(
       tc,
       ({ io, session, passport }) => {
         reporting(sessionNamespace(io, session, { passport }));
       },
       { sessionOptions: withExpiry, afterSession: () => [appRoutes(() => null)] },
     );
-    const [{ cookie: visitor }, bob] = await Promise.all([post(t, '/visit'), t.login('bob')]);
-    assert.ok(visitor !== undefined);
-    const tabs = [...(await browser(t, visitor, ['/'])), ...(await browser(t, bob, ['/']))];
+    const [visiting, bob] = await Promise.all([visitor(kit), logIn(kit, 'bob')]);
+    const tabs = [...(await tabsOf(visiting, ['/'])), ...(await tabsOf(bob, ['/']))];
     const rooms = sessionAuthRooms(t.io.of('/'));
     await disconnectUser(t.io, '1');
     await disconnectUser(t.io, 'nobody');
@@ -80,14 +75,13 @@ describe('disconnectUser', () => {
   });
 
   test('the user key is what serializeUser stored (the id string), not the username', async (tc) => {
-    const t = await start(tc, everyKindOfNamespace);
-    const alice = await t.login('alice');
-    const [tab] = await browser(t, alice, ['/chat']);
+    const { t, kit } = await startWithKit(tc, everyKindOfNamespace);
+    const [tab] = await tabsOf(await logIn(kit, 'alice'), ['/chat']);
     assert.ok(tab);
     await disconnectUser(t.io, 'alice');
     expectUntouched(tab.socket, tab.seen, 'after disconnectUser(io, "alice")');
     await disconnectUser(t.io, '1');
-    await expectEnded(tab.socket, tab.seen, ERR_SESSION_REVOKED);
+    await expectTabEnded(tab, ERR_SESSION_REVOKED);
     await expectNothingLeft(t.io, { namespaces: ['/chat'], userKeys: ['1'] });
   });
 

@@ -18,10 +18,16 @@ import {
   requireAuth,
   sessionNamespace,
 } from '../../lib/index.js';
-import { connected, within } from '../support/bounded.js';
+import { expectRefused, type Agent } from 'socket.io-session-auth/testing';
 import { request } from '../support/client.js';
 import { type TestContext, type TestServer, sidOf, start, users } from '../support/server.js';
-import { expectEnded, expectUntouched, type Seen, watchEnd } from '../support/session-ending.js';
+import { logIn, startWithKit } from '../support/kit.js';
+import {
+  expectTabEnded,
+  expectUntouched,
+  type KitTab,
+  watchEnd,
+} from '../support/session-ending.js';
 
 // The users of support/server.ts are this process's "database": a test changes one, then puts it
 // back, so the others see them as they were.
@@ -40,16 +46,10 @@ after(() => {
   setTenants('alice', ['acme']);
 });
 
-interface Tab {
-  socket: ClientSocket;
-  seen: Seen;
-}
-
-async function tab(t: TestServer, nsp: string, cookie: string): Promise<Tab> {
-  const socket = t.connect(nsp, { cookie });
-  const seen = watchEnd(socket);
-  await connected(socket);
-  return { socket, seen };
+/** A tab of `agent` on `nsp`, watched for its end. */
+async function tab(agent: Agent, nsp: string): Promise<KitTab> {
+  const socket = await agent.connect(nsp);
+  return { nsp, socket, seen: watchEnd(socket) };
 }
 
 /** `/admin` for admins, `/chat` for everyone, `/docs` with a room policy; each answers `whoami`. */
@@ -92,47 +92,41 @@ function rooms(socket: ClientSocket): Promise<string[]> {
 
 describe('refreshUser: a role change reaches live sockets', () => {
   test('a demoted admin’s /admin socket ends with ERR_FORBIDDEN; /chat stays and sees the new user', async (tc) => {
-    const t = await start(tc, guarded);
-    const alice = await t.login('alice');
-    const admin = await tab(t, '/admin', alice);
-    const chat = await tab(t, '/chat', alice);
+    const { t, kit } = await startWithKit(tc, guarded);
+    const alice = await logIn(kit, 'alice');
+    const admin = await tab(alice, '/admin');
+    const chat = await tab(alice, '/chat');
     tc.after(() => {
       setRole('alice', 'admin');
     });
     setRole('alice', 'member');
     await refreshUser(t.io, '1');
-    await expectEnded(admin.socket, admin.seen, ERR_FORBIDDEN, '/admin');
+    await expectTabEnded(admin, ERR_FORBIDDEN, '/admin');
     expectUntouched(chat.socket, chat.seen, '/chat');
     const who = await request<{ user: { role: string }; data: unknown }>(chat.socket, 'whoami');
     assert.equal(who.user.role, 'member', 'socket.request.user is the fresh user');
     assert.deepEqual(who.data, { user: { id: '1', username: 'alice' } });
     // And a reconnect is refused the usual way.
-    const again = t.connect('/admin', { cookie: alice });
-    const refused = await within(
-      new Promise<{ data?: { code?: string } }>((resolve) => again.once('connect_error', resolve)),
-      'connect_error',
-    );
-    assert.equal(refused.data?.code, ERR_FORBIDDEN);
+    await expectRefused(alice.connect('/admin'), ERR_FORBIDDEN);
   });
 
   test('a socket that still passes keeps its rooms and gets the next broadcast', async (tc) => {
-    const t = await start(tc, guarded);
-    const alice = await t.login('alice');
-    const admin = await tab(t, '/admin', alice);
+    const { t, kit } = await startWithKit(tc, guarded);
+    const alice = await logIn(kit, 'alice');
+    const admin = await tab(alice, '/admin');
     const joined = await request<{ rooms: string[] }>(admin.socket, 'join', 'ops');
     assert.deepEqual(joined.rooms, ['ops']);
     await refreshUser(t.io, '1');
     expectUntouched(admin.socket, admin.seen, '/admin');
     assert.deepEqual(await rooms(admin.socket), ['ops']);
-    const heard = new Promise<string>((resolve) => admin.socket.once('news', resolve));
     t.io.of('/admin').to('ops').emit('news', 'still here');
-    assert.equal(await within(heard, 'the broadcast'), 'still here');
+    assert.equal(await admin.socket.expectEvent('news'), 'still here');
   });
 
   test('a user now gone (deserializeUser gives false) ends as revoked', async (tc) => {
-    const t = await start(tc, guarded);
-    const bob = await t.login('bob');
-    const chat = await tab(t, '/chat', bob);
+    const { t, kit } = await startWithKit(tc, guarded);
+    const bob = await logIn(kit, 'bob');
+    const chat = await tab(bob, '/chat');
     const user = users.find((u) => u.username === 'bob');
     assert.ok(user);
     const id = user.id;
@@ -141,27 +135,27 @@ describe('refreshUser: a role change reaches live sockets', () => {
       (user as { id: string }).id = id;
     });
     await refreshUser(t.io, '2');
-    await expectEnded(chat.socket, chat.seen, ERR_SESSION_REVOKED, '/chat');
+    await expectTabEnded(chat, ERR_SESSION_REVOKED, '/chat');
   });
 
   test('refreshSession(io, sid) checks that session’s sockets only', async (tc) => {
-    const t = await start(tc, guarded);
-    const [firefox, chrome] = [await t.login('alice'), await t.login('alice')];
-    const onFirefox = await tab(t, '/admin', firefox);
-    const onChrome = await tab(t, '/admin', chrome);
+    const { t, kit } = await startWithKit(tc, guarded);
+    const [firefox, chrome] = [await logIn(kit, 'alice'), await logIn(kit, 'alice')];
+    const onFirefox = await tab(firefox, '/admin');
+    const onChrome = await tab(chrome, '/admin');
     tc.after(() => {
       setRole('alice', 'admin');
     });
     setRole('alice', 'member');
-    await refreshSession(t.io, sidOf(firefox));
-    await expectEnded(onFirefox.socket, onFirefox.seen, ERR_FORBIDDEN, 'firefox');
+    await refreshSession(t.io, sidOf(firefox.cookie));
+    await expectTabEnded(onFirefox, ERR_FORBIDDEN, 'firefox');
     expectUntouched(onChrome.socket, onChrome.seen, 'chrome (not refreshed yet)');
   });
 
   test('an unknown user or session: a no-op that resolves', async (tc) => {
-    const t = await start(tc, guarded);
-    const alice = await t.login('alice');
-    const admin = await tab(t, '/admin', alice);
+    const { t, kit } = await startWithKit(tc, guarded);
+    const alice = await logIn(kit, 'alice');
+    const admin = await tab(alice, '/admin');
     await refreshUser(t.io, 'nobody');
     await refreshSession(t.io, 'no-such-session');
     assert.throws(() => refreshUser(t.io, ''), /^TypeError: refreshUser:/);
@@ -170,9 +164,9 @@ describe('refreshUser: a role change reaches live sockets', () => {
   });
 
   test('a flood of refreshes of one user is one pass, then one more', async (tc) => {
-    const t = await start(tc, guarded);
-    const alice = await t.login('alice');
-    await tab(t, '/chat', alice);
+    const { t, kit } = await startWithKit(tc, guarded);
+    const alice = await logIn(kit, 'alice');
+    await tab(alice, '/chat');
     const before = t.deserializeCount();
     await Promise.all(Array.from({ length: 100 }, () => refreshUser(t.io, '1')));
     const passes = t.deserializeCount() - before;
@@ -184,10 +178,10 @@ describe('refreshUser: authorize that fails on a live socket', () => {
   async function failing(
     tc: NodeTestContext,
     authorize: () => boolean | Promise<boolean>,
-  ): Promise<{ t: TestServer; admin: Tab; reported: unknown[] }> {
+  ): Promise<{ t: TestServer; admin: KitTab; reported: unknown[] }> {
     const reported: unknown[] = [];
     let live = false;
-    const t = await start(tc, ({ io, session, passport }) => {
+    const { t, kit } = await startWithKit(tc, ({ io, session, passport }) => {
       requireAuth(sessionNamespace(io.of('/admin'), session, { passport }), {
         // Lets the socket in, then fails once it is live.
         authorize: () => (live ? authorize() : true),
@@ -197,8 +191,8 @@ describe('refreshUser: authorize that fails on a live socket', () => {
         },
       });
     });
-    const alice = await t.login('alice');
-    const admin = await tab(t, '/admin', alice);
+    const alice = await logIn(kit, 'alice');
+    const admin = await tab(alice, '/admin');
     live = true;
     return { t, admin, reported };
   }
@@ -209,23 +203,23 @@ describe('refreshUser: authorize that fails on a live socket', () => {
       throw failure;
     });
     await refreshUser(t.io, '1');
-    await expectEnded(admin.socket, admin.seen, ERR_AUTHORIZE_ERROR, '/admin');
+    await expectTabEnded(admin, ERR_AUTHORIZE_ERROR, '/admin');
     assert.deepEqual(reported, [failure]);
   });
 
   test('it never settles: session:ended ERR_MIDDLEWARE_TIMEOUT after timeoutMs', async (tc) => {
     const { t, admin, reported } = await failing(tc, () => new Promise<boolean>(() => undefined));
     await refreshUser(t.io, '1');
-    await expectEnded(admin.socket, admin.seen, ERR_MIDDLEWARE_TIMEOUT, '/admin');
+    await expectTabEnded(admin, ERR_MIDDLEWARE_TIMEOUT, '/admin');
     assert.deepEqual(reported, []);
   });
 });
 
 describe('room policies', () => {
   test('a join no rule allows is refused (ERR_FORBIDDEN, data.room) and never happens', async (tc) => {
-    const t = await start(tc, guarded);
-    const alice = await t.login('alice');
-    const docs = await tab(t, '/docs', alice);
+    const { kit } = await startWithKit(tc, guarded);
+    const alice = await logIn(kit, 'alice');
+    const docs = await tab(alice, '/docs');
     assert.deepEqual(await request(docs.socket, 'join', 'doc:acme:1'), {
       joined: 'doc:acme:1',
       rooms: ['doc:acme:1'],
@@ -247,8 +241,8 @@ describe('room policies', () => {
     };
     process.on('unhandledRejection', onUnhandled);
     tc.after(() => process.off('unhandledRejection', onUnhandled));
-    const t = await start(tc, guarded);
-    const alice = await t.login('alice');
+    const { t, kit } = await startWithKit(tc, guarded);
+    const alice = await logIn(kit, 'alice');
     const seen = new Promise<string[]>((resolve) => {
       t.io.of('/docs').once('connection', (socket) => {
         void socket.join('lobby');
@@ -258,7 +252,7 @@ describe('room policies', () => {
         resolve(now);
       });
     });
-    const docs = await tab(t, '/docs', alice);
+    const docs = await tab(alice, '/docs');
     assert.deepEqual(await seen, ['lobby'], 'joined before join() returned');
     assert.deepEqual(await rooms(docs.socket), ['lobby']);
     assert.deepEqual(unhandled, []);
@@ -267,7 +261,7 @@ describe('room policies', () => {
   test('a rule that throws or never settles refuses with its own code; onError gets the error', async (tc) => {
     const reported: unknown[] = [];
     const failure = new Error('ACL lookup failed');
-    const t = await start(tc, ({ io, session, passport }) => {
+    const { kit } = await startWithKit(tc, ({ io, session, passport }) => {
       requireAuth(sessionNamespace(io.of('/docs'), session, { passport }), {
         rooms: {
           'broken:*': () => {
@@ -293,8 +287,8 @@ describe('room policies', () => {
         });
       });
     });
-    const alice = await t.login('alice');
-    const docs = await tab(t, '/docs', alice);
+    const alice = await logIn(kit, 'alice');
+    const docs = await tab(alice, '/docs');
     assert.deepEqual(await request(docs.socket, 'join', 'async:1'), { joined: 'async:1' });
     assert.deepEqual(await request(docs.socket, 'join', 'broken:1'), {
       refused: { code: ERR_AUTHORIZE_ERROR, status: 500, room: 'broken:1' },
@@ -306,9 +300,9 @@ describe('room policies', () => {
   });
 
   test('after a refresh, a socket leaves the rooms it may no longer be in and is told which', async (tc) => {
-    const t = await start(tc, guarded);
-    const alice = await t.login('alice');
-    const docs = await tab(t, '/docs', alice);
+    const { t, kit } = await startWithKit(tc, guarded);
+    const alice = await logIn(kit, 'alice');
+    const docs = await tab(alice, '/docs');
     for (const room of ['lobby', 'doc:acme:1', 'doc:acme:2']) {
       await request(docs.socket, 'join', room);
     }
@@ -316,11 +310,8 @@ describe('room policies', () => {
       setTenants('alice', ['acme']);
     });
     setTenants('alice', ['globex']);
-    const told = new Promise<RoomsLeftPayload>((resolve) =>
-      docs.socket.once(ROOMS_LEFT_EVENT, resolve),
-    );
     await refreshUser(t.io, '1');
-    assert.deepEqual(await within(told, ROOMS_LEFT_EVENT), {
+    assert.deepEqual(await docs.socket.expectEvent<RoomsLeftPayload>(ROOMS_LEFT_EVENT), {
       rooms: ['doc:acme:1', 'doc:acme:2'],
       data: { code: ERR_FORBIDDEN, status: 403 },
     });

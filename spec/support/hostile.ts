@@ -16,12 +16,14 @@
 // a websocket-only client closed as soon as the case is decided: about 2 ms of CPU per case here.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { after, before, test, type TestContext as NodeTestContext } from 'node:test';
+import { after, before, describe, test, type TestContext as NodeTestContext } from 'node:test';
 import type { SessionData } from 'express-session';
 import fc from 'fast-check';
 import type { Namespace, Socket as ServerSocket } from 'socket.io';
 import { Manager } from 'socket.io-client';
 import {
+  requireAuth,
+  sessionNamespace,
   ERR_AUTHORIZE_ERROR,
   ERR_FORBIDDEN,
   ERR_MIDDLEWARE_ENDED,
@@ -60,6 +62,7 @@ const CASE_BOUND_MS = 5000;
 /** Cases per property; 12 000 in all. */
 export const RUNS = { cookies: 3500, origins: 3000, auth: 2000, namespaces: 2000, tokens: 1500 };
 const MIN_TOTAL_CASES = 10_000;
+type Property = keyof typeof RUNS;
 
 /**
  * Node's HTTP server refuses a request whose request line and headers exceed 16 KiB
@@ -86,8 +89,38 @@ const onUncaughtException = (error: unknown): void => {
   uncaughtExceptions.push(error);
 };
 
+/**
+ * One hostile-input spec: a describe that records unhandled rejections and uncaught exceptions
+ * while it runs, with the spec's tests, then {@link casesRunTest} for its property.
+ */
+export function describeHostile(property: Property, title: string, tests: () => void): void {
+  describe(`hostile input: ${title} (fast-check, real socket.io-client connections)`, () => {
+    recordProcessFailures();
+    tests();
+    casesRunTest([property]);
+  });
+}
+
+/**
+ * Checks `check` on RUNS[property] values of `arbitrary`, one case at a time, each counted under
+ * the property; a run past 240 s fails rather than passing with fewer cases.
+ */
+export async function checkCases<T>(
+  property: Property,
+  arbitrary: fc.Arbitrary<T>,
+  check: (value: T) => Promise<void>,
+): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(arbitrary, async (value) => {
+      count(property);
+      await check(value);
+    }),
+    { numRuns: RUNS[property], interruptAfterTimeLimit: 240_000, markInterruptAsFailure: true },
+  );
+}
+
 /** Records unhandled rejections and uncaught exceptions while the calling describe runs. */
-export function recordProcessFailures(): void {
+function recordProcessFailures(): void {
   before(() => {
     process.on('unhandledRejection', onUnhandledRejection);
     process.on('uncaughtException', onUncaughtException);
@@ -102,7 +135,7 @@ export function recordProcessFailures(): void {
  * The last test of each hostile-input spec: its properties ran every one of their cases, and
  * nothing went unhandled in the process.
  */
-export function casesRunTest(properties: (keyof typeof RUNS)[]): void {
+function casesRunTest(properties: Property[]): void {
   const expected = properties.reduce((sum, property) => sum + RUNS[property], 0);
   test(`${expected} generated cases; no unhandled rejection, no uncaught exception`, () => {
     const detail = [...casesRun].map(([property, n]) => `${property} ${n}`).join(', ');
@@ -124,13 +157,13 @@ export function casesRunTest(properties: (keyof typeof RUNS)[]): void {
 }
 
 const casesRun = new Map<string, number>();
-export function count(property: string): void {
+function count(property: string): void {
   casesRun.set(property, (casesRun.get(property) ?? 0) + 1);
 }
 
 /** How the cases of each property ended, to show that both sides of each rule were exercised. */
 const outcomes = new Map<string, Map<string, number>>();
-export function tally(property: string, outcome: Outcome): Outcome {
+function tally(property: string, outcome: Outcome): Outcome {
   const label =
     outcome.kind === 'connected'
       ? `connected as ${outcome.user ?? 'anonymous'}`
@@ -164,6 +197,21 @@ function within<T>(promise: Promise<T>, what: string, ms = CASE_BOUND_MS): Promi
   });
 }
 
+/** One case of `property`: {@link attempt}, its outcome tallied under the property. */
+export async function attemptCase(
+  property: Property,
+  url: string,
+  nsp: string,
+  options?: AttemptOptions,
+): Promise<Outcome> {
+  return tally(property, await attempt(url, nsp, options));
+}
+
+interface AttemptOptions {
+  headers?: Record<string, string>;
+  auth?: Record<string, unknown>;
+}
+
 /**
  * One websocket-only client on its own connection, opening `nsp` (sent as is in the CONNECT
  * packet), closed as soon as the outcome is known. A connected socket's outcome carries the user
@@ -172,7 +220,7 @@ function within<T>(promise: Promise<T>, what: string, ms = CASE_BOUND_MS): Promi
 export async function attempt(
   url: string,
   nsp: string,
-  options: { headers?: Record<string, string>; auth?: Record<string, unknown> } = {},
+  options: AttemptOptions = {},
 ): Promise<Outcome> {
   const manager = new Manager(url, {
     transports: ['websocket'],
@@ -260,9 +308,16 @@ export function greet(nsp: Namespace): Namespace {
   return nsp;
 }
 
+/** The setup of the cookie and auth specs: a guarded `/private` that greets. */
+export function guardedPrivate({ io, session, passport }: TestContext, onError: OnError): void {
+  greet(requireAuth(sessionNamespace(io.of('/private'), session, { passport, onError })));
+}
+
+type OnError = (error: unknown) => void;
+
 export async function startHostile(
   tc: NodeTestContext,
-  setup: (ctx: TestContext, onError: (error: unknown) => void) => void,
+  setup: (ctx: TestContext, onError: OnError) => void,
   options: CreateTestServerOptions = {},
 ): Promise<Hostile> {
   const reported: unknown[] = [];

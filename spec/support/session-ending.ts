@@ -5,6 +5,12 @@ import express, { type RequestHandler } from 'express';
 import type { Namespace, Server } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import {
+  expectEnded as expectKitEnded,
+  type Agent,
+  type TestKit,
+  type TestSocket,
+} from 'socket.io-session-auth/testing';
+import {
   SESSION_ENDED_EVENT,
   requireAuth,
   sessionNamespace,
@@ -12,20 +18,18 @@ import {
 } from '../../lib/index.js';
 import { waitFor } from './client.js';
 import {
-  cookieOf,
-  users,
   type TestContext,
   type TestServer,
   pendingOf,
   start,
   signedSidOf as sidOf,
 } from './server.js';
-import { connected, connectError, within } from './bounded.js';
+import { connected, within } from './bounded.js';
 import { activeTimeouts, timersBackTo } from './timers.js';
 import { reporting, whoami, type Who } from './whoami.js';
 import { serverState, sessionDigest } from '../../lib/core/state.js';
 
-export { activeTimeouts, connected, connectError, reporting, start, whoami, within, type Who };
+export { activeTimeouts, connected, reporting, start, whoami, within, type Who };
 export { timersBackTo as expectTimersBack };
 export { sidOf };
 
@@ -61,27 +65,59 @@ export function everyKindOfNamespace({ io, session, passport }: TestContext): vo
   );
 }
 
-export interface Tab {
+/** A tab of a kit agent, opened on one namespace, and what it saw of its end. */
+export interface KitTab {
   nsp: string;
-  socket: ClientSocket;
+  socket: TestSocket;
   seen: Seen;
 }
 
 /**
- * One "browser": one client per namespace, all with `cookie` and `reconnection: true`, each watched
- * with {@link watchEnd}; resolves once every one is in, on the cookie's session.
+ * One browser of a kit agent: a tab per namespace, reconnecting as a browser does, each watched
+ * with {@link watchEnd}; resolves once every one is in, on the agent's session.
  */
-export async function browser(t: TestServer, cookie: string, namespaces: string[]): Promise<Tab[]> {
-  const tabs = namespaces.map((nsp) => {
-    const socket = t.connect(nsp, { cookie, reconnection: true });
-    return { nsp, socket, seen: watchEnd(socket) };
-  });
-  for (const tab of tabs) {
-    const who = await whoami(tab.socket);
-    assert.equal(who.nsp, tab.nsp);
-    assert.equal(who.sessionID, sidOf(cookie));
-  }
-  return tabs;
+export async function tabsOf(agent: Agent, namespaces: string[]): Promise<KitTab[]> {
+  const sessionID = sidOf(agent.cookie);
+  return Promise.all(
+    namespaces.map(async (nsp) => {
+      const socket = await agent.tab({ reconnection: true }).connect(nsp);
+      const tab = { nsp, socket, seen: watchEnd(socket) };
+      const who = await whoami(socket);
+      assert.equal(who.nsp, nsp);
+      assert.equal(who.sessionID, sessionID);
+      return tab;
+    }),
+  );
+}
+
+/**
+ * The kit's expectEnded (session:ended with `code`, then the server's disconnect, no retry), and
+ * what it leaves out: the payload's documented message and status, and that the tab saw the one
+ * session:ended and the one disconnect, in that order.
+ */
+export async function expectTabEnded(
+  tab: KitTab,
+  code: SocketEndedCode,
+  what = tab.socket.label,
+): Promise<void> {
+  await expectKitEnded(tab.socket, code);
+  assert.deepEqual(
+    tab.seen.events,
+    [SESSION_ENDED_EVENT, 'disconnect'],
+    `${what}: events in order`,
+  );
+  assert.deepEqual(
+    tab.seen.payloads,
+    [{ message: messages[code][0], data: { code, status: messages[code][1] } }],
+    `${what}: the session:ended payload`,
+  );
+  assert.deepEqual(tab.seen.reasons, ['io server disconnect'], `${what}: the disconnect reason`);
+}
+
+/** Asserts that `ending` is a promise that resolves with nothing. */
+export async function resolvesWithNothing(ending: unknown): Promise<void> {
+  assert.ok(ending instanceof Promise);
+  assert.equal(await ending, undefined, 'it resolves with nothing');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -118,38 +154,21 @@ export function appRoutes(inspect: (oldSessionID: string) => unknown, holdMs = 0
   return router;
 }
 
-/** POSTs to a route of the test app with a cookie; returns the response's JSON and cookie. */
-export async function post(
-  t: TestServer,
-  path: string,
-  cookie?: string,
-): Promise<{ body: unknown; cookie: string | undefined }> {
-  const res = await fetch(`${t.url}${path}`, {
-    method: 'POST',
-    headers: cookie === undefined ? {} : { cookie },
-  });
-  assert.equal(res.status, 200, `POST ${path} answered ${res.status}`);
-  const body: unknown = await res.json();
-  return { body, cookie: res.headers.getSetCookie().length > 0 ? cookieOf(res) : undefined };
+/** A kit agent with an anonymous session that holds data (POST /visit of {@link appRoutes}). */
+export async function visitor(kit: TestKit): Promise<Agent> {
+  const agent = kit.anonymous({ name: 'visitor' });
+  const res = await agent.fetch('/visit', { method: 'POST' });
+  assert.equal(res.status, 200, `POST /visit answered ${res.status}`);
+  await res.arrayBuffer();
+  assert.notEqual(agent.cookie, '', 'the visit set a cookie');
+  return agent;
 }
 
-/** Logs in over HTTP with the browser's existing cookie (an anonymous session) and a password. */
-export async function loginWithCookie(
-  t: TestServer,
-  username: string,
-  cookie: string,
-): Promise<string> {
-  const user = users.find((u) => u.username === username);
-  assert.ok(user);
-  const res = await fetch(`${t.url}/login`, {
-    method: 'POST',
-    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: user.password }),
-    redirect: 'manual',
-  });
-  assert.equal(res.status, 200, `login as ${username} answered ${res.status}`);
-  await res.arrayBuffer();
-  return cookieOf(res);
+/** POSTs to a route of the test app as a kit agent (its cookies kept); returns the JSON answer. */
+export async function postAs(agent: Agent, path: string): Promise<unknown> {
+  const res = await agent.fetch(path, { method: 'POST' });
+  assert.equal(res.status, 200, `POST ${path} answered ${res.status}`);
+  return res.json();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,4 +388,17 @@ export async function endedMidHandshake(
     await expectEnded(socket, seen, 'ERR_SESSION_REVOKED', 'the socket let in');
   }
   return { t, socket, cookie };
+}
+
+/**
+ * Deletes a session as the package cannot see: as another process would, through its own store
+ * instance on the same backend (or a script deleting the key). The package watches the destroys of
+ * the store instances its sockets' sessions came from (an own `destroy` on the instance); this
+ * calls the store class's own method, past that instance's. What revalidation is there to catch.
+ */
+export function destroyElsewhere(store: object, sid: string, done?: (err?: unknown) => void) {
+  const { destroy } = Object.getPrototypeOf(store) as {
+    destroy: (sid: string, done?: (err?: unknown) => void) => unknown;
+  };
+  return destroy.call(store, sid, done);
 }

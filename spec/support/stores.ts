@@ -186,3 +186,24 @@ export function failureOf(error: unknown, expected?: unknown): Failure {
     same: error === expected,
   };
 }
+
+/**
+ * Store reads grouped into revalidation rounds, each round's session IDs sorted: reads less than
+ * half an interval apart belong to one round.
+ */
+export function revalidationRounds(
+  reads: readonly { sid: string; at: number }[],
+  intervalMs: number,
+): string[][] {
+  const grouped: { last: number; sids: string[] }[] = [];
+  for (const { sid, at } of reads) {
+    const current = grouped.at(-1);
+    if (current && at - current.last < intervalMs / 2) {
+      current.sids.push(sid);
+      current.last = at;
+    } else {
+      grouped.push({ last: at, sids: [sid] });
+    }
+  }
+  return grouped.map((round) => round.sids.sort());
+}

@@ -81,9 +81,9 @@ export interface TestKit extends AsyncDisposable {
    */
   expire(agent: Agent): Promise<void>;
   /**
-   * Deletes the agent's session from the store, as a script or an admin tool would. HTTP requests
-   * and new sockets are then strangers; live sockets end only by what your app does about it
-   * (`disconnectSession`) or, on several nodes, at the package's next revalidation.
+   * Deletes the agent's session from the store, as an admin tool of your app would (the store's
+   * `destroy`). HTTP requests and new sockets are then strangers, and the live sockets of that
+   * session end with `ERR_SESSION_REVOKED`, as at a logout.
    */
   destroy(agent: Agent): Promise<void>;
   /**
