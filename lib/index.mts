@@ -31,5 +31,8 @@ export {
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
   ERR_BAD_TOKEN_EXPIRY,
+  presence,
+  PRESENCE_STATE_EVENT,
+  PRESENCE_DIFF_EVENT,
 } from './index.js';
 export type * from './index.js';

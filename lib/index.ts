@@ -67,3 +67,8 @@ export type {
   RoomPolicy,
   RoomRule,
 } from './core/types.js';
+export { presence } from './presence/presence.js';
+export type { Presence, PresenceFeedOptions, PresenceOptions } from './presence/presence.js';
+export type { PresenceEntry } from './presence/tracker.js';
+export { PRESENCE_DIFF_EVENT, PRESENCE_STATE_EVENT } from './presence/feed.js';
+export type { PresenceDiff, PresenceFeedEntry } from './presence/feed.js';

@@ -50,9 +50,9 @@ const CORE = ['spec/socket-io', 'spec/api', 'spec/handshake', 'spec/diagnostics'
 /**
  * Lifecycle: what happens to a socket while its session lives and ends (expiry, touch, logout,
  * destroy and regenerate, disconnectSession and disconnectUser, revalidation, reload, save and
- * autoSave).
+ * autoSave), and presence, which those ends keep true.
  */
-const LIFECYCLE = ['spec/live', 'spec/sessions'];
+const LIFECYCLE = ['spec/live', 'spec/sessions', 'spec/presence'];
 
 /** The test kit users run against their own stacks: every supported version is one of those. */
 const KIT = ['spec/testing'];

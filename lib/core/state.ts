@@ -152,6 +152,12 @@ export class SocketState {
   ) {}
 }
 
+/** A presence tracker (lib/presence/): told of each socket admitted, and each connected one gone. */
+export interface PresenceWatcher {
+  arrived(socket: Socket, state: SocketState | undefined): void;
+  left(state: SocketState): void;
+}
+
 /** What the package keeps for one Socket.IO server. */
 export class ServerState {
   /** Tracked sockets, connected or still in their handshake, by session digest and by user key. */
@@ -202,6 +208,8 @@ export class ServerState {
     number,
     { timer: ClockTimer; sockets: number; running: boolean }
   >();
+  /** The presence trackers on this server (lib/presence/), told by the handshake's admit and leave. */
+  readonly presence = new Set<PresenceWatcher>();
 
   constructor(readonly io: Server) {}
 }

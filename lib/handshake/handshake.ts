@@ -9,8 +9,10 @@
 //                                   one connection share one read; no-user.ts: why there is none
 //   3. track     track.ts           the socket's record, indexed by session and user
 //   4. guard     guard.ts           requireAuth: no user refused, `authorize`, `authorizeEvent`
-//   5. admit     admit.ts           on 'connection': ended meanwhile? else expiry, revalidation
+//   5. admit     admit.ts           on 'connection': ended meanwhile? else expiry, revalidation;
+//                                   then presence (presence/lifecycle.ts)
 //   6. leave     (here)             the socket is gone, connected or not: nothing of it stays
+//                                   (presence hears of a connected one)
 //      settled   settled.ts         the handshake ended: diagnostics, old clients told to stop
 // Steps 6 are called by socket-io/namespace-layers.ts, through `socketLifecycle` below.
 import type { Socket } from 'socket.io';
@@ -21,6 +23,7 @@ import type { SessionRequest } from '../core/types.js';
 import { disarmExpiry } from '../live/expiry.js';
 import { rememberExpiry } from '../live/recovery.js';
 import { stopRevalidating } from '../live/revalidation.js';
+import { presenceArrived, presenceLeft } from '../presence/lifecycle.js';
 import type { SocketLifecycle } from '../socket-io/namespace-layers.js';
 import { admit } from './admit.js';
 import { decide } from './decide.js';
@@ -111,6 +114,7 @@ export function admitStep(options: HandshakeOptions): (socket: Socket) => void {
   return function admitSession(socket) {
     try {
       admit(socket, options);
+      presenceArrived(socket);
     } catch (error) {
       report(options.onError, error, socket);
       socket.disconnect();
@@ -128,7 +132,10 @@ export function leave(socket: Socket): void {
   unindex(state);
   disarmExpiry(state);
   stopRevalidating(state);
-  if (state.connected) rememberExpiry(state);
+  if (state.connected) {
+    rememberExpiry(state);
+    presenceLeft(state);
+  }
 }
 
 /** Every handshake of a layered namespace, once it has ended, connected or not. */

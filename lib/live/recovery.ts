@@ -7,6 +7,7 @@ import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from '.
 import { guardEvents, installAutoSave } from './events.js';
 import { armExpiry, cookieExpiry } from './expiry.js';
 import { digestKey, digestOfKey, endSocket, userKey } from './revocation.js';
+import { presenceArrived } from '../presence/lifecycle.js';
 import {
   interceptRestore,
   recoveryIdOf,
@@ -112,6 +113,7 @@ export function recheckRecovered(socket: Socket, options: HandshakeOptions): voi
       else armExpiry(state, expires);
     }
     placeholder.recheck = undefined;
+    if (state.ended === undefined) presenceArrived(socket);
     release();
   });
 }

@@ -65,6 +65,9 @@ const PUBLIC_EXPORTS = [
   'ERR_ORIGIN_FORBIDDEN',
   'ERR_SESSION_UNAVAILABLE',
   'ERR_BAD_TOKEN_EXPIRY',
+  'presence',
+  'PRESENCE_STATE_EVENT',
+  'PRESENCE_DIFF_EVENT',
 ].sort();
 
 /** Every runtime export of the test kit, socket.io-session-auth/testing. */

@@ -1,0 +1,167 @@
+// Public: presence, who is online among the users of a session namespace (or of a whole server),
+// kept true by the package's own socket lifecycle: a logout, disconnectSession, disconnectUser, an
+// expiry or a demotion ends the sockets, and the user's last one gone is their leave.
+import type { Namespace, Server } from 'socket.io';
+import { checkBoolean, checkOptions } from '../api/setup.js';
+import { serverState } from '../core/state.js';
+import { PresenceFeed } from './feed.js';
+import { PresenceTracker, type PresenceEntry, type PresenceEvent } from './tracker.js';
+
+/** Options for {@link presence}. */
+export interface PresenceOptions {
+  /**
+   * How long a user whose last socket is gone stays online before their `leave`, in
+   * milliseconds: a reload, or a reconnect after a dropped connection, within it gives neither a
+   * leave nor a join. `0`: the leave at once.
+   * @default 3000
+   */
+  graceMs?: number;
+  /**
+   * Tells the namespace's clients who is online: each socket receives `presence:state` (every
+   * user online, as `PresenceFeedEntry`s) once connected, and the namespace
+   * `presence:diff` (a `PresenceDiff`) after each change, coalesced. Every socket the
+   * namespace lets in receives it: guard it with `requireAuth` to keep it to logged-in users.
+   * Only for a namespace, not a whole server.
+   * @default false
+   */
+  feed?: boolean | PresenceFeedOptions;
+}
+
+/** Options of the client feed ({@link PresenceOptions.feed}). */
+export interface PresenceFeedOptions {
+  /**
+   * At most one `presence:diff` per this many milliseconds: changes meanwhile go in the next one.
+   * @default 1000
+   */
+  intervalMs?: number;
+}
+
+/** Who is online: made by {@link presence}. */
+export interface Presence<Data = unknown> {
+  /** Each user online once: their `userData` summary, connections, and since when. */
+  list(): PresenceEntry<Data>[];
+  /** How many users are online. */
+  count(): number;
+  /** Whether the user (by key: what serializeUser stored, as a string) is online. */
+  isOnline(userKey: string): boolean;
+  /**
+   * `join`: a user's first socket in scope has connected. `leave`: their last one has been gone
+   * for `graceMs`. Once per user each, in that order. A listener that throws does not stop the
+   * others; its error is rethrown on its own (an uncaught exception, as an EventEmitter's).
+   */
+  on(event: 'join' | 'leave', listener: (entry: PresenceEntry<Data>) => void): Presence<Data>;
+  off(event: 'join' | 'leave', listener: (entry: PresenceEntry<Data>) => void): Presence<Data>;
+  /** Stops tracking: no more events, the grace timers cleared, the feed stopped. */
+  close(): void;
+}
+
+const helper = 'presence';
+const MAX_MS = 2 ** 31 - 1;
+
+function checkMs(name: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_MS) {
+    throw new TypeError(
+      `${helper}: ${name} must be a whole number of milliseconds between ${min} and ${MAX_MS}`,
+    );
+  }
+  return value;
+}
+
+function checkFeed(value: unknown, nsp: Namespace | undefined): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true) {
+    if (typeof value !== 'object' || value === null) checkBoolean(helper, 'options.feed', value);
+  }
+  if (!nsp) throw new TypeError(`${helper}: options.feed needs a namespace, not a whole server`);
+  const { intervalMs } = value === true ? {} : (value as PresenceFeedOptions);
+  return checkMs('options.feed.intervalMs', intervalMs, 1) ?? 1000;
+}
+
+function scopeOf(target: unknown): { io: Server; nsp: Namespace | undefined } {
+  if (target !== null && typeof target === 'object') {
+    const { of, server, use, name } = target as Partial<Server & Namespace>;
+    if (typeof of === 'function') return { io: target as Server, nsp: undefined };
+    if (typeof use === 'function' && typeof name === 'string' && server) {
+      return { io: server, nsp: target as Namespace };
+    }
+  }
+  throw new TypeError(`${helper}: target must be a Socket.IO Server or Namespace`);
+}
+
+/**
+ * Tracks who is online among the users of a session namespace (`sessionNamespace`,
+ * `passportNamespace`; a parent namespace with its children), or of every such namespace of a
+ * server: each user once, however many tabs and namespaces they have open. A user joins at their
+ * first connected socket and leaves once their last one has been gone for `graceMs`, whatever
+ * ended it: a closed tab, a logout, `disconnectSession`, `disconnectUser`, an expiry, a demotion
+ * by `refreshUser`. One node: each node knows its own sockets.
+ *
+ * @example
+ * ```ts
+ * import { presence, requireAuth, sessionNamespace } from 'socket.io-session-auth';
+ *
+ * const chat = requireAuth(sessionNamespace(io.of('/chat'), sessionMiddleware, { passport }));
+ * const online = presence(chat, { graceMs: 5000, feed: { intervalMs: 500 } });
+ * online.on('join', ({ user }) => console.log('online:', user));
+ * online.on('leave', ({ user }) => console.log('offline:', user));
+ * app.get('/api/online', (req, res) => res.json({ count: online.count() }));
+ * // In the page: socket.on('presence:state', …) then socket.on('presence:diff', …)
+ * ```
+ *
+ * @throws TypeError naming `presence` for a target that is not a Server or Namespace, or an option
+ * of the wrong type or range.
+ */
+export function presence<Data = unknown>(
+  target: Server | Namespace,
+  options?: PresenceOptions,
+): Presence<Data> {
+  const { io, nsp } = scopeOf(target);
+  const { graceMs, feed } = checkOptions(helper, options);
+  const tracker = new PresenceTracker(io, nsp, checkMs('options.graceMs', graceMs, 0) ?? 3000);
+  const intervalMs = checkFeed(feed, nsp);
+  if (nsp && intervalMs !== undefined) {
+    tracker.feed = new PresenceFeed(nsp, intervalMs, {
+      entries: () => tracker.feedEntries(),
+      clock: () => tracker.clock(),
+    });
+  }
+  const server = serverState(io);
+  // The users already connected are online from now on (no join: nobody listens yet).
+  for (const key of server.byUser.keys()) {
+    for (const state of server.byUser.get(key)) {
+      if (state.connected) tracker.arrived(state.socket, state);
+    }
+  }
+  server.presence.add(tracker);
+  return presenceOf<Data>(tracker);
+}
+
+function presenceOf<Data>(tracker: PresenceTracker): Presence<Data> {
+  type Listener = (entry: PresenceEntry<Data>) => void;
+  const check = (event: unknown, listener: unknown): PresenceEvent => {
+    if (event !== 'join' && event !== 'leave') {
+      throw new TypeError(`${helper}: the event must be 'join' or 'leave'`);
+    }
+    if (typeof listener !== 'function')
+      throw new TypeError(`${helper}: the listener must be a function`);
+    return event;
+  };
+  const api: Presence<Data> = {
+    list: () => tracker.entries() as PresenceEntry<Data>[],
+    count: () => tracker.users.size,
+    isOnline: (userKey) => tracker.users.has(userKey),
+    on(event, listener: Listener) {
+      tracker.listeners[check(event, listener)].add(listener as (entry: PresenceEntry) => void);
+      return api;
+    },
+    off(event, listener: Listener) {
+      tracker.listeners[check(event, listener)].delete(listener as (entry: PresenceEntry) => void);
+      return api;
+    },
+    close: () => {
+      tracker.close();
+    },
+  };
+  return api;
+}
