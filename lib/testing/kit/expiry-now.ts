@@ -1,5 +1,5 @@
-// The one place where the kit reaches into the package's core, because its public API has no way
-// to do this: make a node's live sockets of one session run, now, the check the package runs at
+// The kit's reach into the expiry check, because the package's public API has no way to do this:
+// make a node's live sockets of one session run, now, the check the package runs at
 // their expiry (lib/live/expiry.ts). The store then decides, as at a real expiry: a session gone or
 // past its expiry ends them with ERR_SESSION_EXPIRED; one still valid re-arms them at its stored
 // expiry. Nothing ends without the store's word. Replace with a public core call when there is one.
