@@ -158,7 +158,10 @@ export class SharedPresence {
 
   private readonly warn = (error: unknown): void => {
     const message = error instanceof Error ? error.message : String(error);
-    warnOnce(WARNING, `presence: a Redis command failed (${message}); the shared view may miss a change until this node writes its users again (after a reap or a data loss).`);
+    warnOnce(
+      WARNING,
+      `presence: a Redis command failed (${message}); the shared view may miss a change until this node writes its users again (after a reap or a data loss).`,
+    );
   };
 }
 
