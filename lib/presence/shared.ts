@@ -73,9 +73,10 @@ export class SharedPresence {
       this.beat();
     }, options.heartbeatMs);
     this.heartbeat.unref();
-    this.ready = this.subscribe().then(() => {
-      this.beat();
-    });
+    // At once, before any join of this node: a node that dies before its first interval is known,
+    // so it is reaped.
+    this.beat();
+    this.ready = this.subscribe();
     // Handled here too: an app that never awaits ready() gets a warning, not a crash.
     this.ready.catch(this.warn);
   }
