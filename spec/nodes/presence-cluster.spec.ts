@@ -240,4 +240,47 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
     await expectSeen(B(), fromB, [`join ${BOB}`]);
     await expectSeen(A(), 0, [`join ${BOB}`]);
   });
+
+  test('Redis restarted, its data lost: the nodes write their users again, no leave', async () => {
+    const [alice, bob] = await Promise.all([login(A(), 'alice'), login(A(), 'bob')]);
+    await tabs(A(), alice, ['/chat'], 'alice');
+    await tabs(B(), alice, ['/chat'], 'alice');
+    const [bobTab] = await tabs(A(), bob, ['/chat'], 'bob');
+    const whole = [
+      { userKey: ALICE, connections: 2 },
+      { userKey: BOB, connections: 1 },
+    ];
+    await until(
+      () => B().call('presence', { keys: [] }),
+      (view) => JSON.stringify(view.listShared) === JSON.stringify(whole),
+      5000,
+      'both users in the shared state',
+    );
+    const fromB = (await seen(B())).length;
+
+    assert.ok(redis);
+    await redis.stop();
+    await redis.start();
+    // Each node's next heartbeat finds itself gone and writes its own fields again.
+    for (const node of nodes) {
+      await until(
+        () => node.call('presence', { keys: [] }),
+        (view) => JSON.stringify(view.listShared) === JSON.stringify(whole),
+        15_000,
+        `the shared state rewritten, seen on ${node.name}`,
+      );
+    }
+    // No leave meanwhile: bob's leave, published after, is the mark.
+    bobTab?.socket.disconnect();
+    const events = await until(
+      () => seen(B(), fromB),
+      (list) => list.includes(`leave ${BOB}`),
+      10_000,
+      'bob’s leave on B',
+    );
+    assert.deepEqual(
+      events.filter((e) => e.startsWith('leave')),
+      [`leave ${BOB}`],
+    );
+  });
 });
