@@ -204,6 +204,7 @@ function sharedOf(
     heartbeatMs,
     expiryMs,
     held: () => tracker.held(),
+    holds: (userKey) => tracker.users.has(userKey),
     onEvent: (event) => {
       tracker.heard(event);
     },

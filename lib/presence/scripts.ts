@@ -4,6 +4,8 @@
 //   P:online          set of the user keys online anywhere (count: SCARD, isOnline: SISMEMBER)
 //   P:user:<key>      hash node ID → that node's connections of the user (0 while in its grace)
 //   P:summary         hash user key → JSON { user, since }: the userData summary, set at the join
+//   P:total           hash user key → their connections on every node (the P:user:<key> sum;
+//                     its increments go through %d: a Lua number -0 would reach Redis as "-0")
 //   P:node:<node>     set of the user keys a node holds (what a reap of that node walks)
 //   P:nodes           sorted set node ID → its last heartbeat (ms, on Redis's own clock)
 //   P:events          the channel: JSON [type, userKey, summary JSON]
@@ -19,8 +21,12 @@ end
 /** A node lets go of a user: their leave, published, if no other node holds them. */
 const DROP = `local function drop(p, node, key)
   local u = p .. ':user:' .. key
-  if redis.call('HDEL', u, node) == 0 then return 0 end
+  local had = redis.call('HGET', u, node)
+  if not had then return 0 end
+  redis.call('HDEL', u, node)
+  redis.call('HINCRBY', p .. ':total', key, string.format('%d', -tonumber(had)))
   if redis.call('HLEN', u) > 0 then return 0 end
+  redis.call('HDEL', p .. ':total', key)
   redis.call('SREM', p .. ':online', key)
   local s = redis.call('HGET', p .. ':summary', key)
   redis.call('HDEL', p .. ':summary', key)
@@ -40,7 +46,10 @@ end
 
 /** ARGV: prefix, node, user key, connections, summary. 1: the user's join (published). */
 export const JOIN_SCRIPT = `local p, node, key = ARGV[1], ARGV[2], ARGV[3]
-redis.call('HSET', p .. ':user:' .. key, node, ARGV[4])
+local u = p .. ':user:' .. key
+local had = tonumber(redis.call('HGET', u, node) or '0')
+redis.call('HSET', u, node, ARGV[4])
+redis.call('HINCRBY', p .. ':total', key, string.format('%d', tonumber(ARGV[4]) - had))
 redis.call('SADD', p .. ':node:' .. node, key)
 if redis.call('SADD', p .. ':online', key) == 0 then return 0 end
 redis.call('HSET', p .. ':summary', key, ARGV[5])
@@ -75,17 +84,4 @@ return left
 
 /** ARGV: prefix, node. A node that closes lets go of all its users at once. */
 export const CLOSE_SCRIPT = `${DROP}return reap(ARGV[1], ARGV[2])
-`;
-
-/** ARGV: prefix. Everyone online: [key, summary, connections, …], in one round trip. */
-export const LIST_SCRIPT = `local p = ARGV[1]
-local out = {}
-for _, key in ipairs(redis.call('SMEMBERS', p .. ':online')) do
-  local total = 0
-  for i, v in ipairs(redis.call('HVALS', p .. ':user:' .. key)) do total = total + tonumber(v) end
-  out[#out + 1] = key
-  out[#out + 1] = redis.call('HGET', p .. ':summary', key) or 'null'
-  out[#out + 1] = total
-end
-return out
 `;

@@ -9,7 +9,6 @@ import {
   HEARTBEAT_SCRIPT,
   JOIN_SCRIPT,
   LEAVE_SCRIPT,
-  LIST_SCRIPT,
   REAP_SCRIPT,
 } from './scripts.js';
 
@@ -48,6 +47,8 @@ export interface SharedOptions {
   expiryMs: number;
   /** The users this node holds, with their connections: written again after a reap or data loss. */
   held(): Iterable<{ userKey: string; connections: number; user: unknown; since: number }>;
+  /** Whether this node holds the user now. */
+  holds(userKey: string): boolean;
   onEvent(event: SharedEvent): void;
 }
 
@@ -59,6 +60,8 @@ export class SharedPresence {
   readonly ready: Promise<void>;
   private readonly heartbeat: NodeJS.Timeout;
   private beaten = false;
+  /** A write of this node failed (a connection dropped with it in flight): sync at the next beat. */
+  private dirty = false;
   private subscriber: PresenceRedisSubscriber | undefined;
 
   constructor(
@@ -100,11 +103,18 @@ export class SharedPresence {
   }
 
   async list(): Promise<SharedEntry[]> {
-    const reply = (await this.eval(LIST_SCRIPT, [])) as unknown[];
+    // Two native HGETALLs, sent together: one round trip, and no script that holds Redis while
+    // it copies every user into Lua. Not atomic: a user who joins or leaves between the two has
+    // their connections counted as of the second.
+    const [summaries, totals] = await Promise.all([
+      this.client.sendCommand(['HGETALL', `${this.prefix}:summary`]),
+      this.client.sendCommand(['HGETALL', `${this.prefix}:total`]),
+    ]);
+    const connections = new Map(pairsOf(totals));
     const entries: SharedEntry[] = [];
-    for (let i = 0; i + 2 < reply.length; i += 3) {
-      const { user, since } = summaryOf(reply[i + 1]);
-      entries.push({ userKey: String(reply[i]), user, since, connections: Number(reply[i + 2]) });
+    for (const [userKey, summary] of pairsOf(summaries)) {
+      const { user, since } = summaryOf(summary);
+      entries.push({ userKey, user, since, connections: Number(connections.get(userKey) ?? 0) });
     }
     return entries;
   }
@@ -139,14 +149,26 @@ export class SharedPresence {
     this.beaten = true;
     this.eval(HEARTBEAT_SCRIPT, [this.node]).then((added) => {
       // Not there and not the first: reaped (Redis away longer than the expiry) or Redis lost its
-      // data. HSET is idempotent: this node writes its own fields again.
-      if (Number(added) === 1 && !first) {
-        for (const { userKey, connections, user, since } of this.options.held()) {
-          this.joined(userKey, connections, user, since);
-        }
-      }
+      // data. Or one of this node's writes failed. The writes are idempotent: this node writes its
+      // own fields again.
+      if ((Number(added) === 1 && !first) || this.dirty) this.sync();
     }, this.warn);
     this.run(REAP_SCRIPT, [String(this.options.expiryMs)]);
+  }
+
+  /** Writes this node's users again, and lets go of those Redis has that it no longer holds. */
+  private sync(): void {
+    this.dirty = false;
+    for (const { userKey, connections, user, since } of this.options.held()) {
+      this.joined(userKey, connections, user, since);
+    }
+    this.client.sendCommand(['SMEMBERS', `${this.prefix}:node:${this.node}`]).then((keys) => {
+      // Read now, after the reply: a user held again since was written after the SMEMBERS, and
+      // one let go since has had its own leave (a second one finds nothing to drop).
+      for (const key of Array.isArray(keys) ? keys.map(String) : []) {
+        if (!this.options.holds(key)) this.left(key);
+      }
+    }, this.fail);
   }
 
   private eval(script: string, args: string[]): Promise<unknown> {
@@ -154,16 +176,33 @@ export class SharedPresence {
   }
 
   private run(script: string, args: string[]): void {
-    this.eval(script, args).catch(this.warn);
+    this.eval(script, args).catch(this.fail);
   }
+
+  private readonly fail = (error: unknown): void => {
+    this.dirty = true;
+    this.warn(error);
+  };
 
   private readonly warn = (error: unknown): void => {
     const message = error instanceof Error ? error.message : String(error);
     warnOnce(
       WARNING,
-      `presence: a Redis command failed (${message}); the shared view may miss a change until this node writes its users again (after a reap or a data loss).`,
+      `presence: a Redis command failed (${message}); this node writes its users again at its next heartbeat.`,
     );
   };
+}
+
+/** An HGETALL reply as [field, value] pairs: a flat array (RESP2), or a map (RESP3). */
+function pairsOf(reply: unknown): [string, unknown][] {
+  if (Array.isArray(reply)) {
+    const pairs: [string, unknown][] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([String(reply[i]), reply[i + 1]]);
+    return pairs;
+  }
+  if (reply instanceof Map) return [...reply].map(([k, v]) => [String(k), v]);
+  if (reply !== null && typeof reply === 'object') return Object.entries(reply);
+  return [];
 }
 
 function summaryOf(value: unknown): { user: unknown; since: number } {
