@@ -82,7 +82,8 @@ export interface Presence<Data = unknown> {
   /** Whether the user is online on any node (one SISMEMBER), with `redis`; else `isOnline`. */
   isOnlineShared(userKey: string): Promise<boolean>;
   /**
-   * Each user online on any node once (one script: one round trip), `connections` summed over
+   * Each user online on any node once (two HGETALLs: one round trip, its cost growing with the
+   * users), `connections` summed over
    * the nodes; with `redis`, else `list()`.
    */
   listShared(): Promise<PresenceEntry<Data>[]>;
@@ -135,7 +136,8 @@ function scopeOf(target: unknown): { io: Server; nsp: Namespace | undefined } {
  * server: each user once, however many tabs and namespaces they have open. A user joins at their
  * first connected socket and leaves once their last one has been gone for `graceMs`, whatever
  * ended it: a closed tab, a logout, `disconnectSession`, `disconnectUser`, an expiry, a demotion
- * by `refreshUser`. One node: each node knows its own sockets.
+ * by `refreshUser`. On one node by itself; with `redis`, shared by every node: one join and one
+ * leave per user across them.
  *
  * @example
  * ```ts
