@@ -82,12 +82,12 @@ export interface Presence<Data = unknown> {
   /** Whether the user is online on any node (one SISMEMBER), with `redis`; else `isOnline`. */
   isOnlineShared(userKey: string): Promise<boolean>;
   /**
-   * Each user online on any node once (two HGETALLs: one round trip, its cost growing with the
-   * users), `connections` summed over
-   * the nodes; with `redis`, else `list()`.
+   * Each user online on any node once, `connections` summed over the nodes (two HGETALLs: one
+   * round trip, its cost growing with the users); with `redis`, else `list()`.
    */
   listShared(): Promise<PresenceEntry<Data>[]>;
-  /** With `redis`: settles once this node hears the shared events (it misses none after). */
+  /** With `redis`: settles once this node hears the shared events (none missed after, while its
+   * subscription holds). */
   ready(): Promise<void>;
   /**
    * Stops tracking: no more events, the grace timers cleared, the feed stopped. With `redis`, this
