@@ -70,5 +70,6 @@ export type {
 export { presence } from './presence/presence.js';
 export type { Presence, PresenceFeedOptions, PresenceOptions } from './presence/presence.js';
 export type { PresenceEntry } from './presence/tracker.js';
+export type { PresenceRedisClient, PresenceRedisSubscriber } from './presence/shared.js';
 export { PRESENCE_DIFF_EVENT, PRESENCE_STATE_EVENT } from './presence/feed.js';
 export type { PresenceDiff, PresenceFeedEntry } from './presence/feed.js';

@@ -5,6 +5,7 @@ import type { Namespace, Server } from 'socket.io';
 import { checkBoolean, checkOptions } from '../api/setup.js';
 import { serverState } from '../core/state.js';
 import { PresenceFeed } from './feed.js';
+import { SharedPresence, type PresenceRedisClient } from './shared.js';
 import { PresenceTracker, type PresenceEntry, type PresenceEvent } from './tracker.js';
 
 /** Options for {@link presence}. */
@@ -25,6 +26,31 @@ export interface PresenceOptions {
    * @default false
    */
   feed?: boolean | PresenceFeedOptions;
+  /**
+   * Several nodes: the app's node-redis (v4 or later) client. The nodes share who is online in
+   * Redis, so a user on two nodes joins once and leaves once, `countShared()` and friends answer
+   * for every node, and a node that dies has its users' leaves published by the others within
+   * `expiryMs + heartbeatMs`. Not with `feed` yet.
+   */
+  redis?: PresenceRedisClient;
+  /**
+   * With `redis`: the prefix of the Redis keys and channel; the scope (the namespace's name, or
+   * `*`) is added in a `{…}` hash tag.
+   * @default 'socket.io-session-auth:presence'
+   */
+  redisPrefix?: string;
+  /**
+   * With `redis`: how often this node tells Redis it is alive, in ms (real time, not the test
+   * kit's clock: Redis's own clock judges the heartbeats).
+   * @default 5000
+   */
+  heartbeatMs?: number;
+  /**
+   * With `redis`: a node whose heartbeat is older than this is dead, in ms: the next heartbeat of
+   * any node reaps it and publishes its users' leaves. At least twice `heartbeatMs`.
+   * @default 10000
+   */
+  expiryMs?: number;
 }
 
 /** Options of the client feed ({@link PresenceOptions.feed}). */
@@ -51,7 +77,22 @@ export interface Presence<Data = unknown> {
    */
   on(event: 'join' | 'leave', listener: (entry: PresenceEntry<Data>) => void): Presence<Data>;
   off(event: 'join' | 'leave', listener: (entry: PresenceEntry<Data>) => void): Presence<Data>;
-  /** Stops tracking: no more events, the grace timers cleared, the feed stopped. */
+  /** Every node's count (one SCARD), with `redis`; this node's `count()` without. */
+  countShared(): Promise<number>;
+  /** Whether the user is online on any node (one SISMEMBER), with `redis`; else `isOnline`. */
+  isOnlineShared(userKey: string): Promise<boolean>;
+  /**
+   * Each user online on any node once, `connections` summed over the nodes (two HGETALLs: one
+   * round trip, its cost growing with the users); with `redis`, else `list()`.
+   */
+  listShared(): Promise<PresenceEntry<Data>[]>;
+  /** With `redis`: settles once this node hears the shared events (none missed after, while its
+   * subscription holds). */
+  ready(): Promise<void>;
+  /**
+   * Stops tracking: no more events, the grace timers cleared, the feed stopped. With `redis`, this
+   * node lets go of its users: their leaves are published where no other node holds them.
+   */
   close(): void;
 }
 
@@ -95,7 +136,8 @@ function scopeOf(target: unknown): { io: Server; nsp: Namespace | undefined } {
  * server: each user once, however many tabs and namespaces they have open. A user joins at their
  * first connected socket and leaves once their last one has been gone for `graceMs`, whatever
  * ended it: a closed tab, a logout, `disconnectSession`, `disconnectUser`, an expiry, a demotion
- * by `refreshUser`. One node: each node knows its own sockets.
+ * by `refreshUser`. On one node by itself; with `redis`, shared by every node: one join and one
+ * leave per user across them.
  *
  * @example
  * ```ts
@@ -117,9 +159,13 @@ export function presence<Data = unknown>(
   options?: PresenceOptions,
 ): Presence<Data> {
   const { io, nsp } = scopeOf(target);
-  const { graceMs, feed } = checkOptions(helper, options);
+  const { graceMs, feed, ...shared } = checkOptions(helper, options);
   const tracker = new PresenceTracker(io, nsp, checkMs('options.graceMs', graceMs, 0) ?? 3000);
   const intervalMs = checkFeed(feed, nsp);
+  if (shared.redis !== undefined && intervalMs !== undefined) {
+    throw new TypeError(`${helper}: options.feed does not work with options.redis yet`);
+  }
+  tracker.shared = sharedOf(tracker, shared, nsp);
   if (nsp && intervalMs !== undefined) {
     tracker.feed = new PresenceFeed(nsp, intervalMs, {
       entries: () => tracker.feedEntries(),
@@ -137,6 +183,36 @@ export function presence<Data = unknown>(
   return presenceOf<Data>(tracker);
 }
 
+function sharedOf(
+  tracker: PresenceTracker,
+  options: Omit<PresenceOptions, 'graceMs' | 'feed'>,
+  nsp: Namespace | undefined,
+): SharedPresence | undefined {
+  const { redis, redisPrefix = 'socket.io-session-auth:presence' } = options;
+  if (redis === undefined) return undefined;
+  const client = redis as Partial<PresenceRedisClient> | null;
+  if (typeof client?.sendCommand !== 'function' || typeof client.duplicate !== 'function') {
+    throw new TypeError(`${helper}: options.redis must be a node-redis client (v4 or later)`);
+  }
+  if (typeof redisPrefix !== 'string' || redisPrefix === '') {
+    throw new TypeError(`${helper}: options.redisPrefix must be a non-empty string`);
+  }
+  const heartbeatMs = checkMs('options.heartbeatMs', options.heartbeatMs, 1) ?? 5000;
+  const expiryMs = checkMs('options.expiryMs', options.expiryMs, 2) ?? 10_000;
+  if (expiryMs < 2 * heartbeatMs) {
+    throw new TypeError(`${helper}: options.expiryMs must be at least twice options.heartbeatMs`);
+  }
+  return new SharedPresence(redis, `${redisPrefix}:{${nsp?.name ?? '*'}}`, {
+    heartbeatMs,
+    expiryMs,
+    held: () => tracker.held(),
+    holds: (userKey) => tracker.users.has(userKey),
+    onEvent: (event) => {
+      tracker.heard(event);
+    },
+  });
+}
+
 function presenceOf<Data>(tracker: PresenceTracker): Presence<Data> {
   type Listener = (entry: PresenceEntry<Data>) => void;
   const check = (event: unknown, listener: unknown): PresenceEvent => {
@@ -151,6 +227,14 @@ function presenceOf<Data>(tracker: PresenceTracker): Presence<Data> {
     list: () => tracker.entries() as PresenceEntry<Data>[],
     count: () => tracker.users.size,
     isOnline: (userKey) => tracker.users.has(userKey),
+    countShared: async () => (tracker.shared ? tracker.shared.count() : tracker.users.size),
+    isOnlineShared: async (userKey) =>
+      tracker.shared ? tracker.shared.isOnline(userKey) : tracker.users.has(userKey),
+    listShared: async () =>
+      (tracker.shared ? await tracker.shared.list() : tracker.entries()) as PresenceEntry<Data>[],
+    ready: async () => {
+      await tracker.shared?.ready;
+    },
     on(event, listener: Listener) {
       tracker.listeners[check(event, listener)].add(listener as (entry: PresenceEntry) => void);
       return api;

@@ -7,6 +7,7 @@ import type { Clock, ClockTimer } from '../core/clock.js';
 import { serverState, type PresenceWatcher, type SocketState } from '../core/state.js';
 import { childrenOf } from '../socket-io/socket-io-internals.js';
 import type { PresenceFeed, PresenceFeedEntry } from './feed.js';
+import type { SharedEvent, SharedPresence } from './shared.js';
 
 /** One user online, as the server sees them. */
 export interface PresenceEntry<Data = unknown> {
@@ -40,6 +41,8 @@ export class PresenceTracker implements PresenceWatcher {
   readonly users = new Map<string, Online>();
   readonly listeners = { join: new Set<Listener>(), leave: new Set<Listener>() };
   feed: PresenceFeed | undefined = undefined;
+  /** With several nodes (the `redis` option): the shared state, whose channel gives the events. */
+  shared: SharedPresence | undefined = undefined;
   // A per-tracker secret: the feed's IDs cannot be turned back into user keys.
   private readonly secret = randomBytes(32);
 
@@ -67,7 +70,7 @@ export class PresenceTracker implements PresenceWatcher {
     const joined = state && state.ended === undefined ? this.add(state) : undefined;
     // The state first, with the socket's own user in it; then the diff that announces the user.
     this.feed?.welcome(socket);
-    if (joined) {
+    if (joined && !this.shared) {
       this.feed?.joined(joined.id, () => feedEntry(joined));
       this.emit('join', entryOf(joined));
     }
@@ -79,6 +82,7 @@ export class PresenceTracker implements PresenceWatcher {
     // The summary as it was while a socket had it: the leave and the grace list show it.
     online.user = userOf(online);
     online.sockets.delete(state);
+    this.share(online);
     if (online.sockets.size > 0) return;
     if (this.graceMs === 0) this.remove(online);
     else {
@@ -102,6 +106,7 @@ export class PresenceTracker implements PresenceWatcher {
       this.clock().clearTimeout(online.grace);
       online.grace = undefined;
       online.sockets.add(state);
+      this.share(online);
       return undefined;
     }
     const id = createHmac('sha256', this.secret).update(userKey).digest('base64url').slice(0, 22);
@@ -110,13 +115,34 @@ export class PresenceTracker implements PresenceWatcher {
     const user: Online = { userKey, id, since, sockets, user: undefined, grace: undefined };
     user.user = userOf(user);
     this.users.set(userKey, user);
+    this.share(user);
     return user;
+  }
+
+  /** This node's connections of the user, in the shared state: its join if it is the first. */
+  private share(online: Online): void {
+    this.shared?.joined(online.userKey, online.sockets.size, userOf(online), online.since);
+  }
+
+  /** What the shared state's channel says: a join or a leave of the user, anywhere. */
+  heard({ type, userKey, user, since }: SharedEvent): void {
+    // A join is a user's first connection anywhere; a leave, their last gone.
+    this.emit(type, { userKey, user, connections: type === 'join' ? 1 : 0, since });
+  }
+
+  /** The users this node holds, for the shared state to write again. */
+  *held(): Iterable<PresenceEntry> {
+    for (const online of this.users.values()) yield entryOf(online);
   }
 
   private remove(online: Online): void {
     online.grace = undefined;
     if (this.users.get(online.userKey) !== online) return;
     this.users.delete(online.userKey);
+    if (this.shared) {
+      this.shared.left(online.userKey);
+      return;
+    }
     this.feed?.left(feedEntry(online));
     this.emit('leave', entryOf(online));
   }
@@ -153,6 +179,7 @@ export class PresenceTracker implements PresenceWatcher {
   close(): void {
     const clock = this.clock();
     for (const online of this.users.values()) clock.clearTimeout(online.grace);
+    this.shared?.close();
     this.users.clear();
     this.feed?.close();
     serverState(this.io).presence.delete(this);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import { runInNewContext } from 'node:vm';
+import { createClient } from 'redis';
 import {
   disconnectOnLogout,
   disconnectUser,
@@ -420,6 +421,12 @@ describe('presence: setup', () => {
     throwsNaming(() => presence(io, { feed: 'yes' as never }), 'presence');
     throwsNaming(() => presence(io, { feed: true }), 'presence');
     throwsNaming(() => presence(io.of('/chat'), { feed: { intervalMs: 0 } }), 'presence');
+    // Several nodes: checked before anything starts (a client never connected is enough).
+    const redis = createClient();
+    throwsNaming(() => presence(io, { redis: {} as never }), 'presence');
+    throwsNaming(() => presence(io.of('/chat'), { redis, feed: true }), 'presence');
+    throwsNaming(() => presence(io, { redis, heartbeatMs: 1000, expiryMs: 1999 }), 'presence');
+    throwsNaming(() => presence(io, { redis, redisPrefix: '' }), 'presence');
     const online = presence(io);
     throwsNaming(() => online.on('joined' as never, () => undefined), 'presence');
     online.close();

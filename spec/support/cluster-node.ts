@@ -19,6 +19,9 @@
 //   ADAPTER_KEY       the adapter's channel prefix (Redis `key`, Postgres `channelPrefix`): nodes
 //                     with one key form one cluster
 //   REQUESTS_TIMEOUT  the Redis adapter's requestsTimeout in ms (its default is 5000)
+//   PRESENCE          `on`: presence() on /chat, shared over the adapter's Redis (ENGINE=redis)
+//   PRESENCE_GRACE_MS, PRESENCE_HEARTBEAT_MS, PRESENCE_EXPIRY_MS: its graceMs, heartbeatMs,
+//                     expiryMs (unset: the package's defaults)
 //
 // It tells its parent `{ ready: { port, name } }` once it listens, then answers `{ id, cmd, args }`
 // messages with `{ id, ok, result }` or `{ id, ok: false, error }`. It exits on SIGTERM and as soon
@@ -37,9 +40,11 @@ import {
   disconnectOnLogout,
   disconnectSession,
   disconnectUser,
+  presence,
   refreshUser,
   requireAuth,
   sessionNamespace,
+  type PresenceRedisClient,
 } from '../../lib/index.js';
 import { users, usersPassport } from './server.js';
 import { Server } from './stack.js';
@@ -72,8 +77,28 @@ export interface StoreRead {
   at: number;
 }
 
+/** A join or leave this node's presence emitted, in order. */
+export interface PresenceSeen {
+  type: 'join' | 'leave';
+  userKey: string;
+  user: unknown;
+}
+
+/** What `presence` answers: this node's view and the shared one. */
+export interface PresenceView {
+  count: number;
+  countShared: number;
+  /** Per asked user key: [isOnline, isOnlineShared]. */
+  online: Record<string, [boolean, boolean]>;
+  /** listShared's user keys and connections, sorted by key. */
+  listShared: { userKey: string; connections: number }[];
+}
+
 /** The commands a node answers over IPC: their arguments and results. */
 export interface NodeCommands {
+  /** With PRESENCE=on: the joins and leaves it emitted, from the `from`-th on. */
+  presenceEvents: { args: { from: number }; result: PresenceSeen[] };
+  presence: { args: { keys: string[] }; result: PresenceView };
   /** This node's store reads from the `from`-th on (its own clock, in order). */
   storeReads: { args: { from: number }; result: StoreRead[] };
   /** `io.of(nsp).fetchSockets()`: every node's sockets of that namespace. */
@@ -148,6 +173,8 @@ class CountingPgStore extends PgStore {
 
 interface Engine {
   store: CountingRedisStore | CountingPgStore;
+  /** The app's own client, as presence's `redis` option takes it. */
+  redis?: PresenceRedisClient;
   adapter: ServerOptions['adapter'];
   close(): Promise<unknown>;
 }
@@ -161,6 +188,7 @@ async function redisEngine(key: string, requestsTimeout: number, log: LogError):
   await Promise.all([pub.connect(), sub.connect()]);
   return {
     store: new CountingRedisStore({ client: pub, prefix: 'sess:' }),
+    redis: pub,
     adapter: createAdapter(pub, sub, { key, requestsTimeout }) as ServerOptions['adapter'],
     close: () => Promise.allSettled([pub.quit(), sub.quit()]),
   };
@@ -190,6 +218,35 @@ function postgresEngine(key: string, log: LogError): Engine {
 }
 
 type LogError = (what: string) => (error: unknown) => void;
+
+function envMs(name: string): number | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : Number(value);
+}
+
+/** PRESENCE=on: presence on /chat, shared over the adapter's Redis client, its events kept. */
+async function presenceOn(
+  io: InstanceType<typeof Server>,
+  engine: Engine,
+): Promise<{ api: ReturnType<typeof presence>; seen: PresenceSeen[] } | undefined> {
+  if (process.env.PRESENCE !== 'on') return undefined;
+  if (!engine.redis) throw new Error('cluster-node: PRESENCE=on needs ENGINE=redis');
+  const graceMs = envMs('PRESENCE_GRACE_MS');
+  const heartbeatMs = envMs('PRESENCE_HEARTBEAT_MS');
+  const expiryMs = envMs('PRESENCE_EXPIRY_MS');
+  const api = presence(io.of('/chat'), {
+    redis: engine.redis,
+    ...(graceMs !== undefined && { graceMs }),
+    ...(heartbeatMs !== undefined && { heartbeatMs }),
+    ...(expiryMs !== undefined && { expiryMs }),
+  });
+  const seen: PresenceSeen[] = [];
+  api.on('join', ({ userKey, user }) => seen.push({ type: 'join', userKey, user }));
+  api.on('leave', ({ userKey, user }) => seen.push({ type: 'leave', userKey, user }));
+  // Ready only once it hears the shared events: the spec's first join must not be missed.
+  await api.ready();
+  return { api, seen };
+}
 
 async function main(): Promise<void> {
   const send = process.send?.bind(process);
@@ -263,8 +320,13 @@ async function main(): Promise<void> {
   ]) {
     reporting(nsp, { more: () => ({ node: name }) });
   }
+  const online = await presenceOn(io, engine);
 
   let deafened: [string, (...args: unknown[]) => void][] = [];
+  const optional = (): NonNullable<typeof online> => {
+    if (!online) throw new Error('PRESENCE=on is not set');
+    return online;
+  };
   const handlers: {
     [K in keyof NodeCommands]: (
       args: NodeCommands[K]['args'],
@@ -285,6 +347,24 @@ async function main(): Promise<void> {
     async disconnectSession({ sid }) {
       await disconnectSession(io, sid);
       return null;
+    },
+    presenceEvents({ from }) {
+      return optional().seen.slice(from);
+    },
+    async presence({ keys }) {
+      const { api } = optional();
+      const entries: [string, [boolean, boolean]][] = await Promise.all(
+        keys.map(async (k) => [k, [api.isOnline(k), await api.isOnlineShared(k)]] as const),
+      );
+      const listed = await api.listShared();
+      return {
+        count: api.count(),
+        countShared: await api.countShared(),
+        online: Object.fromEntries(entries),
+        listShared: listed
+          .map(({ userKey, connections }) => ({ userKey, connections }))
+          .sort((a, b) => a.userKey.localeCompare(b.userKey)),
+      };
     },
     storeReads({ from }) {
       return store.reads.slice(from);
