@@ -5,6 +5,7 @@ import type { Namespace, Server } from 'socket.io';
 import { checkBoolean, checkOptions } from '../api/setup.js';
 import { serverState } from '../core/state.js';
 import { PresenceFeed } from './feed.js';
+import { publishPresence } from './presence-diagnostics.js';
 import { PresenceTracker, type PresenceEntry, type PresenceEvent } from './tracker.js';
 
 /** Options for {@link presence}. */
@@ -134,6 +135,7 @@ export function presence<Data = unknown>(
     }
   }
   server.presence.add(tracker);
+  publishPresence(tracker);
   return presenceOf<Data>(tracker);
 }
 
