@@ -127,6 +127,8 @@ export function presence<Data = unknown>(
       clock: () => tracker.clock(),
     });
   }
+  // On the channel from the start: the users already connected join there too (a gauge counts them).
+  publishPresence(tracker);
   const server = serverState(io);
   // The users already connected are online from now on (no join: nobody listens yet).
   for (const key of server.byUser.keys()) {
@@ -135,7 +137,6 @@ export function presence<Data = unknown>(
     }
   }
   server.presence.add(tracker);
-  publishPresence(tracker);
   return presenceOf<Data>(tracker);
 }
 
