@@ -140,8 +140,9 @@ function until<Data>(
  * Asserts that a tab's socket receives a `presence:diff` (the client feed of `presence()`) whose
  * joins and leaves are exactly the users expected, each matched by the fields given of its
  * `userData` summary; one already received counts. Diffs that do not match stay in the socket's
- * mailbox. The feed coalesces changes within its `intervalMs`: expect them together. Resolves
- * with the diff.
+ * mailbox. The feed coalesces changes within its `intervalMs`, on the package's clock: expect
+ * them together, and once `kit.clock` stands still, a diff held back goes at the next advance.
+ * Resolves with the diff.
  *
  * @example
  * ```ts

@@ -23,7 +23,7 @@ import {
   presenceSnapshot,
   type TestKit,
 } from 'socket.io-session-auth/testing';
-import { start } from '../support/server.js';
+import { start, type TestServer } from '../support/server.js';
 
 const GRACE_MS = 3000;
 const alice: Express.User = { id: '1', username: 'alice', role: 'admin', tenants: ['acme'] };
@@ -40,7 +40,9 @@ async function failsWith(promise: Promise<unknown>, message: RegExp): Promise<vo
 }
 
 /** /chat, guarded, with presence and its feed (a short interval); the kit on the app. */
-async function setup(tc: NodeTestContext): Promise<{ kit: TestKit; online: Presence }> {
+async function setup(
+  tc: NodeTestContext,
+): Promise<{ kit: TestKit; online: Presence; io: TestServer['io'] }> {
   let online: Presence | undefined;
   const t = await start(
     tc,
@@ -57,7 +59,7 @@ async function setup(tc: NodeTestContext): Promise<{ kit: TestKit; online: Prese
   });
   const kit = await createTestKit({ io: t.io, session: t.session, passport: t.passport });
   tc.after(() => kit.close());
-  return { kit, online: made };
+  return { kit, online: made, io: t.io };
 }
 
 describe('test kit: presence', () => {
@@ -128,14 +130,21 @@ describe('test kit: presence', () => {
     };
     diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.presence, listener);
     tc.after(() => diagnosticsChannel.unsubscribe(DIAGNOSTICS_CHANNELS.presence, listener));
-    const { kit, online } = await setup(tc);
+    const { kit, online, io } = await setup(tc);
     const agent = await kit.loginAs(alice);
     await agent.connect('/chat', { tabs: 2 });
+    // A presence made once alice is connected: her join is on the channel too (a gauge counts her).
+    const server = presence(io, { graceMs: 0 });
+    tc.after(() => {
+      server.close();
+    });
     await agent.logout();
     await kit.clock.advance(GRACE_MS);
     await expectLeave(online, '1');
     assert.deepEqual(seen, [
       { scope: '/chat', event: 'join', connections: 1, online: 1 },
+      { scope: '*', event: 'join', connections: 1, online: 1 },
+      { scope: '*', event: 'leave', connections: 0, online: 0 },
       { scope: '/chat', event: 'leave', connections: 0, online: 0 },
     ]);
   });
