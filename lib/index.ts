@@ -34,6 +34,7 @@ export type {
   EventRefusedMessage,
   HandshakeMessage,
   NoUserReason,
+  PresenceMessage,
   SessionEndedMessage,
   StoreErrorMessage,
 } from './diagnostics/diagnostics.js';

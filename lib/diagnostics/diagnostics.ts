@@ -28,6 +28,8 @@ export const CHANNELS = {
   storeError: 'socket.io-session-auth:store-error',
   /** A revocation or refresh was sent to the other nodes. */
   broadcast: 'socket.io-session-auth:broadcast',
+  /** A user joined or left a `presence()`: their first socket in scope, or their last one gone. */
+  presence: 'socket.io-session-auth:presence',
 } as const;
 
 /** Why a socket has no user, or was refused: for the developer, never for end users. */
@@ -145,12 +147,28 @@ export interface BroadcastMessage {
   nodes: number;
 }
 
+/**
+ * Messages of the `presence` channel. No user key, digest or summary: user keys are often small
+ * numbers, so even a digest of one names the user to whoever reads the logs. To log who, listen
+ * to the presence's own `join` / `leave`, which give the entry.
+ */
+export interface PresenceMessage {
+  /** The namespace tracked (a parent namespace's own name), or `'*'` for a whole server. */
+  scope: string;
+  event: 'join' | 'leave';
+  /** The user's connected sockets in scope: 1 at a join, 0 at a leave. */
+  connections: number;
+  /** Users online in scope once this change is made: what a gauge shows. */
+  online: number;
+}
+
 const channels = {
   handshake: diagnosticsChannel.channel(CHANNELS.handshake),
   eventRefused: diagnosticsChannel.channel(CHANNELS.eventRefused),
   sessionEnded: diagnosticsChannel.channel(CHANNELS.sessionEnded),
   storeError: diagnosticsChannel.channel(CHANNELS.storeError),
   broadcast: diagnosticsChannel.channel(CHANNELS.broadcast),
+  presence: diagnosticsChannel.channel(CHANNELS.presence),
 };
 
 /** Whether anyone listens: a message is built only then. */
@@ -163,6 +181,7 @@ export function publish(name: 'eventRefused', message: () => EventRefusedMessage
 export function publish(name: 'sessionEnded', message: () => SessionEndedMessage): void;
 export function publish(name: 'storeError', message: () => StoreErrorMessage): void;
 export function publish(name: 'broadcast', message: () => BroadcastMessage): void;
+export function publish(name: 'presence', message: () => PresenceMessage): void;
 export function publish(name: keyof typeof channels, message: () => object): void {
   const channel = channels[name];
   if (channel.hasSubscribers) channel.publish(message());

@@ -6,6 +6,7 @@ import { checkBoolean, checkOptions } from '../api/setup.js';
 import { serverState } from '../core/state.js';
 import { PresenceFeed } from './feed.js';
 import { SharedPresence, type PresenceRedisClient } from './shared.js';
+import { publishPresence } from './presence-diagnostics.js';
 import { PresenceTracker, type PresenceEntry, type PresenceEvent } from './tracker.js';
 
 /** Options for {@link presence}. */
@@ -172,6 +173,8 @@ export function presence<Data = unknown>(
       clock: () => tracker.clock(),
     });
   }
+  // On the channel from the start: the users already connected join there too (a gauge counts them).
+  publishPresence(tracker);
   const server = serverState(io);
   // The users already connected are online from now on (no join: nobody listens yet).
   for (const key of server.byUser.keys()) {

@@ -15,3 +15,5 @@ export type {
 export type { Refusal } from './client/refusal.js';
 export { expectAckError, expectEnded, expectRefused } from './expect.js';
 export type { AckError, WithinOptions } from './expect.js';
+export { expectJoin, expectLeave, expectPresenceDiff, presenceSnapshot } from './presence.js';
+export type { ExpectedPresenceDiff, PresenceSnapshotEntry } from './presence.js';

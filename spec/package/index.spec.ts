@@ -71,7 +71,16 @@ const PUBLIC_EXPORTS = [
 ].sort();
 
 /** Every runtime export of the test kit, socket.io-session-auth/testing. */
-const TESTING_EXPORTS = ['createTestKit', 'expectAckError', 'expectEnded', 'expectRefused'];
+const TESTING_EXPORTS = [
+  'createTestKit',
+  'expectAckError',
+  'expectEnded',
+  'expectJoin',
+  'expectLeave',
+  'expectPresenceDiff',
+  'expectRefused',
+  'presenceSnapshot',
+];
 
 interface Outcome {
   connected: boolean;
