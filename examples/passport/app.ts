@@ -7,13 +7,11 @@ import createMemoryStore from 'memorystore';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type Namespace, type ServerOptions, type Socket } from 'socket.io';
-import type { Presence as PresenceOf } from 'socket.io-session-auth';
 import {
   disconnectOnLogout,
   refreshCookieRoute,
   disconnectUser,
   passportNamespace,
-  presence,
   refreshUser,
   requireAuth,
   sessionNamespace,
@@ -59,11 +57,6 @@ export interface CreateAppOptions {
    * @default 900 (15 minutes)
    */
   tokenLifetimeS?: number;
-  /**
-   * How long a user whose last tab is gone stays in the online lists: a reload does not flicker.
-   * @default 3000
-   */
-  presenceGraceMs?: number;
 }
 
 /** What {@link createApp} builds. Nothing listens until you call `httpServer.listen()`. */
@@ -75,9 +68,10 @@ export interface ExampleApp {
   session: RequestHandler;
   /** The app's own Passport authenticator, with its strategy and its serializeUser. */
   passport: InstanceType<typeof Passport>;
-  /** Who is online in `/chat` (every tab of the app opens it), on this node. */
-  online: PresenceOf<OnlineUser>;
-  /** Disconnects every socket, closes the HTTP server and its connections, and the own store. */
+  /**
+   * Disconnects every socket, closes the HTTP server and its connections, waits for the who's
+   * online lists under way, and stops the own store.
+   */
   close(): Promise<void>;
 }
 
@@ -89,9 +83,9 @@ export interface OnlineUser {
   tenants: string[];
 }
 
-/** An entry of the admin panel's list: one per user, however many tabs they have open. */
+/** An entry of the who's-online lists: one per user, however many tabs they have open. */
 export interface Presence extends OnlineUser {
-  /** How many sockets (tabs) the user has in /chat; 0 while in the grace after their last. */
+  /** How many sockets (tabs) the user has in the namespace. */
   connections: number;
 }
 
@@ -119,8 +113,6 @@ const MemoryStore = createMemoryStore(session);
 const PUBLIC_DIR = path.join(__dirname, 'public');
 const TENANT_PREFIX = '/tenant-';
 const MAX_TEXT_LENGTH = 500;
-// The pages' online lists get at most one change every quarter second, however busy the room.
-const FEED = { intervalMs: 250 };
 
 /**
  * Builds the demo: Express 5 with express-session and passport-local, and Socket.IO with three
@@ -129,7 +121,6 @@ const FEED = { intervalMs: 250 };
  */
 export function createApp(options: CreateAppOptions): ExampleApp {
   const { sessionSecret, sessionMaxAgeMs = 86_400_000, secureCookie = false } = options;
-  const graceMs = options.presenceGraceMs ?? 3000;
   if (typeof sessionSecret !== 'string' || sessionSecret === '') {
     throw new TypeError('createApp: options.sessionSecret must be a non-empty string');
   }
@@ -288,34 +279,37 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     },
   );
 
-  // Who is online: presence() counts each user once, however many tabs, and keeps it true through
-  // logouts, kicks and expiries; its feed sends each page the list, then the changes. One node's
-  // sockets for now: with several nodes, each node lists its own users.
-  const online = presence<OnlineUser>(chat, { graceMs, feed: FEED });
-  // The admin panel's list, with each user's tabs: to this node's admins (each node has its own).
-  const sendUsers = (to: { emit: Namespace['emit'] } = admin.local): void => {
-    const users = online.list().map(({ user, connections }) => ({ ...user, connections }));
-    to.emit(
-      'users',
-      users.sort((a, b) => a.username.localeCompare(b.username)),
-    );
+  // Who is online, from fetchSockets(), which asks every node. close() waits for the lists under
+  // way, and none starts once it has been called: a node shutting down asks nobody.
+  let closing = false;
+  const lookups = new Set<Promise<void>>();
+  const withOnline = (nsp: Namespace, send: (online: Presence[]) => void): void => {
+    if (closing) return;
+    const lookup = whoIsOnline(nsp).then(send, (error: unknown) => {
+      console.error('who is online:', error);
+    });
+    lookups.add(lookup);
+    void lookup.finally(() => lookups.delete(lookup));
   };
-  online.on('leave', () => {
-    sendUsers();
-  });
+
+  // Everyone with a socket in /chat (every tab of the app opens one).
+  const publishPresence = (): void => {
+    withOnline(chat, (online) => {
+      chat.emit('online', online);
+      admin.emit('users', online);
+    });
+  };
 
   chat.on('connection', (socket) => {
-    sendUsers();
+    publishPresence();
     socket.on('say', (message: unknown, ack?: unknown) => {
       say(socket, chat, message, ack);
     });
-    socket.on('disconnect', () => {
-      sendUsers();
-    });
+    socket.on('disconnect', publishPresence);
   });
 
   admin.on('connection', (socket) => {
-    sendUsers(socket);
+    withOnline(chat, (online) => socket.emit('users', online));
     socket.on('kick', (userId: unknown, ack?: unknown) => {
       if (typeof userId !== 'string' || !findUserById(userId)) {
         reply(ack, { error: 'No such user' });
@@ -353,7 +347,7 @@ export function createApp(options: CreateAppOptions): ExampleApp {
       refreshUser(io, userId).then(
         () => {
           tellAccessChanged(userId);
-          sendUsers();
+          publishPresence();
           reply(ack, { ok: true });
         },
         (error: unknown) => {
@@ -380,27 +374,17 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     );
   };
 
-  // Each /tenant-<name> is its own namespace: broadcasts never leave it, and it has its own
-  // online list. A tenant's namespace goes once empty (cleanupEmptyChildNamespaces), and a new one
-  // is made at the next connect: its presence goes once its own last user has left.
-  const tenantPresence = new Map<Namespace, PresenceOf<OnlineUser>>();
-  const presenceOf = (room: Namespace): void => {
-    if (tenantPresence.has(room)) return;
-    const inRoom = presence<OnlineUser>(room, { graceMs, feed: FEED });
-    tenantPresence.set(room, inRoom);
-    inRoom.on('leave', () => {
-      if (inRoom.count() > 0 || room.sockets.size > 0) return;
-      inRoom.close();
-      tenantPresence.delete(room);
-    });
-  };
+  // Each /tenant-<name> is its own namespace: broadcasts never leave it.
   tenants.on('connection', (socket) => {
     const room = socket.nsp;
-    // Made at the room's first connect, it counts this socket and sends it the list.
-    presenceOf(room);
+    const publish = (): void => {
+      withOnline(room, (online) => room.emit('online', online));
+    };
+    publish();
     socket.on('say', (message: unknown, ack?: unknown) => {
       say(socket, room, message, ack);
     });
+    socket.on('disconnect', publish);
 
     // Documents: a room each (`doc:<id>`), behind the namespace's room policy.
     socket.on('documents', (ack?: unknown) => {
@@ -458,14 +442,12 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     io,
     session: sessionMiddleware,
     passport,
-    online,
     async close() {
+      closing = true;
       const closed = io.close(); // disconnects every socket, then closes httpServer
       httpServer.closeAllConnections(); // idle keep-alive connections would hold it open
       await closed;
-      // The users still in their grace: no leave to wait for.
-      online.close();
-      for (const inRoom of tenantPresence.values()) inRoom.close();
+      await Promise.all(lookups);
       metrics.close();
       ownStore?.stopInterval();
     },
@@ -485,6 +467,24 @@ function isAccess(value: unknown): value is Access {
     access.tenants.length <= 20 &&
     access.tenants.every((t) => typeof t === 'string' && /^[\w-]{1,40}$/.test(t))
   );
+}
+
+function isOnlineUser(value: unknown): value is OnlineUser {
+  const user = value as Partial<OnlineUser> | undefined;
+  return typeof user?.id === 'string' && typeof user.username === 'string';
+}
+
+/** One entry per user with a socket in `nsp`, from `fetchSockets()` (which works across nodes). */
+async function whoIsOnline(nsp: Namespace): Promise<Presence[]> {
+  const byId = new Map<string, Presence>();
+  for (const socket of await nsp.fetchSockets()) {
+    const { user } = socket.data as { user?: unknown };
+    if (!isOnlineUser(user)) continue;
+    const seen = byId.get(user.id);
+    if (seen) seen.connections++;
+    else byId.set(user.id, { ...user, connections: 1 });
+  }
+  return [...byId.values()].sort((a, b) => a.username.localeCompare(b.username));
 }
 
 /** Broadcasts a chat message. The sender's name is the session's user, whatever the client sent. */
