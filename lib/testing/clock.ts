@@ -173,9 +173,20 @@ export class TestClock implements Clock {
     if (timer.unref) timer.real.unref();
   }
 
-  // The sessions with a socket on the clock's servers whose stored expiry is passed by `until`,
-  // each read once, with how to expire it in the store (once).
+  // The sessions with a socket on the clock's servers whose expiry is passed by `until`, each read
+  // once, with how to expire it in the store (once). Its expiry is the stored one, or the latest a
+  // socket's touch gave it if later: connect-redis's touch moves the key's TTL, not the stored
+  // cookie, whose expiry stays the last save's.
   private async storedExpiries(until: number): Promise<StoredExpiry[]> {
+    const touched = new Map<string, number>();
+    for (const server of this.servers) {
+      for (const digest of server.bySession.keys()) {
+        for (const { sessionID, expires } of server.bySession.get(digest)) {
+          if (sessionID === undefined || expires === undefined) continue;
+          touched.set(sessionID, Math.max(touched.get(sessionID) ?? expires, expires));
+        }
+      }
+    }
     const seen = new Set<string>();
     const reads: Promise<StoredExpiry | undefined>[] = [];
     for (const server of this.servers) {
@@ -190,7 +201,8 @@ export class TestClock implements Clock {
           }
           if (!store?.get || !store.set) continue;
           seen.add(sessionID);
-          reads.push(this.storedExpiry(store as WritableStore, sessionID, until));
+          const known = touched.get(sessionID) ?? 0;
+          reads.push(this.storedExpiry(store as WritableStore, sessionID, until, known));
         }
       }
     }
@@ -201,13 +213,16 @@ export class TestClock implements Clock {
     store: WritableStore,
     sessionID: string,
     until: number,
+    touched: number,
   ): Promise<StoredExpiry | undefined> {
     this.storeReads++;
     return new Promise((resolve) => {
       store.get(sessionID, (err, stored) => {
         const value = stored?.cookie?.expires;
-        const expires =
-          value === undefined || value === null ? NaN : new Date(value as string).getTime();
+        const expires = Math.max(
+          value === undefined || value === null ? NaN : new Date(value as string).getTime(),
+          touched,
+        );
         if (err || !stored || !(expires <= until)) {
           resolve(undefined);
           return;

@@ -2,9 +2,9 @@
 // as a browser does (the test kit's). The socket's touches move the store's expiry, but only an
 // HTTP response can move the browser's cookie: the server tells the client when the cookie nears
 // its end (session:cookie-expiring), and the client refreshes it through refreshCookieRoute.
-// Real time: a 10 s session, 30 s of socket-only activity.
+// A 10 s session and 30 s of socket-only activity, on a controlled clock (see the first test).
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, type MockTracker, test } from 'node:test';
 import type { RequestHandler } from 'express';
 import {
   COOKIE_EXPIRING_EVENT,
@@ -18,9 +18,9 @@ import {
   expectEnded,
   expectRefused,
   type Agent,
+  type TestKit,
   type TestSocket,
 } from 'socket.io-session-auth/testing';
-import { delay } from '../support/client.js';
 import { start, type TestServer } from '../support/server.js';
 
 const MAX_AGE_MS = 10_000;
@@ -50,8 +50,48 @@ function nextConnect(socket: TestSocket): Promise<string> {
   });
 }
 
-async function startApp(tc: Parameters<typeof start>[0]): Promise<TestServer> {
-  return start(
+/**
+ * The refreshes the app has answered; `answered(n)` resolves once it has answered `n`, and fails
+ * when it has not within 10 s (real time: a refresh is one local HTTP request).
+ */
+interface Refreshes {
+  count: number;
+  answered(n: number): Promise<void>;
+}
+
+function refreshCounter(): Refreshes & { done(): void } {
+  const waiting = new Set<{ n: number; resolve: () => void }>();
+  const refreshes = {
+    count: 0,
+    done(): void {
+      refreshes.count++;
+      for (const wait of waiting) {
+        if (refreshes.count < wait.n) continue;
+        waiting.delete(wait);
+        wait.resolve();
+      }
+    },
+    async answered(n: number): Promise<void> {
+      if (refreshes.count >= n) return;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve, reject) => {
+        waiting.add({ n, resolve });
+        timer = setTimeout(() => {
+          reject(new Error(`told ${n} times, but only ${refreshes.count} refreshes arrived`));
+        }, 10_000);
+      }).finally(() => {
+        clearTimeout(timer);
+      });
+    },
+  };
+  return refreshes;
+}
+
+async function startApp(
+  tc: Parameters<typeof start>[0],
+  refreshes = refreshCounter(),
+): Promise<TestServer & { refreshes: Refreshes }> {
+  const t = await start(
     tc,
     ({ io, session, passport }) => {
       requireAuth(
@@ -68,6 +108,9 @@ async function startApp(tc: Parameters<typeof start>[0]): Promise<TestServer> {
         const refresh = refreshCookieRoute(io);
         const routes: RequestHandler = (req, res, next) => {
           if (req.path === REFRESH_PATH) {
+            res.once('finish', () => {
+              refreshes.done();
+            });
             refresh(req, res, next);
             return;
           }
@@ -81,24 +124,50 @@ async function startApp(tc: Parameters<typeof start>[0]): Promise<TestServer> {
       },
     },
   );
+  return Object.assign(t, { refreshes });
 }
+
+/**
+ * The app and a kit on it, with every clock of the story moved together instead of waited for:
+ * `Date` (express-session's cookie expiries and touches, the store's expiry, the kit's cookie jar,
+ * the Set-Cookie dates) by node:test's mock timers, and the package's own (touch interval, expiry
+ * timers) by kit.clock, which also expires in the store a session whose stored expiry it passes.
+ * `step(ms)` moves both. Timers stay real: Socket.IO's pings (the client reads Date for its 45 s
+ * ping timeout, which these stories stay under), the reconnect's backoff, HTTP.
+ */
+async function startOnOneClock(
+  tc: Parameters<typeof start>[0] & { mock: MockTracker },
+  refreshCookiePath?: string,
+): Promise<{ t: Awaited<ReturnType<typeof startApp>>; kit: TestKit; step: Step }> {
+  tc.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+  const t = await startApp(tc);
+  // The app's io is attached and listening: the kit uses it as it is; t.cleanup closes it.
+  const kit = await createTestKit({
+    io: t.io,
+    session: t.session,
+    passport: t.passport,
+    ...(refreshCookiePath !== undefined && { refreshCookiePath }),
+  });
+  tc.after(() => kit.close());
+  // From here on the package's time moves only with Date.
+  await kit.clock.advance(0);
+  const step = async (ms: number): Promise<void> => {
+    tc.mock.timers.tick(ms);
+    await kit.clock.advance(ms);
+    assert.equal(kit.clock.now(), Date.now(), "the package's time and Date move together");
+  };
+  return { t, kit, step };
+}
+
+type Step = (ms: number) => Promise<void>;
 
 describe('a rolling session kept alive by the socket alone', () => {
   test('active on the socket for 30 s (maxAge 10 s): the cookie is refreshed when told, so a reconnect and a page load are still logged in; an idle session expires', async (tc) => {
-    const t = await startApp(tc);
-    // The app's io is attached and listening: the kit uses it as it is; t.cleanup closes it.
-    const kit = await createTestKit({
-      io: t.io,
-      session: t.session,
-      passport: t.passport,
-      refreshCookiePath: REFRESH_PATH,
-    });
-    tc.after(() => kit.close());
+    const { t, kit, step } = await startOnOneClock(tc, REFRESH_PATH);
     const [alice, bob] = await Promise.all([
       kit.loginWith('/login', { username: 'alice', password: 'alice-pw' }),
       kit.loginWith('/login', { username: 'bob', password: 'bob-pw' }),
     ]);
-    const start = Date.now();
     const aliceChat = await alice.tab({ reconnection: true }).connect('/chat');
     const bobChat = await bob.connect('/chat');
     const told: CookieExpiringPayload[] = [];
@@ -114,14 +183,13 @@ describe('a rolling session kept alive by the socket alone', () => {
       assert.equal(await pageUser(bob), null, 'a page load of idle bob is logged out');
     })();
 
-    // Alice: socket-only activity, an event about every second, for 30 s. No HTTP but the
-    // refresh the server asks for (the kit posts it, as the page would).
-    let sent = 0;
-    while (Date.now() - start < ACTIVE_MS) {
+    // Alice: socket-only activity, an event every second, for 30 s. No HTTP but the refresh the
+    // server asks for (the kit posts it, as the page would), answered before time moves on: a
+    // page's refresh takes milliseconds, not the seconds left on the cookie.
+    for (let sent = 0; sent < ACTIVE_MS / 1000; sent++) {
+      await step(1000);
       assert.equal(await aliceChat.emitWithAck('echo', sent), sent, `event ${sent} answered`);
-      sent++;
-      // Pacing, not an assertion: the user types about once a second.
-      await delay(1000);
+      await t.refreshes.answered(told.length);
     }
     await bobDone;
 
@@ -139,6 +207,7 @@ describe('a rolling session kept alive by the socket alone', () => {
     // end the server cannot vouch for: connect-redis's touch moves the key's TTL, not the stored
     // expiry, so the reconnected socket reads the last save's (the login's), long past.
     assert.ok(told.length >= 3, `told ${told.length} times in 30 s to refresh a 10 s cookie`);
+    assert.equal(t.refreshes.count, told.length, 'each time told, the cookie was refreshed');
     for (const { expiresInMs } of told) {
       assert.ok(expiresInMs >= 0 && expiresInMs < MAX_AGE_MS / 2, `told at ${expiresInMs} ms left`);
     }
@@ -147,10 +216,8 @@ describe('a rolling session kept alive by the socket alone', () => {
 
 describe('refreshCookieRoute', () => {
   test("a refresh tells the session's sockets the cookie's new end: no event until it nears again", async (tc) => {
-    const t = await startApp(tc);
     // No refreshCookiePath: the spec refreshes by hand, to know when the refresh was asked.
-    const kit = await createTestKit({ io: t.io, session: t.session, passport: t.passport });
-    tc.after(() => kit.close());
+    const { kit, step } = await startOnOneClock(tc);
     const alice = await kit.loginWith('/login', { username: 'alice', password: 'alice-pw' });
     const chat = await alice.connect('/chat');
     let told = 0;
@@ -161,29 +228,31 @@ describe('refreshCookieRoute', () => {
     // sent before the handler runs, so the ack of that event proves whether it was told.
     let n = 0;
     const touch = async (): Promise<number> => {
-      // Pacing, not an assertion: one touch per interval.
-      await delay(1100);
+      await step(1100);
       assert.equal(await chat.emitWithAck('echo', n), n);
       n++;
       return Date.now();
     };
     // The cookie's new end is at least the refresh + maxAge - 1 s (HTTP dates are whole seconds):
     // it is told again only once less than maxAge / 2 is left, so not before the refresh + 4 s.
-    // A touch acknowledged before 3.5 s after the refresh was asked must not be told. On a busy
-    // machine where no touch makes it in time, the cycle is tried again.
+    // A touch acknowledged before 3.5 s after the refresh was asked must not be told.
     let checked = 0;
-    for (let cycle = 0; cycle < 5 && checked === 0; cycle++) {
-      while (told === 0) await touch();
-      const asked = Date.now();
-      const res = await alice.fetch(REFRESH_PATH, { method: 'POST' });
-      assert.equal(res.status, 204);
-      told = 0;
-      for (let acked = await touch(); acked - asked < 3500; acked = await touch()) {
-        assert.equal(told, 0, `told again ${acked - asked} ms after a refresh of a 10 s cookie`);
-        checked++;
-      }
+    while (told === 0) await touch();
+    const asked = Date.now();
+    const res = await alice.fetch(REFRESH_PATH, { method: 'POST' });
+    assert.equal(res.status, 204);
+    told = 0;
+    let acked = await touch();
+    for (; acked - asked < 3500; acked = await touch()) {
+      assert.equal(told, 0, `told again ${acked - asked} ms after a refresh of a 10 s cookie`);
+      checked++;
     }
     assert.ok(checked > 0, 'a touch was acknowledged within 3.5 s of a refresh');
+    // And told again once it nears: by the new end less maxAge / 2, plus a touch interval.
+    while (told === 0) {
+      assert.ok(acked - asked < MAX_AGE_MS / 2 + 1100, 'told again once the cookie nears its end');
+      acked = await touch();
+    }
   });
 
   test('checks its arguments at once, and answers 405 to another method', async (tc) => {

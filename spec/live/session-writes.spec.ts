@@ -26,6 +26,8 @@ import {
   WriteLog,
   bagOf,
   sessionRoutes,
+  type WritesFixture,
+  writesFixture,
   httpRead,
   HTTP_WRITE_BACK,
 } from '../support/stores.js';
@@ -121,14 +123,7 @@ function writer(ctx: TestContext, name: string, options?: SessionNamespaceOption
   return handled;
 }
 
-interface Fixture {
-  t: TestServer;
-  store: WriteLog;
-  cookie: string;
-  sid: string;
-  client: ClientSocket;
-  handled: Handled;
-}
+type Fixture = WritesFixture<Handled>;
 
 /** alice logged in over HTTP, one socket connected to `/ns`, the login's writes forgotten. */
 async function fixture(
@@ -136,25 +131,9 @@ async function fixture(
   options?: SessionNamespaceOptions,
   more?: CreateTestServerOptions,
 ): Promise<Fixture> {
-  const store = new WriteLog();
-  let handled: Handled = { events: [] };
-  const t = await start(
-    tc,
-    (ctx) => {
-      handled = writer(ctx, '/ns', options);
-    },
-    {
-      sessionOptions: { store },
-      afterSession: () => [sessionRoutes()],
-      ...more,
-    },
-  );
-  const cookie = await t.login('alice');
-  const client = t.connect('/ns', { cookie });
-  await connected(client);
-  store.clearLog();
-  store.reset();
-  return { t, store, cookie, sid: sidOf(cookie), client, handled };
+  const f = await writesFixture(tc, (ctx) => writer(ctx, '/ns', options), more);
+  f.store.reset();
+  return f;
 }
 
 /** Waits until `n` writes have finished. */

@@ -42,7 +42,7 @@ import {
   type TestNode,
   type TestSocket,
 } from '../../lib/testing/index.js';
-import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
+import { redisClients, redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
 import { signedSidOf, users, usersPassport } from '../support/server.js';
 import { Passport, Server } from '../support/stack.js';
 
@@ -61,15 +61,7 @@ async function node(url: string): Promise<{
   app: express.Express;
   close: () => Promise<void>;
 }> {
-  const client = createClient({ url });
-  const pub = client.duplicate();
-  const sub = client.duplicate();
-  for (const c of [client, pub, sub]) {
-    c.on('error', (error: unknown) => {
-      console.error('redis:', error);
-    });
-  }
-  await Promise.all([client.connect(), pub.connect(), sub.connect()]);
+  const { client, pub, sub, quit } = await redisClients(url);
   const sessionMiddleware = session({
     secret: 'session-digest-spec',
     resave: false,
@@ -113,7 +105,7 @@ async function node(url: string): Promise<{
     async close() {
       await io.close();
       http.closeAllConnections();
-      await Promise.all([client.quit(), pub.quit(), sub.quit()]);
+      await quit();
     },
   };
 }

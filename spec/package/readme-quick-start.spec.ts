@@ -7,8 +7,7 @@
 // --init` settings, strict, into dist/), each against the real socket.io-client; the login page,
 // `public/index.html`, runs in Chromium. Nothing is mocked.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -16,7 +15,14 @@ import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import { ERR_SESSION_REVOKED, ERR_UNAUTHORIZED } from 'socket.io-session-auth';
 import { connected, connectError, within } from '../support/bounded.js';
 import { describeInChromium, launchChromium } from '../support/chromium.js';
-import { mustSucceed, packPrivately, run, startServer, type Started } from '../support/npm.js';
+import {
+  installAsWritten,
+  mustSucceed,
+  newProject,
+  run,
+  startServer,
+  type Started,
+} from '../support/npm.js';
 import { codeBlocks, readmeSection, theBlock, type CodeBlock } from '../support/readme.js';
 import { cookieOf } from '../support/server.js';
 import { expectEnded, watchEnd } from '../support/session-ending.js';
@@ -133,27 +139,13 @@ describe("the README's Quick start, followed literally", () => {
 
   before(
     async () => {
-      work = mkdtempSync(path.join(tmpdir(), 'socket.io-session-auth-quick-start-'));
-      project = path.join(work, 'app');
-      mkdirSync(project);
-      writeFileSync(
-        path.join(project, 'package.json'),
-        JSON.stringify({ name: 'quick-start', version: '1.0.0', private: true }, null, 2),
-      );
-      const tarball = await packPrivately(work);
+      const made = await newProject('quick-start');
+      ({ work, project } = made);
 
       const installs = commands(installLines);
       assert.equal(installs.length, 2, 'two npm install lines: the packages, then the types');
       assert.ok(installs[0] && words(installs[0]).includes('socket.io-session-auth'));
-      for (const [npm = '', ...args] of installs.map(words)) {
-        assert.equal(npm, 'npm');
-        const withTarball = args.map((arg) => (arg === 'socket.io-session-auth' ? tarball : arg));
-        const flags = ['--no-audit', '--no-fund', '--prefer-offline'];
-        mustSucceed(
-          await run('npm', [...withTarball, ...flags], project, 180_000),
-          `npm ${args.join(' ')}`,
-        );
-      }
+      await installAsWritten(installs.map(words), made);
 
       // ES modules and TypeScript side by side (tsc leaves .js files alone, and builds into
       // dist/); CommonJS in a folder of its own, whose package.json says so.

@@ -7,12 +7,11 @@
 // itself; and each must fail once the app breaks, unbuilt, which is what shows that the tests run
 // against app.ts and not against a compiled copy of it. Nothing is mocked.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
-import { mustSucceed, packPrivately, run, type Run } from '../support/npm.js';
+import { installAsWritten, mustSucceed, newProject, run, type Run } from '../support/npm.js';
 import { codeBlocks, readmeSection, theBlock, type CodeBlock } from '../support/readme.js';
 
 const quickStart = codeBlocks(readmeSection('## Quick start'));
@@ -77,19 +76,6 @@ describe('docs/testing.md, followed literally on the Quick start', () => {
   let project = '';
   let appTs = '';
 
-  /** Installs `block`'s `npm install` lines in the project, with the packed package. */
-  async function install(block: CodeBlock, tarball: string): Promise<void> {
-    for (const [npm = '', ...args] of commands(block)) {
-      assert.equal(npm, 'npm');
-      const withTarball = args.map((arg) => (arg === 'socket.io-session-auth' ? tarball : arg));
-      const flags = ['--no-audit', '--no-fund', '--prefer-offline'];
-      mustSucceed(
-        await run('npm', [...withTarball, ...flags], project, 180_000),
-        `npm ${args.join(' ')}`,
-      );
-    }
-  }
-
   /** Builds the project with the Quick start's TypeScript commands, as written. */
   async function build(): Promise<void> {
     for (const [first = '', ...args] of commands(runLines)) {
@@ -121,19 +107,13 @@ describe('docs/testing.md, followed literally on the Quick start', () => {
 
   before(
     async () => {
-      work = mkdtempSync(path.join(tmpdir(), 'socket.io-session-auth-testing-page-'));
-      project = path.join(work, 'app');
-      mkdirSync(project);
-      writeFileSync(
-        path.join(project, 'package.json'),
-        JSON.stringify({ name: 'testing-page', version: '1.0.0', private: true }, null, 2),
-      );
-      const tarball = await packPrivately(work);
-      await install(quickInstall, tarball);
-      await install(nodeInstall, tarball);
+      const made = await newProject('testing-page');
+      ({ work, project } = made);
+      await installAsWritten(commands(quickInstall), made);
+      await installAsWritten(commands(nodeInstall), made);
       const [vitestInstall] = commands(vitestLines).filter(([first]) => first === 'npm');
       assert.ok(vitestInstall, 'the Vitest section says how to install Vitest');
-      await install({ lang: 'sh', code: vitestInstall.join(' ') }, tarball);
+      await installAsWritten([vitestInstall], made);
 
       appTs = `${appCode.code}\n${declaration.code}`;
       writeFileSync(path.join(project, 'app.ts'), appTs);

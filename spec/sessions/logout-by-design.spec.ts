@@ -13,11 +13,10 @@ import { RedisStore } from 'connect-redis';
 import cookieSession from 'cookie-session';
 import express, { type RequestHandler } from 'express';
 import session from 'express-session';
-import { createClient } from 'redis';
 import type { ServerOptions } from 'socket.io';
 import { disconnectOnLogout, requireAuth, sessionNamespace } from '../../lib/index.js';
 import { createTestKit, expectEnded, type TestKit } from '../../lib/testing/index.js';
-import { redisUnavailable, startRedis } from '../support/redis.js';
+import { redisClients, redisUnavailable, startRedis } from '../support/redis.js';
 import { loginRoutes, usersPassport } from '../support/server.js';
 import { socketsOf } from '../support/session-ending.js';
 import { Server, createSessionStore } from '../support/stack.js';
@@ -136,15 +135,7 @@ describe('logout ends the sockets, whatever the app mounts', () => {
  * no disconnectOnLogout.
  */
 async function redisNode(url: string) {
-  const client = createClient({ url });
-  const pub = client.duplicate();
-  const sub = client.duplicate();
-  for (const c of [client, pub, sub]) {
-    c.on('error', (error: unknown) => {
-      console.error('redis:', error);
-    });
-  }
-  await Promise.all([client.connect(), pub.connect(), sub.connect()]);
+  const { client, pub, sub, quit } = await redisClients(url);
   const sessionMiddleware = session({
     secret: 'logout-by-design',
     resave: false,
@@ -164,7 +155,7 @@ async function redisNode(url: string) {
     app: web,
     close: async () => {
       await io.close();
-      await Promise.all([client.quit(), pub.quit(), sub.quit()]);
+      await quit();
     },
   };
 }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
-import type { Socket as ClientSocket } from 'socket.io-client';
 import {
   ERR_UNAUTHORIZED,
   SESSION_ENDED_EVENT,
@@ -10,7 +9,7 @@ import {
   sessionNamespace,
 } from '../../lib/index.js';
 import { request, waitFor } from '../support/client.js';
-import { type TestContext, type TestServer, start, sidOf } from '../support/server.js';
+import { type TestContext, start, sidOf } from '../support/server.js';
 import { within, connected } from '../support/bounded.js';
 import {
   type Bag,
@@ -22,6 +21,8 @@ import {
   HTTP_WRITE_BACK,
   readSession,
   sessionRoutes,
+  type WritesFixture,
+  writesFixture,
 } from '../support/stores.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,31 +57,12 @@ function saver(ctx: TestContext, name: string): { saves: number } {
   return asked;
 }
 
-interface Fixture {
-  t: TestServer;
-  store: WriteLog;
-  cookie: string;
-  sid: string;
-  client: ClientSocket;
-  /** How many saveSession calls the handlers made. */
-  asked: { saves: number };
-}
+/** `asked`: how many saveSession calls the handlers made. */
+type Fixture = Omit<WritesFixture<unknown>, 'handled'> & { asked: { saves: number } };
 
 async function fixture(tc: NodeTestContext): Promise<Fixture> {
-  const store = new WriteLog();
-  let asked = { saves: 0 };
-  const t = await start(
-    tc,
-    (ctx) => {
-      asked = saver(ctx, '/ns');
-    },
-    { sessionOptions: { store }, afterSession: () => [sessionRoutes()] },
-  );
-  const cookie = await t.login('alice');
-  const client = t.connect('/ns', { cookie });
-  await connected(client);
-  store.clearLog();
-  return { t, store, cookie, sid: sidOf(cookie), client, asked };
+  const { handled: asked, ...f } = await writesFixture(tc, (ctx) => saver(ctx, '/ns'));
+  return { ...f, asked };
 }
 
 // ---------------------------------------------------------------------------------------------

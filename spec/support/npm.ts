@@ -1,8 +1,9 @@
 // Child processes for the specs that build, pack and install the package as its users do
-// (spec/package/index.spec.ts, spec/package/readme-quick-start.spec.ts, spec/package/nestjs.spec.ts).
+// (spec/package/index.spec.ts, readme-quick-start.spec.ts, testing-your-app.spec.ts, nestjs.spec.ts).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { within } from './bounded.js';
 import { freePort } from './redis.js';
@@ -94,6 +95,49 @@ export async function packPrivately(work: string): Promise<string> {
   const [info] = parsePackJson(packed.stdout);
   assert.ok(info, 'npm pack printed what it packed');
   return path.join(work, info.filename);
+}
+
+/** A project of a page's code: a temp folder holding it (`work`) and the packed package. */
+export interface NewProject {
+  /** The temp folder: the caller removes it. */
+  work: string;
+  /** `work/app`, with a package.json of its own. */
+  project: string;
+  /** The package as npm would ship it ({@link packPrivately}). */
+  tarball: string;
+}
+
+/** A new, empty npm project named `name` in a temp folder, and the package packed beside it. */
+export async function newProject(name: string): Promise<NewProject> {
+  const work = mkdtempSync(path.join(tmpdir(), `socket.io-session-auth-${name}-`));
+  const project = path.join(work, 'app');
+  try {
+    mkdirSync(project);
+    writeFileSync(
+      path.join(project, 'package.json'),
+      JSON.stringify({ name, version: '1.0.0', private: true }, null, 2),
+    );
+    return { work, project, tarball: await packPrivately(work) };
+  } catch (error) {
+    rmSync(work, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Runs a page's `npm install …` lines in `project`, the packed package in place of its name. */
+export async function installAsWritten(
+  lines: readonly (readonly string[])[],
+  { project, tarball }: Pick<NewProject, 'project' | 'tarball'>,
+): Promise<void> {
+  for (const [npm = '', ...args] of lines) {
+    assert.equal(npm, 'npm');
+    const withTarball = args.map((arg) => (arg === 'socket.io-session-auth' ? tarball : arg));
+    const flags = ['--no-audit', '--no-fund', '--prefer-offline'];
+    mustSucceed(
+      await run('npm', [...withTarball, ...flags], project, 180_000),
+      `npm ${args.join(' ')}`,
+    );
+  }
 }
 
 export interface Started {

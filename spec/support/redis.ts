@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { createClient } from 'redis';
 
 /** A real redis-server on a free loopback port, that a spec can stop and start again. */
 export interface RedisServer {
@@ -99,6 +100,30 @@ export async function startRedis({ unref = false } = {}): Promise<RedisServer> {
     async start() {
       if (child) return;
       await launch();
+    },
+  };
+}
+
+/**
+ * A connected Redis client for a session store, and the pub/sub pair of the Redis adapter (its
+ * duplicates), errors logged; `quit()` closes the three.
+ */
+export async function redisClients(url: string) {
+  const client = createClient({ url });
+  const pub = client.duplicate();
+  const sub = client.duplicate();
+  for (const c of [client, pub, sub]) {
+    c.on('error', (error: unknown) => {
+      console.error('redis:', error);
+    });
+  }
+  await Promise.all([client.connect(), pub.connect(), sub.connect()]);
+  return {
+    client,
+    pub,
+    sub,
+    quit: async (): Promise<void> => {
+      await Promise.all([client.quit(), pub.quit(), sub.quit()]);
     },
   };
 }

@@ -1,9 +1,20 @@
 import assert from 'node:assert/strict';
 import type { RequestHandler } from 'express';
 import type { SessionData } from 'express-session';
+import type { TestContext as NodeTestContext } from 'node:test';
 import type { Socket as ServerSocket } from 'socket.io';
+import type { Socket as ClientSocket } from 'socket.io-client';
+import { connected } from './bounded.js';
 import { delay } from './client.js';
-import { type CountedStore, CountingStore, type TestServer } from './server.js';
+import {
+  type CountedStore,
+  CountingStore,
+  type CreateTestServerOptions,
+  type TestContext,
+  type TestServer,
+  start,
+  sidOf,
+} from './server.js';
 import { sessionDefaults } from './stack.js';
 
 /**
@@ -42,6 +53,45 @@ export async function expiredInStore(store: CountedStore, sid: string, ms = 5000
     assert.ok(Date.now() < deadline, `the session still in the store ${ms} ms past its expiry`);
     await delay(20);
   }
+}
+
+/** A server whose store logs its writes, with alice logged in and one socket connected. */
+export interface WritesFixture<Handled> {
+  t: TestServer;
+  store: WriteLog;
+  cookie: string;
+  sid: string;
+  client: ClientSocket;
+  /** What `setup` returned: what the namespace's handlers record. */
+  handled: Handled;
+}
+
+/**
+ * A spec server on a {@link WriteLog} store with {@link sessionRoutes}, `setup` installing its
+ * namespace `nsp`: alice logged in over HTTP, one socket connected to `nsp`, the login's writes
+ * forgotten (the store's counts are not).
+ */
+export async function writesFixture<Handled>(
+  tc: NodeTestContext,
+  setup: (ctx: TestContext) => Handled,
+  more: CreateTestServerOptions = {},
+  nsp = '/ns',
+): Promise<WritesFixture<Handled>> {
+  const store = new WriteLog();
+  let handled: { value: Handled } | undefined;
+  const t = await start(
+    tc,
+    (ctx) => {
+      handled = { value: setup(ctx) };
+    },
+    { sessionOptions: { store }, afterSession: () => [sessionRoutes()], ...more },
+  );
+  assert.ok(handled, 'the namespace was set up');
+  const cookie = await t.login('alice');
+  const client = t.connect(nsp, { cookie });
+  await connected(client);
+  store.clearLog();
+  return { t, store, cookie, sid: sidOf(cookie), client, handled: handled.value };
 }
 
 /** The socket's session as a plain bag of fields (looked up afresh: reload replaces it). */

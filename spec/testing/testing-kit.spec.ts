@@ -130,11 +130,14 @@ describe('loginAs: a real session, made by the app', () => {
   });
 });
 
+/** What deserializeUser is given to call back with. */
+type Deserialized = (err: unknown, user?: Express.User | false | null) => void;
+
 /**
- * An app on `/` whose deserializeUser finds the users in `known` (by id); for another id it gives
- * what the id says: `null`, `undefined`, an error for `boom`, else false.
+ * An app on `/`, its io not attached yet, guarded by requireAuth, whose deserializeUser is
+ * `deserialize`: what createTestKit takes to make the HTTP server itself.
  */
-async function lookupKit(tc: NodeTestContext, known: Map<string, Express.User>): Promise<TestKit> {
+function unattachedApp(deserialize: (id: string, done: Deserialized) => void) {
   const app = express();
   const io = new Server();
   const sessionMiddleware = session({ secret: 's', resave: false, saveUninitialized: false });
@@ -142,14 +145,24 @@ async function lookupKit(tc: NodeTestContext, known: Map<string, Express.User>):
   passport.serializeUser((user, done) => {
     done(null, user.id);
   });
-  passport.deserializeUser((id: string, done) => {
-    const user = known.get(id);
-    if (id === 'boom') done(new Error('the users table is down'));
-    else if (user) done(null, user);
-    else done(null, id === 'null' ? null : id === 'undefined' ? undefined : false);
-  });
+  passport.deserializeUser(deserialize);
   requireAuth(sessionNamespace(io.of('/'), sessionMiddleware, { passport }));
-  const kit = await createTestKit({ io, session: sessionMiddleware, passport, app });
+  return { io, session: sessionMiddleware, passport, app };
+}
+
+/**
+ * An app on `/` whose deserializeUser finds the users in `known` (by id); for another id it gives
+ * what the id says: `null`, `undefined`, an error for `boom`, else false.
+ */
+async function lookupKit(tc: NodeTestContext, known: Map<string, Express.User>): Promise<TestKit> {
+  const kit = await createTestKit(
+    unattachedApp((id, done) => {
+      const user = known.get(id);
+      if (id === 'boom') done(new Error('the users table is down'));
+      else if (user) done(null, user);
+      else done(null, id === 'null' ? null : id === 'undefined' ? undefined : false);
+    }),
+  );
   tc.after(() => kit.close());
   return kit;
 }
@@ -376,18 +389,11 @@ describe('createTestKit: starting and closing', () => {
   });
 
   test('an io not attached yet: the kit makes the HTTP server from app, and closes it', async () => {
-    const app = express();
-    const io = new Server();
-    const sessionMiddleware = session({ secret: 's', resave: false, saveUninitialized: false });
-    const passport = new Passport();
-    passport.serializeUser((user, done) => {
-      done(null, user.id);
-    });
-    passport.deserializeUser((id: string, done) => {
+    const app = unattachedApp((id, done) => {
       done(null, { id, username: `user ${id}`, role: 'member', tenants: [] });
     });
-    requireAuth(sessionNamespace(io.of('/'), sessionMiddleware, { passport }));
-    const kit = await createTestKit({ io, session: sessionMiddleware, passport, app });
+    const { io } = app;
+    const kit = await createTestKit(app);
     const agent = await kit.loginAs({ id: '9', username: 'x', role: 'member', tenants: [] });
     assert.equal((await agent.connect('/')).connected, true);
     assert.equal(io.httpServer.listening, true);

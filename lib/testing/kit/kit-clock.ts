@@ -26,8 +26,9 @@ export interface KitClock {
   /**
    * Moves the package's time `ms` forward on every node, and resolves once what came due has
    * run: the package's timers due by then fire in order, each at its own time, and as the time
-   * passes the stored expiry of a session with a socket on the kit's nodes, that session is
-   * written to the store as expired (so the store drops it, as at a real expiry). Sessions are
+   * passes the expiry of a session with a socket on the kit's nodes (the stored one, or its
+   * sockets' last touch if later), that session is written to the store as expired (so the store
+   * drops it, as at a real expiry). Sessions are
    * still read from the store, which decides as at a real expiry. HTTP requests, sessions no socket holds, and what the session
    * middleware writes (a touch moves the stored expiry from the real `Date.now()`) keep real time:
    * advance past such a write by less than the session's `maxAge`. Throws a TypeError if a node's
