@@ -49,8 +49,12 @@ function run(socket: Socket, check: LateCheck): void {
   }
   const step = check.steps.shift();
   if (!step) {
-    for (const listener of check.admits.splice(0)) listener(socket);
-    finish(check);
+    // The socket's held events go on whatever a listener does: finish even if one throws.
+    try {
+      for (const listener of check.admits.splice(0)) listener(socket);
+    } finally {
+      finish(check);
+    }
     return;
   }
   let answered = false;

@@ -12,7 +12,9 @@
 // No session ID is ever written: the user key is what the app's serializeUser stored.
 
 /** Now in ms on Redis's clock (TIME: every node's heartbeats and reaps read the same clock). */
-const NOW = `local function now()
+// Redis before 5 refuses writes after TIME unless the script replicates its commands.
+const NOW = `if redis.replicate_commands then redis.replicate_commands() end
+local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end

@@ -63,6 +63,7 @@ export class SharedPresence {
   /** A write of this node failed (a connection dropped with it in flight): sync at the next beat. */
   private dirty = false;
   private subscriber: PresenceRedisSubscriber | undefined;
+  private closed = false;
 
   constructor(
     private readonly client: PresenceRedisClient,
@@ -121,10 +122,15 @@ export class SharedPresence {
 
   /** Lets go of this node's users (their leaves published where no other node holds them). */
   close(): void {
+    // Twice is once: a second close (or one after a failed subscribe) lets go of nothing more.
+    if (this.closed) return;
+    this.closed = true;
     clearInterval(this.heartbeat);
     this.run(CLOSE_SCRIPT, [this.node]);
-    const subscriber = this.subscriber as { destroy?: () => void; disconnect?: () => unknown };
+    const subscriber = this.subscriber as
+      { destroy?: () => void; disconnect?: () => unknown } | undefined;
     this.subscriber = undefined;
+    if (subscriber === undefined) return;
     // node-redis 5 and later: destroy; 4: disconnect.
     if (typeof subscriber.destroy === 'function') subscriber.destroy();
     else if (typeof subscriber.disconnect === 'function') void subscriber.disconnect();

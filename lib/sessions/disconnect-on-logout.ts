@@ -8,7 +8,7 @@ import { endEverywhere, sessionKey, userKey as userEndKey } from '../live/revoca
 import { toServer } from '../api/setup.js';
 import { sessionUserKey } from '../core/user.js';
 import { serverState } from '../core/state.js';
-import { afterResponse, watchStore } from './store-logouts.js';
+import { afterResponse, reportEndFailed, watchStore } from './store-logouts.js';
 
 type Done = (err?: unknown) => void;
 type SessionRequest = IncomingMessage & { user?: unknown };
@@ -81,7 +81,7 @@ export function disconnectOnLogout(
 
 /** Ends the sockets of the session `sessionID` names, on every node. */
 function end(io: Server, sessionID: string, code: SessionEndedCode, how: EndedHow): void {
-  void endEverywhere(io, sessionKey(sessionID), code, how);
+  endEverywhere(io, sessionKey(sessionID), code, how).catch(reportEndFailed);
 }
 
 // Per-request wrappers, as express-session's own save/reload: non-enumerable, so they are never
@@ -156,7 +156,7 @@ function watchUser(io: Server, req: IncomingMessage, res: ServerResponse): void 
     }
     if (ended || now === userKey) return;
     ended = true;
-    void endEverywhere(io, userEndKey(userKey), ERR_SESSION_REVOKED, 'logout');
+    endEverywhere(io, userEndKey(userKey), ERR_SESSION_REVOKED, 'logout').catch(reportEndFailed);
   };
   const { logout } = passportReq;
   if (typeof logout === 'function') {

@@ -149,11 +149,18 @@ function end(watch: StoreWatch, sid: string, { code, how, res }: Ending): void {
     for (const ref of watch.servers) {
       const io = ref.deref();
       if (io === undefined) watch.servers.delete(ref);
-      else void endEverywhere(io, sessionKey(sid), code, how);
+      // Fire and forget, but never an unhandled rejection: an app's 'disconnect' listener that
+      // throws would otherwise take the process down from inside a store's callback.
+      else endEverywhere(io, sessionKey(sid), code, how).catch(reportEndFailed);
     }
   };
   if (res) afterResponse(res, endNow);
   else endNow();
+}
+
+/** A fire-and-forget ending that failed: for the developer, never the app's caller. */
+export function reportEndFailed(error: unknown): void {
+  debug('ending the sockets of a destroyed session failed: %O', error);
 }
 
 /**
@@ -173,10 +180,9 @@ function callThen(fn: Method, self: unknown, args: unknown[], index: number, the
   }
   const result = fn.apply(self, args);
   if (typeof (result as Partial<PromiseLike<unknown>> | undefined)?.then === 'function') {
-    return (result as PromiseLike<unknown>).then((value) => {
-      then();
-      return value;
-    });
+    // The caller gets the store's own promise (its identity and any methods of its own).
+    (result as PromiseLike<unknown>).then(then, () => undefined);
+    return result;
   }
   then();
   return result;

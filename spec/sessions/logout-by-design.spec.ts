@@ -33,7 +33,7 @@ async function app(
   tc: NodeTestContext,
   mount: Mount,
   given?: session.Store,
-): Promise<{ kit: TestKit; store: object }> {
+): Promise<{ kit: TestKit; store: object; io: Server }> {
   const { store, close } = given
     ? { store: given, close: () => Promise.resolve() }
     : await createSessionStore();
@@ -77,7 +77,7 @@ async function app(
     },
   });
   tc.after(() => kit.close());
-  return { kit, store };
+  return { kit, store, io };
 }
 
 /** An agent logged in over HTTP through the app's own login route, with a live /chat socket. */
@@ -126,6 +126,34 @@ describe('logout ends the sockets, whatever the app mounts', () => {
     // As an admin tool does: the store the app was given, called with the session's ID.
     await (store as { destroy(sid: string): unknown }).destroy(sid);
     await expectEnded(chat, 'ERR_SESSION_REVOKED');
+  });
+});
+
+describe("an app's 'disconnect' listener that throws", () => {
+  test('a store destroy still ends the socket, and nothing goes unhandled', async (tc) => {
+    const { kit, store, io } = await app(tc, 'not mounted');
+    io.of('/chat').on('connection', (socket) => {
+      socket.on('disconnect', () => {
+        throw new Error("the app's disconnect listener failed");
+      });
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    tc.after(() => process.off('unhandledRejection', onUnhandled));
+    const { agent, chat } = await loggedIn(kit);
+    const sid = (await agent.session())?.id;
+    assert.ok(typeof sid === 'string', 'the session ID the store knows');
+    await (store as { destroy(sid: string): unknown }).destroy(sid);
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+    // A rejection nobody handles is reported once the microtasks of its turn have run: a later
+    // turn, and a round trip of another socket, come after it.
+    await new Promise((resolve) => setImmediate(resolve));
+    const other = await (await kit.loginWith('/login', alice)).connect('/chat');
+    assert.equal(await other.emitWithAck('ping'), 'pong');
+    assert.deepEqual(unhandled, [], 'no unhandled rejection');
   });
 });
 
