@@ -19,7 +19,7 @@ import { createTestKit, expectEnded, type TestKit } from '../../lib/testing/inde
 import { redisClients, redisUnavailable, startRedis } from '../support/redis.js';
 import { loginRoutes, usersPassport } from '../support/server.js';
 import { socketsOf } from '../support/session-ending.js';
-import { Server, createSessionStore } from '../support/stack.js';
+import { Server, createSessionStore, socketIoVersion } from '../support/stack.js';
 
 type Mount = 'not mounted' | 'after the routes';
 const alice = { username: 'alice', password: 'alice-pw' };
@@ -130,31 +130,41 @@ describe('logout ends the sockets, whatever the app mounts', () => {
 });
 
 describe("an app's 'disconnect' listener that throws", () => {
-  test('a store destroy still ends the socket, and nothing goes unhandled', async (tc) => {
-    const { kit, store, io } = await app(tc, 'not mounted');
-    io.of('/chat').on('connection', (socket) => {
-      socket.on('disconnect', () => {
-        throw new Error("the app's disconnect listener failed");
+  // Socket.IO 4.8 emits a server-ended socket's 'disconnect' inside socket.disconnect(), so the
+  // throw reaches the package's ending; before 4.8 it comes from the connection's close, later,
+  // and is the app's own uncaught exception, which no package can catch for it.
+  const skip =
+    socketIoVersion !== '4.8' &&
+    "Socket.IO before 4.8 emits the 'disconnect' outside the package's call";
+  test(
+    'a store destroy still ends the socket, and nothing goes unhandled',
+    { skip },
+    async (tc) => {
+      const { kit, store, io } = await app(tc, 'not mounted');
+      io.of('/chat').on('connection', (socket) => {
+        socket.on('disconnect', () => {
+          throw new Error("the app's disconnect listener failed");
+        });
       });
-    });
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => {
-      unhandled.push(reason);
-    };
-    process.on('unhandledRejection', onUnhandled);
-    tc.after(() => process.off('unhandledRejection', onUnhandled));
-    const { agent, chat } = await loggedIn(kit);
-    const sid = (await agent.session())?.id;
-    assert.ok(typeof sid === 'string', 'the session ID the store knows');
-    await (store as { destroy(sid: string): unknown }).destroy(sid);
-    await expectEnded(chat, 'ERR_SESSION_REVOKED');
-    // A rejection nobody handles is reported once the microtasks of its turn have run: a later
-    // turn, and a round trip of another socket, come after it.
-    await new Promise((resolve) => setImmediate(resolve));
-    const other = await (await kit.loginWith('/login', alice)).connect('/chat');
-    assert.equal(await other.emitWithAck('ping'), 'pong');
-    assert.deepEqual(unhandled, [], 'no unhandled rejection');
-  });
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown): void => {
+        unhandled.push(reason);
+      };
+      process.on('unhandledRejection', onUnhandled);
+      tc.after(() => process.off('unhandledRejection', onUnhandled));
+      const { agent, chat } = await loggedIn(kit);
+      const sid = (await agent.session())?.id;
+      assert.ok(typeof sid === 'string', 'the session ID the store knows');
+      await (store as { destroy(sid: string): unknown }).destroy(sid);
+      await expectEnded(chat, 'ERR_SESSION_REVOKED');
+      // A rejection nobody handles is reported once the microtasks of its turn have run: a later
+      // turn, and a round trip of another socket, come after it.
+      await new Promise((resolve) => setImmediate(resolve));
+      const other = await (await kit.loginWith('/login', alice)).connect('/chat');
+      assert.equal(await other.emitWithAck('ping'), 'pong');
+      assert.deepEqual(unhandled, [], 'no unhandled rejection');
+    },
+  );
 });
 
 /**
