@@ -35,8 +35,11 @@ export interface PresenceDiff<Data = unknown> {
 
 /** What the feed needs of its tracker. */
 export interface FeedSource {
-  /** Everyone online now, as clients see them. */
-  entries(): PresenceFeedEntry[];
+  /**
+   * Everyone online now, as clients see them: at once on one node; with several, once read from
+   * Redis (the diffs that come meanwhile are held for the socket and sent after it).
+   */
+  entries(): PresenceFeedEntry[] | Promise<PresenceFeedEntry[]>;
   /** The clock of the server's deadlines (read each time: the test kit may replace it). */
   clock(): Clock;
 }
@@ -46,6 +49,8 @@ export class PresenceFeed {
   private readonly leaves = new Map<string, PresenceFeedEntry>();
   private timer: ClockTimer | undefined = undefined;
   private lastSent = -Infinity;
+  /** Sockets whose state is still being read, with the diffs sent meanwhile, in order. */
+  private readonly waiting = new Map<Socket, PresenceDiff[]>();
 
   constructor(
     private readonly nsp: Namespace,
@@ -55,7 +60,27 @@ export class PresenceFeed {
 
   /** A socket of the namespace has connected: the whole state, to it alone. */
   welcome(socket: Socket): void {
-    socket.emit(PRESENCE_STATE_EVENT, this.source.entries());
+    const entries = this.source.entries();
+    if (Array.isArray(entries)) {
+      socket.emit(PRESENCE_STATE_EVENT, entries);
+      return;
+    }
+    // The diffs that come while the state is read go to this socket after it: a change the read
+    // already saw comes again (a join replaces by id, a leave of someone absent does nothing), and
+    // none that it missed is lost.
+    this.waiting.set(socket, []);
+    const forget = (): void => {
+      this.waiting.delete(socket);
+    };
+    socket.once('disconnect', forget);
+    void entries.then((state) => {
+      const held = this.waiting.get(socket);
+      forget();
+      socket.off('disconnect', forget);
+      if (held === undefined || !socket.connected) return;
+      socket.emit(PRESENCE_STATE_EVENT, state);
+      for (const diff of held) socket.emit(PRESENCE_DIFF_EVENT, diff);
+    });
   }
 
   /** The entry is read when the diff is sent, so the diff carries the latest `userData`. */
@@ -74,6 +99,7 @@ export class PresenceFeed {
   close(): void {
     this.source.clock().clearTimeout(this.timer);
     this.timer = undefined;
+    this.waiting.clear();
   }
 
   /** At once when the last diff is an interval old, else once it is: changes meanwhile coalesce. */
@@ -103,7 +129,11 @@ export class PresenceFeed {
     };
     this.joins.clear();
     this.leaves.clear();
+    for (const held of this.waiting.values()) held.push(diff);
+    const except = [...this.waiting.keys()].map((socket) => socket.id);
     // This node's sockets only: with several nodes, each node sends its own sockets the diffs.
-    for (const nsp of childrenOf(this.nsp) ?? [this.nsp]) nsp.local.emit(PRESENCE_DIFF_EVENT, diff);
+    for (const nsp of childrenOf(this.nsp) ?? [this.nsp]) {
+      nsp.local.except(except).emit(PRESENCE_DIFF_EVENT, diff);
+    }
   }
 }

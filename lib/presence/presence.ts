@@ -31,7 +31,7 @@ export interface PresenceOptions {
    * Several nodes: the app's node-redis (v4 or later) client. The nodes share who is online in
    * Redis, so a user on two nodes joins once and leaves once, `countShared()` and friends answer
    * for every node, and a node that dies has its users' leaves published by the others within
-   * `expiryMs + heartbeatMs`. Not with `feed` yet.
+   * `expiryMs + heartbeatMs`. With `feed`, every node's clients see every node's users.
    */
   redis?: PresenceRedisClient;
   /**
@@ -163,9 +163,6 @@ export function presence<Data = unknown>(
   const { graceMs, feed, ...shared } = checkOptions(helper, options);
   const tracker = new PresenceTracker(io, nsp, checkMs('options.graceMs', graceMs, 0) ?? 3000);
   const intervalMs = checkFeed(feed, nsp);
-  if (shared.redis !== undefined && intervalMs !== undefined) {
-    throw new TypeError(`${helper}: options.feed does not work with options.redis yet`);
-  }
   tracker.shared = sharedOf(tracker, shared, nsp);
   if (nsp && intervalMs !== undefined) {
     tracker.feed = new PresenceFeed(nsp, intervalMs, {
@@ -212,6 +209,9 @@ function sharedOf(
     holds: (userKey) => tracker.users.has(userKey),
     onEvent: (event) => {
       tracker.heard(event);
+    },
+    onSecret: (secret) => {
+      tracker.secret = secret;
     },
   });
 }

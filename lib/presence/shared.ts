@@ -50,6 +50,8 @@ export interface SharedOptions {
   /** Whether this node holds the user now. */
   holds(userKey: string): boolean;
   onEvent(event: SharedEvent): void;
+  /** The scope's secret, the same on every node: the client feed's IDs are made with it. */
+  onSecret(secret: Buffer): void;
 }
 
 const WARNING = 'SOCKET_IO_SESSION_AUTH_PRESENCE_REDIS';
@@ -137,6 +139,15 @@ export class SharedPresence {
   }
 
   private async subscribe(): Promise<void> {
+    // The secret first: no event is heard (and no feed ID made) before this node has it. The
+    // first node of the scope sets it; the others, and a node that comes back, read that one.
+    const key = `${this.prefix}:secret`;
+    const [, secret] = await Promise.all([
+      this.client.sendCommand(['SET', key, randomBytes(32).toString('base64url'), 'NX']),
+      this.client.sendCommand(['GET', key]),
+    ]);
+    if (typeof secret !== 'string' || secret === '') throw new Error(`no secret at ${key}`);
+    this.options.onSecret(Buffer.from(secret));
     const subscriber = this.client.duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', (error) => {

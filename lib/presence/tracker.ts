@@ -43,8 +43,11 @@ export class PresenceTracker implements PresenceWatcher {
   feed: PresenceFeed | undefined = undefined;
   /** With several nodes (the `redis` option): the shared state, whose channel gives the events. */
   shared: SharedPresence | undefined = undefined;
-  // A per-tracker secret: the feed's IDs cannot be turned back into user keys.
-  private readonly secret = randomBytes(32);
+  /**
+   * The key of the feed's IDs, which cannot be turned back into user keys: per tracker on one
+   * node; with `redis`, the scope's, shared by its nodes (so a user has one ID on all of them).
+   */
+  secret: Buffer = randomBytes(32);
 
   constructor(
     readonly io: Server,
@@ -109,7 +112,7 @@ export class PresenceTracker implements PresenceWatcher {
       this.share(online);
       return undefined;
     }
-    const id = createHmac('sha256', this.secret).update(userKey).digest('base64url').slice(0, 22);
+    const id = this.feedId(userKey);
     const since = this.clock().now();
     const sockets = new Set([state]);
     const user: Online = { userKey, id, since, sockets, user: undefined, grace: undefined };
@@ -124,8 +127,18 @@ export class PresenceTracker implements PresenceWatcher {
     this.shared?.joined(online.userKey, online.sockets.size, userOf(online), online.since);
   }
 
+  /** The feed's opaque ID of a user. */
+  feedId(userKey: string): string {
+    return createHmac('sha256', this.secret).update(userKey).digest('base64url').slice(0, 22);
+  }
+
   /** What the shared state's channel says: a join or a leave of the user, anywhere. */
   heard({ type, userKey, user, since }: SharedEvent): void {
+    if (this.feed) {
+      const entry: PresenceFeedEntry = { id: this.feedId(userKey), user, since };
+      if (type === 'join') this.feed.joined(entry.id, () => entry);
+      else this.feed.left(entry);
+    }
     // A join is a user's first connection anywhere; a leave, their last gone.
     this.emit(type, { userKey, user, connections: type === 'join' ? 1 : 0, since });
   }
@@ -172,8 +185,21 @@ export class PresenceTracker implements PresenceWatcher {
     return [...this.users.values()].map(entryOf);
   }
 
-  feedEntries(): PresenceFeedEntry[] {
+  feedEntries(): PresenceFeedEntry[] | Promise<PresenceFeedEntry[]> {
+    if (this.shared) return this.sharedFeedEntries(this.shared);
     return [...this.users.values()].map(feedEntry);
+  }
+
+  /** Every node's users, once this node has the scope's secret (`ready`). */
+  private async sharedFeedEntries(shared: SharedPresence): Promise<PresenceFeedEntry[]> {
+    try {
+      await shared.ready;
+      const entries = await shared.list();
+      return entries.map(({ userKey, user, since }) => ({ id: this.feedId(userKey), user, since }));
+    } catch {
+      // Redis failed (shared.ts warns): what this node knows, rather than no state at all.
+      return [...this.users.values()].map(feedEntry);
+    }
   }
 
   close(): void {

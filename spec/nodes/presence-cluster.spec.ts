@@ -19,14 +19,17 @@ import {
   killAll,
   login,
   nodeNamed,
+  open,
   settle,
   startNodes,
   tabs,
   until,
 } from '../support/cluster.js';
-import type { PresenceSeen } from '../support/cluster-node.js';
+import type { Socket as ClientSocket } from 'socket.io-client';
+import type { NodeWho, PresenceSeen } from '../support/cluster-node.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
 import { sidOf } from '../support/session-ending.js';
+import { whoami } from '../support/whoami.js';
 
 // Throws under CI=true when redis-server is missing: the spec then fails instead of skipping.
 const unavailable = redisUnavailable();
@@ -37,6 +40,7 @@ const NODES_KEY = `${PREFIX}:{/chat}:nodes`;
 // Small, so that a crash is cleaned up in about 2 s: the spec's bound is the issue's, 15 s.
 const HEARTBEAT_MS = 500;
 const EXPIRY_MS = 1500;
+const FEED_MS = 50;
 const ALICE = '1';
 const BOB = '2';
 
@@ -60,6 +64,40 @@ async function expectSeen(
     `${expected.join(', ')} on ${node.name}`,
   );
   assert.deepEqual(got, expected, `presence events on ${node.name}`);
+}
+
+interface FeedEntry {
+  id: string;
+  user: { username?: string };
+}
+
+/**
+ * What a page merging the client feed as docs/presence.md shows has: who is online (by id), how
+ * many states and diffs came, and every payload as received.
+ */
+function followFeed(socket: ClientSocket) {
+  const online = new Map<string, FeedEntry>();
+  const feed = {
+    states: 0,
+    diffs: 0,
+    payloads: [] as string[],
+    names: (): string[] => [...online.values()].map((entry) => String(entry.user.username)).sort(),
+    ids: (): string[] =>
+      [...online.values()].map((e) => `${String(e.user.username)} ${e.id}`).sort(),
+  };
+  socket.on('presence:state', (entries: FeedEntry[]) => {
+    feed.states++;
+    feed.payloads.push(JSON.stringify(entries));
+    online.clear();
+    for (const entry of entries) online.set(entry.id, entry);
+  });
+  socket.on('presence:diff', (diff: { joins: FeedEntry[]; leaves: FeedEntry[] }) => {
+    feed.diffs++;
+    feed.payloads.push(JSON.stringify(diff));
+    for (const entry of diff.leaves) online.delete(entry.id);
+    for (const entry of diff.joins) online.set(entry.id, entry);
+  });
+  return feed;
 }
 
 describe('presence on several nodes: a real Redis and two node processes', { skip }, () => {
@@ -96,6 +134,7 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
         PRESENCE_GRACE_MS: '0',
         PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
         PRESENCE_EXPIRY_MS: String(EXPIRY_MS),
+        PRESENCE_FEED_MS: String(FEED_MS),
       },
       nodes,
     );
@@ -177,6 +216,52 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
       assert.ok(!text.includes(sid), 'no session ID in Redis or on the channel');
     }
     assert.ok(messages.length >= 3, 'the joins and the leave went through Redis');
+  });
+
+  test('the client feed across nodes: a tab on A sees who is on B, with one ID per user', async () => {
+    const [alice, bob] = await Promise.all([login(B(), 'alice'), login(A(), 'bob')]);
+    const [aliceOnB] = await tabs(B(), alice, ['/chat'], 'alice');
+    // Bob's tab on A, its feed listened to from before it connects, merged as docs/presence.md's
+    // page does; every payload kept, to look for session and socket IDs.
+    const bobTab = open(A(), '/chat', bob);
+    const feed = followFeed(bobTab.socket);
+    assert.equal((await whoami<NodeWho>(bobTab.socket)).user, 'bob');
+    // Alice is on B only: A's state has her, read from Redis.
+    await until(
+      () => Promise.resolve(feed.names()),
+      (names) => names.join() === 'alice,bob',
+      10_000,
+      'alice (on B) and bob in the feed of a tab on A',
+    );
+    assert.equal(feed.states, 1, 'one presence:state');
+    // A tab of alice's on B sees the same IDs: one user, one ID, on every node.
+    const aliceTab = open(B(), '/chat', alice);
+    const aliceFeed = followFeed(aliceTab.socket);
+    await until(
+      () => Promise.resolve(aliceFeed.names()),
+      (names) => names.join() === 'alice,bob',
+      10_000,
+      'alice and bob (on A) in the feed of a tab on B',
+    );
+    assert.deepEqual(aliceFeed.ids(), feed.ids(), 'the same IDs on both nodes');
+    // Alice leaves B altogether: A's tab gets her leave in a diff.
+    const socketIds = [aliceOnB?.socket.id, aliceTab.socket.id, bobTab.socket.id];
+    aliceOnB?.socket.disconnect();
+    aliceTab.socket.disconnect();
+    await until(
+      () => Promise.resolve(feed.names()),
+      (names) => names.join() === 'bob',
+      10_000,
+      'alice’s leave in the feed on A',
+    );
+    assert.ok(feed.diffs > 0, 'a presence:diff');
+    // Only the userData summary: no session ID, no socket ID.
+    for (const payload of [...feed.payloads, ...aliceFeed.payloads]) {
+      for (const secret of [sidOf(alice), sidOf(bob), ...socketIds]) {
+        assert.ok(secret && !payload.includes(secret), `no session or socket ID in ${payload}`);
+      }
+    }
+    bobTab.socket.disconnect();
   });
 
   test('kill -9 of a node: the other publishes its users’ leaves, not of one still there', async () => {

@@ -424,7 +424,7 @@ describe('presence: setup', () => {
     // Several nodes: checked before anything starts (a client never connected is enough).
     const redis = createClient();
     throwsNaming(() => presence(io, { redis: {} as never }), 'presence');
-    throwsNaming(() => presence(io.of('/chat'), { redis, feed: true }), 'presence');
+    throwsNaming(() => presence(io.of('/chat'), { redis, feed: { intervalMs: -1 } }), 'presence');
     throwsNaming(() => presence(io, { redis, heartbeatMs: 1000, expiryMs: 1999 }), 'presence');
     throwsNaming(() => presence(io, { redis, redisPrefix: '' }), 'presence');
     const online = presence(io);

@@ -22,6 +22,7 @@
 //   PRESENCE          `on`: presence() on /chat, shared over the adapter's Redis (ENGINE=redis)
 //   PRESENCE_GRACE_MS, PRESENCE_HEARTBEAT_MS, PRESENCE_EXPIRY_MS: its graceMs, heartbeatMs,
 //                     expiryMs (unset: the package's defaults)
+//   PRESENCE_FEED_MS  the client feed on, with this intervalMs (unset: no feed)
 //
 // It tells its parent `{ ready: { port, name } }` once it listens, then answers `{ id, cmd, args }`
 // messages with `{ id, ok, result }` or `{ id, ok: false, error }`. It exits on SIGTERM and as soon
@@ -234,8 +235,10 @@ async function presenceOn(
   const graceMs = envMs('PRESENCE_GRACE_MS');
   const heartbeatMs = envMs('PRESENCE_HEARTBEAT_MS');
   const expiryMs = envMs('PRESENCE_EXPIRY_MS');
+  const feedMs = envMs('PRESENCE_FEED_MS');
   const api = presence(io.of('/chat'), {
     redis: engine.redis,
+    ...(feedMs !== undefined && { feed: { intervalMs: feedMs } }),
     ...(graceMs !== undefined && { graceMs }),
     ...(heartbeatMs !== undefined && { heartbeatMs }),
     ...(expiryMs !== undefined && { expiryMs }),
