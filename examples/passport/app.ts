@@ -7,11 +7,13 @@ import createMemoryStore from 'memorystore';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type Namespace, type ServerOptions, type Socket } from 'socket.io';
+import type { Presence as PresenceOf, PresenceOptions } from 'socket.io-session-auth';
 import {
   disconnectOnLogout,
   refreshCookieRoute,
   disconnectUser,
   passportNamespace,
+  presence,
   refreshUser,
   requireAuth,
   sessionNamespace,
@@ -48,6 +50,12 @@ export interface CreateAppOptions {
    */
   adapter?: ServerOptions['adapter'];
   /**
+   * The app's node-redis client, with several copies of the app: who is online is then shared by
+   * them (presence's `redis` option), so every copy lists every copy's users.
+   * @default none: each copy lists its own users
+   */
+  redis?: PresenceOptions['redis'];
+  /**
    * Signs the bearer tokens of POST /api/token (for clients that are not browsers).
    * @default derived from `sessionSecret`
    */
@@ -57,6 +65,11 @@ export interface CreateAppOptions {
    * @default 900 (15 minutes)
    */
   tokenLifetimeS?: number;
+  /**
+   * How long a user whose last tab is gone stays in the online lists: a reload does not flicker.
+   * @default 3000
+   */
+  presenceGraceMs?: number;
 }
 
 /** What {@link createApp} builds. Nothing listens until you call `httpServer.listen()`. */
@@ -68,10 +81,9 @@ export interface ExampleApp {
   session: RequestHandler;
   /** The app's own Passport authenticator, with its strategy and its serializeUser. */
   passport: InstanceType<typeof Passport>;
-  /**
-   * Disconnects every socket, closes the HTTP server and its connections, waits for the who's
-   * online lists under way, and stops the own store.
-   */
+  /** Who is online in `/chat` (every tab of the app opens it); with `redis`, on every copy. */
+  online: PresenceOf<OnlineUser>;
+  /** Disconnects every socket, closes the HTTP server and its connections, and the own store. */
   close(): Promise<void>;
 }
 
@@ -83,9 +95,9 @@ export interface OnlineUser {
   tenants: string[];
 }
 
-/** An entry of the who's-online lists: one per user, however many tabs they have open. */
+/** An entry of the admin panel's list: one per user, however many tabs they have open. */
 export interface Presence extends OnlineUser {
-  /** How many sockets (tabs) the user has in the namespace. */
+  /** How many sockets (tabs) the user has in /chat; 0 while in the grace after their last. */
   connections: number;
 }
 
@@ -113,6 +125,8 @@ const MemoryStore = createMemoryStore(session);
 const PUBLIC_DIR = path.join(__dirname, 'public');
 const TENANT_PREFIX = '/tenant-';
 const MAX_TEXT_LENGTH = 500;
+// The pages' online lists get at most one change every quarter second, however busy the room.
+const FEED = { intervalMs: 250 };
 
 /**
  * Builds the demo: Express 5 with express-session and passport-local, and Socket.IO with three
@@ -121,6 +135,7 @@ const MAX_TEXT_LENGTH = 500;
  */
 export function createApp(options: CreateAppOptions): ExampleApp {
   const { sessionSecret, sessionMaxAgeMs = 86_400_000, secureCookie = false } = options;
+  const graceMs = options.presenceGraceMs ?? 3000;
   if (typeof sessionSecret !== 'string' || sessionSecret === '') {
     throw new TypeError('createApp: options.sessionSecret must be a non-empty string');
   }
@@ -279,37 +294,52 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     },
   );
 
-  // Who is online, from fetchSockets(), which asks every node. close() waits for the lists under
-  // way, and none starts once it has been called: a node shutting down asks nobody.
+  // Who is online: presence() counts each user once, however many tabs, and keeps it true through
+  // logouts, kicks and expiries; its feed sends each page the list, then the changes. With
+  // `redis`, the copies share it: each lists every copy's users.
+  const shared = options.redis === undefined ? {} : { redis: options.redis };
+  const online = presence<OnlineUser>(chat, { graceMs, feed: FEED, ...shared });
+  // The admin panel's list, with each user's tabs, to this copy's admins. A read of Redis with
+  // several copies: close() waits for those under way, and none starts once it has been called.
   let closing = false;
-  const lookups = new Set<Promise<void>>();
-  const withOnline = (nsp: Namespace, send: (online: Presence[]) => void): void => {
+  const reads = new Set<Promise<void>>();
+  const sendUsers = (to: { emit: Namespace['emit'] } = admin.local): void => {
     if (closing) return;
-    const lookup = whoIsOnline(nsp).then(send, (error: unknown) => {
-      console.error('who is online:', error);
-    });
-    lookups.add(lookup);
-    void lookup.finally(() => lookups.delete(lookup));
+    const read = online.listShared().then(
+      (entries) => {
+        const users = entries.map(({ user, connections }) => ({ ...user, connections }));
+        to.emit(
+          'users',
+          users.sort((a, b) => a.username.localeCompare(b.username)),
+        );
+      },
+      (error: unknown) => {
+        console.error('who is online:', error);
+      },
+    );
+    reads.add(read);
+    void read.finally(() => reads.delete(read));
   };
-
-  // Everyone with a socket in /chat (every tab of the app opens one).
-  const publishPresence = (): void => {
-    withOnline(chat, (online) => {
-      chat.emit('online', online);
-      admin.emit('users', online);
-    });
-  };
+  // A join or a leave on any copy, as presence tells it.
+  online.on('join', () => {
+    sendUsers();
+  });
+  online.on('leave', () => {
+    sendUsers();
+  });
 
   chat.on('connection', (socket) => {
-    publishPresence();
+    sendUsers();
     socket.on('say', (message: unknown, ack?: unknown) => {
       say(socket, chat, message, ack);
     });
-    socket.on('disconnect', publishPresence);
+    socket.on('disconnect', () => {
+      sendUsers();
+    });
   });
 
   admin.on('connection', (socket) => {
-    withOnline(chat, (online) => socket.emit('users', online));
+    sendUsers(socket);
     socket.on('kick', (userId: unknown, ack?: unknown) => {
       if (typeof userId !== 'string' || !findUserById(userId)) {
         reply(ack, { error: 'No such user' });
@@ -347,7 +377,7 @@ export function createApp(options: CreateAppOptions): ExampleApp {
       refreshUser(io, userId).then(
         () => {
           tellAccessChanged(userId);
-          publishPresence();
+          sendUsers();
           reply(ack, { ok: true });
         },
         (error: unknown) => {
@@ -374,17 +404,27 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     );
   };
 
-  // Each /tenant-<name> is its own namespace: broadcasts never leave it.
+  // Each /tenant-<name> is its own namespace: broadcasts never leave it, and it has its own
+  // online list. A tenant's namespace goes once empty (cleanupEmptyChildNamespaces), and a new one
+  // is made at the next connect: its presence goes once its own last user has left.
+  const tenantPresence = new Map<Namespace, PresenceOf<OnlineUser>>();
+  const presenceOf = (room: Namespace): void => {
+    if (tenantPresence.has(room)) return;
+    const inRoom = presence<OnlineUser>(room, { graceMs, feed: FEED, ...shared });
+    tenantPresence.set(room, inRoom);
+    inRoom.on('leave', () => {
+      if (inRoom.count() > 0 || room.sockets.size > 0) return;
+      inRoom.close();
+      tenantPresence.delete(room);
+    });
+  };
   tenants.on('connection', (socket) => {
     const room = socket.nsp;
-    const publish = (): void => {
-      withOnline(room, (online) => room.emit('online', online));
-    };
-    publish();
+    // Made at the room's first connect, it counts this socket and sends it the list.
+    presenceOf(room);
     socket.on('say', (message: unknown, ack?: unknown) => {
       say(socket, room, message, ack);
     });
-    socket.on('disconnect', publish);
 
     // Documents: a room each (`doc:<id>`), behind the namespace's room policy.
     socket.on('documents', (ack?: unknown) => {
@@ -442,12 +482,16 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     io,
     session: sessionMiddleware,
     passport,
+    online,
     async close() {
       closing = true;
       const closed = io.close(); // disconnects every socket, then closes httpServer
       httpServer.closeAllConnections(); // idle keep-alive connections would hold it open
       await closed;
-      await Promise.all(lookups);
+      await Promise.all(reads);
+      // The users still in their grace: no leave to wait for.
+      online.close();
+      for (const inRoom of tenantPresence.values()) inRoom.close();
       metrics.close();
       ownStore?.stopInterval();
     },
@@ -467,24 +511,6 @@ function isAccess(value: unknown): value is Access {
     access.tenants.length <= 20 &&
     access.tenants.every((t) => typeof t === 'string' && /^[\w-]{1,40}$/.test(t))
   );
-}
-
-function isOnlineUser(value: unknown): value is OnlineUser {
-  const user = value as Partial<OnlineUser> | undefined;
-  return typeof user?.id === 'string' && typeof user.username === 'string';
-}
-
-/** One entry per user with a socket in `nsp`, from `fetchSockets()` (which works across nodes). */
-async function whoIsOnline(nsp: Namespace): Promise<Presence[]> {
-  const byId = new Map<string, Presence>();
-  for (const socket of await nsp.fetchSockets()) {
-    const { user } = socket.data as { user?: unknown };
-    if (!isOnlineUser(user)) continue;
-    const seen = byId.get(user.id);
-    if (seen) seen.connections++;
-    else byId.set(user.id, { ...user, connections: 1 });
-  }
-  return [...byId.values()].sort((a, b) => a.username.localeCompare(b.username));
 }
 
 /** Broadcasts a chat message. The sender's name is the session's user, whatever the client sent. */

@@ -7,7 +7,8 @@
 // Type a line to say it; Ctrl-C to leave.
 import { createInterface } from 'node:readline';
 import { io, type Socket } from 'socket.io-client';
-import type { ChatMessage, Presence } from './app.js';
+import type { PresenceDiff, PresenceFeedEntry } from 'socket.io-session-auth';
+import type { ChatMessage, OnlineUser } from './app.js';
 import type { TokenReply } from './tokens.js';
 
 const url = process.env.DEMO_URL ?? 'http://localhost:3000';
@@ -77,8 +78,20 @@ async function main(): Promise<void> {
   socket.on('said', (message: ChatMessage) => {
     console.log(`${message.from}: ${message.text}`);
   });
-  socket.on('online', (online: Presence[]) => {
-    console.log(`online: ${online.map((user) => user.username).join(', ')}`);
+  // Who is online: the whole list once connected, then the changes, merged by id.
+  const online = new Map<string, PresenceFeedEntry<OnlineUser>>();
+  const showOnline = (): void => {
+    console.log(`online: ${[...online.values()].map((entry) => entry.user.username).join(', ')}`);
+  };
+  socket.on('presence:state', (entries: PresenceFeedEntry<OnlineUser>[]) => {
+    online.clear();
+    for (const entry of entries) online.set(entry.id, entry);
+    showOnline();
+  });
+  socket.on('presence:diff', ({ joins, leaves }: PresenceDiff<OnlineUser>) => {
+    for (const entry of leaves) online.delete(entry.id);
+    for (const entry of joins) online.set(entry.id, entry);
+    showOnline();
   });
   socket.on('session:ended', (payload: { data: { code: string } }) => {
     console.log(`session ended: ${payload.data.code}`);

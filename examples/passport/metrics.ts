@@ -1,12 +1,13 @@
 // Prometheus metrics fed only by socket.io-session-auth's diagnostics channels: copy this file.
 // The channels cost nothing until something subscribes; subscribing is all this does.
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import {
   DIAGNOSTICS_CHANNELS,
   type BroadcastMessage,
   type EventRefusedMessage,
   type HandshakeMessage,
+  type PresenceMessage,
   type SessionEndedMessage,
   type StoreErrorMessage,
 } from 'socket.io-session-auth';
@@ -64,6 +65,23 @@ export function createMetrics(namespaceLabel: (name: string) => string): Metrics
     registers,
   });
 
+  const online = new Gauge({
+    name: 'socketio_session_auth_online_users',
+    help: "Users online (presence()), each once however many tabs, by namespace: this node's.",
+    labelNames: ['namespace'] as const,
+    registers,
+  });
+  // Each presence's own count, by its scope: several scopes under one label (every tenant) add up.
+  const onlineByScope = new Map<string, number>();
+  const setOnline = ({ scope, online: count }: PresenceMessage): void => {
+    if (count === 0) onlineByScope.delete(scope);
+    else onlineByScope.set(scope, count);
+    const namespace = namespaceLabel(scope);
+    let sum = 0;
+    for (const [other, n] of onlineByScope) if (namespaceLabel(other) === namespace) sum += n;
+    online.set({ namespace }, sum);
+  };
+
   const subscriptions: [string, (message: unknown) => void][] = [
     [
       DIAGNOSTICS_CHANNELS.handshake,
@@ -100,6 +118,12 @@ export function createMetrics(namespaceLabel: (name: string) => string): Metrics
       (message) => {
         const m = message as BroadcastMessage;
         broadcasts.inc({ kind: m.kind, target: m.target, acknowledged: String(m.acknowledged) });
+      },
+    ],
+    [
+      DIAGNOSTICS_CHANNELS.presence,
+      (message) => {
+        setOnline(message as PresenceMessage);
       },
     ],
   ];

@@ -90,7 +90,8 @@ function browserSteps(): void {
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
-    demo = createApp({ sessionSecret: 'browser-spec-secret', store });
+    // A short presence grace: a user whose last tab closed leaves the online lists in 0.5 s.
+    demo = createApp({ sessionSecret: 'browser-spec-secret', store, presenceGraceMs: 500 });
     // The kit starts the demo on a free loopback port; kit.close() closes it (demo.close()).
     kit = await createTestKit(demo);
     url = kit.url;
@@ -289,6 +290,10 @@ function browserSteps(): void {
     await shows(status(otherTab, '#chat'), /^connected$/);
     await shows(room(otherTab, 'globex').locator('.status'), /^connected$/);
     await shows(admin.locator('#users li', { hasText: 'bob' }), '2 tabs');
+    // Who's online, as the other user's page shows it: bob once, however many tabs.
+    const bobOnline = admin.locator('#chat .online li', { hasText: 'bob' });
+    await shows(bobOnline, /^bob$/);
+    assert.equal(await bobOnline.count(), 1, 'bob is listed once, with two tabs open');
 
     await member.click('#logout button');
     await member.waitForURL(`${url}/login`);
@@ -299,6 +304,9 @@ function browserSteps(): void {
     await expectSignedOut(otherTab);
     assert.deepEqual(consoleErrors.get(otherTab), [], 'the signed-out tab logged no error');
     await admin.locator('#users li', { hasText: 'bob' }).waitFor({ state: 'detached' });
+    // Once the grace has passed, bob is gone from the chat's online list too.
+    await bobOnline.waitFor({ state: 'detached', timeout: TIMEOUT });
+    await shows(admin.locator('#chat .online'), /^alice \(you\)/);
     await screenshot(otherTab, '5a-other-tab-signed-out');
     await screenshot(member, '5b-signed-out-tab');
   });

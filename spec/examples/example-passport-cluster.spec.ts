@@ -13,7 +13,7 @@ import {
   type TestKit,
   type TestNode,
 } from 'socket.io-session-auth/testing';
-import { createApp, type ChatMessage, type Presence } from '../../examples/passport/app.js';
+import { createApp, type ChatMessage, type ExampleApp } from '../../examples/passport/app.js';
 import { connectRedis } from '../../examples/passport/redis.js';
 import { findUserById } from '../../examples/passport/users.js';
 import { waitFor } from '../support/client.js';
@@ -24,11 +24,24 @@ const skip = redisUnavailable();
 const SECRET = 'cluster-spec';
 const userOf = (id: string): Express.User => findUserById(id) ?? assert.fail(`no user ${id}`);
 
+/** What the page's presence feed carries (docs/presence.md). */
+interface FeedEntry {
+  id: string;
+  user: { username: string };
+}
+interface FeedDiff {
+  joins: FeedEntry[];
+  leaves: FeedEntry[];
+}
+const namesOf = (entries: FeedEntry[]): string[] => entries.map((e) => e.user.username).sort();
+
 describe('the demo on two nodes over Redis', { skip }, () => {
   let redis: RedisServer | undefined;
   let kit: TestKit;
   let a: TestNode;
   let b: TestNode;
+  /** Each node's app, in the order the kit started them: A, then B. */
+  const demos: ExampleApp[] = [];
 
   before(async () => {
     const server = await startRedis();
@@ -36,6 +49,7 @@ describe('the demo on two nodes over Redis', { skip }, () => {
     kit = await createTestKit(async () => {
       const shared = await connectRedis(server.url);
       const demo = createApp({ sessionSecret: SECRET, ...shared.options });
+      demos.push(demo);
       const close = async (): Promise<void> => {
         await demo.close();
         await shared.quit();
@@ -49,20 +63,41 @@ describe('the demo on two nodes over Redis', { skip }, () => {
     await redis?.stop();
   });
 
-  test('log in on one, chat with a user on the other, see who is online on both', async () => {
+  test('log in on one, chat with a user on the other; both nodes list who is online on either', async () => {
     // bob logs in through A's form and chats on B; alice chats on A.
     const bob = await kit.loginWith('/login', { username: 'bob', password: 'bob-pass' });
     const alice = await kit.loginAs(userOf('1'));
-    const bobOnB = await bob.connect('/chat', { node: b });
     const aliceOnA = await alice.connect('/chat', { node: a });
+    const state = await aliceOnA.expectEvent<FeedEntry[]>('presence:state');
+    assert.deepEqual(namesOf(state), ['alice']);
+    const bobOnB = await bob.connect('/chat', { node: b });
     assert.deepEqual(await bobOnB.emitWithAck('say', { text: 'hi from B' }), { ok: true });
     const said = await aliceOnA.expectEvent<ChatMessage>('said');
     assert.deepEqual([said.from, said.text], ['bob', 'hi from B']);
-    // Who's online, seen from A, lists the user connected to B, with both of his tabs.
-    await bob.connect('/chat', { node: b });
-    await aliceOnA.expectEvent<Presence[]>('online', {
-      where: (online) => online.some((u) => u.username === 'bob' && u.connections === 2),
+    // The page on A hears bob (on B) come online: his join, in a presence:diff.
+    await aliceOnA.expectEvent<FeedDiff>('presence:diff', {
+      where: (diff) => namesOf(diff.joins).includes('bob'),
     });
+    // A second tab of bob's on B: one user, two connections, on either node's shared list.
+    await bob.connect('/chat', { node: b });
+    for (const demo of demos) {
+      const entries = await demo.online.listShared();
+      const summary = entries.map(({ user, connections }) => [user.username, connections]);
+      assert.deepEqual(summary.sort(), [
+        ['alice', 1],
+        ['bob', 2],
+      ]);
+    }
+    // The admin panel on A lists bob, whose tabs are both on B.
+    const adminOnA = await alice.connect('/admin', { node: a });
+    const users = await adminOnA.expectEvent<{ username: string; connections: number }[]>('users');
+    assert.deepEqual(
+      users.map(({ username, connections }) => [username, connections]),
+      [
+        ['alice', 1],
+        ['bob', 2],
+      ],
+    );
   });
 
   test('a logout through A ends the sockets on B; expiry ends them on both', async () => {

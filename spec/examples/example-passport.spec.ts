@@ -16,12 +16,16 @@ import {
   ROOMS_LEFT_EVENT,
   SESSION_ENDED_EVENT,
   TOKEN_EVENT,
+  type PresenceFeedEntry,
   type RoomsLeftPayload,
 } from 'socket.io-session-auth';
 import {
   createTestKit,
   expectEnded,
+  expectLeave,
+  expectPresenceDiff,
   expectRefused,
+  presenceSnapshot,
   type Agent,
   type TestKit,
 } from 'socket.io-session-auth/testing';
@@ -30,6 +34,8 @@ import {
   type ChatMessage,
   type DocEntry,
   type DocNote,
+  type ExampleApp,
+  type OnlineUser,
   type Presence,
 } from '../../examples/passport/app.js';
 import type { TokenReply } from '../../examples/passport/tokens.js';
@@ -60,12 +66,13 @@ const userOf = (id: string): Express.User => findUserById(id) ?? assert.fail(`no
 
 describe('examples/passport', () => {
   let kit: TestKit;
+  let demo: ExampleApp;
   // Logged in without the form (loginAs): no scrypt, the app's own session and serializeUser.
   const as = (id: string): Promise<Agent> => kit.loginAs(userOf(id));
 
   // A fresh app for each test: who is online, and who was kicked, start from nobody.
   beforeEach(async () => {
-    kit = await createTestKit(() => createApp({ sessionSecret: 'spec-secret' }));
+    kit = await createTestKit(() => (demo = createApp({ sessionSecret: 'spec-secret' })));
   });
   afterEach(async () => {
     await kit.close();
@@ -211,22 +218,38 @@ describe('examples/passport', () => {
     assert.equal((await aliceChat.expectEvent<ChatMessage>('said')).text.length, 500);
   });
 
-  test("who's online: from fetchSockets() and socket.data.user, on connect and disconnect", async () => {
+  test("who's online: presence() and its feed, each user once however many tabs, gone after the grace", async () => {
     const [alice, bob] = await Promise.all([as('1'), as('2')]);
-    const aliceChat = await alice.connect('/chat');
-    const online = (check: (o: Presence[]) => boolean): Promise<Presence[]> =>
-      aliceChat.expectEvent<Presence[]>('online', { where: check });
-    assert.deepEqual(await online(() => true), [
-      { id: '1', username: 'alice', role: 'admin', tenants: ['acme'], connections: 1 },
-    ]);
-    const bobTab1 = await bob.connect('/chat');
-    assert.deepEqual(names(await online((o) => o.length === 2)), ['alice', 'bob']);
-    const bobTab2 = await bob.connect('/chat');
-    assert.deepEqual(names(await online((o) => names(o).includes('bob×2'))), ['alice', 'bob×2']);
-    bobTab2.disconnect();
-    await online((o) => names(o).includes('bob'));
-    bobTab1.disconnect();
-    assert.deepEqual(names(await online((o) => o.length === 1)), ['alice']);
+    const aliceTabs = await alice.connect('/chat', { tabs: 2 });
+    const bobChat = await bob.connect('/chat');
+    // What bob's page lists once connected: alice once, with her two tabs, and himself.
+    const state = await bobChat.expectEvent<PresenceFeedEntry<OnlineUser>[]>('presence:state');
+    assert.deepEqual(state.map((entry) => entry.user.username).sort(), ['alice', 'bob']);
+    assert.deepEqual(state.find((entry) => entry.user.username === 'alice')?.user, {
+      id: '1',
+      username: 'alice',
+      role: 'admin',
+      tenants: ['acme'],
+    });
+    assert.deepEqual(
+      presenceSnapshot(demo.online).map(({ userKey, connections }) => [userKey, connections]),
+      [
+        ['1', 2],
+        ['2', 1],
+      ],
+    );
+
+    // The package's clock stands still from here on: the grace (3 s) starts at the logout.
+    await kit.clock.advance(0);
+    await alice.logout();
+    for (const tab of aliceTabs) await expectEnded(tab, ERR_SESSION_REVOKED);
+    // Within the grace she is still listed, with no tab left.
+    await kit.clock.advance(2999);
+    assert.deepEqual(presenceSnapshot(demo.online)[0]?.connections, 0);
+    await kit.clock.advance(1);
+    await expectLeave(demo.online, '1');
+    const diff = await expectPresenceDiff<OnlineUser>(bobChat, { leaves: [{ username: 'alice' }] });
+    assert.deepEqual(Object.keys(diff.leaves[0] ?? {}).sort(), ['id', 'since', 'user']);
   });
 
   test('admin: a member is refused with 403 and does not retry; an admin sees the users', async () => {
@@ -271,6 +294,7 @@ describe('examples/passport', () => {
     });
     assert.deepEqual(await adminSocket.emitWithAck('kick', '2'), { ok: true });
     for (const socket of bobSockets) await expectEnded(socket, ERR_SESSION_REVOKED);
+    await kit.clock.advance(3000); // the presence grace: then bob leaves the lists
     const withoutBob = await adminSocket.expectEvent<Presence[]>('users', {
       where: (u) => !names(u).includes('bob'),
     });
@@ -324,10 +348,8 @@ describe('examples/passport', () => {
     const [alice, bob, carol] = await Promise.all([as('1'), as('2'), as('3')]);
     const aliceAcme = await alice.connect('/tenant-acme');
     const carolAcme = await carol.connect('/tenant-acme');
-    const both = await aliceAcme.expectEvent<Presence[]>('online', {
-      where: (o) => o.length === 2,
-    });
-    assert.deepEqual(names(both), ['alice', 'carol']);
+    // acme's own online list: alice's page is told carol joined.
+    await expectPresenceDiff(aliceAcme, { joins: [{ username: 'carol' }] });
     const bobGlobex = await bob.connect('/tenant-globex');
 
     await bobGlobex.emitWithAck('say', { text: 'globex only' });
@@ -337,6 +359,11 @@ describe('examples/passport', () => {
     // The globex message was broadcast (then acked) before the acme one was sent: had alice's
     // connection been sent it, it would be in her mailbox, before the acme one.
     await aliceAcme.refuteEvent('said', { within: 0 });
+    // Nor was bob's join to globex's online list (its diff went before he was acked).
+    await aliceAcme.refuteEvent<{ joins: PresenceFeedEntry<OnlineUser>[] }>('presence:diff', {
+      where: (diff) => diff.joins.some((entry) => entry.user.username === 'bob'),
+      within: 0,
+    });
 
     for (const [agent, nsp] of [
       [bob, '/tenant-acme'],
@@ -454,6 +481,8 @@ describe('examples/passport', () => {
       await output.next((line) => line === 'connected to /chat as bob', stderr);
       const alice = await as('1');
       const aliceChat = await alice.connect('/chat');
+      // Its online list, from the presence feed: itself, then alice.
+      await output.next((line) => line === 'online: bob, alice', stderr);
       await aliceChat.emitWithAck('say', { text: 'hello script' });
       await output.next((line) => line === 'alice: hello script', stderr);
       child.stdin.write('hello browser\n');
@@ -567,6 +596,7 @@ describe('examples/passport', () => {
     const [alice, bob] = await Promise.all([as('1'), as('2')]);
     const bobChat = await bob.connect('/chat');
     await alice.connect('/chat');
+    await alice.connect('/tenant-acme');
     await expectRefused(bob.connect('/admin'), ERR_FORBIDDEN);
     await expectRefused(kit.anonymous().connect('/tenant-nope'), ERR_UNAUTHORIZED);
     await bob.logout();
@@ -605,6 +635,15 @@ describe('examples/passport', () => {
       2,
     );
     assert.doesNotMatch(text, /tenant-nope/);
+    // Users online, from the presence channel: bob, logged out, is in his grace (still online);
+    // alice is the one in acme's room.
+    const online = 'socketio_session_auth_online_users';
+    assert.equal(value(`${online}{namespace="/chat"}`), 2);
+    assert.equal(value(`${online}{namespace="/tenant-*"}`), 1);
+    await kit.clock.advance(3000);
+    await expectLeave(demo.online, '2');
+    const later = await (await fetch(`${kit.url}/metrics`)).text();
+    assert.match(later, /^socketio_session_auth_online_users\{namespace="\/chat"\} 1$/m);
   });
 });
 

@@ -127,8 +127,23 @@ function room(panel, socket) {
     list.append(item);
     list.scrollTop = list.scrollHeight;
   });
-  socket.on('online', (users) => {
+  // Who is online: the server's presence feed, the whole list once connected, then the changes
+  // (by an opaque id: leaves first, then joins).
+  const online = new Map();
+  const showOnline = () => {
+    const users = [...online.values()].map((entry) => entry.user);
+    users.sort((a, b) => a.username.localeCompare(b.username));
     $('.online', panel).replaceChildren(...users.map(presenceItem));
+  };
+  socket.on('presence:state', (entries) => {
+    online.clear();
+    for (const entry of entries) online.set(entry.id, entry);
+    showOnline();
+  });
+  socket.on('presence:diff', ({ joins, leaves }) => {
+    for (const entry of leaves) online.delete(entry.id);
+    for (const entry of joins) online.set(entry.id, entry);
+    showOnline();
   });
   $('.say', panel).addEventListener('submit', (event) => {
     event.preventDefault();
