@@ -7,9 +7,7 @@ import type { CreateAppOptions } from './app.js';
 
 /** The store, the adapter and presence's client for createApp, on the Redis at `url`, and how to
  * let go of it. */
-export async function connectRedis(
-  url: string,
-): Promise<{
+export async function connectRedis(url: string): Promise<{
   options: Pick<CreateAppOptions, 'store' | 'adapter' | 'redis'>;
   quit(): Promise<void>;
 }> {
