@@ -51,7 +51,7 @@ export function presenceSnapshot<Data>(online: Presence<Data>): PresenceSnapshot
 /**
  * Asserts that the user (by key: what `serializeUser` stored, as a string) is online: at once if
  * they are, else at their `join`, within `within`. Resolves with their entry. A connect the kit
- * made has already joined when it resolves.
+ * made has already joined when it resolves. With `redis`, online on any node (asked of Redis).
  *
  * @example
  * ```ts
@@ -70,12 +70,16 @@ export function expectJoin<Data>(
   checkKey('expectJoin', userKey);
   const now = online.list().find((entry) => entry.userKey === userKey);
   if (now) return Promise.resolve(now);
-  return until(online, 'join', userKey, ms, () => `expected user '${userKey}' to join`);
+  // Listening first, then asking every node (with `redis`; this one's list without): a join
+  // that came before the call, on another node, is in the shared list and heard by no listener.
+  const found = async (): Promise<PresenceEntry<Data> | undefined> =>
+    (await online.listShared()).find((entry) => entry.userKey === userKey);
+  return until(online, 'join', userKey, ms, found, () => `expected user '${userKey}' to join`);
 }
 
 /**
  * Asserts that the user is offline: at once if they are, else at their `leave` (their last
- * socket gone for the presence's `graceMs`), within `within`. The grace runs on the package's
+ * socket gone for the presence's `graceMs`), within `within`. With `redis`, offline on every node. The grace runs on the package's
  * clock: once a test has called `kit.clock.advance`, only a later advance ends it.
  *
  * @example
@@ -93,8 +97,11 @@ export async function expectLeave<Data>(
   const ms = checkWithin('expectLeave', options.within, DEFAULT_WITHIN_MS);
   checkPresence('expectLeave', online);
   checkKey('expectLeave', userKey);
-  if (!online.isOnline(userKey)) return;
-  await until(online, 'leave', userKey, ms, () => {
+  // Offline here may be online on another node (with `redis`): every node is asked, after
+  // listening, so that a leave published meanwhile is heard.
+  const offline = async (): Promise<true | undefined> =>
+    (await online.isOnlineShared(userKey)) ? undefined : true;
+  await until(online, 'leave', userKey, ms, offline, () => {
     const entry = online.list().find((e) => e.userKey === userKey);
     const still =
       entry?.connections === 0
@@ -105,24 +112,35 @@ export async function expectLeave<Data>(
   });
 }
 
-/** Resolves at `event` for `userKey`; fails after `ms`, naming the events seen meanwhile. */
-function until<Data>(
+/**
+ * Resolves at `event` for `userKey`, or with what `already` finds once listening (it is so
+ * already); fails after `ms`, naming the events seen meanwhile.
+ */
+function until<Data, Already>(
   online: Presence<Data>,
   event: 'join' | 'leave',
   userKey: string,
   ms: number,
+  already: () => Promise<Already | undefined>,
   expected: () => string,
-): Promise<PresenceEntry<Data>> {
+): Promise<PresenceEntry<Data> | Already> {
   const seen: string[] = [];
   let join: (entry: PresenceEntry<Data>) => void = () => undefined;
   let leave: (entry: PresenceEntry<Data>) => void = () => undefined;
-  const heard = new Promise<PresenceEntry<Data>>((resolve) => {
+  const heard = new Promise<PresenceEntry<Data> | Already>((resolve) => {
     const hear = (what: 'join' | 'leave') => (entry: PresenceEntry<Data>) => {
       seen.push(`${what} '${entry.userKey}'`);
       if (what === event && entry.userKey === userKey) resolve(entry);
     };
     join = hear('join');
     leave = hear('leave');
+    // A failed look (Redis away) leaves the wait to the events.
+    already().then(
+      (found) => {
+        if (found !== undefined) resolve(found);
+      },
+      () => undefined,
+    );
   });
   online.on('join', join).on('leave', leave);
   return bounded(heard, ms, () => {

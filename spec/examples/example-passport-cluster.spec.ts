@@ -9,6 +9,7 @@ import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from 'socket.io-session-auth
 import {
   createTestKit,
   expectEnded,
+  expectJoin,
   expectRefused,
   type TestKit,
   type TestNode,
@@ -78,6 +79,9 @@ describe('the demo on two nodes over Redis', { skip }, () => {
     await aliceOnA.expectEvent<FeedDiff>('presence:diff', {
       where: (diff) => namesOf(diff.joins).includes('bob'),
     });
+    // The kit's presence assertions on A's presence see bob, whose join came before the call.
+    const bobKey = userOf('2').id;
+    assert.equal((await expectJoin(demos[0]?.online ?? assert.fail(), bobKey)).userKey, bobKey);
     // A second tab of bob's on B: one user, two connections, on either node's shared list.
     await bob.connect('/chat', { node: b });
     for (const demo of demos) {
