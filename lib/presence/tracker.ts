@@ -43,6 +43,8 @@ export class PresenceTracker implements PresenceWatcher {
   feed: PresenceFeed | undefined = undefined;
   /** With several nodes (the `redis` option): the shared state, whose channel gives the events. */
   shared: SharedPresence | undefined = undefined;
+  /** Stops watching for a scope nothing tracks (untracked.ts), at the close. */
+  unwatch: (() => void) | undefined = undefined;
   // A per-tracker secret: the feed's IDs cannot be turned back into user keys.
   private readonly secret = randomBytes(32);
 
@@ -179,6 +181,7 @@ export class PresenceTracker implements PresenceWatcher {
   close(): void {
     const clock = this.clock();
     for (const online of this.users.values()) clock.clearTimeout(online.grace);
+    this.unwatch?.();
     this.shared?.close();
     this.users.clear();
     this.feed?.close();
