@@ -40,11 +40,11 @@ type Listener = (entry: PresenceEntry) => void;
 export class PresenceTracker implements PresenceWatcher {
   readonly users = new Map<string, Online>();
   readonly listeners = { join: new Set<Listener>(), leave: new Set<Listener>() };
+  /** Stops watching for a scope nothing tracks (untracked.ts), at the close. */
+  unwatch: (() => void) | undefined = undefined;
   feed: PresenceFeed | undefined = undefined;
   /** With several nodes (the `redis` option): the shared state, whose channel gives the events. */
   shared: SharedPresence | undefined = undefined;
-  /** Stops watching for a scope nothing tracks (untracked.ts), at the close. */
-  unwatch: (() => void) | undefined = undefined;
   // A per-tracker secret: the feed's IDs cannot be turned back into user keys.
   private readonly secret = randomBytes(32);
 

@@ -16,16 +16,15 @@ import { createClient } from 'redis';
 import {
   ClusterNode,
   closeClients,
-  expectPresenceSeen as expectSeen,
   killAll,
   login,
   nodeNamed,
-  presenceSeen as seen,
   settle,
   startNodes,
   tabs,
   until,
 } from '../support/cluster.js';
+import type { PresenceSeen } from '../support/cluster-node.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
 import { sidOf } from '../support/session-ending.js';
 
@@ -40,6 +39,28 @@ const HEARTBEAT_MS = 500;
 const EXPIRY_MS = 1500;
 const ALICE = '1';
 const BOB = '2';
+
+/** The events a node emitted from `from` on, as `type key` strings. */
+async function seen(node: ClusterNode, from = 0): Promise<string[]> {
+  const events = await node.call('presenceEvents', { from });
+  return events.map(({ type, userKey }: PresenceSeen) => `${type} ${userKey}`);
+}
+
+/** Waits (bounded) until the node has emitted `expected` from `from` on, then checks it exactly. */
+async function expectSeen(
+  node: ClusterNode,
+  from: number,
+  expected: string[],
+  ms = 10_000,
+): Promise<void> {
+  const got = await until(
+    () => seen(node, from),
+    (events) => events.length >= expected.length,
+    ms,
+    `${expected.join(', ')} on ${node.name}`,
+  );
+  assert.deepEqual(got, expected, `presence events on ${node.name}`);
+}
 
 describe('presence on several nodes: a real Redis and two node processes', { skip }, () => {
   let redis: RedisServer | undefined;
