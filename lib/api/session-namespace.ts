@@ -25,6 +25,7 @@ import {
   checkOptions,
   checkTimeout,
   isGuarded,
+  markTracking,
   toNamespace,
 } from './setup.js';
 import { explainAllowed, knownStore, probeSession } from '../diagnostics/explain.js';
@@ -268,8 +269,10 @@ export function layerLifecycle(nsp: Namespace, handshake: HandshakeOptions): voi
   server.expiring = guardEvents;
   onConnectionEverywhere(nsp, socketLifecycle, admitStep(handshake));
   pruneEmptyChildren(nsp, socketLifecycle);
+  markTracking(nsp);
   if (childrenOf(nsp)) {
     forEachChild(nsp, (child) => {
+      markTracking(child);
       guardRecovery(child, server);
     });
   } else guardRecovery(nsp, server);

@@ -123,6 +123,20 @@ export function isGuarded(nsp: Namespace): boolean {
   return guarded.has(nsp);
 }
 
+// The namespaces whose sockets the package tracks (sessionNamespace, passportNamespace: the
+// children of a parent too), and the servers that have one: presence counts nobody elsewhere.
+const tracking = new WeakSet<Namespace | Server>();
+
+export function markTracking(nsp: Namespace): void {
+  tracking.add(nsp);
+  tracking.add(nsp.server);
+}
+
+/** Whether sockets of the namespace (or of some namespace of the server) are tracked. */
+export function isTracking(target: Namespace | Server): boolean {
+  return tracking.has(target);
+}
+
 /** Checks that `io` is a Socket.IO Server (not a namespace); throws a TypeError naming `helper`. */
 export function toServer(io: unknown, helper: string): Server {
   if (io !== null && typeof io === 'object' && isServer(io as NamespaceTarget)) {

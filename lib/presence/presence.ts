@@ -8,6 +8,7 @@ import { PresenceFeed } from './feed.js';
 import { SharedPresence, type PresenceRedisClient } from './shared.js';
 import { publishPresence } from './presence-diagnostics.js';
 import { PresenceTracker, type PresenceEntry, type PresenceEvent } from './tracker.js';
+import { warnIfUntracked } from './untracked.js';
 
 /** Options for {@link presence}. */
 export interface PresenceOptions {
@@ -180,6 +181,7 @@ export function presence<Data = unknown>(
     }
   }
   server.presence.add(tracker);
+  tracker.unwatch = warnIfUntracked(tracker);
   return presenceOf<Data>(tracker);
 }
 

@@ -46,17 +46,24 @@ local function reap(p, node)
 end
 `;
 
-/** ARGV: prefix, node, user key, connections, summary. 1: the user's join (published). */
-export const JOIN_SCRIPT = `local p, node, key = ARGV[1], ARGV[2], ARGV[3]
+/**
+ * ARGV: prefix, node, user key, connections, summary. Publishes the user's join if they are new.
+ * 1: the node was not in the heartbeat set (reaped while alive: Redis or the node stalled longer
+ * than the expiry), and is now, so that a crash before its next heartbeat is still reaped; the
+ * node then writes its other users again (the reap let them go), as the heartbeat's own 1 says.
+ */
+export const JOIN_SCRIPT = `${NOW}local p, node, key = ARGV[1], ARGV[2], ARGV[3]
+local added = redis.call('ZADD', p .. ':nodes', 'NX', now(), node)
 local u = p .. ':user:' .. key
 local had = tonumber(redis.call('HGET', u, node) or '0')
 redis.call('HSET', u, node, ARGV[4])
 redis.call('HINCRBY', p .. ':total', key, string.format('%d', tonumber(ARGV[4]) - had))
 redis.call('SADD', p .. ':node:' .. node, key)
-if redis.call('SADD', p .. ':online', key) == 0 then return 0 end
-redis.call('HSET', p .. ':summary', key, ARGV[5])
-redis.call('PUBLISH', p .. ':events', cjson.encode({'join', key, ARGV[5]}))
-return 1
+if redis.call('SADD', p .. ':online', key) == 1 then
+  redis.call('HSET', p .. ':summary', key, ARGV[5])
+  redis.call('PUBLISH', p .. ':events', cjson.encode({'join', key, ARGV[5]}))
+end
+return added
 `;
 
 /** ARGV: prefix, node, user key. 1: the user's leave (published): no node holds them now. */

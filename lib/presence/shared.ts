@@ -62,7 +62,7 @@ export class SharedPresence {
   readonly ready: Promise<void>;
   private readonly heartbeat: NodeJS.Timeout;
   private beaten = false;
-  /** A write of this node failed (a connection dropped with it in flight): sync at the next beat. */
+  /** A write of this node failed, or a join found it reaped: sync at the next beat. */
   private dirty = false;
   private subscriber: PresenceRedisSubscriber | undefined;
   private closed = false;
@@ -89,7 +89,11 @@ export class SharedPresence {
 
   joined(userKey: string, connections: number, user: unknown, since: number): void {
     const summary = JSON.stringify({ user: user ?? null, since });
-    this.run(JOIN_SCRIPT, [this.node, userKey, String(connections), summary]);
+    this.eval(JOIN_SCRIPT, [this.node, userKey, String(connections), summary]).then((added) => {
+      // Reaped while alive, and put back by this join (JOIN_SCRIPT): the heartbeat will not find
+      // it gone, so the join says so, and the next beat writes the users the reap let go.
+      if (Number(added) === 1) this.dirty = true;
+    }, this.fail);
   }
 
   left(userKey: string): void {
@@ -166,8 +170,8 @@ export class SharedPresence {
     this.beaten = true;
     this.eval(HEARTBEAT_SCRIPT, [this.node]).then((added) => {
       // Not there and not the first: reaped (Redis away longer than the expiry) or Redis lost its
-      // data. Or one of this node's writes failed. The writes are idempotent: this node writes its
-      // own fields again.
+      // data. Or one of this node's writes failed, or a join found it reaped. The writes are
+      // idempotent: this node writes its own fields again.
       if ((Number(added) === 1 && !first) || this.dirty) this.sync();
     }, this.warn);
     this.run(REAP_SCRIPT, [String(this.options.expiryMs)]);

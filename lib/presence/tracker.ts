@@ -40,6 +40,8 @@ type Listener = (entry: PresenceEntry) => void;
 export class PresenceTracker implements PresenceWatcher {
   readonly users = new Map<string, Online>();
   readonly listeners = { join: new Set<Listener>(), leave: new Set<Listener>() };
+  /** Stops watching for a scope nothing tracks (untracked.ts), at the close. */
+  unwatch: (() => void) | undefined = undefined;
   feed: PresenceFeed | undefined = undefined;
   /** With several nodes (the `redis` option): the shared state, whose channel gives the events. */
   shared: SharedPresence | undefined = undefined;
@@ -205,6 +207,7 @@ export class PresenceTracker implements PresenceWatcher {
   close(): void {
     const clock = this.clock();
     for (const online of this.users.values()) clock.clearTimeout(online.grace);
+    this.unwatch?.();
     this.shared?.close();
     this.users.clear();
     this.feed?.close();

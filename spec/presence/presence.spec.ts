@@ -21,7 +21,7 @@ import {
 } from 'socket.io-session-auth';
 import { createTestKit, expectEnded, type TestKit } from 'socket.io-session-auth/testing';
 import { throwsNaming } from '../support/assertions.js';
-import { within } from '../support/bounded.js';
+import { connected, emitWithReply, within } from '../support/bounded.js';
 import { codeBlocks, readmeSection } from '../support/readme.js';
 import { start, users, type CreateTestServerOptions, type TestServer } from '../support/server.js';
 
@@ -430,5 +430,82 @@ describe('presence: setup', () => {
     const online = presence(io);
     throwsNaming(() => online.on('joined' as never, () => undefined), 'presence');
     online.close();
+  });
+});
+
+/** The process warnings with `code` emitted while the test runs. */
+function warningsOf(tc: NodeTestContext, code: string): string[] {
+  const messages: string[] = [];
+  const listener = (warning: Error & { code?: string }): void => {
+    if (warning.code === code) messages.push(warning.message);
+  };
+  process.on('warning', listener);
+  tc.after(() => process.off('warning', listener));
+  return messages;
+}
+
+const UNTRACKED = 'SOCKET_IO_SESSION_AUTH_PRESENCE_UNTRACKED';
+
+// In this order, at the end of the file: the warning is once per process, so the test that
+// expects it comes last, and its seeing the warning shows that no test before it gave it.
+describe('presence: a scope nothing tracks is named, once', () => {
+  test('session namespaces, anonymous and logged-in sockets, presence made first: no warning', async (tc) => {
+    const warnings = warningsOf(tc, UNTRACKED);
+    const made: Presence[] = [];
+    const t = await start(tc, ({ io, session, passport }) => {
+      // presence() before the namespaces are layered: the check runs at the first connects.
+      made.push(presence(io), presence(io.of('/open')), presence(io.of('/chat')));
+      sessionNamespace(io.of('/open'), session, { passport }).on('connection', (socket) => {
+        socket.on('ping', (ack: () => void) => {
+          ack();
+        });
+      });
+      requireAuth(sessionNamespace(io.of('/chat'), session, { passport }));
+    });
+    tc.after(() => {
+      for (const each of made) each.close();
+    });
+    // A plain namespace beside them first: a whole server is tracked when one of its namespaces is.
+    await connected(t.connect('/'));
+    // An anonymous socket of an open session namespace is tracked, userless: not "untracked".
+    const anonymous = await connected(t.connect('/open'));
+    const cookie = await t.login('alice');
+    await connected(t.connect('/open', { cookie }));
+    await connected(t.connect('/chat', { cookie }));
+    assert.deepEqual(
+      made.map((each) => each.count()),
+      [1, 1, 1],
+    );
+    // process.emitWarning emits on a later tick: this round trip comes after it.
+    await emitWithReply(anonymous, 'ping');
+    assert.deepEqual(warnings, []);
+  });
+
+  test('presence on a namespace no sessionNamespace tracks: a warning that names the fix', async (tc) => {
+    const warnings = warningsOf(tc, UNTRACKED);
+    let lobby: Presence | undefined;
+    const t = await start(tc, ({ io, session, passport }) => {
+      requireAuth(sessionNamespace(io.of('/chat'), session, { passport }));
+      lobby = presence(io.of('/lobby'));
+    });
+    assert.ok(lobby);
+    const online = lobby;
+    tc.after(() => {
+      online.close();
+    });
+    const cookie = await t.login('alice');
+    await connected(t.connect('/lobby', { cookie }));
+    // 'warning' events come on a later tick than the connect that gives them.
+    const deadline = Date.now() + 5000;
+    while (warnings.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0] ?? '',
+      /namespace \/lobby.* presence\(sessionNamespace\(io\.of\('\/lobby'\), sessionMiddleware, \{ passport \}\)\)/,
+    );
+    // What it warns of: alice is connected there, and counted nowhere.
+    assert.deepEqual([online.count(), online.isOnline('1')], [0, false]);
   });
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import type { SocketEndedCode } from '../../lib/index.js';
 import { delay, type ConnectError } from './client.js';
-import type { NodeCommands, NodeReady, NodeReply, NodeWho } from './cluster-node.js';
+import type { NodeCommands, NodeReady, NodeReply, NodeWho, PresenceSeen } from './cluster-node.js';
 import { freePort } from './redis.js';
 import { cookieOf, users } from './server.js';
 import { expectEnded, sidOf, watchEnd, within, type Seen } from './session-ending.js';
@@ -299,4 +299,26 @@ export async function until<T>(
     // Polled, bounded: the node is another process, which tells nothing over IPC by itself.
     await delay(20);
   }
+}
+
+/** The presence events a node (PRESENCE=on) emitted from the `from`-th on, as `type key` strings. */
+export async function presenceSeen(node: ClusterNode, from = 0): Promise<string[]> {
+  const events = await node.call('presenceEvents', { from });
+  return events.map(({ type, userKey }: PresenceSeen) => `${type} ${userKey}`);
+}
+
+/** Waits (bounded) until the node has emitted `expected` from `from` on, then checks it exactly. */
+export async function expectPresenceSeen(
+  node: ClusterNode,
+  from: number,
+  expected: string[],
+  ms = 10_000,
+): Promise<void> {
+  const got = await until(
+    () => presenceSeen(node, from),
+    (events) => events.length >= expected.length,
+    ms,
+    `${expected.join(', ')} on ${node.name}`,
+  );
+  assert.deepEqual(got, expected, `presence events on ${node.name}`);
 }
