@@ -16,17 +16,19 @@ import { createClient } from 'redis';
 import {
   ClusterNode,
   closeClients,
+  expectPresenceSeen,
   killAll,
   login,
   nodeNamed,
   open,
+  presenceSeen,
   settle,
   startNodes,
   tabs,
   until,
 } from '../support/cluster.js';
 import type { Socket as ClientSocket } from 'socket.io-client';
-import type { NodeWho, PresenceSeen } from '../support/cluster-node.js';
+import type { NodeWho } from '../support/cluster-node.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
 import { sidOf } from '../support/session-ending.js';
 import { whoami } from '../support/whoami.js';
@@ -37,34 +39,13 @@ const skip = unavailable ?? false;
 
 const PREFIX = 'socket.io-session-auth:presence';
 const NODES_KEY = `${PREFIX}:{/chat}:nodes`;
+const EVENTS = `${PREFIX}:{/chat}:events`;
 // Small, so that a crash is cleaned up in about 2 s: the spec's bound is the issue's, 15 s.
 const HEARTBEAT_MS = 500;
 const EXPIRY_MS = 1500;
 const FEED_MS = 50;
 const ALICE = '1';
 const BOB = '2';
-
-/** The events a node emitted from `from` on, as `type key` strings. */
-async function seen(node: ClusterNode, from = 0): Promise<string[]> {
-  const events = await node.call('presenceEvents', { from });
-  return events.map(({ type, userKey }: PresenceSeen) => `${type} ${userKey}`);
-}
-
-/** Waits (bounded) until the node has emitted `expected` from `from` on, then checks it exactly. */
-async function expectSeen(
-  node: ClusterNode,
-  from: number,
-  expected: string[],
-  ms = 10_000,
-): Promise<void> {
-  const got = await until(
-    () => seen(node, from),
-    (events) => events.length >= expected.length,
-    ms,
-    `${expected.join(', ')} on ${node.name}`,
-  );
-  assert.deepEqual(got, expected, `presence events on ${node.name}`);
-}
 
 interface FeedEntry {
   id: string;
@@ -152,7 +133,7 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
     // Each user's last event on every node is a leave: the next test starts from nobody online.
     for (const node of nodes.filter((n) => n.running)) {
       await until(
-        () => seen(node),
+        () => presenceSeen(node),
         (events) =>
           [ALICE, BOB].every((key) => {
             const last = events.filter((e) => e.endsWith(` ${key}`)).at(-1);
@@ -165,12 +146,12 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
   });
 
   test('one user on both nodes: one join and one leave, on both; counts agree', async () => {
-    const [fromA, fromB] = [(await seen(A())).length, (await seen(B())).length];
+    const [fromA, fromB] = [(await presenceSeen(A())).length, (await presenceSeen(B())).length];
     const alice = await login(A(), 'alice');
     const [onA] = await tabs(A(), alice, ['/chat'], 'alice');
     const [onB] = await tabs(B(), alice, ['/chat'], 'alice');
-    await expectSeen(A(), fromA, [`join ${ALICE}`]);
-    await expectSeen(B(), fromB, [`join ${ALICE}`]);
+    await expectPresenceSeen(A(), fromA, [`join ${ALICE}`]);
+    await expectPresenceSeen(B(), fromB, [`join ${ALICE}`]);
     for (const node of nodes) {
       const view = await node.call('presence', { keys: [ALICE, BOB] });
       assert.equal(view.countShared, 1, `countShared on ${node.name}`);
@@ -190,8 +171,8 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
     );
     const bob = await login(B(), 'bob');
     await tabs(B(), bob, ['/chat'], 'bob');
-    await expectSeen(A(), fromA, [`join ${ALICE}`, `join ${BOB}`]);
-    await expectSeen(B(), fromB, [`join ${ALICE}`, `join ${BOB}`]);
+    await expectPresenceSeen(A(), fromA, [`join ${ALICE}`, `join ${BOB}`]);
+    await expectPresenceSeen(B(), fromB, [`join ${ALICE}`, `join ${BOB}`]);
     assert.deepEqual((await A().call('presence', { keys: [ALICE] })).online, {
       [ALICE]: [false, true],
     });
@@ -199,8 +180,8 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
     // Her last tab closes: one leave, on both nodes.
     onB?.socket.disconnect();
     const leave = [`join ${ALICE}`, `join ${BOB}`, `leave ${ALICE}`];
-    await expectSeen(A(), fromA, leave);
-    await expectSeen(B(), fromB, leave);
+    await expectPresenceSeen(A(), fromA, leave);
+    await expectPresenceSeen(B(), fromB, leave);
     for (const node of nodes) {
       const view = await node.call('presence', { keys: [ALICE] });
       assert.equal(view.countShared, 1, `countShared on ${node.name}`);
@@ -265,24 +246,29 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
   });
 
   test('kill -9 of a node: the other publishes its users’ leaves, not of one still there', async () => {
-    const fromB = (await seen(B())).length;
+    const fromB = (await presenceSeen(B())).length;
     const [alice, bob] = await Promise.all([login(A(), 'alice'), login(A(), 'bob')]);
     await tabs(A(), alice, ['/chat'], 'alice');
     await tabs(B(), alice, ['/chat'], 'alice');
     await tabs(A(), bob, ['/chat'], 'bob');
-    await expectSeen(B(), fromB, [`join ${ALICE}`, `join ${BOB}`]);
+    await expectPresenceSeen(B(), fromB, [`join ${ALICE}`, `join ${BOB}`]);
 
     await A().kill();
     const killedAt = Date.now();
     // Bob was on A alone: his leave, published by B's reap, within the issue's 15 s.
-    await expectSeen(B(), fromB, [`join ${ALICE}`, `join ${BOB}`, `leave ${BOB}`], 15_000);
+    await expectPresenceSeen(B(), fromB, [`join ${ALICE}`, `join ${BOB}`, `leave ${BOB}`], 15_000);
     const cleanUpMs = Date.now() - killedAt;
     console.log(`presence-cluster: crash clean-up took ${cleanUpMs} ms (bound 15000)`);
     assert.ok(cleanUpMs <= 15_000, `clean-up within 15 s, took ${cleanUpMs} ms`);
     // Alice is still on B: no leave. Bob's join on B, published after the reap, is the mark.
     const again = await login(B(), 'bob');
     await tabs(B(), again, ['/chat'], 'bob');
-    await expectSeen(B(), fromB, [`join ${ALICE}`, `join ${BOB}`, `leave ${BOB}`, `join ${BOB}`]);
+    await expectPresenceSeen(B(), fromB, [
+      `join ${ALICE}`,
+      `join ${BOB}`,
+      `leave ${BOB}`,
+      `join ${BOB}`,
+    ]);
     const view = await B().call('presence', { keys: [ALICE, BOB] });
     assert.equal(view.countShared, 2);
     assert.deepEqual(view.listShared, [
@@ -302,7 +288,7 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
       5000,
       'alice’s two connections',
     );
-    const fromB = (await seen(B())).length;
+    const fromB = (await presenceSeen(B())).length;
 
     await A().kill();
     await A().launch();
@@ -322,8 +308,8 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
     // No leave nor join of alice meanwhile: bob's join is the mark.
     const bob = await login(B(), 'bob');
     await tabs(B(), bob, ['/chat'], 'bob');
-    await expectSeen(B(), fromB, [`join ${BOB}`]);
-    await expectSeen(A(), 0, [`join ${BOB}`]);
+    await expectPresenceSeen(B(), fromB, [`join ${BOB}`]);
+    await expectPresenceSeen(A(), 0, [`join ${BOB}`]);
   });
 
   test('Redis restarted, its data lost: the nodes write their users again, no leave', async () => {
@@ -341,11 +327,23 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
       5000,
       'both users in the shared state',
     );
-    const fromB = (await seen(B())).length;
+    const fromB = (await presenceSeen(B())).length;
 
     assert.ok(redis);
     await redis.stop();
     await redis.start();
+    // Each node's channel subscription comes back on its own reconnect, which may lag its command
+    // connection's: a leave published before it is back would be missed (docs/presence.md says
+    // so). The spec's own listener is a pattern subscription, not counted here.
+    await until(
+      async () => {
+        const reply = await store().sendCommand<unknown[]>(['PUBSUB', 'NUMSUB', EVENTS]);
+        return Number(reply[1] ?? 0);
+      },
+      (subscribers) => subscribers === 2,
+      15_000,
+      'both nodes subscribed again',
+    );
     // Each node's next heartbeat finds itself gone and writes its own fields again.
     for (const node of nodes) {
       await until(
@@ -358,7 +356,7 @@ describe('presence on several nodes: a real Redis and two node processes', { ski
     // No leave meanwhile: bob's leave, published after, is the mark.
     bobTab?.socket.disconnect();
     const events = await until(
-      () => seen(B(), fromB),
+      () => presenceSeen(B(), fromB),
       (list) => list.includes(`leave ${BOB}`),
       10_000,
       'bob’s leave on B',
