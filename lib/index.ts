@@ -35,6 +35,7 @@ export type {
   HandshakeMessage,
   NoUserReason,
   PresenceMessage,
+  RateLimitedMessage,
   SessionEndedMessage,
   StoreErrorMessage,
 } from './diagnostics/diagnostics.js';
@@ -52,6 +53,7 @@ export {
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
   ERR_BAD_TOKEN_EXPIRY,
+  ERR_RATE_LIMITED,
 } from './core/errors.js';
 export type {
   SessionAuthErrorCode,
