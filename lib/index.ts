@@ -70,6 +70,10 @@ export type {
   RoomPolicy,
   RoomRule,
 } from './core/types.js';
+export { rateLimit } from './limits/rate-limit.js';
+export type { Budget, OnStoreError, RateLimitOptions } from './limits/rate-limit.js';
+export type { ConnectionLimits } from './limits/connections.js';
+export type { EventLimits } from './limits/events.js';
 export { presence } from './presence/presence.js';
 export type { Presence, PresenceFeedOptions, PresenceOptions } from './presence/presence.js';
 export type { PresenceEntry } from './presence/tracker.js';

@@ -48,6 +48,8 @@ export interface LimitContext {
   /** The server, and the namespace limited (undefined: every session namespace of the server). */
   io: Server;
   nsp: Namespace | undefined;
+  /** Where budgets live (the connection counts keep theirs there too: counts.ts). */
+  store: LimiterStore;
   /** A budget, named (its keys' part: `connections`, `ip`, `default`, an event's name). */
   limiter(name: string, budget: Budget): Limiter;
   /** Publishes on the `rate-limited` channel (built only when someone listens). */
@@ -84,6 +86,7 @@ export function rateLimit<T extends Server | Namespace>(target: T, options: Rate
   const context: LimitContext = {
     io,
     nsp,
+    store,
     limiter: (name, budget) => new Limiter(name, budget, store),
     report: (message) => {
       publish('rateLimited', message);
