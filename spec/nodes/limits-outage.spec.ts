@@ -27,6 +27,7 @@ const STORE_TIMEOUT_MS = 200;
 
 describe('rateLimit with its Redis down: onStoreError', { skip }, () => {
   let redis: RedisServer;
+  let servers = 0;
   const warnings: string[] = [];
   const onWarning = (warning: Error & { code?: string }): void => {
     if (warning.code) warnings.push(warning.code);
@@ -41,7 +42,11 @@ describe('rateLimit with its Redis down: onStoreError', { skip }, () => {
   });
 
   /** A server limited through a Redis client of its own; Redis killed once alice is in. */
-  async function downAfterAlice(tc: NodeTestContext, onStoreError: OnStoreError) {
+  async function downAfterAlice(
+    tc: NodeTestContext,
+    onStoreError: OnStoreError,
+    connections: object = { perUser: 1, perIp: { points: 100, durationMs: 60_000 } },
+  ) {
     await redis.start();
     const client = createClient({ url: redis.url });
     client.on('error', () => undefined);
@@ -54,9 +59,9 @@ describe('rateLimit with its Redis down: onStoreError', { skip }, () => {
     const t = await start(tc, ({ io, session, passport }) => {
       requireAuth(sessionNamespace(io.of('/chat'), session, { passport }));
       rateLimit(io, {
-        connections: { perUser: 1, perIp: { points: 100, durationMs: 60_000 } },
+        connections,
         redis: client,
-        redisPrefix: `outage-${onStoreError}`,
+        redisPrefix: `outage-${onStoreError}-${++servers}`,
         onStoreError,
         storeTimeoutMs: STORE_TIMEOUT_MS,
       });
@@ -91,11 +96,16 @@ describe('rateLimit with its Redis down: onStoreError', { skip }, () => {
   });
 
   test("'refuse': every handshake refused with 429 while Redis is away", async (tc) => {
-    const { t, bob, outcomes } = await downAfterAlice(tc, 'refuse');
-    const err = await connectError(t.connect('/chat', { cookie: bob }));
-    assert.equal(err.data?.code, ERR_RATE_LIMITED);
-    assert.equal(err.data?.status, 429);
-    assert.deepEqual(outcomes(), ['ip store-error', 'ip refused']);
+    for (const [connections, limit] of [
+      [{ perUser: 1 }, 'connections'],
+      [{ perIp: { points: 100, durationMs: 60_000 } }, 'ip'],
+    ] as const) {
+      const { t, bob, outcomes } = await downAfterAlice(tc, 'refuse', connections);
+      const err = await connectError(t.connect('/chat', { cookie: bob }));
+      assert.equal(err.data?.code, ERR_RATE_LIMITED);
+      assert.equal(err.data?.status, 429);
+      assert.deepEqual(outcomes(), [`${limit} store-error`, `${limit} refused`]);
+    }
     assert.deepEqual(warnings, ['SOCKET_IO_SESSION_AUTH_LIMIT_STORE'], 'still once per process');
   });
 });
