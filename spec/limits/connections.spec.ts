@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, test, type TestContext as NodeTestContext } from 'node:test';
 import type { Socket as ClientSocket } from 'socket.io-client';
+import { Strategy as BearerStrategy } from 'passport-http-bearer';
 import {
   ERR_RATE_LIMITED,
+  passportNamespace,
   rateLimit,
   requireAuth,
   sessionNamespace,
@@ -161,6 +163,26 @@ describe('rateLimit connections: perUser and perSession on one node', () => {
     await connected(t.connect('/chat', { cookie: alice }));
     const err = await connectError(t.connect('/news', { cookie: alice }));
     assert.equal(err.data?.code, ERR_RATE_LIMITED);
+  });
+
+  test("a token socket (passportNamespace) counts with the same user's cookie sockets", async (tc) => {
+    const t = await start(tc, (ctx) => {
+      namespaces(ctx);
+      ctx.passport.use(
+        new BearerStrategy((token, done) => {
+          done(null, token === 'alice-key' ? { id: '1', username: 'alice' } : false);
+        }),
+      );
+      requireAuth(passportNamespace(ctx.io.of('/api'), ctx.passport, ['bearer']));
+      rateLimit(ctx.io, { connections: { perUser: 2 } });
+    });
+    const alice = await t.login('alice');
+    await connected(t.connect('/chat', { cookie: alice }));
+    await connected(t.connect('/api', { auth: { token: 'alice-key' } }));
+    const err = await connectError(t.connect('/api', { auth: { token: 'alice-key' } }));
+    assert.equal(err.data?.code, ERR_RATE_LIMITED);
+    const again = await connectError(t.connect('/news', { cookie: alice }));
+    assert.equal(again.data?.code, ERR_RATE_LIMITED);
   });
 
   test('the options are checked: a TypeError naming rateLimit', async (tc) => {
