@@ -71,86 +71,115 @@ export function countsLimit(
   covers: (socket: SocketState['socket']) => boolean,
 ): Pick<HandshakeLimit, 'tracked' | 'left'> {
   const counts = countsOf(limits);
-  const { onExceed = 'refuse', retryAfterMs = 5000, nodeTimeoutMs = 15_000 } = limits;
-  const { store } = context;
-  const report = (state: SocketState, by: By, outcome: 'refused' | 'ended' | 'store-error') => {
-    context.report(() => ({
-      namespace: state.socket.nsp.name,
-      socketId: state.socket.id,
-      limit: 'connections',
-      by,
-      outcome,
-      code: ERR_RATE_LIMITED,
-      retryAfterMs: outcome === 'refused' ? retryAfterMs : undefined,
-    }));
-  };
-  const endOldest = (state: SocketState, by: By): void => {
-    report(state, by, 'ended');
-    endSocket(state, ERR_RATE_LIMITED, 'rate-limit');
-  };
-  /** On this node's indexes: room, or room made (the oldest ended), or none. */
-  const local = (state: SocketState, count: Count): boolean => {
-    const others = count.local(state).filter((s) => s !== state && !s.ended && covers(s.socket));
-    if (others.length < count.max) return true;
-    if (onExceed === 'refuse') return false;
-    for (const old of others.slice(0, others.length - count.max + 1)) endOldest(old, count.by);
-    return true;
-  };
   if (counts.length === 0) return { tracked: (_state, next) => next(), left: () => undefined };
-  const shared =
-    store.redis === undefined
-      ? undefined
-      : new SharedCount(
-          context.io,
-          store.redis as ConstructorParameters<typeof SharedCount>[1],
-          `${store.prefix}:connections:{${context.nsp?.name ?? '*'}}`,
-          store.timeoutMs,
-          nodeTimeoutMs,
-          (state, by) => {
-            endOldest(state, by === 'session' ? 'session' : 'user');
-          },
-        );
-  const admit = async (state: SocketState, count: Count, key: string): Promise<boolean> => {
-    if (!shared) return local(state, count);
-    const endsOldest = onExceed === 'end-oldest';
+  const limit = new Counts(limits, context, covers, counts);
+  return {
+    tracked: (state, next) => {
+      limit.tracked(state, next);
+    },
+    left: (state) => limit.shared?.left(state),
+  };
+}
+
+class Counts {
+  private readonly onExceed: 'refuse' | 'end-oldest';
+  private readonly retryAfterMs: number;
+  readonly shared: SharedCount | undefined;
+
+  constructor(
+    limits: ConnectionLimits,
+    private readonly context: LimitContext,
+    private readonly covers: (socket: SocketState['socket']) => boolean,
+    private readonly counts: Count[],
+  ) {
+    const { onExceed = 'refuse', retryAfterMs = 5000, nodeTimeoutMs = 15_000 } = limits;
+    this.onExceed = onExceed;
+    this.retryAfterMs = retryAfterMs;
+    const { store, io, nsp } = context;
+    this.shared =
+      store.redis === undefined
+        ? undefined
+        : new SharedCount(
+            io,
+            store.redis as ConstructorParameters<typeof SharedCount>[1],
+            `${store.prefix}:connections:{${nsp?.name ?? '*'}}`,
+            store.timeoutMs,
+            nodeTimeoutMs,
+            (state, by) => {
+              this.endOldest(state, by === 'session' ? 'session' : 'user');
+            },
+          );
+  }
+
+  tracked(state: SocketState, next: (err?: Error) => void): void {
+    if (!this.covers(state.socket)) {
+      next();
+      return;
+    }
+    this.admitAll(state).then(
+      (refusedBy) => {
+        if (refusedBy === undefined) next();
+        else {
+          this.report(state, refusedBy, 'refused');
+          next(rateLimited(this.retryAfterMs));
+        }
+      },
+      (error: unknown) => {
+        next(refusal(ERR_MIDDLEWARE_ERROR, 500, error));
+      },
+    );
+  }
+
+  /** Each count in turn: the first that has no room says by what the socket is refused. */
+  private async admitAll(state: SocketState): Promise<By | undefined> {
+    for (const count of this.counts) {
+      const key = count.key(state);
+      if (key !== undefined && !(await this.admit(state, count, key))) return count.by;
+    }
+    return undefined;
+  }
+
+  private async admit(state: SocketState, count: Count, key: string): Promise<boolean> {
+    const { shared } = this;
+    if (!shared) return this.local(state, count);
+    const endsOldest = this.onExceed === 'end-oldest';
     const admission = await shared.admit(state, count.by, key, count.max, endsOldest);
     if (admission) {
       for (const member of admission.evicted) shared.ended(member, count.by);
       return admission.admitted;
     }
     // Redis failed: onStoreError decides ('memory': this node's own count, as if alone).
-    report(state, count.by, 'store-error');
-    if (store.onStoreError === 'allow') return true;
-    return store.onStoreError === 'refuse' ? false : local(state, count);
-  };
-  const admitAll = async (state: SocketState): Promise<By | undefined> => {
-    for (const count of counts) {
-      const key = count.key(state);
-      if (key !== undefined && !(await admit(state, count, key))) return count.by;
-    }
-    return undefined;
-  };
-  return {
-    tracked(state, next) {
-      if (!covers(state.socket)) {
-        next();
-        return;
-      }
-      admitAll(state).then(
-        (refusedBy) => {
-          if (refusedBy === undefined) next();
-          else {
-            report(state, refusedBy, 'refused');
-            next(rateLimited(retryAfterMs));
-          }
-        },
-        (error: unknown) => {
-          next(refusal(ERR_MIDDLEWARE_ERROR, 500, error));
-        },
-      );
-    },
-    left(state) {
-      shared?.left(state);
-    },
-  };
+    this.report(state, count.by, 'store-error');
+    const { onStoreError } = this.context.store;
+    if (onStoreError === 'allow') return true;
+    return onStoreError === 'refuse' ? false : this.local(state, count);
+  }
+
+  /** On this node's indexes: room, or room made (the oldest ended), or none. */
+  private local(state: SocketState, count: Count): boolean {
+    const others = count
+      .local(state)
+      .filter((s) => s !== state && !s.ended && this.covers(s.socket));
+    if (others.length < count.max) return true;
+    if (this.onExceed === 'refuse') return false;
+    for (const old of others.slice(0, others.length - count.max + 1)) this.endOldest(old, count.by);
+    return true;
+  }
+
+  private endOldest(state: SocketState, by: By): void {
+    this.report(state, by, 'ended');
+    endSocket(state, ERR_RATE_LIMITED, 'rate-limit');
+  }
+
+  private report(state: SocketState, by: By, outcome: 'refused' | 'ended' | 'store-error'): void {
+    this.context.report(() => ({
+      namespace: state.socket.nsp.name,
+      socketId: state.socket.id,
+      limit: 'connections',
+      by,
+      outcome,
+      code: ERR_RATE_LIMITED,
+      retryAfterMs: outcome === 'refused' ? this.retryAfterMs : undefined,
+    }));
+  }
 }

@@ -187,20 +187,27 @@ describe('rateLimit connections: perUser and perSession on one node', () => {
 
   test('the options are checked: a TypeError naming rateLimit', async (tc) => {
     const t = await start(tc, namespaces);
-    const bad: unknown[] = [
-      { connections: 3 },
-      { connections: { perUser: 0 } },
-      { connections: { perSession: 1.5 } },
-      { connections: { onExceed: 'queue' } },
-      { connections: { perIp: { points: 5, durationMs: 1500 } } },
-      { connections: { perIp: { points: 0, durationMs: 1000 } } },
+    const bad: [unknown, RegExp][] = [
+      [{ connections: 3 }, /^rateLimit: options\.connections must be an object/],
+      [{ connections: { perUser: 0 } }, /^rateLimit: options\.connections\.perUser must be/],
+      [{ connections: { perSession: 1.5 } }, /^rateLimit: options\.connections\.perSession/],
+      [{ connections: { onExceed: 'queue' } }, /^rateLimit: options\.connections\.onExceed/],
+      [{ connections: { retryAfterMs: -1 } }, /^rateLimit: options\.connections\.retryAfterMs/],
+      [
+        { connections: { perIp: { points: 5, durationMs: 1500 } } },
+        /^rateLimit: options\.connections\.perIp\.durationMs must be a whole number of seconds/,
+      ],
+      [
+        { connections: { perIp: { points: 0, durationMs: 1000 } } },
+        /^rateLimit: options\.connections\.perIp\.points/,
+      ],
     ];
-    for (const options of bad) {
+    for (const [options, message] of bad) {
       assert.throws(
         () => rateLimit(t.io, options as RateLimitOptions),
         (err: unknown) => {
           assert.ok(err instanceof TypeError);
-          assert.match(err.message, /^rateLimit: options\.connections/);
+          assert.match(err.message, message);
           return true;
         },
       );
