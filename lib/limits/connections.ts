@@ -66,7 +66,7 @@ function checkBudget(helper: string, name: string, budget: unknown): void {
   if (!Number.isInteger(points) || (points as number) < 1) {
     throw new TypeError(`${helper}: ${name}.points must be a whole number, at least 1`);
   }
-  if (!Number.isInteger(durationMs) || (durationMs as number) < 1000 || durationMs! % 1000 !== 0) {
+  if (typeof durationMs !== 'number' || !Number.isInteger(durationMs / 1000) || durationMs < 1000) {
     throw new TypeError(`${helper}: ${name}.durationMs must be a whole number of seconds, in ms`);
   }
 }
@@ -78,7 +78,11 @@ export function limitConnections(limits: ConnectionLimits, context: LimitContext
     nsp === undefined || socket.nsp === nsp || childrenOf(nsp)?.has(socket.nsp) === true;
   const counts = countsLimit(limits, context, covers);
   const limit: HandshakeLimit = {
-    beforeRead: limits.perIp ? ipLimit(limits.perIp, context, covers) : (_s, _r, next) => next(),
+    beforeRead: limits.perIp
+      ? ipLimit(limits.perIp, context, covers)
+      : (_s, _r, next) => {
+          next();
+        },
     tracked: counts.tracked,
     left: counts.left,
   };

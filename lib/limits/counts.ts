@@ -71,7 +71,13 @@ export function countsLimit(
   covers: (socket: SocketState['socket']) => boolean,
 ): Pick<HandshakeLimit, 'tracked' | 'left'> {
   const counts = countsOf(limits);
-  if (counts.length === 0) return { tracked: (_state, next) => next(), left: () => undefined };
+  if (counts.length === 0)
+    return {
+      tracked: (_state, next) => {
+        next();
+      },
+      left: () => undefined,
+    };
   const limit = new Counts(limits, context, covers, counts);
   return {
     tracked: (state, next) => {

@@ -57,7 +57,8 @@ export class SharedCount {
     );
     this.heartbeat.unref();
     this.beat();
-    io.httpServer?.once('close', () => {
+    // (Undefined for a Server attached to no HTTP server, whatever its type says.)
+    (io.httpServer as typeof io.httpServer | undefined)?.once('close', () => {
       clearInterval(this.heartbeat);
     });
     io.on(

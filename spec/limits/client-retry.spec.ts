@@ -8,7 +8,6 @@ import { runInNewContext } from 'node:vm';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import { ERR_RATE_LIMITED, rateLimit, requireAuth, sessionNamespace } from '../../lib/index.js';
 import { connected, connectError, within } from '../support/bounded.js';
-import type { ConnectError } from '../support/client.js';
 import { codeBlocks, readmeSection } from '../support/readme.js';
 import { start } from '../support/server.js';
 
@@ -62,11 +61,15 @@ describe('rateLimit: the client side of a 429', () => {
     const socket = runInNewContext(`${block.code}\nsocket`, { io, setTimeout }) as ClientSocket;
     assert.equal(socket, made);
     const refusal = await connectError(socket);
-    assert.equal((refusal as ConnectError).data?.code, ERR_RATE_LIMITED);
+    assert.equal(refusal.data?.code, ERR_RATE_LIMITED);
     // Room made: the snippet's own retry gets in, with no help from the test.
     first.disconnect();
     await within(
-      new Promise<void>((resolve) => socket.once('connect', () => resolve())),
+      new Promise<void>((resolve) =>
+        socket.once('connect', () => {
+          resolve();
+        }),
+      ),
       'the snippet connects again after retryAfterMs',
     );
   });

@@ -75,7 +75,9 @@ describe('rateLimit perUser across two nodes over Redis', { skip }, () => {
     const again = open(b, '/', alice, { reconnection: false });
     await within(
       new Promise<void>((resolve) => {
-        again.socket.on('connect', () => resolve());
+        again.socket.on('connect', () => {
+          resolve();
+        });
         again.socket.on('connect_error', () => setTimeout(() => again.socket.connect(), 50));
       }),
       'alice gets in on B once her socket on A is gone',
@@ -90,10 +92,12 @@ describe('rateLimit perUser across two nodes over Redis', { skip }, () => {
       tabs.map(
         (tab) =>
           new Promise<string>((resolve) => {
-            tab.socket.once('connect', () => resolve('in'));
-            tab.socket.once('connect_error', (err: { data?: { code?: string } }) =>
-              resolve(String(err.data?.code)),
-            );
+            tab.socket.once('connect', () => {
+              resolve('in');
+            });
+            tab.socket.once('connect_error', (err: { data?: { code?: string } }) => {
+              resolve(String(err.data?.code));
+            });
           }),
       ),
     );
@@ -131,7 +135,9 @@ describe('rateLimit perUser across two nodes over Redis', { skip }, () => {
     const tab = open(a, '/chat', alice);
     await within(
       new Promise<void>((resolve) => {
-        tab.socket.on('connect', () => resolve());
+        tab.socket.on('connect', () => {
+          resolve();
+        });
         tab.socket.on('connect_error', () => setTimeout(() => tab.socket.connect(), 100));
       }),
       'alice gets in on A once B stopped counting',
