@@ -95,7 +95,8 @@ function ipLimit(
   context: LimitContext,
   covers: (socket: SocketState['socket']) => boolean,
 ): HandshakeLimit['beforeRead'] {
-  const limiter = context.limiter('ip', budget);
+  // Named for its scope: with `redis`, two limits (on two namespaces) keep two budgets.
+  const limiter = context.limiter(`ip:${context.nsp?.name ?? '*'}`, budget);
   return function limitAddress(socket, req, next) {
     if (!covers(socket)) {
       next();

@@ -3,7 +3,7 @@
 // from the server's own indexes (core/state.ts byUser, bySession: sockets connected or in their
 // handshake, oldest first); with `redis`, from the count every node keeps there (shared-count.ts).
 import { ERR_MIDDLEWARE_ERROR, ERR_RATE_LIMITED, refusal } from '../core/errors.js';
-import type { HandshakeLimit, SocketState } from '../core/state.js';
+import { serverState, type HandshakeLimit, type SocketState } from '../core/state.js';
 import { endSocket } from '../live/revocation.js';
 import type { ConnectionLimits } from './connections.js';
 import type { LimitContext } from './rate-limit.js';
@@ -108,7 +108,9 @@ class Counts {
         : new SharedCount(
             io,
             store.redis as ConstructorParameters<typeof SharedCount>[1],
-            `${store.prefix}:connections:{${nsp?.name ?? '*'}}`,
+            // The scope in a hash tag; then which connection limit of the server this is (the
+            // same on every node, which runs the same setup): two limits, two counts.
+            `${store.prefix}:connections:{${nsp?.name ?? '*'}}:${serverState(io).limits.length}`,
             store.timeoutMs,
             nodeTimeoutMs,
             (state, by) => {
