@@ -35,6 +35,7 @@ export type {
   HandshakeMessage,
   NoUserReason,
   PresenceMessage,
+  RateLimitedMessage,
   SessionEndedMessage,
   StoreErrorMessage,
 } from './diagnostics/diagnostics.js';
@@ -52,6 +53,7 @@ export {
   ERR_ORIGIN_FORBIDDEN,
   ERR_SESSION_UNAVAILABLE,
   ERR_BAD_TOKEN_EXPIRY,
+  ERR_RATE_LIMITED,
 } from './core/errors.js';
 export type {
   SessionAuthErrorCode,
@@ -68,6 +70,10 @@ export type {
   RoomPolicy,
   RoomRule,
 } from './core/types.js';
+export { rateLimit } from './limits/rate-limit.js';
+export type { Budget, OnStoreError, RateLimitOptions } from './limits/rate-limit.js';
+export type { ConnectionLimits } from './limits/connections.js';
+export type { EventLimits } from './limits/events.js';
 export { presence } from './presence/presence.js';
 export type { Presence, PresenceFeedOptions, PresenceOptions } from './presence/presence.js';
 export type { PresenceEntry } from './presence/tracker.js';

@@ -43,9 +43,17 @@ interface LegResult {
 /**
  * Core: the public API on a live stack (sessionNamespace, requireAuth and its decisions,
  * wrapExpressMiddleware and its response stand-in, per-socket requests, origins, errors, setup),
- * and fidelity: Socket.IO's own behaviours replayed with the package on (spec/socket-io).
+ * fidelity: Socket.IO's own behaviours replayed with the package on (spec/socket-io), and
+ * rateLimit's limits (spec/limits).
  */
-const CORE = ['spec/socket-io', 'spec/api', 'spec/handshake', 'spec/diagnostics', 'spec/core'];
+const CORE = [
+  'spec/socket-io',
+  'spec/api',
+  'spec/handshake',
+  'spec/diagnostics',
+  'spec/core',
+  'spec/limits',
+];
 
 /**
  * Lifecycle: what happens to a socket while its session lives and ends (expiry, touch, logout,

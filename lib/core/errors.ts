@@ -37,7 +37,8 @@ export type SocketEndedCode =
   | SessionEndedCode
   | typeof ERR_FORBIDDEN
   | typeof ERR_AUTHORIZE_ERROR
-  | typeof ERR_MIDDLEWARE_TIMEOUT;
+  | typeof ERR_MIDDLEWARE_TIMEOUT
+  | typeof ERR_RATE_LIMITED;
 
 /** The handshake came from a browser page of an origin that is not allowed. */
 export const ERR_ORIGIN_FORBIDDEN = 'ERR_ORIGIN_FORBIDDEN';
@@ -50,6 +51,12 @@ export const ERR_SESSION_UNAVAILABLE = 'ERR_SESSION_UNAVAILABLE';
  */
 export const ERR_BAD_TOKEN_EXPIRY = 'ERR_BAD_TOKEN_EXPIRY';
 
+/**
+ * `rateLimit`: a limit was reached (connections of a user, a session or an address; events of a
+ * user). `data.retryAfterMs` says when trying again can succeed.
+ */
+export const ERR_RATE_LIMITED = 'ERR_RATE_LIMITED';
+
 /** Every code a {@link SessionAuthError} can carry in `data.code`. */
 export type SessionAuthErrorCode =
   | typeof ERR_MIDDLEWARE_ENDED
@@ -60,7 +67,8 @@ export type SessionAuthErrorCode =
   | typeof ERR_AUTHORIZE_ERROR
   | typeof ERR_ORIGIN_FORBIDDEN
   | typeof ERR_SESSION_UNAVAILABLE
-  | typeof ERR_BAD_TOKEN_EXPIRY;
+  | typeof ERR_BAD_TOKEN_EXPIRY
+  | typeof ERR_RATE_LIMITED;
 
 /** What the client receives as `err.data` in its `connect_error` handler. */
 export interface SessionAuthErrorData {
@@ -72,6 +80,8 @@ export interface SessionAuthErrorData {
   location?: string;
   /** The room a room policy refused to let the socket join (`socket.join()`'s rejection). */
   room?: string;
+  /** `ERR_RATE_LIMITED`: in how many milliseconds trying again can succeed. */
+  retryAfterMs?: number;
   /**
    * Why the socket has no user, or was refused, for the developer: only with sessionNamespace's
    * `explain` (never with NODE_ENV=production). See docs/diagnostics.md, "Why is there no user?".

@@ -9,6 +9,7 @@ import type { Middleware } from './chain.js';
 import { realClock, type Clock, type ClockTimer } from './clock.js';
 import type { SocketEndedCode } from './errors.js';
 import type { ReadResponse } from './response.js';
+import { SocketIndex } from './socket-index.js';
 import type {
   AllowedOrigins,
   ErrorHook,
@@ -56,42 +57,6 @@ export interface Guard {
 export interface TokenGrant {
   serialized: unknown;
   expires: number | undefined;
-}
-
-/** A per-session (or per-user) index of tracked sockets: most keys have one, so no Set for one. */
-export class SocketIndex<Key extends string = string> {
-  private readonly map = new Map<Key, SocketState | Set<SocketState>>();
-
-  add(key: Key, state: SocketState): void {
-    const current = this.map.get(key);
-    if (current === undefined) this.map.set(key, state);
-    else if (current instanceof Set) current.add(state);
-    else if (current !== state) this.map.set(key, new Set([current, state]));
-  }
-
-  delete(key: Key, state: SocketState): void {
-    const current = this.map.get(key);
-    if (current === state) this.map.delete(key);
-    else if (current instanceof Set) {
-      current.delete(state);
-      if (current.size === 1) this.map.set(key, current.values().next().value as SocketState);
-    }
-  }
-
-  /** The sockets of `key`, copied: ending them changes the index. */
-  get(key: Key): SocketState[] {
-    const current = this.map.get(key);
-    if (current === undefined) return [];
-    return current instanceof Set ? [...current] : [current];
-  }
-
-  keys(): IterableIterator<Key> {
-    return this.map.keys();
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
 }
 
 /** What the package keeps for one tracked socket: a few fields, no closure, no timer. */
@@ -158,6 +123,20 @@ export interface PresenceWatcher {
   left(state: SocketState): void;
 }
 
+/**
+ * A rateLimit's connection limits (lib/limits/connections.ts), which the handshake's steps
+ * consult (handshake/limits.ts) whatever order the helpers were called in. Each hook calls `next`
+ * once: with a refusal, or without.
+ */
+export interface HandshakeLimit {
+  /** Before the session is read: per address (`req`, the socket's request view, has `ip`). */
+  beforeRead(socket: Socket, req: object, next: (err?: Error) => void): void;
+  /** Once the socket is tracked: per user and per session. */
+  tracked(state: SocketState, next: (err?: Error) => void): void;
+  /** A tracked socket is gone, connected or not. */
+  left(state: SocketState): void;
+}
+
 /** What the package keeps for one Socket.IO server. */
 export class ServerState {
   /** Tracked sockets, connected or still in their handshake, by session digest and by user key. */
@@ -210,6 +189,8 @@ export class ServerState {
   >();
   /** The presence trackers on this server (lib/presence/), told by the handshake's admit and leave. */
   readonly presence = new Set<PresenceWatcher>();
+  /** rateLimit's connection limits on this server, each with the namespaces it covers. */
+  readonly limits: HandshakeLimit[] = [];
 
   constructor(readonly io: Server) {}
 }

@@ -30,6 +30,8 @@ export const CHANNELS = {
   broadcast: 'socket.io-session-auth:broadcast',
   /** A user joined or left a `presence()`: their first socket in scope, or their last one gone. */
   presence: 'socket.io-session-auth:presence',
+  /** `rateLimit`: a connection or an event was over a limit, or the limiter's store failed. */
+  rateLimited: 'socket.io-session-auth:rate-limited',
 } as const;
 
 /** Why a socket has no user, or was refused: for the developer, never for end users. */
@@ -116,7 +118,8 @@ export type EndedHow =
   | 'revalidation'
   | 'recovery'
   | 'token'
-  | 'layered';
+  | 'layered'
+  | 'rate-limit';
 
 /** Messages of the `session-ended` channel. */
 export interface SessionEndedMessage {
@@ -162,6 +165,29 @@ export interface PresenceMessage {
   online: number;
 }
 
+/**
+ * Messages of the `rate-limited` channel. Never a session ID, a user key or an address: `by` says
+ * what the limit counts, not whose count it was.
+ */
+export interface RateLimitedMessage {
+  namespace: string;
+  /** The socket, for an event; undefined for a handshake refused before it had one. */
+  socketId: string | undefined;
+  /** `connections` (a handshake), or the event's budget: its name, or `default`. */
+  limit: string;
+  /** What the limit counts by. */
+  by: 'user' | 'session' | 'ip';
+  /**
+   * `refused`: a handshake, or an event with an ack; `dropped`: an event without one; `ended`: a
+   * socket ended for going on past `endAfter`, or the oldest one ended for a new connection;
+   * `store-error`: the limiter's store failed and the `onStoreError` choice was applied.
+   */
+  outcome: 'refused' | 'dropped' | 'ended' | 'store-error';
+  code: string;
+  /** For `refused` and `dropped`: when trying again can succeed. */
+  retryAfterMs: number | undefined;
+}
+
 const channels = {
   handshake: diagnosticsChannel.channel(CHANNELS.handshake),
   eventRefused: diagnosticsChannel.channel(CHANNELS.eventRefused),
@@ -169,6 +195,7 @@ const channels = {
   storeError: diagnosticsChannel.channel(CHANNELS.storeError),
   broadcast: diagnosticsChannel.channel(CHANNELS.broadcast),
   presence: diagnosticsChannel.channel(CHANNELS.presence),
+  rateLimited: diagnosticsChannel.channel(CHANNELS.rateLimited),
 };
 
 /** Whether anyone listens: a message is built only then. */
@@ -182,6 +209,7 @@ export function publish(name: 'sessionEnded', message: () => SessionEndedMessage
 export function publish(name: 'storeError', message: () => StoreErrorMessage): void;
 export function publish(name: 'broadcast', message: () => BroadcastMessage): void;
 export function publish(name: 'presence', message: () => PresenceMessage): void;
+export function publish(name: 'rateLimited', message: () => RateLimitedMessage): void;
 export function publish(name: keyof typeof channels, message: () => object): void {
   const channel = channels[name];
   if (channel.hasSubscribers) channel.publish(message());

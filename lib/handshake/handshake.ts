@@ -8,6 +8,8 @@
 //                                   socket's own request; shared-read.ts: overlapping connects of
 //                                   one connection share one read; no-user.ts: why there is none
 //   3. track     track.ts           the socket's record, indexed by session and user
+//                limits.ts          rateLimit's limits: per address before 2's read, per user
+//                                   and session here (lib/limits/connections.ts puts them)
 //   4. guard     guard.ts           requireAuth: no user refused, `authorize`, `authorizeEvent`
 //   5. admit     admit.ts           on 'connection': ended meanwhile? else expiry, revalidation;
 //                                   then presence (presence/lifecycle.ts)
@@ -30,6 +32,7 @@ import { decide } from './decide.js';
 import { type EventCheck, noUserRefusal, passGuard } from './guard.js';
 import { listedOrigins, originAllowed, originRefusal } from './origin.js';
 import { lateListener, lateStep } from './late.js';
+import { limitBeforeRead, limitsLeft, limitTracked } from './limits.js';
 import { followRead, leadRead, sharedRead } from './shared-read.js';
 import { sessionReader, warnIfReadTwice } from './session-read.js';
 import { clientLeft, publishHandshake, stopOldClient } from './settled.js';
@@ -58,13 +61,17 @@ export function originStep(options: HandshakeOptions): NamespaceMiddleware {
 /** 2. Session and user: one read per connection at a time, then why there is no user. */
 export function sessionStep(options: HandshakeOptions): NamespaceMiddleware {
   const reader = sessionReader(options);
-  return function readSessionMiddleware(socket, next) {
-    const req = requestOf(socket, options.app) as SessionRequest;
+  const read = (socket: Socket, req: SessionRequest, next: (err?: Error) => void): void => {
     warnIfReadTwice(req);
     const shared = sharedRead(socket, reader);
     // Another namespace of this connection is reading the same session right now: wait for it.
     if (shared) followRead(shared, reader, socket, req, next);
     else leadRead(reader, socket, req, next);
+  };
+  return function readSessionMiddleware(socket, next) {
+    const req = requestOf(socket, options.app) as SessionRequest;
+    // rateLimit's per-address limit first (limits.ts): an attempt it refuses costs no store read.
+    limitBeforeRead(socket, req, next, read);
   };
 }
 
@@ -79,7 +86,8 @@ export function trackStep(options: HandshakeOptions): NamespaceMiddleware {
       next(refusal(ERR_MIDDLEWARE_ERROR, 500, error));
       return;
     }
-    next();
+    // rateLimit's per-user and per-session counts (limits.ts): the socket is in the indexes now.
+    limitTracked(socket, next);
   };
 }
 
@@ -130,6 +138,7 @@ export function leave(socket: Socket): void {
   const state = socketState(socket);
   if (!state) return;
   unindex(state);
+  limitsLeft(state);
   disarmExpiry(state);
   stopRevalidating(state);
   if (state.connected) {

@@ -7,6 +7,7 @@ import {
   ERR_AUTHORIZE_ERROR,
   ERR_FORBIDDEN,
   ERR_MIDDLEWARE_TIMEOUT,
+  ERR_RATE_LIMITED,
   ERR_SESSION_EXPIRED,
   ERR_SESSION_REVOKED,
   ERR_SESSION_ROTATED,
@@ -34,16 +35,17 @@ export const SESSION_ENDED_EVENT = 'session:ended';
  */
 export interface SessionEndedPayload {
   message: string;
-  data: { code: SocketEndedCode; status: 401 | 403 | 500 | 503 } | SessionAuthErrorData;
+  data: { code: SocketEndedCode; status: 401 | 403 | 429 | 500 | 503 } | SessionAuthErrorData;
 }
 
-const ended: Record<SocketEndedCode, [string, 401 | 403 | 500 | 503]> = {
+const ended: Record<SocketEndedCode, [string, 401 | 403 | 429 | 500 | 503]> = {
   [ERR_SESSION_REVOKED]: ['Session revoked', 401],
   [ERR_SESSION_ROTATED]: ['Session rotated', 401],
   [ERR_SESSION_EXPIRED]: ['Session expired', 401],
   [ERR_FORBIDDEN]: ['Forbidden', 403],
   [ERR_AUTHORIZE_ERROR]: ['Internal Server Error', 500],
   [ERR_MIDDLEWARE_TIMEOUT]: ['Service Unavailable', 503],
+  [ERR_RATE_LIMITED]: ['Too Many Requests', 429],
 };
 
 // Sent between nodes through the adapter, so that a revocation on one node ends the sockets of

@@ -15,6 +15,7 @@ import {
 import { armExpiry } from '../live/expiry.js';
 import { rememberWhy, reasonsWanted } from '../diagnostics/explain.js';
 import { requestOf } from '../core/request.js';
+import { limitsLeft, limitTracked } from '../handshake/limits.js';
 import { giveUserData } from '../core/user.js';
 import { endSocket, endedPayload } from '../live/revocation.js';
 import { ackError } from '../live/events.js';
@@ -158,7 +159,8 @@ function serializeAndAdmit(
     (serialized) => {
       req.user = user;
       admitToken(socket, options, serialized, expires, user);
-      next();
+      // rateLimit's per-user count (handshake/limits.ts), now that the token's user is known.
+      limitTracked(socket, next);
     },
     (error: unknown) => {
       report(options.onError, error, socket);
@@ -177,7 +179,10 @@ function admitToken(
 ): void {
   // An anonymous stored session the session step tracked gives way to the token's user.
   const previous = socketState(socket);
-  if (previous) unindex(previous);
+  if (previous) {
+    unindex(previous);
+    limitsLeft(previous);
+  }
   const state = trackSocket(socket, options, undefined, userKeyOf(serialized));
   state.token = { serialized, expires };
   giveUserData(socket, options, user);

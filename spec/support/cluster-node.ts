@@ -23,6 +23,8 @@
 //   PRESENCE_GRACE_MS, PRESENCE_HEARTBEAT_MS, PRESENCE_EXPIRY_MS: its graceMs, heartbeatMs,
 //                     expiryMs (unset: the package's defaults)
 //   PRESENCE_FEED_MS  the client feed on, with this intervalMs (unset: no feed)
+//   LIMITS            JSON of rateLimit's options: rateLimit(io, { ...LIMITS, redis }) with the
+//                     adapter's Redis client (ENGINE=redis)
 //
 // It tells its parent `{ ready: { port, name } }` once it listens, then answers `{ id, cmd, args }`
 // messages with `{ id, ok, result }` or `{ id, ok: false, error }`. It exits on SIGTERM and as soon
@@ -42,6 +44,7 @@ import {
   disconnectSession,
   disconnectUser,
   presence,
+  rateLimit,
   refreshUser,
   requireAuth,
   sessionNamespace,
@@ -324,6 +327,9 @@ async function main(): Promise<void> {
     reporting(nsp, { more: () => ({ node: name }) });
   }
   const online = await presenceOn(io, engine);
+  if (process.env.LIMITS) {
+    rateLimit(io, { ...(JSON.parse(process.env.LIMITS) as object), redis: engine.redis });
+  }
 
   let deafened: [string, (...args: unknown[]) => void][] = [];
   const optional = (): NonNullable<typeof online> => {

@@ -203,6 +203,7 @@ const messages: Record<SocketEndedCode, [string, number]> = {
   ERR_FORBIDDEN: ['Forbidden', 403],
   ERR_AUTHORIZE_ERROR: ['Internal Server Error', 500],
   ERR_MIDDLEWARE_TIMEOUT: ['Service Unavailable', 503],
+  ERR_RATE_LIMITED: ['Too Many Requests', 429],
 };
 
 /**
