@@ -35,5 +35,6 @@ export {
   presence,
   PRESENCE_STATE_EVENT,
   PRESENCE_DIFF_EVENT,
+  rateLimit,
 } from './index.js';
 export type * from './index.js';

@@ -76,3 +76,7 @@ export type { PresenceEntry } from './presence/tracker.js';
 export type { PresenceRedisClient, PresenceRedisSubscriber } from './presence/shared.js';
 export { PRESENCE_DIFF_EVENT, PRESENCE_STATE_EVENT } from './presence/feed.js';
 export type { PresenceDiff, PresenceFeedEntry } from './presence/feed.js';
+export { rateLimit } from './limits/rate-limit.js';
+export type { Budget, OnStoreError, RateLimitOptions } from './limits/rate-limit.js';
+export type { ConnectionLimits } from './limits/connections.js';
+export type { EventLimits } from './limits/events.js';

@@ -210,6 +210,8 @@ export class ServerState {
   >();
   /** The presence trackers on this server (lib/presence/), told by the handshake's admit and leave. */
   readonly presence = new Set<PresenceWatcher>();
+  /** rateLimit's budgets on this server (lib/limits/), so the test kit can reset them all. */
+  readonly limiters = new Set<{ resetAll(): Promise<void> }>();
 
   constructor(readonly io: Server) {}
 }

@@ -97,6 +97,17 @@ export function runMiddleware(nsp: Namespace, socket: Socket, fn: (err?: Error) 
   });
 }
 
+/**
+ * `Socket#fns`: the socket's event middleware (`socket.use`), in order. `fn` goes first, before
+ * the guards added in the handshake (requireAuth's `authorizeEvent`) and the app's own.
+ */
+export function prependEventStep(
+  socket: Socket,
+  fn: (event: unknown[], next: (err?: Error) => void) => void,
+): void {
+  (socket as unknown as { fns: unknown[] }).fns.unshift(fn);
+}
+
 /** `Socket#pid`: the private ID Socket.IO keeps a disconnected socket's state under for recovery. */
 export function recoveryIdOf(socket: Socket): string | undefined {
   return (socket as unknown as { pid?: string }).pid;
@@ -267,6 +278,10 @@ export const INTERNALS: readonly Internal[] = [
   {
     member: 'ParentNamespace#children',
     present: ({ parent }) => nspOf(parent).children instanceof Set,
+  },
+  {
+    member: 'Socket#fns',
+    present: ({ socket }) => Array.isArray((socket as unknown as { fns?: unknown }).fns),
   },
   {
     member: 'Socket#pid',
