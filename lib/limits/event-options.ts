@@ -33,8 +33,9 @@ export interface EventLimits {
    */
   by?: By;
   /**
-   * A socket whose events are refused this many times in a row (no event of it going through in
-   * between) is ended: `session:ended` with `ERR_RATE_LIMITED`.
+   * A socket whose events are refused this many times in a row (no event of it that a budget
+   * counts going through in between; events no budget counts do not break the row) is ended:
+   * `session:ended` with `ERR_RATE_LIMITED`.
    * @default none: refused events never end the socket
    */
   endAfter?: number;
@@ -94,9 +95,11 @@ export function checkEventLimits(helper: string, value: unknown): EventLimits | 
   for (const [event, points] of Object.entries(cost)) {
     const where = `${name}.cost[${JSON.stringify(event)}]`;
     const budget = own[event] ?? (RESERVED_EVENTS.has(event) ? undefined : fallback);
-    if (!isCount(points)) throw new TypeError(`${helper}: ${where} must be a whole number, at least 1`);
+    if (!isCount(points))
+      throw new TypeError(`${helper}: ${where} must be a whole number, at least 1`);
     // An event no budget counts, or one that costs more than its whole budget, is a mistake.
-    if (!budget) throw new TypeError(`${helper}: ${where}: the event has no budget to count against`);
+    if (!budget)
+      throw new TypeError(`${helper}: ${where}: the event has no budget to count against`);
     if (points > budget.points) {
       throw new TypeError(`${helper}: ${where} is more than its budget's ${budget.points} points`);
     }

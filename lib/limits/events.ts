@@ -4,14 +4,10 @@
 // it is dropped; a socket that goes on being refused is ended.
 import type { Event, Namespace, Socket } from 'socket.io';
 import { ERR_RATE_LIMITED, refusal } from '../core/errors.js';
-import { digestOf, socketState } from '../core/state.js';
+import { digestOf, serverState, socketState } from '../core/state.js';
 import { refuseEvent, sessionHasEnded } from '../live/events.js';
 import { endSocket, sendEnded } from '../live/revocation.js';
-import {
-  childrenOf,
-  namespacesOf,
-  prependEventStep,
-} from '../socket-io/socket-io-internals.js';
+import { childrenOf, namespacesOf, prependEventStep } from '../socket-io/socket-io-internals.js';
 import { checkEventLimits, RESERVED_EVENTS, type By, type EventLimits } from './event-options.js';
 import type { Limiter, Verdict } from './limiter.js';
 import type { LimitContext } from './rate-limit.js';
@@ -28,6 +24,8 @@ interface EventBudgets {
   own: Map<string, Limiter>;
   cost: Map<string, number>;
   context: LimitContext;
+  /** Moved on by the test kit's resetLimits: each socket's refusals in a row start again. */
+  generation: number;
 }
 
 /**
@@ -49,7 +47,14 @@ export function limitEvents(limits: EventLimits, context: LimitContext): void {
     own,
     cost: new Map(Object.entries(limits.cost ?? {})),
     context,
+    generation: 0,
   };
+  serverState(context.io).limiters.add({
+    resetAll: () => {
+      budgets.generation += 1;
+      return Promise.resolve();
+    },
+  });
   const { nsp, io } = context;
   const onSocket = (socket: Socket): void => {
     // The whole server: only the session namespaces' sockets, which the package tracks.
@@ -81,8 +86,10 @@ function budgetOf(budgets: EventBudgets, event: string): [Limiter, string] | und
 function limitSocket(socket: Socket, budgets: EventBudgets): void {
   const { by, key } = keyOf(socket, budgets.by);
   const whose = `${budgets.scope}:${key}`;
-  // Refused events in a row, for endAfter: this socket's, reset by any event that goes through.
+  // Refused events in a row, for endAfter: this socket's, reset by a counted event that goes
+  // through (an event no budget counts does not: free events must not keep a flooder on).
   let refusedInRow = 0;
+  let generation = budgets.generation;
   prependEventStep(socket, function rateLimitEvents(event, next) {
     const name: unknown = event[0];
     const budget = typeof name === 'string' ? budgetOf(budgets, name) : undefined;
@@ -96,6 +103,7 @@ function limitSocket(socket: Socket, budgets: EventBudgets): void {
     void limiter.consume(whose, cost).then((verdict) => {
       const report = reporter(socket, budgets.context, limit, by);
       if (verdict.storeError) report('store-error', verdict);
+      if (generation !== budgets.generation) [refusedInRow, generation] = [0, budgets.generation];
       if (verdict.ok) {
         refusedInRow = 0;
         next();

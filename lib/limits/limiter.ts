@@ -119,10 +119,14 @@ export class Limiter {
     const pattern = `${this.options.keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}:*`;
     let cursor = '0';
     do {
-      const reply = (await client.sendCommand(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '500'])) as [
-        string,
-        string[],
-      ];
+      const reply = (await client.sendCommand([
+        'SCAN',
+        cursor,
+        'MATCH',
+        pattern,
+        'COUNT',
+        '500',
+      ])) as [string, string[]];
       [cursor] = reply;
       if (reply[1].length > 0) await client.sendCommand(['DEL', ...reply[1]]);
     } while (cursor !== '0');
