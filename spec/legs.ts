@@ -41,11 +41,18 @@ interface LegResult {
 // folder runs in no leg: a run refuses to start while there is one.
 
 /**
- * Core: the public API on a live stack (sessionNamespace, requireAuth and its decisions,
+ * Core: the public API on a live stack (sessionNamespace, requireAuth and its decisions, rateLimit,
  * wrapExpressMiddleware and its response stand-in, per-socket requests, origins, errors, setup),
  * and fidelity: Socket.IO's own behaviours replayed with the package on (spec/socket-io).
  */
-const CORE = ['spec/socket-io', 'spec/api', 'spec/handshake', 'spec/diagnostics', 'spec/core'];
+const CORE = [
+  'spec/socket-io',
+  'spec/api',
+  'spec/handshake',
+  'spec/diagnostics',
+  'spec/core',
+  'spec/limits',
+];
 
 /**
  * Lifecycle: what happens to a socket while its session lives and ends (expiry, touch, logout,
