@@ -4,7 +4,7 @@
 // it is dropped; a socket that goes on being refused is ended.
 import type { Event, Namespace, Socket } from 'socket.io';
 import { ERR_RATE_LIMITED, refusal } from '../core/errors.js';
-import { digestOf, serverState, socketState } from '../core/state.js';
+import { digestOf, socketState } from '../core/state.js';
 import { refuseEvent, sessionHasEnded } from '../live/events.js';
 import { endSocket, sendEnded } from '../live/revocation.js';
 import { childrenOf, namespacesOf, prependEventStep } from '../socket-io/socket-io-internals.js';
@@ -24,8 +24,6 @@ interface EventBudgets {
   own: Map<string, Limiter>;
   cost: Map<string, number>;
   context: LimitContext;
-  /** Moved on by the test kit's resetLimits: each socket's refusals in a row start again. */
-  generation: number;
 }
 
 /**
@@ -47,14 +45,7 @@ export function limitEvents(limits: EventLimits, context: LimitContext): void {
     own,
     cost: new Map(Object.entries(limits.cost ?? {})),
     context,
-    generation: 0,
   };
-  serverState(context.io).limiters.add({
-    resetAll: () => {
-      budgets.generation += 1;
-      return Promise.resolve();
-    },
-  });
   const { nsp, io } = context;
   const onSocket = (socket: Socket): void => {
     // The whole server: only the session namespaces' sockets, which the package tracks.
@@ -89,7 +80,6 @@ function limitSocket(socket: Socket, budgets: EventBudgets): void {
   // Refused events in a row, for endAfter: this socket's, reset by a counted event that goes
   // through (an event no budget counts does not: free events must not keep a flooder on).
   let refusedInRow = 0;
-  let generation = budgets.generation;
   prependEventStep(socket, function rateLimitEvents(event, next) {
     const name: unknown = event[0];
     const budget = typeof name === 'string' ? budgetOf(budgets, name) : undefined;
@@ -103,7 +93,6 @@ function limitSocket(socket: Socket, budgets: EventBudgets): void {
     void limiter.consume(whose, cost).then((verdict) => {
       const report = reporter(socket, budgets.context, limit, by);
       if (verdict.storeError) report('store-error', verdict);
-      if (generation !== budgets.generation) [refusedInRow, generation] = [0, budgets.generation];
       if (verdict.ok) {
         refusedInRow = 0;
         next();

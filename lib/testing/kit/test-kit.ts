@@ -94,8 +94,7 @@ export interface TestKit extends AsyncDisposable {
   node(): Promise<TestNode>;
   /**
    * Starts `rateLimit`'s budgets afresh on every node of the kit: every count forgotten (in Redis
-   * too, with rateLimit's `redis`), and the refused events in a row that `endAfter` counts, so
-   * that a test's limits do not depend on the tests before it.
+   * too, with rateLimit's `redis`), so that a test's limits do not depend on the tests before it.
    *
    * @example
    * ```ts
