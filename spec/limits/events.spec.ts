@@ -22,6 +22,7 @@ import {
   expectEnded,
   type Agent,
   type TestKit,
+  type TestSocket,
 } from 'socket.io-session-auth/testing';
 import { start, type TestContext } from '../support/server.js';
 
@@ -99,6 +100,11 @@ function listen<T>(tc: NodeTestContext, channel: string): T[] {
 
 const budget = (points: number, durationMs = MINUTE) => ({ points, durationMs });
 
+/** The event goes through: the app's handler answers its ack. */
+async function passes(socket: TestSocket, event: string, ...args: unknown[]): Promise<void> {
+  assert.deepEqual(await socket.emitWithAck(event, ...args), { ok: event });
+}
+
 describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED', () => {
   test('the user over budget gets an ack error with retryAfterMs; the handlers never run; another user passes', async (tc) => {
     const heard = listen<RateLimitedMessage>(tc, DIAGNOSTICS_CHANNELS.rateLimited);
@@ -143,9 +149,9 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
     const second = await login(alice);
     const chat = await first.connect('/chat');
     const other = await second.connect('/other');
-    await chat.emitWithAck('say', 1);
-    await other.emitWithAck('say', 2);
-    await chat.emitWithAck('say', 3);
+    await passes(chat, 'say', 1);
+    await passes(other, 'say', 2);
+    await passes(chat, 'say', 3);
     await expectAckError(other.emitWithAck('say', 4), 'ERR_RATE_LIMITED');
     await expectAckError(chat.emitWithAck('say', 5), 'ERR_RATE_LIMITED');
     assert.equal(handled.get('say'), 3);
@@ -186,14 +192,14 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
       });
     });
     const chat = await (await login(alice)).connect('/chat');
-    await chat.emitWithAck('save');
-    await chat.emitWithAck('save');
+    await passes(chat, 'save');
+    await passes(chat, 'save');
     await expectAckError(chat.emitWithAck('save'), 'ERR_RATE_LIMITED');
     // `search` has its own budget: the spent `save` budget does not touch it; at 3 points each,
     // a second one is over its 4.
-    await chat.emitWithAck('search');
+    await passes(chat, 'search');
     await expectAckError(chat.emitWithAck('search'), 'ERR_RATE_LIMITED');
-    for (let i = 0; i < 5; i++) await chat.emitWithAck('free');
+    for (let i = 0; i < 5; i++) await passes(chat, 'free');
     assert.deepEqual([handled.get('save'), handled.get('search'), handled.get('free')], [2, 1, 5]);
   });
 
@@ -207,12 +213,12 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
     });
     const agent = await login(alice);
     const chat = await agent.connect('/chat');
-    await chat.emitWithAck('say');
+    await passes(chat, 'say');
     await expectAckError(chat.emitWithAck('say'), 'ERR_RATE_LIMITED');
     // A counted event that goes through starts the count again (one no budget counts does not:
     // interleaving free events must not keep a flooder connected).
-    await chat.emitWithAck('save');
-    await chat.emitWithAck('ping');
+    await passes(chat, 'save');
+    await passes(chat, 'ping');
     await expectAckError(chat.emitWithAck('say'), 'ERR_RATE_LIMITED');
     await expectAckError(chat.emitWithAck('say'), 'ERR_RATE_LIMITED');
     assert.equal(chat.connected, true);
@@ -240,11 +246,11 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
     });
     const agent = await login(alice);
     const chat = await agent.connect('/chat');
-    await chat.emitWithAck('say');
+    await passes(chat, 'say');
     await expectAckError(chat.emitWithAck('say'), 'ERR_RATE_LIMITED');
-    for (let i = 0; i < 3; i++) await chat.emitWithAck('session:token', 'x');
+    for (let i = 0; i < 3; i++) await passes(chat, 'session:token', 'x');
     const other = await agent.connect('/other');
-    await other.emitWithAck('session:token', 'x');
+    await passes(other, 'session:token', 'x');
     await expectAckError(other.emitWithAck('session:token', 'x'), 'ERR_RATE_LIMITED');
     assert.equal(handled.get('session:token'), 4);
   });
@@ -262,10 +268,10 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
     });
     const agent = await login(alice);
     const before = await agent.connect('/chat');
-    await before.emitWithAck('say');
+    await passes(before, 'say');
     rateLimit(ctx.io, { events: { default: budget(2) } });
-    await before.emitWithAck('say');
-    await before.emitWithAck('say');
+    await passes(before, 'say');
+    await passes(before, 'say');
     await expectAckError(before.emitWithAck('say'), 'ERR_RATE_LIMITED');
     late?.();
     const later = await agent.connect('/later');
@@ -289,8 +295,8 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
     });
     const first = await (await login(alice)).connect('/chat');
     const second = await (await login(alice)).connect('/chat');
-    await first.emitWithAck('say');
-    await second.emitWithAck('say');
+    assert.deepEqual(await first.emitWithAck('say'), { ok: 'say' });
+    assert.deepEqual(await second.emitWithAck('say'), { ok: 'say' });
     await expectAckError(first.emitWithAck('say'), 'ERR_RATE_LIMITED');
   });
 
@@ -299,7 +305,7 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
       rateLimit(chat as Namespace, { events: { default: budget(1, 1000) } });
     });
     const chat = await (await login(alice)).connect('/chat');
-    await chat.emitWithAck('say');
+    await passes(chat, 'say');
     const { retryAfterMs = 0 } = await expectAckError(chat.emitWithAck('say'), 'ERR_RATE_LIMITED');
     assert.ok(retryAfterMs > 0 && retryAfterMs <= 1000, String(retryAfterMs));
     // The limiter keeps real time (rate-limiter-flexible has no clock to move): waiting the

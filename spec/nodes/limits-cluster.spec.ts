@@ -66,6 +66,16 @@ async function node(url: string) {
     onStoreError: 'memory',
     storeTimeoutMs: STORE_TIMEOUT_MS,
   });
+  // Two namespaces, each with a rateLimit call of its own: two budgets, even in one Redis.
+  for (const name of ['/left', '/right']) {
+    const nsp = sessionNamespace(io.of(name), sessionMiddleware, { passport, app });
+    nsp.on('connection', (socket: ServerSocket) => {
+      socket.on('say', (ack: (reply: unknown) => void) => {
+        ack({ ok: true });
+      });
+    });
+    rateLimit(nsp, { events: { default: { points: 1, durationMs: 60_000 } }, redis: client });
+  }
   const http = createServer(app);
   io.attach(http);
   return {
@@ -122,6 +132,18 @@ describe('event limits on two nodes: one budget in Redis', { skip }, () => {
       onB.close();
     });
   }
+
+  test('two rateLimit calls on two namespaces keep two budgets in the one Redis', async () => {
+    const agent = await kit.loginAs(alice);
+    const left = await agent.connect('/left', { node: a });
+    const right = await agent.connect('/right', { node: b });
+    assert.deepEqual(await left.emitWithAck('say'), { ok: true });
+    assert.deepEqual(await right.emitWithAck('say'), { ok: true });
+    await expectAckError(left.emitWithAck('say'), 'ERR_RATE_LIMITED');
+    await expectAckError(right.emitWithAck('say'), 'ERR_RATE_LIMITED');
+    left.close();
+    right.close();
+  });
 
   // Last: it stops Redis (after() starts it again for the clients' quit).
   test("Redis stopped: 'memory' counts in each node's memory, and says so", async (tc) => {
