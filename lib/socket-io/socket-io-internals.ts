@@ -97,14 +97,8 @@ export function runMiddleware(nsp: Namespace, socket: Socket, fn: (err?: Error) 
   });
 }
 
-/**
- * `Socket#fns`: the socket's event middleware (`socket.use`), in order. `fn` goes first, before
- * the guards added in the handshake (requireAuth's `authorizeEvent`) and the app's own.
- */
-export function prependEventStep(
-  socket: Socket,
-  fn: (event: unknown[], next: (err?: Error) => void) => void,
-): void {
+/** `Socket#fns`, its `socket.use` steps: `fn` goes first, before the handshake's (authorizeEvent). */
+export function prependEventStep(socket: Socket, fn: (event: unknown[], next: () => void) => void) {
   (socket as unknown as { fns: unknown[] }).fns.unshift(fn);
 }
 
@@ -279,10 +273,7 @@ export const INTERNALS: readonly Internal[] = [
     member: 'ParentNamespace#children',
     present: ({ parent }) => nspOf(parent).children instanceof Set,
   },
-  {
-    member: 'Socket#fns',
-    present: ({ socket }) => Array.isArray((socket as unknown as { fns?: unknown }).fns),
-  },
+  { member: 'Socket#fns', present: ({ socket }) => Array.isArray(Reflect.get(socket, 'fns')) },
   {
     member: 'Socket#pid',
     present: ({ socket }) => typeof recoveryIdOf(socket) === 'string',

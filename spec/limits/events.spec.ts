@@ -38,7 +38,7 @@ interface Setup {
   handled: Map<string, number>;
   authorized: Map<string, number>;
   ctx: TestContext;
-  login(user: Express.User): Promise<Agent>;
+  login: (user: Express.User) => Promise<Agent>;
 }
 
 const bump = (counts: Map<string, number>, name: string): void => {
@@ -261,7 +261,9 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
       late = () => {
         const nsp = sessionNamespace(c.io.of('/later'), c.session, { passport: c.passport });
         nsp.on('connection', (socket: ServerSocket) => {
-          socket.on('say', (ack: (v: unknown) => void) => ack({ ok: 'say' }));
+          socket.on('say', (ack: (v: unknown) => void) => {
+            ack({ ok: 'say' });
+          });
         });
         return nsp;
       };
@@ -281,7 +283,9 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
   test('a namespace that is not a session namespace is not limited by a server-wide call', async (tc) => {
     const { login } = await setup(tc, ({ io }) => {
       io.of('/plain').on('connection', (socket: ServerSocket) => {
-        socket.on('say', (ack: (v: unknown) => void) => ack({ ok: 'say' }));
+        socket.on('say', (ack: (v: unknown) => void) => {
+          ack({ ok: 'say' });
+        });
       });
       rateLimit(io, { events: { default: budget(1) } });
     });

@@ -87,7 +87,9 @@ async function node(url: string) {
       await io.close();
       http.closeAllConnections();
       // A client still reconnecting after the outage would never answer its quit.
-      await Promise.all([client, pub, sub].map((c) => (c.isReady ? undefined : once(c, 'ready'))));
+      await Promise.all(
+        [client, pub, sub].map((c) => (c.isReady ? Promise.resolve() : once(c, 'ready'))),
+      );
       await quit();
     },
   };
