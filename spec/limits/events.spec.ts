@@ -304,6 +304,44 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
     await expectAckError(first.emitWithAck('say'), 'ERR_RATE_LIMITED');
   });
 
+  test('a stranger on an open namespace counts by session or, without one, by address', async (tc) => {
+    const heard = listen<RateLimitedMessage>(tc, DIAGNOSTICS_CHANNELS.rateLimited);
+    const { kit } = await setup(tc, ({ io, session, passport }) => {
+      const open = sessionNamespace(io.of('/open'), session, { passport });
+      open.on('connection', (socket: ServerSocket) => {
+        socket.on('say', (ack: (v: unknown) => void) => {
+          ack({ ok: 'say' });
+        });
+      });
+      rateLimit(open, { events: { default: budget(2) } });
+      const byIp = sessionNamespace(io.of('/by-ip'), session, { passport });
+      byIp.on('connection', (socket: ServerSocket) => {
+        socket.on('say', (ack: (v: unknown) => void) => {
+          ack({ ok: 'say' });
+        });
+      });
+      rateLimit(byIp, { events: { default: budget(2), by: 'ip' } });
+    });
+    // Two tabs of one stranger: one budget (their session, when the store keeps one for a
+    // stranger; else their address).
+    const stranger = kit.anonymous();
+    const first = await stranger.connect('/open');
+    const second = await stranger.connect('/open');
+    await passes(first, 'say');
+    await passes(second, 'say');
+    await expectAckError(first.emitWithAck('say'), 'ERR_RATE_LIMITED');
+    const [refused] = heard.filter((m) => m.outcome === 'refused');
+    assert.ok(refused?.by === 'session' || refused?.by === 'ip', String(refused?.by));
+    // by: 'ip': two strangers from one address share a budget.
+    await passes(await kit.anonymous().connect('/by-ip'), 'say');
+    await passes(await kit.anonymous().connect('/by-ip'), 'say');
+    await expectAckError(
+      (await kit.anonymous().connect('/by-ip')).emitWithAck('say'),
+      'ERR_RATE_LIMITED',
+    );
+    assert.equal(heard.at(-1)?.by, 'ip');
+  });
+
   test('the budget comes back after its window', async (tc) => {
     const { login } = await setup(tc, (_ctx, [chat]) => {
       rateLimit(chat as Namespace, { events: { default: budget(1, 1000) } });
