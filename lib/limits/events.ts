@@ -24,6 +24,8 @@ interface EventBudgets {
   own: Map<string, Limiter>;
   cost: Map<string, number>;
   context: LimitContext;
+  /** A whole server: only the sockets the package tracks (its session namespaces') count. */
+  trackedOnly: boolean;
 }
 
 /**
@@ -45,11 +47,11 @@ export function limitEvents(limits: EventLimits, context: LimitContext): void {
     own,
     cost: new Map(Object.entries(limits.cost ?? {})),
     context,
+    trackedOnly: !context.nsp,
   };
   const { nsp, io } = context;
   const onSocket = (socket: Socket): void => {
-    // The whole server: only the session namespaces' sockets, which the package tracks.
-    if (nsp || socketState(socket)) limitSocket(socket, budgets);
+    limitSocket(socket, budgets);
   };
   const targets: Namespace[] = nsp ? [nsp, ...(childrenOf(nsp) ?? [])] : [...namespacesOf(io)];
   // A parent namespace copies its `connection` listeners into the children it creates later.
@@ -75,22 +77,25 @@ function budgetOf(budgets: EventBudgets, event: string): [Limiter, string] | und
 
 /** The socket's event step, first of its `socket.use` steps. */
 function limitSocket(socket: Socket, budgets: EventBudgets): void {
-  const { by, key } = keyOf(socket, budgets.by);
-  const whose = `${budgets.scope}:${key}`;
+  // Known at the first counted event: a recovered socket is tracked after its `connection`.
+  let whose: { by: By; key: string } | undefined;
   // Refused events in a row, for endAfter: this socket's, reset by a counted event that goes
   // through (an event no budget counts does not: free events must not keep a flooder on).
   let refusedInRow = 0;
   prependEventStep(socket, function rateLimitEvents(event, next) {
     const name: unknown = event[0];
     const budget = typeof name === 'string' ? budgetOf(budgets, name) : undefined;
+    const state = socketState(socket);
     // An ended session's events are refused by the session guard after this, and cost nothing.
-    if (!budget || sessionHasEnded(socketState(socket))) {
+    if (!budget || (budgets.trackedOnly && !state) || sessionHasEnded(state)) {
       next();
       return;
     }
     const [limiter, limit] = budget;
     const cost = budgets.cost.get(name as string) ?? 1;
-    void limiter.consume(whose, cost).then((verdict) => {
+    whose ??= keyOf(socket, budgets.by);
+    const { by } = whose;
+    void limiter.consume(`${budgets.scope}:${whose.key}`, cost).then((verdict) => {
       const report = reporter(socket, budgets.context, limit, by);
       if (verdict.storeError) report('store-error', verdict);
       if (verdict.ok) {

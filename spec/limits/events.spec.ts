@@ -24,6 +24,8 @@ import {
   type TestKit,
   type TestSocket,
 } from 'socket.io-session-auth/testing';
+import { connected } from '../support/bounded.js';
+import { waitFor } from '../support/client.js';
 import { start, type TestContext } from '../support/server.js';
 
 const alice: Express.User = { id: '1', username: 'alice', role: 'admin', tenants: [] };
@@ -278,6 +280,40 @@ describe('rateLimit events: one budget per user, refused with ERR_RATE_LIMITED',
     late?.();
     const later = await agent.connect('/later');
     await expectAckError(later.emitWithAck('say'), 'ERR_RATE_LIMITED');
+  });
+
+  test('a socket recovered by connectionStateRecovery, in a namespace made after a server-wide call, is limited', async (tc) => {
+    const t = await start(
+      tc,
+      ({ io, session, passport }) => {
+        rateLimit(io, { events: { default: budget(2) } });
+        const nsp = requireAuth(sessionNamespace(io.of('/ns'), session, { passport }));
+        nsp.on('connection', (socket: ServerSocket) => {
+          socket.on('say', (ack: (v: unknown) => void) => {
+            ack({ ok: 'say' });
+          });
+        });
+      },
+      { serverOptions: { connectionStateRecovery: {} } },
+    );
+    const client = t.connect('/ns', {
+      cookie: await t.login('alice'),
+      transports: ['websocket'],
+      reconnection: false,
+    });
+    await connected(client);
+    // A broadcast gives the client an offset, which recovery needs; then the transport drops.
+    const news = new Promise((resolve) => client.once('news', resolve));
+    t.io.of('/ns').emit('news');
+    await news;
+    client.io.engine.close();
+    await waitFor(() => t.io.of('/ns').sockets.size === 0, 5000, 'the server to see the drop');
+    client.connect();
+    await connected(client);
+    assert.equal(client.recovered, true);
+    assert.deepEqual(await client.emitWithAck('say'), { ok: 'say' });
+    assert.deepEqual(await client.emitWithAck('say'), { ok: 'say' });
+    await expectAckError(client.emitWithAck('say'), 'ERR_RATE_LIMITED');
   });
 
   test('a namespace that is not a session namespace is not limited by a server-wide call', async (tc) => {
