@@ -191,6 +191,8 @@ export class ServerState {
   readonly presence = new Set<PresenceWatcher>();
   /** rateLimit's connection limits on this server, each with the namespaces it covers. */
   readonly limits: HandshakeLimit[] = [];
+  /** rateLimit's budgets on this server (lib/limits/), so the test kit can reset them all. */
+  readonly limiters = new Set<{ resetAll(): Promise<void> }>();
 
   constructor(readonly io: Server) {}
 }

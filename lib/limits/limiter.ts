@@ -46,9 +46,10 @@ export type Verdict = ({ ok: true } | { ok: false; retryAfterMs: number }) & {
 const TIMED_OUT = Symbol('timed out');
 
 export class Limiter {
-  private readonly main: RateLimiterMemory | RateLimiterRedis;
+  private main: RateLimiterMemory | RateLimiterRedis;
   /** With Redis and `onStoreError: 'memory'`: this node's own count while Redis is away. */
-  private readonly fallback: RateLimiterMemory | undefined;
+  private fallback: RateLimiterMemory | undefined;
+  private readonly options: { points: number; duration: number; keyPrefix: string };
 
   constructor(
     /** The budget's name, in its keys: `connections`, `default`, or an event's name. */
@@ -61,6 +62,7 @@ export class Limiter {
       duration: budget.durationMs / 1000,
       keyPrefix: `${store.prefix}:${name}`,
     };
+    this.options = options;
     if (store.redis === undefined) {
       this.main = new RateLimiterMemory(options);
       this.fallback = undefined;
@@ -99,6 +101,35 @@ export class Limiter {
       this.bounded(this.main.delete(key)).catch(() => undefined),
       this.fallback?.delete(key),
     ]);
+  }
+
+  /**
+   * Forgets every count of this budget (the test kit's `resetLimits`): a new memory limiter, and
+   * in Redis every key under the budget's prefix deleted.
+   */
+  async resetAll(): Promise<void> {
+    if (this.fallback) this.fallback = new RateLimiterMemory(this.options);
+    const { redis } = this.store;
+    if (redis === undefined) {
+      this.main = new RateLimiterMemory(this.options);
+      return;
+    }
+    const client = redis as { sendCommand(args: string[]): Promise<unknown> };
+    // Glob characters in a budget's name (an event's) match only themselves.
+    const pattern = `${this.options.keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}:*`;
+    let cursor = '0';
+    do {
+      const reply = (await client.sendCommand([
+        'SCAN',
+        cursor,
+        'MATCH',
+        pattern,
+        'COUNT',
+        '500',
+      ])) as [string, string[]];
+      [cursor] = reply;
+      if (reply[1].length > 0) await client.sendCommand(['DEL', ...reply[1]]);
+    } while (cursor !== '0');
   }
 
   private bounded<T>(promise: Promise<T>): Promise<T | typeof TIMED_OUT> {

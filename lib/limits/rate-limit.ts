@@ -4,6 +4,7 @@
 // is ERR_RATE_LIMITED (429) with `retryAfterMs`.
 import type { Namespace, Server } from 'socket.io';
 import { checkOptions } from '../api/setup.js';
+import { serverState } from '../core/state.js';
 import { publish, type RateLimitedMessage } from '../diagnostics/diagnostics.js';
 import { checkConnectionLimits, limitConnections, type ConnectionLimits } from './connections.js';
 import { checkEventLimits, limitEvents, type EventLimits } from './events.js';
@@ -87,7 +88,12 @@ export function rateLimit<T extends Server | Namespace>(target: T, options: Rate
     io,
     nsp,
     store,
-    limiter: (name, budget) => new Limiter(name, budget, store),
+    limiter: (name, budget) => {
+      const limiter = new Limiter(name, budget, store);
+      // The test kit's resetLimits finds every budget of the server here.
+      serverState(io).limiters.add(limiter);
+      return limiter;
+    },
     report: (message) => {
       publish('rateLimited', message);
     },

@@ -13,7 +13,13 @@ import type { SessionStoreLike } from '../core/types.js';
 
 /** What an event's ack receives when the event is refused. */
 export interface EventRefusal {
-  error: { message: string; code: string; status: number };
+  error: {
+    message: string;
+    code: string;
+    status: number;
+    /** `ERR_RATE_LIMITED` (rateLimit): in how many milliseconds the event can go through. */
+    retryAfterMs?: number;
+  };
 }
 
 /**
@@ -22,10 +28,11 @@ export interface EventRefusal {
  */
 export function ackError(refused: {
   message: string;
-  data: { code: string; status: number };
+  data: { code: string; status: number; retryAfterMs?: number };
 }): EventRefusal {
-  const { code, status } = refused.data;
-  return { error: { message: refused.message, code, status } };
+  const { code, status, retryAfterMs } = refused.data;
+  const error = { message: refused.message, code, status };
+  return { error: retryAfterMs === undefined ? error : { ...error, retryAfterMs } };
 }
 
 /**

@@ -97,15 +97,17 @@ export function runMiddleware(nsp: Namespace, socket: Socket, fn: (err?: Error) 
   });
 }
 
+/** `Socket#fns`, its `socket.use` steps: `fn` goes first, before the handshake's (authorizeEvent). */
+export function prependEventStep(socket: Socket, fn: (event: unknown[], next: () => void) => void) {
+  (socket as unknown as { fns: unknown[] }).fns.unshift(fn);
+}
+
 /** `Socket#pid`: the private ID Socket.IO keeps a disconnected socket's state under for recovery. */
 export function recoveryIdOf(socket: Socket): string | undefined {
   return (socket as unknown as { pid?: string }).pid;
 }
 
-/**
- * `Socket#conn.id`: the id of the socket's engine.io connection, which its client knows as
- * `socket.io.engine.id` (public in engine.io's documentation, private in its typings).
- */
+/** `Socket#conn.id`: its engine.io connection's id (the client's `socket.io.engine.id`). */
 export function connectionIdOf(socket: Socket): string {
   return (socket.conn as unknown as { id: string }).id;
 }
@@ -268,6 +270,7 @@ export const INTERNALS: readonly Internal[] = [
     member: 'ParentNamespace#children',
     present: ({ parent }) => nspOf(parent).children instanceof Set,
   },
+  { member: 'Socket#fns', present: ({ socket }) => Array.isArray(Reflect.get(socket, 'fns')) },
   {
     member: 'Socket#pid',
     present: ({ socket }) => typeof recoveryIdOf(socket) === 'string',

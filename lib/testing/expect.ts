@@ -20,6 +20,8 @@ export interface AckError {
   message: string;
   code: string;
   status: number;
+  /** `ERR_RATE_LIMITED`: in how many milliseconds the event can go through. */
+  retryAfterMs?: number;
 }
 
 const SESSION_ENDED = 'session:ended';
@@ -118,13 +120,16 @@ async function refused(
 
 /**
  * Asserts that an event's ack carries `{ error: { code } }`: the package's answer to an event
- * that `authorizeEvent` refused, or that came after the session ended. Takes the promise of
- * `socket.emitWithAck(…)`. Resolves with the error.
+ * that `authorizeEvent` refused, that came after the session ended, or that was over a
+ * `rateLimit` budget (`ERR_RATE_LIMITED`, with `retryAfterMs`). Takes the promise of
+ * `socket.emitWithAck(…)`. Resolves with the error; a failure shows the whole error, its
+ * `retryAfterMs` included.
  *
  * @example
  * ```ts
  * const chat = await bob.connect('/chat');
  * await expectAckError(chat.emitWithAck('delete-message', 42), 'ERR_FORBIDDEN');
+ * const { retryAfterMs } = await expectAckError(chat.emitWithAck('message', 'hi'), 'ERR_RATE_LIMITED');
  * ```
  */
 export function expectAckError(

@@ -2,6 +2,7 @@
 // session control are in login.ts and session-control.ts. Everything it opens, close() closes.
 import type { Server } from 'socket.io';
 import type { Manager } from 'socket.io-client';
+import { serverState } from '../../core/state.js';
 import { connectionDigest } from '../../diagnostics/diagnostics.js';
 import { KitAgent, type Agent } from '../client/agent.js';
 import { RefusalReasons } from '../client/refusal.js';
@@ -91,6 +92,16 @@ export interface TestKit extends AsyncDisposable {
    * unless the nodes' adapter spans nodes.
    */
   node(): Promise<TestNode>;
+  /**
+   * Starts `rateLimit`'s budgets afresh on every node of the kit: every count forgotten (in Redis
+   * too, with rateLimit's `redis`), so that a test's limits do not depend on the tests before it.
+   *
+   * @example
+   * ```ts
+   * beforeEach(() => kit.resetLimits());
+   * ```
+   */
+  resetLimits(): Promise<void>;
   /** Closes every socket, tab and node the kit opened, and its own server. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -191,6 +202,13 @@ export class Kit implements LoginContext, TestKit {
 
   destroy(agent: Agent): Promise<void> {
     return destroySession(this, agent);
+  }
+
+  async resetLimits(): Promise<void> {
+    this.open('kit.resetLimits');
+    // Nodes sharing a Redis share the budgets: each reset once.
+    const limiters = new Set(this.nodes.flatMap((node) => [...serverState(node.io).limiters]));
+    await Promise.all([...limiters].map((limiter) => limiter.resetAll()));
   }
 
   close(): Promise<void> {
