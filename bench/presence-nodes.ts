@@ -6,10 +6,17 @@ import type { Child } from './ipc.js';
 import { performance } from 'node:perf_hooks';
 import type { PresenceBench, ServerHandle } from './presence.js';
 import { percentile } from './report.js';
-import { NODE_A, NSP, SEEDED_FROM, userKeyOf, type ClientCommands } from './variants.js';
+import {
+  NODE_A,
+  NSP,
+  SEEDED_FROM,
+  userKeyOf,
+  type ClientCommands,
+  type PresenceWaitArgs,
+} from './variants.js';
 
 export const NODE_SECTIONS = {
-  latency: '9b. Presence on two nodes over Redis: connect on A → join on B, disconnect → leave',
+  latency: '9b. Presence on two nodes over Redis: connection on A → join on B, disconnect → leave',
   calls: '9c. Presence: count() and isOnline(), this node; countShared() and isOnlineShared()',
   crash: '9d. Presence: kill -9 of one of two nodes → its users’ leaves on the survivor',
 };
@@ -46,7 +53,12 @@ export async function twoNodes(bench: PresenceBench, took: (what: string) => voi
   await Promise.all([nodes.b.child.stop(), nodes.onA.stop(), nodes.onB.stop()]);
 }
 
-const wait = (node: ServerHandle, type: 'join' | 'leave', userKeys: string[], timeoutMs = 10_000) =>
+const wait = (
+  node: ServerHandle,
+  type: PresenceWaitArgs['type'],
+  userKeys: string[],
+  timeoutMs = 10_000,
+): Promise<number[]> =>
   node.child.call('presenceWait', { type, userKeys, timeoutMs }, timeoutMs + 10_000);
 
 // Two nodes over Redis, each with its own client child (a process holds at most 20,000 sockets
@@ -103,19 +115,25 @@ async function latency(bench: PresenceBench, { a, b, onA, onB, groups, spare }: 
     const perSecond = plan.churnPerSecond / 2;
     await client.call('churnStart', { group, url: node.url, nsp: NSP.main, perSecond });
   }
-  const joins: number[] = [];
-  const leaves: number[] = [];
+  // From node A's connection (disconnect) event, and from the client's connect event (its
+  // disconnect() call): the client's is later than A's admission, and may come after B's join.
+  const joins = { server: [] as number[], client: [] as number[] };
+  const leaves = { server: [] as number[], client: [] as number[] };
   await sleep(1000); // the churn under way first
   for (let s = 0; s < plan.warmup + plan.samples; s++) {
     const next = sleep(plan.sampleEveryMs);
     const userKey = userKeyOf(plan.users + s);
     const { id, at } = await onA.call('sampleConnect', { url: a.url, cookie: spare[s] ?? '' });
+    const [admitted = NaN] = await wait(a, 'connection', [userKey]);
     const [joined = NaN] = await wait(b, 'join', [userKey]);
-    const gone = await onA.call('sampleDisconnect', { id });
+    const closed = await onA.call('sampleDisconnect', { id });
+    const [gone = NaN] = await wait(a, 'disconnect', [userKey]);
     const [left = NaN] = await wait(b, 'leave', [userKey]);
     if (s >= plan.warmup) {
-      joins.push(joined - at);
-      leaves.push(left - gone);
+      joins.server.push(joined - admitted);
+      joins.client.push(joined - at);
+      leaves.server.push(left - gone);
+      leaves.client.push(left - closed);
     }
     await next;
   }
@@ -125,7 +143,7 @@ async function latency(bench: PresenceBench, { a, b, onA, onB, groups, spare }: 
   const rate = churn.reduce((sum, c) => sum + (c.connects * 1000) / c.ms, 0);
   const failures = churn.reduce((sum, c) => sum + c.failures, 0);
   const load = `${thousands(plan.users)} users × 3 tabs`;
-  for (const [what, list] of [
+  for (const [what, { server: list, client }] of [
     ['join', joins],
     ['leave (graceMs 0)', leaves],
   ] as const) {
@@ -134,6 +152,7 @@ async function latency(bench: PresenceBench, { a, b, onA, onB, groups, spare }: 
       figure: `${what}, ms, p50, ${load}`,
       values: { package: percentile(list, 50) },
     });
+    const fromClient = `from the client's ${what === 'join' ? 'connect event' : 'disconnect() call'}: p50 ${percentile(client, 50).toFixed(2)} ms, p99 ${percentile(client, 99).toFixed(2)} ms`;
     bench.addRow(
       {
         section: SECTION.latency,
@@ -143,7 +162,8 @@ async function latency(bench: PresenceBench, { a, b, onA, onB, groups, spare }: 
         note:
           `${list.length} samples, ${plan.sampleEveryMs} ms apart, while ${rate.toFixed(0)} tabs/s ` +
           `closed and as many opened (asked: ${plan.churnPerSecond})` +
-          (failures ? `; ${failures} churn connects failed` : ''),
+          (failures ? `; ${failures} churn connects failed` : '') +
+          `; ${fromClient}`,
       },
       { package: list },
     );
@@ -220,19 +240,10 @@ async function crash(bench: PresenceBench, { a, b, onA }: Nodes, cookies: string
     count: cookies.length,
     concurrency: 32,
   });
-  const timeoutMs = plan.expiryMs + plan.heartbeatMs + 30_000;
-  await b.child.call(
-    'presenceWait',
-    { type: 'join', userKeys: victims, timeoutMs: 60_000 },
-    70_000,
-  );
+  await wait(b, 'join', victims, 60_000);
   const killed = now();
   a.child.process.kill('SIGKILL');
-  const times = await b.child.call(
-    'presenceWait',
-    { type: 'leave', userKeys: victims, timeoutMs },
-    timeoutMs + 10_000,
-  );
+  const times = await wait(b, 'leave', victims, plan.expiryMs + plan.heartbeatMs + 30_000);
   const last = Math.max(...times) - killed;
   const after = await b.child.call('presenceCosts', {
     calls: 1,

@@ -12,6 +12,7 @@ import {
   userKeyOf,
   userName,
   type PresenceCosts,
+  type PresenceWaitArgs,
   type PresenceSetup,
   type ServerCommands,
 } from './variants.js';
@@ -77,10 +78,22 @@ export async function presenceCommands(
       : {};
   const online = pkg.presence(io.of(NSP.main), { graceMs: setup.graceMs, ...shared('presence') });
   await online.ready();
-  const heard = { join: new Map<string, number>(), leave: new Map<string, number>() };
+  const heard: Record<PresenceWaitArgs['type'], Map<string, number>> = {
+    join: new Map(),
+    leave: new Map(),
+    connection: new Map(),
+    disconnect: new Map(),
+  };
   // Two nodes only: on one node, the handshake's cost is presence's own, no listener's.
-  for (const type of setup.redis ? (['join', 'leave'] as const) : []) {
-    online.on(type, ({ userKey }) => heard[type].set(userKey, now()));
+  if (setup.redis) {
+    for (const type of ['join', 'leave'] as const) {
+      online.on(type, ({ userKey }) => heard[type].set(userKey, now()));
+    }
+    io.of(NSP.main).on('connection', (socket) => {
+      const userKey = (socket.request as { user?: { id?: string } }).user?.id ?? '';
+      heard.connection.set(userKey, now());
+      socket.on('disconnect', () => heard.disconnect.set(userKey, now()));
+    });
   }
   let seeded: Seeded | undefined;
   const perCall = (calls: number, call: () => Promise<unknown>) => asyncPerCall(calls, call, sent);

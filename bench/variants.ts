@@ -134,9 +134,12 @@ export interface ServerCommands {
   presenceClose: { args: { seeded: boolean }; result: null };
 }
 
-/** Waits until this node has heard the join (or leave) of each user; their times, epoch ms. */
+/**
+ * Waits until this node has heard the join (or leave) of each user, or (two nodes) has seen a
+ * socket of theirs connect (or disconnect) on its main namespace; their times, epoch ms.
+ */
 export interface PresenceWaitArgs {
-  type: 'join' | 'leave';
+  type: 'join' | 'leave' | 'connection' | 'disconnect';
   userKeys: string[];
   timeoutMs: number;
 }
