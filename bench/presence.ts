@@ -26,6 +26,7 @@ export interface PresencePlan {
   sampleEveryMs: number;
   /** Users written to the shared state, for countShared() and isOnlineShared(). */
   seeded: number[];
+  /** Calls of count() and of isOnline() (no round trip), and of each shared one (awaited). */
   calls: number;
   sharedCalls: number;
   /** Handshakes per batch, and sockets for the heap, presence on and off (one user each). */
