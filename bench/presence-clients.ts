@@ -1,6 +1,7 @@
 // The client child's presence commands (bench/presence.ts): churn on a group of open sockets, and
 // single sockets whose connect and disconnect are timed against the presence events of a node.
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
 import type { ClientCommands } from './variants.js';
 
@@ -45,7 +46,9 @@ export function presenceHandlers(
           // connect a tick, the group's size kept.
           const i = Math.floor(Math.random() * sockets.length);
           const old = sockets[i];
-          if (!old) return;
+          // Not one still connecting: socket.io-client's disconnect() on it emits nothing, neither
+          // connect nor connect_error, and its connect would never settle.
+          if (!old?.connected) return;
           const cookie = old.io.opts.extraHeaders?.cookie;
           old.disconnect();
           const socket = open(`${url}${nsp}`, cookie);
@@ -76,8 +79,10 @@ export function presenceHandlers(
       clearInterval(churn.timer);
       churns.delete(group);
       const ms = now() - churn.started;
-      await Promise.all(churn.pending);
-      return { connects: churn.connects, failures: churn.failures, ms };
+      // Bounded: a handshake that never answers is a figure to report, not a bench that hangs.
+      await Promise.race([Promise.all(churn.pending), sleep(30_000)]);
+      const { connects, failures, pending } = churn;
+      return { connects, failures, unanswered: pending.size, ms };
     },
 
     async sampleConnect({ url, cookie }) {

@@ -142,6 +142,7 @@ async function latency(bench: PresenceBench, { a, b, onA, onB, groups, spare }: 
   );
   const rate = churn.reduce((sum, c) => sum + (c.connects * 1000) / c.ms, 0);
   const failures = churn.reduce((sum, c) => sum + c.failures, 0);
+  const unanswered = churn.reduce((sum, c) => sum + c.unanswered, 0);
   const load = `${thousands(plan.users)} users × 3 tabs`;
   for (const [what, { server: list, client }] of [
     ['join', joins],
@@ -162,7 +163,8 @@ async function latency(bench: PresenceBench, { a, b, onA, onB, groups, spare }: 
         note:
           `${list.length} samples, ${plan.sampleEveryMs} ms apart, while ${rate.toFixed(0)} tabs/s ` +
           `closed and as many opened (asked: ${plan.churnPerSecond})` +
-          (failures ? `; ${failures} churn connects failed` : '') +
+          (failures ? `; ${failures} churn connects refused` : '') +
+          (unanswered ? `; ${unanswered} churn connects unanswered after 30 s` : '') +
           `; ${fromClient}`,
       },
       { package: list },

@@ -229,9 +229,10 @@ export interface ClientCommands {
     args: { group: number; url: string; nsp: string; perSecond: number };
     result: null;
   };
+  /** Connects and refusals of the churn, its sockets still not answered after 30 s, its time. */
   churnStop: {
     args: { group: number };
-    result: { connects: number; failures: number; ms: number };
+    result: { connects: number; failures: number; unanswered: number; ms: number };
   };
   /** Opens one socket and returns its handle and when it connected (epoch ms, sub-ms). */
   sampleConnect: { args: { url: string; cookie: string }; result: { id: number; at: number } };
