@@ -91,7 +91,17 @@ export function presenceHandlers(
       socket.once('connect', () => {
         at = now();
       });
-      await connected(socket);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          reject(new Error('a sample socket not connected after 30 s'));
+        }, 30_000);
+      });
+      try {
+        await Promise.race([connected(socket), late]);
+      } finally {
+        clearTimeout(timer);
+      }
       const id = nextSample++;
       samples.set(id, socket);
       return { id, at };
