@@ -213,6 +213,7 @@ async function seeding(
     held: () => [],
     holds: () => true,
     onEvent: () => undefined,
+    onSecret: () => undefined, // the client feed's, on a package that has one
   });
   return { presence, seeder, users: 0 };
 }
