@@ -6,7 +6,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io, Manager, type Socket } from 'socket.io-client';
 import { serve } from './ipc.js';
-import { ECHO_EVENT, USER, type ClientCommands } from './variants.js';
+import { presenceHandlers } from './presence-clients.js';
+import { ECHO_EVENT, USER, userName, type ClientCommands } from './variants.js';
 
 interface ConnectError extends Error {
   data?: { code?: string };
@@ -58,11 +59,11 @@ async function pool(count: number, concurrency: number, task: () => Promise<void
 const headers = (cookie: string | undefined): Record<string, string> | undefined =>
   cookie === undefined ? undefined : { cookie };
 
-async function login(base: string): Promise<string> {
+async function login(base: string, username: string = USER.username): Promise<string> {
   const res = await fetch(`${base}/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username: USER.username, password: USER.password }),
+    body: new URLSearchParams({ username, password: USER.password }),
   });
   await res.arrayBuffer();
   if (res.status !== 200) throw new Error(`login at ${base}: HTTP ${res.status}`);
@@ -81,10 +82,15 @@ function closeAll(sockets: Iterable<Socket>): void {
 
 serve<ClientCommands>(
   {
-    async login({ base, count, concurrency }) {
+    async login({ base, count, concurrency, from }) {
       const cookies: string[] = [];
+      let next = 0;
       await pool(count, concurrency, async () => {
-        cookies.push(await login(base));
+        if (from === undefined) cookies.push(await login(base));
+        else {
+          const i = next++;
+          cookies[i] = await login(base, userName(from + i));
+        }
       });
       return cookies;
     },
@@ -105,13 +111,14 @@ serve<ClientCommands>(
       }
     },
 
-    async handshakes({ url, cookie, token, transports, namespaces, count, concurrency }) {
+    async handshakes({ url, cookie, cookies, token, transports, namespaces, count, concurrency }) {
       const started = performance.now();
+      let next = 0;
       await pool(count, concurrency, async () => {
         const manager = new Manager(url, {
           reconnection: false,
           transports,
-          extraHeaders: headers(cookie),
+          extraHeaders: headers(cookies ? cookies[next++ % cookies.length] : cookie),
         });
         const sockets = namespaces.map((name) =>
           manager.socket(name, token === undefined ? {} : { auth: { token } }),
@@ -237,6 +244,8 @@ serve<ClientCommands>(
       }
       return { afterResponse, afterRequest };
     },
+
+    ...presenceHandlers(groups, connected),
   },
   { pid: process.pid },
 );

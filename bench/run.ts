@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --readme] [-- --only handshakes,acks,refused,latency,heap]
+// npm run bench [-- --quick] [-- --readme] [-- --only handshakes,acks,refused,latency,presence,heap]
 //                [-- --source]  (measure lib/ through tsx instead of its tsc build)
 //
 // Each server variant runs in its own child process, every client in one more. Server CPU is read
@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import jwt from 'jsonwebtoken';
 import { Child, killChildren } from './ipc.js';
+import { presence, PRESENCE_FULL, PRESENCE_QUICK, type PresencePlan } from './presence.js';
 import { RESULTS_FILE, writeReadme } from './readme.js';
 import {
   judge,
@@ -34,6 +35,7 @@ import {
   USER,
   REVALIDATION_MS,
   PACKAGE,
+  PACKAGE_PRESENCE,
   PACKAGE_REDIS,
   RECIPE,
   RECIPE_REDIS,
@@ -52,6 +54,7 @@ interface Plan {
   heapLevels: number[];
   latency: { warmup: number; samples: number };
   revalidation: { sessions: number; rounds: number };
+  presence: PresencePlan;
 }
 
 const FULL: Plan = {
@@ -62,6 +65,7 @@ const FULL: Plan = {
   heapLevels: [1_000, 10_000],
   latency: { warmup: 20, samples: 300 },
   revalidation: { sessions: 10_000, rounds: 3 },
+  presence: PRESENCE_FULL,
 };
 
 const QUICK: Plan = {
@@ -72,6 +76,7 @@ const QUICK: Plan = {
   heapLevels: [200],
   latency: { warmup: 3, samples: 20 },
   revalidation: { sessions: 200, rounds: 2 },
+  presence: PRESENCE_QUICK,
 };
 
 /** What `--only` selects, in the order they run: CPU figures first, memory last. */
@@ -83,6 +88,7 @@ const FIGURES = [
   'refused',
   'latency',
   'revalidation',
+  'presence',
   'heap',
 ] as const;
 type Figure = (typeof FIGURES)[number];
@@ -90,6 +96,7 @@ type Figure = (typeof FIGURES)[number];
 const ROOT = resolve(__dirname, '..');
 const SERVER_FLAGS = ['--expose-gc', '--no-memory-reducer'];
 const CLIENT_FLAGS = ['--no-memory-reducer', '--max-old-space-size=4096'];
+const CLIENT_FILE = resolve(__dirname, 'clients.ts');
 
 interface ServerHandle {
   variant: Variant;
@@ -684,13 +691,14 @@ async function main(): Promise<void> {
     RECIPE,
     PACKAGE,
     PACKAGE_DIAGNOSTICS,
+    ...(want('presence') ? [PACKAGE_PRESENCE] : []),
     ...(redis ? [RECIPE_REDIS, PACKAGE_REDIS, NODE_A, NODE_B, NODE_REVAL] : []),
   ];
 
   log(`${quick ? 'quick' : 'full'} run: ${variants.length} server children and a client child`);
   const entry = source ? 'socket.io-session-auth' : buildPackage();
   const [{ child: client }, ...handles] = await Promise.all([
-    Child.start<ClientCommands>('client', resolve(__dirname, 'clients.ts'), [], CLIENT_FLAGS),
+    Child.start<ClientCommands>('client', CLIENT_FILE, [], CLIENT_FLAGS),
     ...variants.map((variant) => startServer(variant, runId, entry)),
   ]);
   for (const server of handles) {
@@ -743,6 +751,23 @@ async function main(): Promise<void> {
         note: 'REDIS_URL not set',
       });
     }
+  }
+  if (want('presence')) {
+    await presence({
+      plan: plan.presence,
+      rounds: plan.rounds,
+      redis,
+      client,
+      server: (variant) => bench.server(variant),
+      startServer: (variant) => startServer(variant, runId, entry),
+      startClient: async () =>
+        (await Child.start<ClientCommands>('client', CLIENT_FILE, [], CLIENT_FLAGS)).child,
+      interleave,
+      addRow: (row, samples) => {
+        bench.addRow(row, samples);
+      },
+      log,
+    });
   }
   if (want('heap')) await bench.heap();
 

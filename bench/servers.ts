@@ -18,6 +18,7 @@ import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import { serve } from './ipc.js';
+import { presenceCommands } from './presence-server.js';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import {
   COOKIE_MAX_AGE_MS,
@@ -25,6 +26,9 @@ import {
   JWT_SECRET,
   NSP,
   USER,
+  USER_NAME_PATTERN,
+  userKeyOf,
+  userName,
   type ServerCommands,
   type ServerInfo,
   type Variant,
@@ -55,6 +59,8 @@ const onlyForHandshake =
 interface RedisParts {
   store: Store;
   adapter: ServerOptions['adapter'] | undefined;
+  /** A connection of the app's own, for a variant with shared presence. */
+  presence: PresenceRedisClient | undefined;
 }
 
 // Loaded only for Redis variants, so that the other children carry none of it.
@@ -66,13 +72,16 @@ async function redisParts(variant: Variant, runId: string): Promise<RedisParts> 
   const client = createClient({ url });
   await client.connect();
   const store = new RedisStore({ client, prefix: `bench:${runId}:sess:` });
-  if (variant.adapter !== 'redis') return { store, adapter: undefined };
+  const presence = variant.presence?.redis ? client.duplicate() : undefined;
+  await presence?.connect();
+  const parts = { store, presence: presence as PresenceRedisClient | undefined };
+  if (variant.adapter !== 'redis') return { ...parts, adapter: undefined };
   const { createAdapter } = await import('@socket.io/redis-adapter');
   const pub = client.duplicate();
   const sub = client.duplicate();
   await Promise.all([pub.connect(), sub.connect()]);
   return {
-    store,
+    ...parts,
     adapter: createAdapter(pub, sub, {
       key: `bench:${runId}:socket.io`,
     }) as ServerOptions['adapter'],
@@ -89,6 +98,14 @@ function echo(socket: Socket): void {
 const THE_USER = { id: USER.id, username: USER.username } as Express.User;
 
 type Package = typeof import('socket.io-session-auth');
+type PresenceRedisClient = import('socket.io-session-auth').PresenceRedisClient;
+
+/** Alice, or one of the many users presence counts (`user<N>`, id `u<N>`). */
+function userNamed(username: string): Express.User | false {
+  if (username === USER.username) return THE_USER;
+  const n = USER_NAME_PATTERN.exec(username)?.[1];
+  return n === undefined ? false : ({ id: userKeyOf(Number(n)), username } as Express.User);
+}
 
 async function start(variant: Variant, runId: string, entry: string): Promise<void> {
   if (variant.diagnostics) {
@@ -109,8 +126,8 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
       if (messages < 0) console.log(messages);
     });
   }
-  const { disconnectOnLogout, passportNamespace, refreshUser, requireAuth, sessionNamespace } =
-    createRequire(__filename)(entry) as Package;
+  const pkg = createRequire(__filename)(entry) as Package;
+  const { disconnectOnLogout, passportNamespace, refreshUser, requireAuth, sessionNamespace } = pkg;
   const redis = variant.store === 'redis' ? await redisParts(variant, runId) : undefined;
   const app = express();
   // Store reads, by 100 ms bucket, for the revalidation figures.
@@ -134,15 +151,14 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
   const passport = new Passport();
   passport.use(
     new LocalStrategy((username, password, done) => {
-      const ok = username === USER.username && password === USER.password;
-      done(null, ok ? THE_USER : false);
+      done(null, password === USER.password ? userNamed(username) : false);
     }),
   );
   passport.serializeUser((user, done) => {
     done(null, user.id);
   });
   passport.deserializeUser((id: string, done) => {
-    done(null, id === USER.id ? THE_USER : false);
+    done(null, id === USER.id ? THE_USER : userNamed(userName(Number(id.slice(1)))));
   });
   const passportSession = passport.session() as express.RequestHandler;
   app.use(sessionMiddleware, passportSession);
@@ -231,6 +247,7 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
       break;
   }
   for (const name of namespaces) io.of(name).on('connection', echo);
+  const presence = await presenceCommands(pkg, entry, io, variant.presence, redis?.presence, runId);
 
   // Engine handshake attempts: requests and upgrades that do not name a session yet.
   let attempts = 0;
@@ -283,6 +300,7 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
         if (reset) attempts = 0;
         return seen;
       },
+      ...presence,
       storeReads({ reset }) {
         const result = { reads, peakPer100ms: Math.max(0, ...readBuckets.values()) };
         if (reset) {
