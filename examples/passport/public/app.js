@@ -85,10 +85,12 @@ function connect(name, panel) {
       setStatus(panel, 'not allowed here', 'refused');
       panel.classList.add('refused');
     } else if (code === 'ERR_RATE_LIMITED') {
-      // Over the tab cap (or this address's connects): not retried, a reload tries again.
+      // Over the tab cap (/chat, one per tab), or this address's connects: not retried, a reload
+      // tries again.
       panel.dataset.ended = code;
-      const wait = Math.ceil(err.data.retryAfterMs / 1000);
-      setStatus(panel, `too many tabs open: close one, then reload (in ${wait} s)`, 'refused');
+      const wait = `reload in ${Math.ceil(err.data.retryAfterMs / 1000)} s`;
+      const why = name === '/chat' ? 'too many tabs open: close one, then' : 'too many connects:';
+      setStatus(panel, `${why} ${wait}`, 'refused');
     } else if (socket.active) {
       // A network error, not a refusal: socket.io-client retries by itself, with backoff.
       setStatus(panel, 'connection lost, retrying…', 'warn');
