@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io, Manager, type Socket } from 'socket.io-client';
 import { serve } from './ipc.js';
+import { limitsClientHandlers } from './limits-child.js';
 import { ECHO_EVENT, USER, type ClientCommands } from './variants.js';
 
 interface ConnectError extends Error {
@@ -81,6 +82,7 @@ function closeAll(sockets: Iterable<Socket>): void {
 
 serve<ClientCommands>(
   {
+    ...limitsClientHandlers((group) => groups.get(group)),
     async login({ base, count, concurrency }) {
       const cookies: string[] = [];
       await pool(count, concurrency, async () => {

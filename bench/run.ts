@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import jwt from 'jsonwebtoken';
 import { Child, killChildren } from './ipc.js';
+import { limitsFigure, limitVariants } from './limits.js';
 import { RESULTS_FILE, writeReadme } from './readme.js';
 import {
   judge,
@@ -83,6 +84,7 @@ const FIGURES = [
   'refused',
   'latency',
   'revalidation',
+  'limits',
   'heap',
 ] as const;
 type Figure = (typeof FIGURES)[number];
@@ -685,6 +687,7 @@ async function main(): Promise<void> {
     PACKAGE,
     PACKAGE_DIAGNOSTICS,
     ...(redis ? [RECIPE_REDIS, PACKAGE_REDIS, NODE_A, NODE_B, NODE_REVAL] : []),
+    ...(want('limits') ? limitVariants(redis) : []),
   ];
 
   log(`${quick ? 'quick' : 'full'} run: ${variants.length} server children and a client child`);
@@ -743,6 +746,11 @@ async function main(): Promise<void> {
         note: 'REDIS_URL not set',
       });
     }
+  }
+  if (want('limits')) {
+    const server = (v: Variant) => bench.server(v);
+    const host = { ...plan, quick, client, log, serverCpu, server, clientFlags: CLIENT_FLAGS };
+    await limitsFigure({ ...host, addRow: bench.addRow.bind(bench) }, process.env.REDIS_URL);
   }
   if (want('heap')) await bench.heap();
 

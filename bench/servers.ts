@@ -18,6 +18,7 @@ import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import { serve } from './ipc.js';
+import { limitServer } from './limits-child.js';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import {
   COOKIE_MAX_AGE_MS,
@@ -109,8 +110,8 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
       if (messages < 0) console.log(messages);
     });
   }
-  const { disconnectOnLogout, passportNamespace, refreshUser, requireAuth, sessionNamespace } =
-    createRequire(__filename)(entry) as Package;
+  const pkg = createRequire(__filename)(entry) as Package;
+  const { disconnectOnLogout, passportNamespace, refreshUser, requireAuth, sessionNamespace } = pkg;
   const redis = variant.store === 'redis' ? await redisParts(variant, runId) : undefined;
   const app = express();
   // Store reads, by 100 ms bucket, for the revalidation figures.
@@ -231,6 +232,7 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
       break;
   }
   for (const name of namespaces) io.of(name).on('connection', echo);
+  if (variant.limits) await limitServer(io, variant, pkg.rateLimit);
 
   // Engine handshake attempts: requests and upgrades that do not name a session yet.
   let attempts = 0;

@@ -1,5 +1,6 @@
 // What the bench compares, and what its processes say to each other. Pure data and types: the
 // orchestrator, the server children and the client child all import it.
+import type { LimitsClientCommands } from './limits-child.js';
 
 /** How a server variant guards its namespaces. */
 export type Auth = 'stock' | 'recipe' | 'package';
@@ -18,6 +19,8 @@ export interface Variant {
   revalidateMs?: number;
   /** One subscriber (doing nothing) on every diagnostics channel of the package. */
   diagnostics?: boolean;
+  /** The package with rateLimit's event limits, in memory or in Redis (bench/limits-child.ts). */
+  limits?: 'memory' | 'redis';
 }
 
 export const STOCK: Variant = { id: 'stock', auth: 'stock', store: 'memory', adapter: 'memory' };
@@ -145,7 +148,7 @@ export interface LatencyArgs {
 }
 
 /** Commands the client child answers. */
-export interface ClientCommands {
+export interface ClientCommands extends LimitsClientCommands {
   /** Logs in over HTTP `count` times (one session each) and returns the Cookie headers. */
   login: { args: { base: string; count: number; concurrency: number }; result: string[] };
   /** One connection attempt without reconnection: `connected`, or the connect_error. */
