@@ -260,7 +260,9 @@ function floodRows(
         `${OTHERS.sessions} sessions, ${OTHERS.perSecond} acks/s each; unflooded p99 ` +
         `${median(quiet.map((w) => w.p99)).toFixed(2)} ms; the flood asked ${FLOOD.perSecond} ` +
         `events/s (sent ${rate.toFixed(0)}/s), budget ${MAIN_BUDGET.points}/s per session, ` +
-        `${(refusedShare * 100).toFixed(1)}% refused`,
+        `${(refusedShare * 100).toFixed(1)}% refused; with the flood served (no limit), their ` +
+        `p99 was ${median(servedFlooded.map((w) => w.p99)).toFixed(2)} ms (` +
+        `${median(servedQuiet.map((w) => w.p99)).toFixed(2)} ms unflooded)`,
     },
     { package: flooded.map((w) => w.p99), stock: quiet.map((w) => w.p99) },
   );
