@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io, Manager, type Socket } from 'socket.io-client';
 import { serve } from './ipc.js';
+import { limitsClientHandlers } from './limits-child.js';
 import { presenceHandlers } from './presence-clients.js';
 import { ECHO_EVENT, USER, userName, type ClientCommands } from './variants.js';
 
@@ -82,6 +83,7 @@ function closeAll(sockets: Iterable<Socket>): void {
 
 serve<ClientCommands>(
   {
+    ...limitsClientHandlers((group) => groups.get(group)),
     async login({ base, count, concurrency, from }) {
       const cookies: string[] = [];
       let next = 0;

@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import jwt from 'jsonwebtoken';
 import { Child, killChildren } from './ipc.js';
 import { presence, PRESENCE_FULL, PRESENCE_QUICK, type PresencePlan } from './presence.js';
+import { limitsFigure, limitVariants } from './limits.js';
 import { RESULTS_FILE, writeReadme } from './readme.js';
 import {
   judge,
@@ -89,6 +90,7 @@ const FIGURES = [
   'latency',
   'revalidation',
   'presence',
+  'limits',
   'heap',
 ] as const;
 type Figure = (typeof FIGURES)[number];
@@ -693,6 +695,7 @@ async function main(): Promise<void> {
     PACKAGE_DIAGNOSTICS,
     ...(want('presence') ? [PACKAGE_PRESENCE] : []),
     ...(redis ? [RECIPE_REDIS, PACKAGE_REDIS, NODE_A, NODE_B, NODE_REVAL] : []),
+    ...(want('limits') ? limitVariants(redis) : []),
   ];
 
   log(`${quick ? 'quick' : 'full'} run: ${variants.length} server children and a client child`);
@@ -768,6 +771,11 @@ async function main(): Promise<void> {
       },
       log,
     });
+  }
+  if (want('limits')) {
+    const server = (v: Variant) => bench.server(v);
+    const host = { ...plan, quick, client, log, serverCpu, server, clientFlags: CLIENT_FLAGS };
+    await limitsFigure({ ...host, addRow: bench.addRow.bind(bench) }, process.env.REDIS_URL);
   }
   if (want('heap')) await bench.heap();
 

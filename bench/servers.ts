@@ -19,6 +19,7 @@ import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import { serve } from './ipc.js';
 import { presenceCommands } from './presence-server.js';
+import { limitServer } from './limits-child.js';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import {
   COOKIE_MAX_AGE_MS,
@@ -248,6 +249,7 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
   }
   for (const name of namespaces) io.of(name).on('connection', echo);
   const presence = await presenceCommands(pkg, entry, io, variant.presence, redis?.presence, runId);
+  if (variant.limits) await limitServer(io, variant, pkg.rateLimit);
 
   // Engine handshake attempts: requests and upgrades that do not name a session yet.
   let attempts = 0;

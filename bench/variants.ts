@@ -1,5 +1,6 @@
 // What the bench compares, and what its processes say to each other. Pure data and types: the
 // orchestrator, the server children and the client child all import it.
+import type { LimitsClientCommands } from './limits-child.js';
 
 /** How a server variant guards its namespaces. */
 export type Auth = 'stock' | 'recipe' | 'package';
@@ -20,6 +21,8 @@ export interface Variant {
   diagnostics?: boolean;
   /** `presence(io.of(NSP.main), …)` on the package (bench/presence-server.ts). */
   presence?: PresenceSetup;
+  /** The package with rateLimit's event limits, in memory or in Redis (bench/limits-child.ts). */
+  limits?: 'memory' | 'redis';
 }
 
 /** How a variant runs presence: one node, or shared over Redis (`REDIS_URL`). */
@@ -201,7 +204,7 @@ export interface LatencyArgs {
 }
 
 /** Commands the client child answers. */
-export interface ClientCommands {
+export interface ClientCommands extends LimitsClientCommands {
   /**
    * Logs in over HTTP `count` times (one session each) and returns the Cookie headers: as alice,
    * or with `from`, as distinct users `userName(from + i)`, cookie i for user from + i.

@@ -45,6 +45,16 @@ export type Verdict = ({ ok: true } | { ok: false; retryAfterMs: number }) & {
 
 const TIMED_OUT = Symbol('timed out');
 
+/** How a budget is used, beyond its points and window. */
+export interface LimiterUse {
+  /**
+   * With Redis: once a key is refused, refuse it from this node's memory until its window ends,
+   * with no Redis round trip (rate-limiter-flexible's in-memory block). For event budgets, which
+   * only consume; never for a budget given points back (`reward`), which the block would not see.
+   */
+  blockInMemory?: boolean;
+}
+
 export class Limiter {
   private main: RateLimiterMemory | RateLimiterRedis;
   /** With Redis and `onStoreError: 'memory'`: this node's own count while Redis is away. */
@@ -56,6 +66,7 @@ export class Limiter {
     readonly name: string,
     readonly budget: Budget,
     private readonly store: LimiterStore,
+    use: LimiterUse = {},
   ) {
     const options = {
       points: budget.points,
@@ -72,6 +83,9 @@ export class Limiter {
         ...options,
         storeClient: store.redis,
         useRedisPackage: true,
+        // Blocked at the first point over the budget, for what is left of the window (no
+        // `inMemoryBlockDuration`: the window's own end, as Redis reports it).
+        ...(use.blockInMemory === true && { inMemoryBlockOnConsumed: budget.points + 1 }),
       });
       this.fallback = store.onStoreError === 'memory' ? new RateLimiterMemory(options) : undefined;
     }
@@ -114,6 +128,8 @@ export class Limiter {
       this.main = new RateLimiterMemory(this.options);
       return;
     }
+    // This node's in-memory blocks go with the counts (other nodes keep theirs to the window's end).
+    if (this.main instanceof RateLimiterRedis) this.main.deleteInMemoryBlockedAll();
     const client = redis as { sendCommand(args: string[]): Promise<unknown> };
     // Glob characters in a budget's name (an event's) match only themselves.
     const pattern = `${this.options.keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}:*`;

@@ -8,7 +8,13 @@ import { serverState } from '../core/state.js';
 import { publish, type RateLimitedMessage } from '../diagnostics/diagnostics.js';
 import { checkConnectionLimits, limitConnections, type ConnectionLimits } from './connections.js';
 import { checkEventLimits, limitEvents, type EventLimits } from './events.js';
-import { Limiter, type Budget, type LimiterStore, type OnStoreError } from './limiter.js';
+import {
+  Limiter,
+  type Budget,
+  type LimiterStore,
+  type LimiterUse,
+  type OnStoreError,
+} from './limiter.js';
 
 export type { Budget, OnStoreError };
 
@@ -52,7 +58,7 @@ export interface LimitContext {
   /** Where budgets live (the connection counts keep theirs there too: counts.ts). */
   store: LimiterStore;
   /** A budget, named (its keys' part: `connections`, `ip`, `default`, an event's name). */
-  limiter(name: string, budget: Budget): Limiter;
+  limiter(name: string, budget: Budget, use?: LimiterUse): Limiter;
   /** Publishes on the `rate-limited` channel (built only when someone listens). */
   report(message: () => RateLimitedMessage): void;
 }
@@ -88,8 +94,8 @@ export function rateLimit<T extends Server | Namespace>(target: T, options: Rate
     io,
     nsp,
     store,
-    limiter: (name, budget) => {
-      const limiter = new Limiter(name, budget, store);
+    limiter: (name, budget, use) => {
+      const limiter = new Limiter(name, budget, store, use);
       // The test kit's resetLimits finds every budget of the server here.
       serverState(io).limiters.add(limiter);
       return limiter;

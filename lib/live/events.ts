@@ -40,7 +40,12 @@ export function ackError(refused: {
  * argument is a function), the ack is called with one argument, `{ error: { message, code,
  * status } }`.
  */
-export function refuseEvent(socket: Socket, event: Event, refused: SessionAuthError): void {
+export function refuseEvent(
+  socket: Socket,
+  event: Event,
+  // Its message and data only: a refusal made per event (a rate limit's) need not be an Error.
+  refused: Pick<SessionAuthError, 'message' | 'data'>,
+): void {
   const { code, status } = refused.data;
   publish('eventRefused', () => ({
     namespace: socket.nsp.name,
