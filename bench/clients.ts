@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { io, Manager, type Socket } from 'socket.io-client';
 import { serve } from './ipc.js';
 import { limitsClientHandlers } from './limits-child.js';
-import { ECHO_EVENT, USER, type ClientCommands } from './variants.js';
+import { presenceHandlers } from './presence-clients.js';
+import { ECHO_EVENT, USER, userName, type ClientCommands } from './variants.js';
 
 interface ConnectError extends Error {
   data?: { code?: string };
@@ -59,11 +60,11 @@ async function pool(count: number, concurrency: number, task: () => Promise<void
 const headers = (cookie: string | undefined): Record<string, string> | undefined =>
   cookie === undefined ? undefined : { cookie };
 
-async function login(base: string): Promise<string> {
+async function login(base: string, username: string = USER.username): Promise<string> {
   const res = await fetch(`${base}/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username: USER.username, password: USER.password }),
+    body: new URLSearchParams({ username, password: USER.password }),
   });
   await res.arrayBuffer();
   if (res.status !== 200) throw new Error(`login at ${base}: HTTP ${res.status}`);
@@ -83,10 +84,15 @@ function closeAll(sockets: Iterable<Socket>): void {
 serve<ClientCommands>(
   {
     ...limitsClientHandlers((group) => groups.get(group)),
-    async login({ base, count, concurrency }) {
+    async login({ base, count, concurrency, from }) {
       const cookies: string[] = [];
+      let next = 0;
       await pool(count, concurrency, async () => {
-        cookies.push(await login(base));
+        if (from === undefined) cookies.push(await login(base));
+        else {
+          const i = next++;
+          cookies[i] = await login(base, userName(from + i));
+        }
       });
       return cookies;
     },
@@ -107,13 +113,14 @@ serve<ClientCommands>(
       }
     },
 
-    async handshakes({ url, cookie, token, transports, namespaces, count, concurrency }) {
+    async handshakes({ url, cookie, cookies, token, transports, namespaces, count, concurrency }) {
       const started = performance.now();
+      let next = 0;
       await pool(count, concurrency, async () => {
         const manager = new Manager(url, {
           reconnection: false,
           transports,
-          extraHeaders: headers(cookie),
+          extraHeaders: headers(cookies ? cookies[next++ % cookies.length] : cookie),
         });
         const sockets = namespaces.map((name) =>
           manager.socket(name, token === undefined ? {} : { auth: { token } }),
@@ -239,6 +246,8 @@ serve<ClientCommands>(
       }
       return { afterResponse, afterRequest };
     },
+
+    ...presenceHandlers(groups, connected),
   },
   { pid: process.pid },
 );

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --readme] [-- --only handshakes,acks,refused,latency,heap]
+// npm run bench [-- --quick] [-- --readme] [-- --only handshakes,acks,refused,latency,presence,limits,heap]
 //                [-- --source]  (measure lib/ through tsx instead of its tsc build)
 //
 // Each server variant runs in its own child process, every client in one more. Server CPU is read
@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import jwt from 'jsonwebtoken';
 import { Child, killChildren } from './ipc.js';
 import { limitsFigure, limitVariants } from './limits.js';
+import { presence, PRESENCE_FULL, PRESENCE_QUICK, type PresencePlan } from './presence.js';
 import { RESULTS_FILE, writeReadme } from './readme.js';
 import {
   judge,
@@ -35,6 +36,7 @@ import {
   USER,
   REVALIDATION_MS,
   PACKAGE,
+  PACKAGE_PRESENCE,
   PACKAGE_REDIS,
   RECIPE,
   RECIPE_REDIS,
@@ -53,6 +55,7 @@ interface Plan {
   heapLevels: number[];
   latency: { warmup: number; samples: number };
   revalidation: { sessions: number; rounds: number };
+  presence: PresencePlan;
 }
 
 const FULL: Plan = {
@@ -63,6 +66,7 @@ const FULL: Plan = {
   heapLevels: [1_000, 10_000],
   latency: { warmup: 20, samples: 300 },
   revalidation: { sessions: 10_000, rounds: 3 },
+  presence: PRESENCE_FULL,
 };
 
 const QUICK: Plan = {
@@ -73,6 +77,7 @@ const QUICK: Plan = {
   heapLevels: [200],
   latency: { warmup: 3, samples: 20 },
   revalidation: { sessions: 200, rounds: 2 },
+  presence: PRESENCE_QUICK,
 };
 
 /** What `--only` selects, in the order they run: CPU figures first, memory last. */
@@ -84,6 +89,7 @@ const FIGURES = [
   'refused',
   'latency',
   'revalidation',
+  'presence',
   'limits',
   'heap',
 ] as const;
@@ -92,6 +98,7 @@ type Figure = (typeof FIGURES)[number];
 const ROOT = resolve(__dirname, '..');
 const SERVER_FLAGS = ['--expose-gc', '--no-memory-reducer'];
 const CLIENT_FLAGS = ['--no-memory-reducer', '--max-old-space-size=4096'];
+const CLIENT_FILE = resolve(__dirname, 'clients.ts');
 
 interface ServerHandle {
   variant: Variant;
@@ -686,6 +693,7 @@ async function main(): Promise<void> {
     RECIPE,
     PACKAGE,
     PACKAGE_DIAGNOSTICS,
+    ...(want('presence') ? [PACKAGE_PRESENCE] : []),
     ...(redis ? [RECIPE_REDIS, PACKAGE_REDIS, NODE_A, NODE_B, NODE_REVAL] : []),
     ...(want('limits') ? limitVariants(redis) : []),
   ];
@@ -693,7 +701,7 @@ async function main(): Promise<void> {
   log(`${quick ? 'quick' : 'full'} run: ${variants.length} server children and a client child`);
   const entry = source ? 'socket.io-session-auth' : buildPackage();
   const [{ child: client }, ...handles] = await Promise.all([
-    Child.start<ClientCommands>('client', resolve(__dirname, 'clients.ts'), [], CLIENT_FLAGS),
+    Child.start<ClientCommands>('client', CLIENT_FILE, [], CLIENT_FLAGS),
     ...variants.map((variant) => startServer(variant, runId, entry)),
   ]);
   for (const server of handles) {
@@ -746,6 +754,23 @@ async function main(): Promise<void> {
         note: 'REDIS_URL not set',
       });
     }
+  }
+  if (want('presence')) {
+    await presence({
+      plan: plan.presence,
+      rounds: plan.rounds,
+      redis,
+      client,
+      server: (variant) => bench.server(variant),
+      startServer: (variant) => startServer(variant, runId, entry),
+      startClient: async () =>
+        (await Child.start<ClientCommands>('client', CLIENT_FILE, [], CLIENT_FLAGS)).child,
+      interleave,
+      addRow: (row, samples) => {
+        bench.addRow(row, samples);
+      },
+      log,
+    });
   }
   if (want('limits')) {
     const server = (v: Variant) => bench.server(v);

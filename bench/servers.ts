@@ -19,6 +19,7 @@ import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import { serve } from './ipc.js';
 import { limitServer } from './limits-child.js';
+import { presenceCommands } from './presence-server.js';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import {
   COOKIE_MAX_AGE_MS,
@@ -26,6 +27,9 @@ import {
   JWT_SECRET,
   NSP,
   USER,
+  USER_NAME_PATTERN,
+  userKeyOf,
+  userName,
   type ServerCommands,
   type ServerInfo,
   type Variant,
@@ -56,6 +60,8 @@ const onlyForHandshake =
 interface RedisParts {
   store: Store;
   adapter: ServerOptions['adapter'] | undefined;
+  /** A connection of the app's own, for a variant with shared presence. */
+  presence: PresenceRedisClient | undefined;
 }
 
 // Loaded only for Redis variants, so that the other children carry none of it.
@@ -67,13 +73,16 @@ async function redisParts(variant: Variant, runId: string): Promise<RedisParts> 
   const client = createClient({ url });
   await client.connect();
   const store = new RedisStore({ client, prefix: `bench:${runId}:sess:` });
-  if (variant.adapter !== 'redis') return { store, adapter: undefined };
+  const presence = variant.presence?.redis ? client.duplicate() : undefined;
+  await presence?.connect();
+  const parts = { store, presence: presence as PresenceRedisClient | undefined };
+  if (variant.adapter !== 'redis') return { ...parts, adapter: undefined };
   const { createAdapter } = await import('@socket.io/redis-adapter');
   const pub = client.duplicate();
   const sub = client.duplicate();
   await Promise.all([pub.connect(), sub.connect()]);
   return {
-    store,
+    ...parts,
     adapter: createAdapter(pub, sub, {
       key: `bench:${runId}:socket.io`,
     }) as ServerOptions['adapter'],
@@ -90,6 +99,14 @@ function echo(socket: Socket): void {
 const THE_USER = { id: USER.id, username: USER.username } as Express.User;
 
 type Package = typeof import('socket.io-session-auth');
+type PresenceRedisClient = import('socket.io-session-auth').PresenceRedisClient;
+
+/** Alice, or one of the many users presence counts (`user<N>`, id `u<N>`). */
+function userNamed(username: string): Express.User | false {
+  if (username === USER.username) return THE_USER;
+  const n = USER_NAME_PATTERN.exec(username)?.[1];
+  return n === undefined ? false : ({ id: userKeyOf(Number(n)), username } as Express.User);
+}
 
 async function start(variant: Variant, runId: string, entry: string): Promise<void> {
   if (variant.diagnostics) {
@@ -135,15 +152,14 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
   const passport = new Passport();
   passport.use(
     new LocalStrategy((username, password, done) => {
-      const ok = username === USER.username && password === USER.password;
-      done(null, ok ? THE_USER : false);
+      done(null, password === USER.password ? userNamed(username) : false);
     }),
   );
   passport.serializeUser((user, done) => {
     done(null, user.id);
   });
   passport.deserializeUser((id: string, done) => {
-    done(null, id === USER.id ? THE_USER : false);
+    done(null, id === USER.id ? THE_USER : userNamed(userName(Number(id.slice(1)))));
   });
   const passportSession = passport.session() as express.RequestHandler;
   app.use(sessionMiddleware, passportSession);
@@ -233,6 +249,7 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
   }
   for (const name of namespaces) io.of(name).on('connection', echo);
   if (variant.limits) await limitServer(io, variant, pkg.rateLimit);
+  const presence = await presenceCommands(pkg, entry, io, variant.presence, redis?.presence, runId);
 
   // Engine handshake attempts: requests and upgrades that do not name a session yet.
   let attempts = 0;
@@ -285,6 +302,7 @@ async function start(variant: Variant, runId: string, entry: string): Promise<vo
         if (reset) attempts = 0;
         return seen;
       },
+      ...presence,
       storeReads({ reset }) {
         const result = { reads, peakPer100ms: Math.max(0, ...readBuckets.values()) };
         if (reset) {

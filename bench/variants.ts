@@ -21,6 +21,14 @@ export interface Variant {
   diagnostics?: boolean;
   /** The package with rateLimit's event limits, in memory or in Redis (bench/limits-child.ts). */
   limits?: 'memory' | 'redis';
+  /** `presence(io.of(NSP.main), …)` on the package (bench/presence-server.ts). */
+  presence?: PresenceSetup;
+}
+
+/** How a variant runs presence: one node, or shared over Redis (`REDIS_URL`). */
+export interface PresenceSetup {
+  graceMs: number;
+  redis?: { heartbeatMs: number; expiryMs: number };
 }
 
 export const STOCK: Variant = { id: 'stock', auth: 'stock', store: 'memory', adapter: 'memory' };
@@ -39,6 +47,12 @@ export const PACKAGE_DIAGNOSTICS: Variant = {
 };
 export const RECIPE_REDIS: Variant = { ...RECIPE, id: 'recipe-redis', store: 'redis' };
 export const PACKAGE_REDIS: Variant = { ...PACKAGE, id: 'package-redis', store: 'redis' };
+/** The package with presence on its main namespace, one node: the leave at once (graceMs 0). */
+export const PACKAGE_PRESENCE: Variant = {
+  ...PACKAGE,
+  id: 'package-presence',
+  presence: { graceMs: 0 },
+};
 /** Two nodes of one cluster: a shared Redis store and the Redis adapter. */
 export const NODE_A: Variant = { ...PACKAGE, id: 'node-a', store: 'redis', adapter: 'redis' };
 export const NODE_B: Variant = { ...NODE_A, id: 'node-b' };
@@ -71,6 +85,13 @@ export const ECHO_EVENT = 'echo';
 
 /** The one user every client logs in as. */
 export const USER = { id: '1', username: 'alice', password: 'alice-pw' } as const;
+
+/** Many distinct users, for presence: `user<N>` (id `u<N>`), with alice's password. */
+export const userName = (n: number): string => `user${n}`;
+export const USER_NAME_PATTERN = /^user(\d+)$/;
+export const userKeyOf = (n: number): string => `u${n}`;
+/** The first of the users seeded into the shared state (bench/presence-server.ts). */
+export const SEEDED_FROM = 1_000_000;
 
 /** The session cookie's maxAge: it arms the package's expiry timer on every socket. */
 export const COOKIE_MAX_AGE_MS = 60 * 60 * 1000;
@@ -108,11 +129,46 @@ export interface ServerCommands {
   attempts: { args: { reset: boolean }; result: number };
   /** Session store reads since the last reset: how many, and the most in any 100 ms. */
   storeReads: { args: { reset: boolean }; result: { reads: number; peakPer100ms: number } };
+  /** Variants with presence only (bench/presence-server.ts). */
+  presenceWait: { args: PresenceWaitArgs; result: number[] };
+  presenceCosts: { args: PresenceCostArgs; result: PresenceCosts };
+  presenceSeed: { args: { users: number }; result: number };
+  /** Closes the seeded scope (`seeded`), or every presence of the node. */
+  presenceClose: { args: { seeded: boolean }; result: null };
+}
+
+/**
+ * Waits until this node has heard the join (or leave) of each user, or (two nodes) has seen a
+ * socket of theirs connect (or disconnect) on its main namespace; their times, epoch ms.
+ */
+export interface PresenceWaitArgs {
+  type: 'join' | 'leave' | 'connection' | 'disconnect';
+  userKeys: string[];
+  timeoutMs: number;
+}
+
+/** `calls` calls of each accessor; the shared ones on the seeded scope when `seeded`. */
+export interface PresenceCostArgs {
+  calls: number;
+  sharedCalls: number;
+  userKeys: string[];
+  seeded: boolean;
+}
+
+/** Per call: CPU µs of this process, wall µs, and Redis commands sent. */
+export interface PresenceCosts {
+  users: { local: number; shared: number };
+  count: number;
+  isOnline: number;
+  countShared: { cpu: number; wall: number; commands: number };
+  isOnlineShared: { cpu: number; wall: number; commands: number };
 }
 
 export interface HandshakeArgs {
   url: string;
   cookie: string | undefined;
+  /** Instead of `cookie`: handshake i sends cookies[i % length] (distinct users). */
+  cookies?: string[];
   /** A bearer token for the handshake's auth (passportNamespace), instead of a cookie. */
   token?: string;
   transports: ('polling' | 'websocket')[];
@@ -149,8 +205,14 @@ export interface LatencyArgs {
 
 /** Commands the client child answers. */
 export interface ClientCommands extends LimitsClientCommands {
-  /** Logs in over HTTP `count` times (one session each) and returns the Cookie headers. */
-  login: { args: { base: string; count: number; concurrency: number }; result: string[] };
+  /**
+   * Logs in over HTTP `count` times (one session each) and returns the Cookie headers: as alice,
+   * or with `from`, as distinct users `userName(from + i)`, cookie i for user from + i.
+   */
+  login: {
+    args: { base: string; count: number; concurrency: number; from?: number };
+    result: string[];
+  };
   /** One connection attempt without reconnection: `connected`, or the connect_error. */
   probe: { args: { url: string; cookie: string | undefined }; result: string };
   /** Opens and closes `count` connections, `concurrency` at a time. */
@@ -165,4 +227,18 @@ export interface ClientCommands extends LimitsClientCommands {
   close: { args: { group: number }; result: null };
   /** Per logout, ms from the response (negative: the disconnect came first) and the request. */
   latency: { args: LatencyArgs; result: { afterResponse: number[]; afterRequest: number[] } };
+  /** Closes a random socket of the group and opens one with its cookie, `perSecond` times a second. */
+  churnStart: {
+    args: { group: number; url: string; nsp: string; perSecond: number };
+    result: null;
+  };
+  /** Connects and refusals of the churn, its sockets still not answered after 30 s, its time. */
+  churnStop: {
+    args: { group: number };
+    result: { connects: number; failures: number; unanswered: number; ms: number };
+  };
+  /** Opens one socket and returns its handle and when it connected (epoch ms, sub-ms). */
+  sampleConnect: { args: { url: string; cookie: string }; result: { id: number; at: number } };
+  /** Closes it and returns when `disconnect()` was called. */
+  sampleDisconnect: { args: { id: number }; result: number };
 }

@@ -19,13 +19,14 @@ import {
   sessionNamespace,
 } from 'socket.io-session-auth';
 import { documentsOf, mayOpen } from './documents.js';
+import { limitUsers, type LimitOptions } from './limits.js';
 import { loginPage } from './login-page.js';
 import { createMetrics } from './metrics.js';
 import { useTokens } from './tokens.js';
 import { authenticate, findUserById, setAccess, type Access } from './users.js';
 
-/** Options for {@link createApp}. */
-export interface CreateAppOptions {
+/** Options for {@link createApp}, the limits' among them (`limits.ts`). */
+export interface CreateAppOptions extends LimitOptions {
   /** Signs the session cookie. Keep it secret, and the same across restarts and servers. */
   sessionSecret: string;
   /**
@@ -51,8 +52,9 @@ export interface CreateAppOptions {
   adapter?: ServerOptions['adapter'];
   /**
    * The app's node-redis client, with several copies of the app: who is online is then shared by
-   * them (presence's `redis` option), so every copy lists every copy's users.
-   * @default none: each copy lists its own users
+   * them (presence's `redis` option), so every copy lists every copy's users, and so are the
+   * limits' budgets and counts (rateLimit's `redis` option).
+   * @default none: each copy lists its own users and keeps its own limits
    */
   redis?: PresenceOptions['redis'];
   /**
@@ -293,6 +295,10 @@ export function createApp(options: CreateAppOptions): ExampleApp {
       },
     },
   );
+
+  // Limits: `say` per user, tabs per user, connects per address (limits.ts). With `redis`, one
+  // budget for all copies.
+  limitUsers(io, chat, options);
 
   // Who is online: presence() counts each user once, however many tabs, and keeps it true through
   // logouts, kicks and expiries; its feed sends each page the list, then the changes. With

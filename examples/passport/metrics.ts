@@ -8,6 +8,7 @@ import {
   type EventRefusedMessage,
   type HandshakeMessage,
   type PresenceMessage,
+  type RateLimitedMessage,
   type SessionEndedMessage,
   type StoreErrorMessage,
 } from 'socket.io-session-auth';
@@ -64,6 +65,14 @@ export function createMetrics(namespaceLabel: (name: string) => string): Metrics
     labelNames: ['kind', 'target', 'acknowledged'] as const,
     registers,
   });
+  const rateLimited = new Counter({
+    name: 'socketio_session_auth_rate_limited_total',
+    help:
+      'Handshakes and events over a rateLimit limit, by limit (connections, ip, or the budget of ' +
+      'an event), what it counts by, and outcome (refused, dropped, ended, store-error).',
+    labelNames: ['namespace', 'limit', 'by', 'outcome'] as const,
+    registers,
+  });
 
   const online = new Gauge({
     name: 'socketio_session_auth_online_users',
@@ -118,6 +127,13 @@ export function createMetrics(namespaceLabel: (name: string) => string): Metrics
       (message) => {
         const m = message as BroadcastMessage;
         broadcasts.inc({ kind: m.kind, target: m.target, acknowledged: String(m.acknowledged) });
+      },
+    ],
+    [
+      DIAGNOSTICS_CHANNELS.rateLimited,
+      (message) => {
+        const { namespace, limit, by, outcome } = message as RateLimitedMessage;
+        rateLimited.inc({ namespace: namespaceLabel(namespace), limit, by, outcome });
       },
     ],
     [

@@ -46,7 +46,10 @@ export type NoUserReason =
   | 'user-not-found'
   | 'origin-not-allowed'
   | 'no-token'
-  | 'bad-token';
+  | 'bad-token'
+  | 'user-socket-limit'
+  | 'session-socket-limit'
+  | 'address-attempt-limit';
 
 /** What each reason means, in the debug log and `err.data.reason` (with `explain`). */
 export const REASONS: Record<NoUserReason, string> = {
@@ -69,6 +72,12 @@ export const REASONS: Record<NoUserReason, string> = {
   'origin-not-allowed': 'the Origin of the handshake is not allowed',
   'no-token': 'no session user, and the handshake sent no token (auth.token)',
   'bad-token': 'the token was refused by every strategy (malformed, expired, or too long)',
+  'user-socket-limit':
+    "rateLimit: the user already has connections.perUser sockets in the limit's scope",
+  'session-socket-limit':
+    "rateLimit: the session already has connections.perSession sockets in the limit's scope",
+  'address-attempt-limit':
+    'rateLimit: this address has made connections.perIp.points handshake attempts in the window',
 };
 
 /** Messages of the `handshake` channel. */

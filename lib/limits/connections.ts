@@ -123,7 +123,9 @@ function ipLimit(
         if (verdict.ok) next();
         else {
           report('refused', verdict.retryAfterMs);
-          next(rateLimited(verdict.retryAfterMs));
+          // The namespace's `explain` is not known before the read: the reason is in the debug
+          // log and the handshake's diagnostics message, not in err.data.
+          next(rateLimited(verdict.retryAfterMs, socket, 'address-attempt-limit'));
         }
       },
       (error: unknown) => {

@@ -2,7 +2,11 @@
 // sockets of its user (or session) in the limit's namespaces. On one node the count is exact,
 // from the server's own indexes (core/state.ts byUser, bySession: sockets connected or in their
 // handshake, oldest first); with `redis`, from the count every node keeps there (shared-count.ts).
+import type { Socket } from 'socket.io';
 import { ERR_MIDDLEWARE_ERROR, ERR_RATE_LIMITED, refusal } from '../core/errors.js';
+import { keepWhy } from '../core/state-fields.js';
+import { debug } from '../diagnostics/debug.js';
+import { REASONS, type NoUserReason } from '../diagnostics/diagnostics.js';
 import { serverState, type HandshakeLimit, type SocketState } from '../core/state.js';
 import { endSocket } from '../live/revocation.js';
 import type { ConnectionLimits } from './connections.js';
@@ -35,10 +39,22 @@ export function checkCounts(helper: string, limits: ConnectionLimits): void {
   }
 }
 
-/** A refusal for a limit, with when to try again. */
-export function rateLimited(retryAfterMs: number): Error {
+/**
+ * A refusal for a limit, with when to try again. Why is kept for the handshake's diagnostics
+ * message (the test kit's refusal messages) and the debug log, and with the namespace's
+ * `explain`, in `err.data.reason`: the reasons a refused developer already reads.
+ */
+export function rateLimited(
+  retryAfterMs: number,
+  socket: Socket,
+  reason: NoUserReason,
+  explain = false,
+): Error {
   const refused = refusal(ERR_RATE_LIMITED, 429);
   refused.data.retryAfterMs = retryAfterMs;
+  keepWhy(socket, { reason, explain });
+  if (explain) refused.data.reason = reason;
+  debug('nsp %s socket %s refused: %s', socket.nsp.name, socket.id, REASONS[reason]);
   return refused;
 }
 
@@ -129,7 +145,8 @@ class Counts {
         if (refusedBy === undefined) next();
         else {
           this.report(state, refusedBy, 'refused');
-          next(rateLimited(this.retryAfterMs));
+          const reason = refusedBy === 'user' ? 'user-socket-limit' : 'session-socket-limit';
+          next(rateLimited(this.retryAfterMs, state.socket, reason, state.options.explain));
         }
       },
       (error: unknown) => {

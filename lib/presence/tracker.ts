@@ -24,8 +24,8 @@ export interface PresenceEntry<Data = unknown> {
 /** A user online, and what the tracker keeps for them. */
 interface Online {
   readonly userKey: string;
-  /** The feed's opaque ID, made once. */
-  readonly id: string;
+  /** The feed's opaque ID, made once, when a feed first needs it (an HMAC: not per join). */
+  id: string | undefined;
   readonly since: number;
   readonly sockets: Set<SocketState>;
   /** The user's summary, as last seen on one of their sockets. */
@@ -76,7 +76,7 @@ export class PresenceTracker implements PresenceWatcher {
     // The state first, with the socket's own user in it; then the diff that announces the user.
     this.feed?.welcome(socket);
     if (joined && !this.shared) {
-      this.feed?.joined(joined.id, () => feedEntry(joined));
+      this.feed?.joined(this.idOf(joined), () => this.feedEntry(joined));
       this.emit('join', entryOf(joined));
     }
   }
@@ -114,10 +114,16 @@ export class PresenceTracker implements PresenceWatcher {
       this.share(online);
       return undefined;
     }
-    const id = this.feedId(userKey);
     const since = this.clock().now();
     const sockets = new Set([state]);
-    const user: Online = { userKey, id, since, sockets, user: undefined, grace: undefined };
+    const user: Online = {
+      userKey,
+      id: undefined,
+      since,
+      sockets,
+      user: undefined,
+      grace: undefined,
+    };
     user.user = userOf(user);
     this.users.set(userKey, user);
     this.share(user);
@@ -127,6 +133,14 @@ export class PresenceTracker implements PresenceWatcher {
   /** This node's connections of the user, in the shared state: its join if it is the first. */
   private share(online: Online): void {
     this.shared?.joined(online.userKey, online.sockets.size, userOf(online), online.since);
+  }
+
+  private idOf(online: Online): string {
+    return (online.id ??= this.feedId(online.userKey));
+  }
+
+  private feedEntry(online: Online): PresenceFeedEntry {
+    return { id: this.idOf(online), user: userOf(online), since: online.since };
   }
 
   /** The feed's opaque ID of a user. */
@@ -158,7 +172,7 @@ export class PresenceTracker implements PresenceWatcher {
       this.shared.left(online.userKey);
       return;
     }
-    this.feed?.left(feedEntry(online));
+    this.feed?.left(this.feedEntry(online));
     this.emit('leave', entryOf(online));
   }
 
@@ -189,7 +203,7 @@ export class PresenceTracker implements PresenceWatcher {
 
   feedEntries(): PresenceFeedEntry[] | Promise<PresenceFeedEntry[]> {
     if (this.shared) return this.sharedFeedEntries(this.shared);
-    return [...this.users.values()].map(feedEntry);
+    return [...this.users.values()].map((online) => this.feedEntry(online));
   }
 
   /** Every node's users, once this node has the scope's secret (`ready`). */
@@ -200,7 +214,7 @@ export class PresenceTracker implements PresenceWatcher {
       return entries.map(({ userKey, user, since }) => ({ id: this.feedId(userKey), user, since }));
     } catch {
       // Redis failed (shared.ts warns): what this node knows, rather than no state at all.
-      return [...this.users.values()].map(feedEntry);
+      return [...this.users.values()].map((online) => this.feedEntry(online));
     }
   }
 
@@ -224,8 +238,4 @@ function userOf(online: Online): unknown {
 function entryOf(online: Online): PresenceEntry {
   const { userKey, since, sockets } = online;
   return { userKey, user: userOf(online), connections: sockets.size, since };
-}
-
-function feedEntry(online: Online): PresenceFeedEntry {
-  return { id: online.id, user: userOf(online), since: online.since };
 }

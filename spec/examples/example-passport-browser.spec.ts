@@ -375,6 +375,27 @@ function browserSteps(): void {
     await shows(room(carol, 'acme').locator('.status'), /^connected$/);
     await shows(carol.locator('#me'), /tenants: acme$/);
   });
+  test('6c. chatting too fast: the page says "slow down" with the wait, and holds the message', async () => {
+    await kit?.resetLimits(); // the demo's budget, 5 messages per 10 s per user, from full
+    const chat = carol.locator('#chat');
+    const input = chat.locator('.say input[name=text]');
+    for (let i = 1; i <= 5; i++) {
+      await input.fill(`quick ${i}`);
+      await input.press('Enter');
+      await chat.locator('.messages li', { hasText: `quick ${i}` }).waitFor();
+    }
+    assert.equal(await chat.locator('.slow-down').isVisible(), false, 'five went through');
+    await input.fill('one too many');
+    await input.press('Enter');
+    const note = await shows(chat.locator('.slow-down'), /^Slow down: you can send again in/);
+    const seconds = Number(/in (\d+) s\.$/.exec(note)?.[1]);
+    assert.ok(seconds >= 1 && seconds <= 10, note);
+    // Nothing is sent meanwhile: the form is off, with the message kept in it.
+    assert.equal(await input.isDisabled(), true);
+    assert.equal(await chat.locator('.say button').isDisabled(), true);
+    assert.equal(await input.inputValue(), 'one too many');
+    await screenshot(carol, '6e-slow-down');
+  });
   test('7. a session deleted behind the page’s back: the next namespace gets 401, and the page goes to the login page', async () => {
     const cookie = (await carol.context().cookies()).find((c) => c.name === 'connect.sid');
     assert.ok(cookie, 'carol has a session cookie');

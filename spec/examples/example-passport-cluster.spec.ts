@@ -4,10 +4,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from 'socket.io-session-auth';
 import {
   createTestKit,
+  expectAckError,
   expectEnded,
   expectJoin,
   expectRefused,
@@ -63,6 +64,8 @@ describe('the demo on two nodes over Redis', { skip }, () => {
     await kit.close();
     await redis?.stop();
   });
+  // The limits' budgets live in the one Redis, across tests: each test starts from full ones.
+  beforeEach(() => kit.resetLimits());
 
   test('log in on one, chat with a user on the other; both nodes list who is online on either', async () => {
     // bob logs in through A's form and chats on B; alice chats on A.
@@ -102,6 +105,29 @@ describe('the demo on two nodes over Redis', { skip }, () => {
         ['bob', 2],
       ],
     );
+  });
+
+  test("one message budget across the nodes: alice's 6th message is refused on either", async () => {
+    const alice = await kit.loginAs(userOf('1'));
+    const onA = await alice.connect('/chat', { node: a });
+    const onB = await alice.connect('/chat', { node: b });
+    for (const [socket, text] of [
+      [onA, 'one'],
+      [onB, 'two'],
+      [onA, 'three'],
+      [onB, 'four'],
+      [onA, 'five'],
+    ] as const) {
+      assert.deepEqual(await socket.emitWithAck('say', { text }), { ok: true }, text);
+    }
+    // Each node has seen no more than three: only a budget in Redis refuses these.
+    for (const socket of [onB, onA]) {
+      const { retryAfterMs } = await expectAckError(
+        socket.emitWithAck('say', { text: 'six' }),
+        'ERR_RATE_LIMITED',
+      );
+      assert.ok(retryAfterMs !== undefined && retryAfterMs > 0, String(retryAfterMs));
+    }
   });
 
   test('a logout through A ends the sockets on B; expiry ends them on both', async () => {

@@ -214,3 +214,34 @@ describe('rateLimit connections: perUser and perSession on one node', () => {
     }
   });
 });
+
+describe('rateLimit connections: why a socket was refused', () => {
+  test("the reason, in err.data.reason with explain and in the handshake's diagnostics message", async (tc) => {
+    const handshakes: { outcome: string; reason: unknown }[] = [];
+    const listener = (message: unknown): void => {
+      handshakes.push(message as { outcome: string; reason: unknown });
+    };
+    diagnosticsChannel.subscribe('socket.io-session-auth:handshake', listener);
+    tc.after(() => diagnosticsChannel.unsubscribe('socket.io-session-auth:handshake', listener));
+    const t = await start(tc, ({ io, session, passport }) => {
+      requireAuth(sessionNamespace(io.of('/chat'), session, { passport, explain: true }));
+      requireAuth(sessionNamespace(io.of('/news'), session, { passport }));
+      rateLimit(io, { connections: { perUser: 1 } });
+    });
+    const alice = await t.login('alice');
+    await connected(t.connect('/chat', { cookie: alice }));
+    // With the namespace's explain: the reason reaches the (developer's) client.
+    const explained = await connectError(t.connect('/chat', { cookie: alice }));
+    assert.deepEqual(explained.data, {
+      code: ERR_RATE_LIMITED,
+      status: 429,
+      retryAfterMs: 5000,
+      reason: 'user-socket-limit',
+    });
+    // Without it: not in err.data, but in the handshake's diagnostics message (the kit's).
+    const plain = await connectError(t.connect('/news', { cookie: alice }));
+    assert.deepEqual(plain.data, { code: ERR_RATE_LIMITED, status: 429, retryAfterMs: 5000 });
+    const refused = handshakes.filter((m) => m.outcome === 'refused').map((m) => m.reason);
+    assert.deepEqual(refused, ['user-socket-limit', 'user-socket-limit']);
+  });
+});

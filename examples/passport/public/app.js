@@ -1,9 +1,12 @@
-/* global io, document, location, fetch, Option */
+/* global io, document, location, fetch, Option, setInterval, clearInterval */
 // The single page app: plain browser JavaScript, no bundler. `io` is the Socket.IO client served
 // by the server at /socket.io/socket.io.js. All the namespaces below share one connection.
 //
 // Refusals come as connect_error with err.data.code (socket.io-session-auth's codes):
-//   ERR_UNAUTHORIZED (401) -> the login page;  ERR_FORBIDDEN (403) -> "not allowed here".
+//   ERR_UNAUTHORIZED (401) -> the login page;  ERR_FORBIDDEN (403) -> "not allowed here";
+//   ERR_RATE_LIMITED (429) -> too many tabs (or connects from this address): said, not retried.
+// A chat message over the user's budget is acked with ERR_RATE_LIMITED and `retryAfterMs`: the
+// form says "slow down" and sends nothing until then.
 // A live socket told session:ended with ERR_FORBIDDEN lost its access (an admin changed the
 // user's role or tenants): only that panel closes; the rest of the page goes on.
 // Namespace-level refusals stop socket.io-client: this code never calls connect() again itself.
@@ -81,6 +84,13 @@ function connect(name, panel) {
       panel.dataset.ended = code;
       setStatus(panel, 'not allowed here', 'refused');
       panel.classList.add('refused');
+    } else if (code === 'ERR_RATE_LIMITED') {
+      // Over the tab cap (/chat, one per tab), or this address's connects: not retried, a reload
+      // tries again.
+      panel.dataset.ended = code;
+      const wait = `reload in ${Math.ceil(err.data.retryAfterMs / 1000)} s`;
+      const why = name === '/chat' ? 'too many tabs open: close one, then' : 'too many connects:';
+      setStatus(panel, `${why} ${wait}`, 'refused');
     } else if (socket.active) {
       // A network error, not a refusal: socket.io-client retries by itself, with backoff.
       setStatus(panel, 'connection lost, retrying…', 'warn');
@@ -150,9 +160,37 @@ function room(panel, socket) {
     const input = event.target.elements.text;
     if (input.value.trim() === '') return;
     // Only the text: the server adds the sender's name from the session.
-    socket.emit('say', { text: input.value });
+    const text = input.value;
+    socket.emit('say', { text }, (reply) => {
+      if (reply?.error?.code !== 'ERR_RATE_LIMITED') return;
+      if (input.value === '') input.value = text; // not sent: keep it for later
+      slowDown(panel, socket, reply.error.retryAfterMs);
+    });
     input.value = '';
   });
+}
+
+/** Over the user's message budget: "slow down", and the form stays off until the wait is over. */
+function slowDown(panel, socket, retryAfterMs) {
+  const note = $('.slow-down', panel);
+  const until = Date.now() + retryAfterMs;
+  clearInterval(Number(panel.dataset.slowDown));
+  const tick = () => {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    if (left > 0) {
+      note.textContent = `Slow down: you can send again in ${left} s.`;
+      return;
+    }
+    clearInterval(timer);
+    delete panel.dataset.slowDown;
+    note.hidden = true;
+    if (socket.connected) setEnabled(panel, true);
+  };
+  const timer = setInterval(tick, 250);
+  panel.dataset.slowDown = String(timer);
+  note.hidden = false;
+  tick();
+  for (const control of panel.querySelectorAll('.say input, .say button')) control.disabled = true;
 }
 
 function presenceItem(user) {
@@ -405,6 +443,9 @@ function setStatus(panel, text, kind) {
 function setEnabled(panel, enabled) {
   const controls = '.say input, .say button, .note input, .note button, button.kick, .access *';
   for (const control of panel.querySelectorAll(controls)) {
-    control.disabled = !enabled;
+    // A panel told to slow down keeps its message form off until the wait is over.
+    control.disabled = !enabled || (panel.dataset.slowDown !== undefined && isSay(control));
   }
 }
+
+const isSay = (control) => control.closest('.say') !== null;
