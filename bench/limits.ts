@@ -41,7 +41,7 @@ export interface LimitsHost {
   serverCpu(server: Server, settle: boolean, work: () => Promise<unknown>): Promise<number>;
 }
 
-const SECTION = '9. Limits (rateLimit events; perIp)';
+const SECTION = '10. Limits (rateLimit events; perIp)';
 /** One session's flood, from 20 sockets. */
 const FLOOD = { sockets: 20, perSecond: 10_000 };
 /** The other sessions: each acks at a steady rate, well inside its budget. */

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --readme] [-- --only handshakes,acks,refused,latency,presence,heap]
+// npm run bench [-- --quick] [-- --readme] [-- --only handshakes,acks,refused,latency,presence,limits,heap]
 //                [-- --source]  (measure lib/ through tsx instead of its tsc build)
 //
 // Each server variant runs in its own child process, every client in one more. Server CPU is read
