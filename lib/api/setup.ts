@@ -144,3 +144,21 @@ export function toServer(io: unknown, helper: string): Server {
   }
   throw new TypeError(`${helper}: io must be a Socket.IO Server`);
 }
+
+/**
+ * A helper's scope (presence, rateLimit): a whole server (`nsp` undefined) or one namespace and
+ * its server; throws a TypeError naming `helper` otherwise.
+ */
+export function toScope(
+  target: unknown,
+  helper: string,
+): { io: Server; nsp: Namespace | undefined } {
+  if (target !== null && typeof target === 'object') {
+    const { of, server, use, name } = target as Partial<Server & Namespace>;
+    if (typeof of === 'function') return { io: target as Server, nsp: undefined };
+    if (typeof use === 'function' && typeof name === 'string' && server) {
+      return { io: server, nsp: target as Namespace };
+    }
+  }
+  throw new TypeError(`${helper}: target must be a Socket.IO Server or Namespace`);
+}

@@ -3,7 +3,7 @@
 // events a user may send, one budget across tabs, namespaces and (with `redis`) nodes. A refusal
 // is ERR_RATE_LIMITED (429) with `retryAfterMs`.
 import type { Namespace, Server } from 'socket.io';
-import { checkOptions } from '../api/setup.js';
+import { checkOptions, toScope } from '../api/setup.js';
 import { serverState } from '../core/state.js';
 import { publish, type RateLimitedMessage } from '../diagnostics/diagnostics.js';
 import { checkConnectionLimits, limitConnections, type ConnectionLimits } from './connections.js';
@@ -85,7 +85,7 @@ const helper = 'rateLimit';
  * option of the wrong type or range.
  */
 export function rateLimit<T extends Server | Namespace>(target: T, options: RateLimitOptions): T {
-  const { io, nsp } = scopeOf(target);
+  const { io, nsp } = toScope(target, helper);
   const checked = checkOptions(helper, options);
   const connections = checkConnectionLimits(helper, checked.connections);
   const events = checkEventLimits(helper, checked.events);
@@ -107,17 +107,6 @@ export function rateLimit<T extends Server | Namespace>(target: T, options: Rate
   if (connections) limitConnections(connections, context);
   if (events) limitEvents(events, context);
   return target;
-}
-
-function scopeOf(target: unknown): { io: Server; nsp: Namespace | undefined } {
-  if (target !== null && typeof target === 'object') {
-    const { of, server, use, name } = target as Partial<Server & Namespace>;
-    if (typeof of === 'function') return { io: target as Server, nsp: undefined };
-    if (typeof use === 'function' && typeof name === 'string' && server) {
-      return { io: server, nsp: target as Namespace };
-    }
-  }
-  throw new TypeError(`${helper}: target must be a Socket.IO Server or Namespace`);
 }
 
 function checkStore(options: Partial<RateLimitOptions>): LimiterStore {

@@ -2,7 +2,7 @@
 // kept true by the package's own socket lifecycle: a logout, disconnectSession, disconnectUser, an
 // expiry or a demotion ends the sockets, and the user's last one gone is their leave.
 import type { Namespace, Server } from 'socket.io';
-import { checkBoolean, checkOptions } from '../api/setup.js';
+import { checkBoolean, checkOptions, toScope } from '../api/setup.js';
 import { serverState } from '../core/state.js';
 import { PresenceFeed } from './feed.js';
 import { SharedPresence, type PresenceRedisClient } from './shared.js';
@@ -121,17 +121,6 @@ function checkFeed(value: unknown, nsp: Namespace | undefined): number | undefin
   return checkMs('options.feed.intervalMs', intervalMs, 1) ?? 1000;
 }
 
-function scopeOf(target: unknown): { io: Server; nsp: Namespace | undefined } {
-  if (target !== null && typeof target === 'object') {
-    const { of, server, use, name } = target as Partial<Server & Namespace>;
-    if (typeof of === 'function') return { io: target as Server, nsp: undefined };
-    if (typeof use === 'function' && typeof name === 'string' && server) {
-      return { io: server, nsp: target as Namespace };
-    }
-  }
-  throw new TypeError(`${helper}: target must be a Socket.IO Server or Namespace`);
-}
-
 /**
  * Tracks who is online among the users of a session namespace (`sessionNamespace`,
  * `passportNamespace`; a parent namespace with its children), or of every such namespace of a
@@ -160,7 +149,7 @@ export function presence<Data = unknown>(
   target: Server | Namespace,
   options?: PresenceOptions,
 ): Presence<Data> {
-  const { io, nsp } = scopeOf(target);
+  const { io, nsp } = toScope(target, helper);
   const { graceMs, feed, ...shared } = checkOptions(helper, options);
   const tracker = new PresenceTracker(io, nsp, checkMs('options.graceMs', graceMs, 0) ?? 3000);
   const intervalMs = checkFeed(feed, nsp);
