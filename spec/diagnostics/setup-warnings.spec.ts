@@ -2,7 +2,7 @@
 // fix (a process warning with a code of ours, once per process, or a TypeError at setup), instead
 // of silence or a misleading refusal.
 import assert from 'node:assert/strict';
-import { describe, test, type TestContext as NodeTestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   ERR_UNAUTHORIZED,
   disconnectOnLogout,
@@ -12,17 +12,7 @@ import {
 import { connected, connectError } from '../support/bounded.js';
 import { type CreateTestServerOptions, type TestContext, start } from '../support/server.js';
 import { Server } from '../support/stack.js';
-
-/** The process warnings with `code` emitted while the test runs. */
-function warningsOf(tc: NodeTestContext, code: string): string[] {
-  const messages: string[] = [];
-  const listener = (warning: Error & { code?: string }): void => {
-    if (warning.code === code) messages.push(warning.message);
-  };
-  process.on('warning', listener);
-  tc.after(() => process.off('warning', listener));
-  return messages;
-}
+import { warningsOf } from '../support/warnings.js';
 
 /** Resolves once `list` has an entry ('warning' events come on a later tick). */
 async function emitted(list: string[], what: string): Promise<string> {

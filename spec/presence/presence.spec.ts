@@ -24,6 +24,7 @@ import { throwsNaming } from '../support/assertions.js';
 import { connected, emitWithReply, within } from '../support/bounded.js';
 import { codeBlocks, readmeSection } from '../support/readme.js';
 import { start, users, type CreateTestServerOptions, type TestServer } from '../support/server.js';
+import { warningsOf } from '../support/warnings.js';
 
 const NAMESPACES = ['/chat', '/news'];
 const alice = { id: '1', username: 'alice', role: 'admin', tenants: ['acme'] } as const;
@@ -432,17 +433,6 @@ describe('presence: setup', () => {
     online.close();
   });
 });
-
-/** The process warnings with `code` emitted while the test runs. */
-function warningsOf(tc: NodeTestContext, code: string): string[] {
-  const messages: string[] = [];
-  const listener = (warning: Error & { code?: string }): void => {
-    if (warning.code === code) messages.push(warning.message);
-  };
-  process.on('warning', listener);
-  tc.after(() => process.off('warning', listener));
-  return messages;
-}
 
 const UNTRACKED = 'SOCKET_IO_SESSION_AUTH_PRESENCE_UNTRACKED';
 

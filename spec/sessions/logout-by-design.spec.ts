@@ -20,6 +20,7 @@ import { redisClients, redisUnavailable, startRedis } from '../support/redis.js'
 import { loginRoutes, usersPassport } from '../support/server.js';
 import { socketsOf } from '../support/session-ending.js';
 import { Server, createSessionStore, socketIoVersion } from '../support/stack.js';
+import { warningsOf } from '../support/warnings.js';
 
 type Mount = 'not mounted' | 'after the routes';
 const alice = { username: 'alice', password: 'alice-pw' };
@@ -257,17 +258,6 @@ describe('two nodes over Redis (connect-redis), disconnectOnLogout not mounted',
     await expectEnded(chat, 'ERR_SESSION_REVOKED');
   });
 });
-
-/** The process warnings with `code` emitted from now on, until the test ends. */
-function warningsOf(tc: NodeTestContext, code: string): string[] {
-  const messages: string[] = [];
-  const listener = (warning: Error & { code?: string }): void => {
-    if (warning.code === code) messages.push(warning.message);
-  };
-  process.on('warning', listener);
-  tc.after(() => process.off('warning', listener));
-  return messages;
-}
 
 /** cookie-session (with Passport 0.6+'s usual regenerate/save shim) and `/chat` guarded. */
 async function cookieApp(tc: NodeTestContext, mount: 'before the routes' | 'after the routes') {
