@@ -41,9 +41,10 @@ export interface RedisStoreEventsOptions {
   database?: number;
   /**
    * Turn on the keyspace events the feed needs (`CONFIG SET notify-keyspace-events`, the flags
-   * already set kept) when Redis has them off. `false`, or a Redis that refuses `CONFIG` (most
-   * managed ones), leaves the feed unavailable (a warning; revalidation goes on as without it)
-   * until you set them in Redis's own settings.
+   * already set kept) when Redis has them off. With `false`, or on a Redis that refuses
+   * `CONFIG SET`, a setting without them leaves the feed unavailable (a warning; revalidation
+   * goes on as without it). On a Redis that refuses `CONFIG` altogether (most managed ones), set
+   * them in its own settings and pass `false`: the feed then trusts the setting it cannot read.
    * @default true
    */
   configure?: boolean;
@@ -195,9 +196,12 @@ class RedisFeed implements StoreEventFeed {
     try {
       flags = settingOf(await this.client.sendCommand(['CONFIG', 'GET', 'notify-keyspace-events']));
     } catch (error) {
+      // A managed Redis that refuses CONFIG: with configure false, the setting is the operator's.
+      if (!this.configure) return this.state !== 'closed';
       return this.unavailable(
-        `CONFIG GET notify-keyspace-events was refused (${messageOf(error)}), so ` +
-          `whether Redis sends keyspace events is unknown`,
+        `CONFIG GET notify-keyspace-events was refused (${messageOf(error)}), so whether Redis ` +
+          `sends the keyspace events the feed needs is unknown: once notify-keyspace-events ` +
+          `includes ${NEEDED.join('')} in your Redis's settings, pass configure: false`,
       );
     }
     const missing = missingFlags(flags);

@@ -95,17 +95,20 @@ async function appOn(
     feed = true,
     configure,
     revalidateIntervalMs = 600_000,
+    url,
   }: {
     /** The connect-redis feed (true), none (false), or this one. */
     feed?: boolean | StoreEventFeed;
     configure?: boolean;
     revalidateIntervalMs?: number;
+    /** The app's Redis URL (another user), if not the spec's. */
+    url?: string;
   } = {},
 ): Promise<App> {
   assert.ok(redis);
   const states = heard<StoreEventsMessage>(tc, DIAGNOSTICS_CHANNELS.storeEvents);
   const ended = heard<SessionEndedMessage>(tc, DIAGNOSTICS_CHANNELS.sessionEnded);
-  const client = createClient({ url: redis.url });
+  const client = createClient({ url: url ?? redis.url });
   client.on('error', (error: unknown) => {
     console.error('redis:', error);
   });
@@ -171,6 +174,10 @@ async function logIn(kit: TestKit, username: string): Promise<Agent> {
 
 async function sessionIdOf(agent: Agent): Promise<string> {
   return (await agent.session())?.id ?? assert.fail(`${agent.name} has no session`);
+}
+
+function redisAdmin(): Client {
+  return admin ?? assert.fail('no Redis client');
 }
 
 async function keyspaceEvents(): Promise<string> {
@@ -270,6 +277,41 @@ describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, (
       ended.map(({ how }) => how),
       ['revalidation'],
     );
+  });
+
+  // After the test above: the warning is given once per process, and was given there.
+  test('a Redis that refuses CONFIG (a managed one): unavailable, unless configure: false trusts it', async (tc) => {
+    assert.ok(redis);
+    // The app's Redis user may not run CONFIG; the operator turned the events on (as in a managed
+    // Redis's settings).
+    await redisAdmin().sendCommand([
+      'ACL',
+      'SETUSER',
+      'app',
+      'on',
+      'nopass',
+      '~*',
+      '&*',
+      '+@all',
+      '-config',
+    ]);
+    tc.after(() => redisAdmin().sendCommand(['ACL', 'DELUSER', 'app']));
+    await redisAdmin().configSet('notify-keyspace-events', 'Egxe');
+    const url = redis.url.replace('redis://', 'redis://app:any@');
+
+    const refused = await appOn(tc, { url });
+    const off = await arrived(refused.states, (m) => m.state === 'unavailable', 'unavailable');
+    assert.match(
+      off.message ?? '',
+      /^CONFIG GET notify-keyspace-events was refused \(NOPERM .*\), so whether Redis sends the keyspace events the feed needs is unknown: once notify-keyspace-events includes Egxe in your Redis's settings, pass configure: false$/,
+    );
+
+    const trusted = await appOn(tc, { url, configure: false });
+    await arrived(trusted.states, (m) => m.state === 'up', "the trusted feed's up");
+    const alice = await logIn(trusted.kit, 'alice');
+    const chat = await alice.connect('/chat');
+    assert.equal(await redisAdmin().del(`${trusted.prefix}${await sessionIdOf(alice)}`), 1);
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
   });
 
   test('a feed of your own: started once per server, a digest ends the sockets, stopped at close', async (tc) => {
