@@ -10,7 +10,8 @@ import { realClock, type Clock, type ClockTimer } from './clock.js';
 import type { SocketEndedCode } from './errors.js';
 import type { ReadResponse } from './response.js';
 import { SocketIndex } from './socket-index.js';
-import type { StoreEventFeed } from '../live/store-events.js';
+import type { RevalidationRounds } from '../live/revalidation.js';
+import type { FeedRecord, HeldEnd, StoreEventFeed } from '../live/store-events.js';
 import type {
   AllowedOrigins,
   ErrorHook,
@@ -140,38 +141,6 @@ export interface HandshakeLimit {
   tracked(state: SocketState, next: (err?: Error) => void): void;
   /** A tracked socket is gone, connected or not. */
   left(state: SocketState): void;
-}
-
-/** A store event feed started on a server (live/store-events.ts). */
-export interface FeedRecord {
-  /** The feed's name, for diagnostics (`redis`, `postgres`, or `custom`). */
-  readonly name: string;
-  /**
-   * `starting` until its first `up`; `resync` while the one full round after a `down` runs.
-   * Revalidation is rare only while every feed of the server is `up` or `resync`.
-   */
-  state: 'starting' | 'up' | 'down' | 'resync' | 'unavailable';
-  /** What the feed's `start` returned: stops telling this server. */
-  stop: (() => Promise<void>) | undefined;
-}
-
-/** A store event heard, held a moment for the adapter's word on how it ended (store-events.ts). */
-export interface HeldEnd {
-  digest: SessionDigest;
-  code: SocketEndedCode;
-  /** When it was heard (ms since epoch): only sockets whose session was read before it end. */
-  heardAt: number;
-  /** When the hold is over (ms since epoch). */
-  due: number;
-}
-
-/** The revalidation rounds of one interval (live/revalidation.ts). */
-export interface RevalidationRounds {
-  timer: ClockTimer;
-  sockets: number;
-  running: boolean;
-  lastRound: number;
-  withEventsMs: number | false;
 }
 
 /** What the package keeps for one Socket.IO server. */

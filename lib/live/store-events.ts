@@ -8,8 +8,6 @@ import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, type SocketEndedCode } from '
 import {
   serverState,
   sessionDigest,
-  type FeedRecord,
-  type HeldEnd,
   type ServerState,
   type SessionDigest,
   type SocketState,
@@ -71,6 +69,29 @@ export interface StoreEventSink {
    * package warns once and keeps polling the store (`revalidateIntervalMs`).
    */
   unavailable(message: string): void;
+}
+
+/** A store event feed started on a server (`ServerState.feeds`). */
+export interface FeedRecord {
+  /** The feed's name, for diagnostics (`redis`, `postgres`, or `custom`). */
+  readonly name: string;
+  /**
+   * `starting` until its first `up`; `resync` while the one full round after a `down` runs.
+   * Revalidation is rare only while every feed of the server is `up` or `resync`.
+   */
+  state: 'starting' | 'up' | 'down' | 'resync' | 'unavailable';
+  /** What the feed's `start` returned: stops telling this server. */
+  stop: (() => Promise<void>) | undefined;
+}
+
+/** A store event heard, held a moment for the adapter's word on how it ended. */
+export interface HeldEnd {
+  digest: SessionDigest;
+  code: SocketEndedCode;
+  /** When it was heard (ms since epoch): only sockets whose session was read before it end. */
+  heardAt: number;
+  /** When the hold is over (ms since epoch). */
+  due: number;
 }
 
 /** The warning given once when a feed cannot work (`unavailable`). */
