@@ -157,7 +157,9 @@ class RedisFeed implements StoreEventFeed {
       );
     } catch (error) {
       if (this.subscriber !== subscriber) return;
-      this.down(`the Redis subscription failed: ${messageOf(error)}`);
+      // Never subscribed: nothing would resubscribe it. Polling goes on as without a feed.
+      this.unavailable(`the Redis subscription failed: ${messageOf(error)}`);
+      void this.close(false);
       return;
     }
     // (A drop meanwhile made it 'down': its 'ready' brings the 'up'.)
@@ -227,8 +229,9 @@ class RedisFeed implements StoreEventFeed {
     return false;
   }
 
-  private async close(): Promise<void> {
-    this.state = 'closed';
+  /** Closes the subscription; `forget`: the feed is stopped (else it stays as it is). */
+  private async close(forget = true): Promise<void> {
+    if (forget) this.state = 'closed';
     const subscriber = this.subscriber as
       { destroy?: () => void; disconnect?: () => Promise<unknown> } | undefined;
     this.subscriber = undefined;
