@@ -158,8 +158,13 @@ async function appOn(
     passport,
     async close() {
       // io.close() closes the HTTP server, which stops the feed: nothing is left to keep the
-      // process up (a feed left subscribed would hang this file).
-      await io.close();
+      // process up (a feed left subscribed would hang this file). Its callback, not its promise:
+      // before Socket.IO 4.8, close() returns before the HTTP server has closed.
+      await new Promise<void>((resolve) => {
+        void io.close(() => {
+          resolve();
+        });
+      });
       await client.close();
     },
   });
