@@ -23,7 +23,7 @@ import { limitUsers, type LimitOptions } from './limits.js';
 import { loginPage } from './login-page.js';
 import { createMetrics } from './metrics.js';
 import { useTokens } from './tokens.js';
-import { authenticate, findUserById, setAccess, type Access } from './users.js';
+import { authenticate, findUserById, isAccess, setAccess } from './users.js';
 
 /** Options for {@link createApp}, the limits' among them (`limits.ts`). */
 export interface CreateAppOptions extends LimitOptions {
@@ -507,16 +507,6 @@ export function createApp(options: CreateAppOptions): ExampleApp {
 /** What goes into `socket.data.user`: small, serialisable, no secrets. */
 function onlineUser(user: Express.User): OnlineUser {
   return { id: user.id, username: user.username, role: user.role, tenants: [...user.tenants] };
-}
-
-function isAccess(value: unknown): value is Access {
-  const access = value as Partial<Access> | undefined;
-  return (
-    (access?.role === 'admin' || access?.role === 'member') &&
-    Array.isArray(access.tenants) &&
-    access.tenants.length <= 20 &&
-    access.tenants.every((t) => typeof t === 'string' && /^[\w-]{1,40}$/.test(t))
-  );
 }
 
 /** Broadcasts a chat message. The sender's name is the session's user, whatever the client sent. */
