@@ -43,6 +43,11 @@ export class MemoryBackend implements RegistryBackend {
   /** Each session's user, in the order they were last written: the oldest are swept first. */
   private readonly userOf = new Map<SessionDigest, { userKey: string; until: number }>();
 
+  /** How many sessions it holds, over every user (the specs' check that it stays bounded). */
+  get size(): number {
+    return this.userOf.size;
+  }
+
   write(digest: SessionDigest, userKey: string, entry: RegistryEntry, keepMs: number) {
     const now = entry.lastSeenAt;
     const before = this.userOf.get(digest);
