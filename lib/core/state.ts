@@ -142,10 +142,10 @@ export interface HandshakeLimit {
  * wrapped store's writes and destroys (sessions/store-logouts.ts) and by tracked handshakes.
  */
 export interface SessionRecorder {
-  /** A session was written, touched or read: `session` (with its request, if known) of `store`. */
-  seen(store: object, sessionID: string, session: unknown, req: unknown): void;
-  /** A session was destroyed in `store`. */
-  gone(store: object, sessionID: string): void;
+  /** A session was written, touched or read: `session`, with its request if known. */
+  seen(sessionID: string, session: unknown, req: unknown): void;
+  /** A session was destroyed in the store. */
+  gone(sessionID: string): void;
 }
 
 /** What the package keeps for one Socket.IO server. */
@@ -189,8 +189,11 @@ export class ServerState {
   crossNode: boolean | undefined = undefined;
   /** This server listens for other nodes' revocations. */
   listening = false;
-  /** The session stores whose destroys this server hears (sessions/store-logouts.ts). */
-  readonly watchedStores = new WeakSet();
+  /**
+   * The session stores whose destroys this server hears (sessions/store-logouts.ts): one in almost
+   * every app; iterable, for the sessions sessionRegistry reads and destroys (sessions/).
+   */
+  readonly watchedStores = new Set<object>();
   /** disconnectOnLogout has seen a request with a session: it is in the path of some routes. */
   logoutWatched = false;
   /** Revalidation rounds, by interval: their timer and how many connected sockets use them. */

@@ -37,9 +37,7 @@ export function track(socket: Socket, options: HandshakeOptions): void {
   if (sessionID !== undefined) watchStore(socket.nsp.server, req.sessionStore);
   const state = trackSocket(socket, options, sessionID, userKey);
   // sessionRegistry: a session seen by a socket (its device, its activity).
-  if (sessionID !== undefined && req.sessionStore) {
-    state.server.registry?.seen(req.sessionStore, sessionID, session, req);
-  }
+  if (sessionID !== undefined) state.server.registry?.seen(sessionID, session, req);
   rememberIdentity(state);
   if (options.autoSave) {
     if (sessionID === undefined) {

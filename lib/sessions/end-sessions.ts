@@ -7,7 +7,7 @@ import { ERR_SESSION_REVOKED } from '../core/errors.js';
 import { serverState, type SessionDigest } from '../core/state.js';
 import { digestKey, endEverywhere } from '../live/revocation.js';
 import { findSessions, toUserKey } from './list-sessions.js';
-import { registryOf } from './session-registry.js';
+import { storeOf } from './session-registry.js';
 import { destroyElsewhere, destroyIn, destroyLocal } from './sessions-across-nodes.js';
 
 /** Options for {@link endSessions}. */
@@ -64,7 +64,7 @@ export async function endSessions(
   const chosen = [...found.values()].filter(
     ({ info }) => !except?.has(info.handle) && (!only || only.has(info.handle)),
   );
-  const store = [...(registryOf(server)?.stores ?? [])][0];
+  const store = storeOf(server);
   let sessions = 0;
   const bySocket: string[] = [];
   await Promise.all(

@@ -9,7 +9,7 @@ import { serverState, sessionDigest, socketState, userKeyOf } from '../core/stat
 import type { SessionStoreLike } from '../core/types.js';
 import { sessionUserKey } from '../core/user.js';
 import type { RegistryEntry } from './registry-backends.js';
-import { expiryOf, registryOf, type Registry } from './session-registry.js';
+import { expiryOf, registryOf, storeOf, type Registry } from './session-registry.js';
 import { localSessions, otherNodesSessions, type LiveSession } from './sessions-across-nodes.js';
 
 /** One session of a user, as {@link listSessions} gives it. */
@@ -78,7 +78,7 @@ export async function findSessions(io: Server, userKey: string): Promise<Map<str
       ...localSessions(serverState(io), userKey),
       ...others,
     ]),
-    registry ? fromRegistry(registry, userKey) : new Map<string, Listed>(),
+    registry ? fromRegistry(registry, storeOf(io), userKey) : new Map<string, Listed>(),
   ]);
   const found = new Map<string, Found>();
   for (const [handle, entry] of listed) {
@@ -125,8 +125,11 @@ function defined(info: SessionInfo): SessionInfo {
  * behind the package's back, expired) leaves the answer and the registry. With `scan`, the store's
  * sessions of the user.
  */
-async function fromRegistry(registry: Registry, userKey: string): Promise<Map<string, Listed>> {
-  const store = [...registry.stores][0] as (SessionStoreLike & object) | undefined;
+async function fromRegistry(
+  registry: Registry,
+  store: object | undefined,
+  userKey: string,
+): Promise<Map<string, Listed>> {
   if (registry.scan) return store ? scanStore(store, userKey) : new Map();
   const { backend } = registry;
   if (!backend) return new Map();
@@ -134,7 +137,7 @@ async function fromRegistry(registry: Registry, userKey: string): Promise<Map<st
   if (!store) return entries;
   await Promise.all(
     [...entries].map(async ([digest, entry]) => {
-      if ((await readSession(store, entry.sid)) !== null) return;
+      if ((await readSession(store as SessionStoreLike, entry.sid)) !== null) return;
       entries.delete(digest);
       registry.unmemo(digest);
       await backend.forget(digest);

@@ -52,8 +52,6 @@ export interface Registry extends SessionRecorder {
   /** Undefined with `scan`. */
   readonly backend: RegistryBackend | undefined;
   readonly scan: boolean;
-  /** The stores it heard from (one, in almost every app), to read and destroy sessions in. */
-  readonly stores: Set<object>;
   /** Forgets the last write of a session (it was removed meanwhile). */
   unmemo(digest: string): void;
 }
@@ -109,18 +107,16 @@ function makeRegistry(
   scan: boolean,
   keepMs: number,
 ): Registry {
-  const stores = new Set<object>();
-  const memo = new Map<string, { userKey: string; at: number }>();
+  // Each session's last write: its user, and until when another write is not needed.
+  const memo = new Map<string, { userKey: string; until: number }>();
   const failed = (error: unknown): void => {
     debug('session registry write failed: %O', error);
   };
   return {
     backend,
     scan,
-    stores,
     unmemo: (digest) => memo.delete(digest),
-    seen(store, sessionID, session, req) {
-      stores.add(store);
+    seen(sessionID, session, req) {
       if (!backend) return;
       const digest = sessionDigest(sessionID);
       const userKey = sessionUserKey(session);
@@ -132,18 +128,20 @@ function makeRegistry(
         backend.forget(digest).catch(failed);
         return;
       }
-      if (last?.userKey === userKey && at - last.at < SEEN_EVERY_MS) return;
+      if (last?.userKey === userKey && at < last.until) return;
+      const expiresAt = expiryOf(session);
+      // At most once a minute; sooner for a session that has less than two minutes left, so that
+      // the entry never expires long before the session it stands for.
+      const every = Math.min(SEEN_EVERY_MS, ((expiresAt ?? Infinity) - at) / 2);
       memo.delete(digest);
-      memo.set(digest, { userKey, at });
+      memo.set(digest, { userKey, until: at + every });
       if (memo.size > MEMO_SIZE) memo.delete(memo.keys().next().value as string);
       const entry = { sid: sessionID, createdAt: at, lastSeenAt: at, ...client(req) };
-      const expiresAt = expiryOf(session);
       backend
         .write(digest, userKey, expiresAt ? { ...entry, expiresAt } : entry, keepMs)
         .catch(failed);
     },
-    gone(store, sessionID) {
-      stores.add(store);
+    gone(sessionID) {
       if (!backend) return;
       const digest = sessionDigest(sessionID);
       memo.delete(digest);
@@ -155,6 +153,14 @@ function makeRegistry(
 /** The registry of `io`, if the app opted in. */
 export function registryOf(io: Server): Registry | undefined {
   return serverState(io).registry as Registry | undefined;
+}
+
+/**
+ * The session store the server's sockets and requests use: the first it watches (an app with
+ * several stores on one server has its registry's sessions read and destroyed in that one).
+ */
+export function storeOf(io: Server): object | undefined {
+  return serverState(io).watchedStores.values().next().value;
 }
 
 /** When the session's cookie expires (ms since epoch), if it does. */

@@ -71,7 +71,7 @@ function destroyWrapper(watch: StoreWatch, destroy: Method): Method {
     const recorders = recordersOf(watch);
     if (!ending && recorders.length === 0) return destroy.apply(this, args);
     return callThen(destroy, this, args, 1, () => {
-      for (const registry of recorders) registry.gone(this as object, sid);
+      for (const registry of recorders) registry.gone(sid);
       if (ending) end(watch, sid, ending);
     });
   };
@@ -140,7 +140,7 @@ function recordThen(watch: StoreWatch, method: Method, self: unknown, args: unkn
   const [sid, session] = args as [string, unknown];
   return callThen(method, self, args, 2, () => {
     const req = (session as { req?: unknown } | null | undefined)?.req;
-    for (const registry of recorders) registry.seen(self as object, sid, session, req);
+    for (const registry of recorders) registry.seen(sid, session, req);
   });
 }
 
