@@ -3,7 +3,9 @@
 // `unset: 'destroy'`, admin code calling store.destroy(sid). The store a socket's request was given
 // (and the one the setup probe found) has its own `destroy`, `regenerate` and `set` wrapped once,
 // on the instance; every server that saw the store ends the session's sockets on every node
-// (live/revocation.ts), so no `app.use` line decides whether a logout is seen.
+// (live/revocation.ts), so no `app.use` line decides whether a logout is seen. Its `set` and
+// `touch` (wrapped too) tell a server's sessionRegistry that a session was seen, with the request
+// express-session's Session carries; its destroys take the session out of the registry.
 import type { ServerResponse } from 'node:http';
 import type { Server } from 'socket.io';
 import { debug } from '../diagnostics/debug.js';
