@@ -26,10 +26,10 @@ function deviceRow(device: SessionInfo, current: string): string {
   const label = mine ? 'Sign out this device' : 'Sign out';
   return `<tr data-handle="${handle}"${mine ? ' class="this-device"' : ''}>
 <td>${escapeHtml(device.userAgent ?? 'unknown browser')}${mine ? ' <strong>(this device)</strong>' : ''}</td>
-<td><code>${escapeHtml(device.ip ?? 'unknown')}</code></td>
-<td>${when(device.createdAt)}</td>
-<td>${when(device.lastSeenAt)}</td>
-<td class="sockets">${device.sockets}</td>
+<td data-label="address"><code>${escapeHtml(device.ip ?? 'unknown')}</code></td>
+<td data-label="signed in">${when(device.createdAt)}</td>
+<td data-label="last seen">${when(device.lastSeenAt)}</td>
+<td data-label="connections" class="sockets">${device.sockets}</td>
 <td><form method="post" action="/account/sign-out">
 <input type="hidden" name="handle" value="${handle}">
 <button type="submit">${label}</button>

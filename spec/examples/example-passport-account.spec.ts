@@ -33,7 +33,7 @@ function devicesIn(html: string): Device[] {
     .slice(1)
     .map((row) => {
       const handle = row.slice(0, row.indexOf('"'));
-      const sockets = /<td class="sockets">(\d+)<\/td>/.exec(row)?.[1];
+      const sockets = /<td[^>]* class="sockets">(\d+)<\/td>/.exec(row)?.[1];
       assert.ok(sockets !== undefined, `a connections cell in ${row}`);
       const thisDevice = row.startsWith(`${handle}" class="this-device"`);
       assert.equal(row.includes('(this device)'), thisDevice, `"(this device)" only on its row`);

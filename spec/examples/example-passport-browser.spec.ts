@@ -430,6 +430,10 @@ function browserSteps(): void {
       '2',
     );
     await screenshot(second, '7b-account-page', true);
+    // At a phone's width, each device is a block of lines: nothing sticks out.
+    await second.setViewportSize(PHONE);
+    await expectLayout(second, '390 px, the account page');
+    await screenshot(second, '7b-account-page-phone', true);
 
     await second.click('#sign-out-others button');
     await shows(second.locator('#account-result'), 'Signed out 1 device.');
