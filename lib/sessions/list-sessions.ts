@@ -189,7 +189,7 @@ async function scanStore(store: object, userKey: string): Promise<Map<string, Li
 
 /**
  * The handle of the session of an HTTP request (after the session middleware) or of a socket,
- * as {@link listSessions} gives it; undefined without a stored session.
+ * as {@link listSessions} gives it; undefined without a session ID.
  *
  * @example
  * ```ts
