@@ -126,7 +126,8 @@ function touchWrapper(watch: StoreWatch, touch: Method): Method {
 function recordersOf(watch: StoreWatch): SessionRecorder[] {
   const recorders: SessionRecorder[] = [];
   for (const ref of watch.servers) {
-    const registry = ref.deref() && serverState(ref.deref() as Server).registry;
+    const io = ref.deref();
+    const registry = io && serverState(io).registry;
     if (registry) recorders.push(registry);
   }
   return recorders;
