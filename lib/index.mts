@@ -36,5 +36,9 @@ export {
   presence,
   PRESENCE_STATE_EVENT,
   PRESENCE_DIFF_EVENT,
+  sessionRegistry,
+  listSessions,
+  sessionHandle,
+  endSessions,
 } from './index.js';
 export type * from './index.js';
