@@ -147,6 +147,23 @@ describe(
       assert.notEqual(await store().get(`sess:${sidOf(onA)}`), null);
     });
 
+    test('a session deleted in Redis behind the package’s back leaves the list and the registry', async () => {
+      const kept = await login(A(), 'alice');
+      const deleted = await login(B(), 'alice');
+      const hash = `${PREFIX}u:${digestOf(ALICE)}`;
+      assert.deepEqual((await store().hKeys(hash)).sort(), [handle(kept), handle(deleted)].sort());
+      // As an admin script would.
+      await store().del(`sess:${sidOf(deleted)}`);
+
+      const list = await A().call('listSessions', { key: ALICE });
+
+      assert.deepEqual(
+        list.map((s) => s.handle),
+        [handle(kept)],
+      );
+      assert.deepEqual(await store().hKeys(hash), [handle(kept)]);
+    });
+
     test('logins and logouts on both nodes leave nothing in the registry', async () => {
       for (let i = 0; i < 10; i++) {
         const node = i % 2 === 0 ? A() : B();
