@@ -36,6 +36,10 @@ export {
   presence,
   PRESENCE_STATE_EVENT,
   PRESENCE_DIFF_EVENT,
+  sessionRegistry,
+  listSessions,
+  sessionHandle,
+  endSessions,
   redisStoreEvents,
 } from './index.js';
 export type * from './index.js';

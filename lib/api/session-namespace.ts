@@ -16,6 +16,7 @@ import {
 import { guardRecovery } from '../live/recovery.js';
 import { listenForRefreshes } from '../live/refresh.js';
 import { listenForEnds } from '../live/revocation.js';
+import { listenForSessions } from '../sessions/sessions-across-nodes.js';
 import {
   checkAllowedOrigins,
   checkApp,
@@ -304,6 +305,7 @@ export function layerLifecycle(nsp: Namespace, handshake: HandshakeOptions): voi
   } else guardRecovery(nsp, server);
   listenForEnds(nsp.server);
   listenForRefreshes(nsp.server);
+  listenForSessions(nsp.server);
   if (handshake.storeEvents) startStoreEvents(nsp.server, handshake.storeEvents);
   setupWarnings(nsp.server);
 }

@@ -70,6 +70,10 @@ const PUBLIC_EXPORTS = [
   'presence',
   'PRESENCE_STATE_EVENT',
   'PRESENCE_DIFF_EVENT',
+  'sessionRegistry',
+  'listSessions',
+  'sessionHandle',
+  'endSessions',
   'redisStoreEvents',
 ].sort();
 

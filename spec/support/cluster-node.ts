@@ -25,6 +25,7 @@
 //   PRESENCE_FEED_MS  the client feed on, with this intervalMs (unset: no feed)
 //   LIMITS            JSON of rateLimit's options: rateLimit(io, { ...LIMITS, redis }) with the
 //                     adapter's Redis client (ENGINE=redis)
+//   SESSION_REGISTRY  `redis`: sessionRegistry(io, { redis }) with the adapter's Redis client
 //   STORE_EVENTS      `on`: storeEvents: redisStoreEvents({ client }) on every namespace, with the
 //                     adapter's Redis client (ENGINE=redis)
 //   LOGIN_DELAY_MS    POST /login answers this long after Passport's login (an app's slow work
@@ -51,13 +52,18 @@ import {
   disconnectOnLogout,
   disconnectSession,
   disconnectUser,
+  endSessions,
+  listSessions,
   presence,
   rateLimit,
   redisStoreEvents,
   refreshUser,
   requireAuth,
   sessionNamespace,
+  sessionRegistry,
+  type EndSessionsResult,
   type PresenceRedisClient,
+  type SessionInfo,
   type RedisStoreEventsClient,
   type SessionEndedMessage,
   type StoreEventsMessage,
@@ -132,6 +138,8 @@ export interface NodeCommands {
   deafen: { args: null | { only: 'refresh' }; result: null };
   /** Hears them again. */
   hear: { args: null; result: null };
+  listSessions: { args: { key: string }; result: SessionInfo[] };
+  endSessions: { args: { key: string; except?: string }; result: EndSessionsResult };
   /** What the `store-events` diagnostics channel said, from the `from`-th message on. */
   storeEvents: { args: { from: number }; result: StoreEventsMessage[] };
   /** What the `session-ended` channel said (code and how), from the `from`-th message on. */
@@ -369,6 +377,7 @@ async function main(): Promise<void> {
     reporting(nsp, { more: () => ({ node: name }) });
   }
   const online = await presenceOn(io, engine);
+  if (process.env.SESSION_REGISTRY === 'redis') sessionRegistry(io, { redis: engine.redis });
   if (process.env.LIMITS) {
     rateLimit(io, { ...(JSON.parse(process.env.LIMITS) as object), redis: engine.redis });
   }
@@ -453,6 +462,9 @@ async function main(): Promise<void> {
       deafened = [];
       return null;
     },
+    listSessions: ({ key: userKey }) => listSessions(io, userKey),
+    endSessions: ({ key: userKey, except }) =>
+      endSessions(io, userKey, except === undefined ? {} : { except }),
     storeEvents({ from }) {
       return storeEvents.slice(from);
     },
