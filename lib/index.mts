@@ -40,5 +40,6 @@ export {
   listSessions,
   sessionHandle,
   endSessions,
+  redisStoreEvents,
 } from './index.js';
 export type * from './index.js';

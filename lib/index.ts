@@ -38,6 +38,7 @@ export type {
   RateLimitedMessage,
   SessionEndedMessage,
   StoreErrorMessage,
+  StoreEventsMessage,
 } from './diagnostics/diagnostics.js';
 export {
   SessionAuthError,
@@ -89,3 +90,10 @@ export { listSessions, sessionHandle } from './sessions/list-sessions.js';
 export type { SessionInfo } from './sessions/list-sessions.js';
 export { endSessions } from './sessions/end-sessions.js';
 export type { EndSessionsOptions, EndSessionsResult } from './sessions/end-sessions.js';
+export type { StoreEventFeed, StoreEventSink } from './live/store-events.js';
+export { redisStoreEvents } from './feeds/redis.js';
+export type {
+  RedisStoreEventsClient,
+  RedisStoreEventsOptions,
+  RedisStoreEventsSubscriber,
+} from './feeds/redis.js';

@@ -10,6 +10,8 @@ import { realClock, type Clock, type ClockTimer } from './clock.js';
 import type { SocketEndedCode } from './errors.js';
 import type { ReadResponse } from './response.js';
 import { SocketIndex } from './socket-index.js';
+import type { RevalidationRounds } from '../live/revalidation.js';
+import type { FeedRecord, HeldEnd, StoreEventFeed } from '../live/store-events.js';
 import type {
   AllowedOrigins,
   ErrorHook,
@@ -32,6 +34,10 @@ export interface HandshakeOptions {
   allowedOrigins: AllowedOrigins | undefined;
   requireOrigin: boolean;
   revalidateIntervalMs: number | false | undefined;
+  /** The store's change feed, if any (live/store-events.ts): one per server. */
+  storeEvents: StoreEventFeed | undefined;
+  /** The full revalidation round while the server's feeds are up (ms; false: none). */
+  revalidateWithEventsMs: number | false;
   /** Put the reason a socket has no user in `err.data.reason` (never in production). */
   explain: boolean;
 }
@@ -196,11 +202,24 @@ export class ServerState {
   readonly watchedStores = new Set<object>();
   /** disconnectOnLogout has seen a request with a session: it is in the path of some routes. */
   logoutWatched = false;
-  /** Revalidation rounds, by interval: their timer and how many connected sockets use them. */
-  readonly revalidations = new Map<
-    number,
-    { timer: ClockTimer; sockets: number; running: boolean }
-  >();
+  /**
+   * Revalidation rounds, by interval: their timer, how many connected sockets use them, when the
+   * last full round ran (on the server's clock), and the shortest `revalidateWithEventsMs` of
+   * their sockets (the interval while the server's store event feeds are up).
+   */
+  readonly revalidations = new Map<number, RevalidationRounds>();
+  /** The store event feeds started on this server (live/store-events.ts), by feed object. */
+  readonly feeds = new Map<object, FeedRecord>();
+  /** Store events heard and held before they end sockets (live/store-events.ts), oldest first. */
+  heldEnds: HeldEnd[] = [];
+  heldTimer: NodeJS.Timeout | undefined = undefined;
+  /**
+   * Sessions a node announced it is rotating (live/revocation.ts `announceRotation`), until when
+   * (ms since epoch, oldest first): their store events wait for the END that says so.
+   */
+  readonly rotating = new Map<SessionDigest, number>();
+  /** The feeds are stopped when the server's HTTP server closes: listened for once. */
+  feedsCloseHooked = false;
   /** The presence trackers on this server (lib/presence/), told by the handshake's admit and leave. */
   readonly presence = new Set<PresenceWatcher>();
   /** rateLimit's connection limits on this server, each with the namespaces it covers. */

@@ -74,6 +74,7 @@ const PUBLIC_EXPORTS = [
   'listSessions',
   'sessionHandle',
   'endSessions',
+  'redisStoreEvents',
 ].sort();
 
 /** Every runtime export of the test kit, socket.io-session-auth/testing. */
