@@ -36,5 +36,7 @@ export {
   presence,
   PRESENCE_STATE_EVENT,
   PRESENCE_DIFF_EVENT,
+  pgStoreEvents,
+  pgStoreEventsSql,
 } from './index.js';
 export type * from './index.js';

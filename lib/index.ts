@@ -80,3 +80,12 @@ export type { PresenceEntry } from './presence/tracker.js';
 export type { PresenceRedisClient, PresenceRedisSubscriber } from './presence/shared.js';
 export { PRESENCE_DIFF_EVENT, PRESENCE_STATE_EVENT } from './presence/feed.js';
 export type { PresenceDiff, PresenceFeedEntry } from './presence/feed.js';
+export { pgStoreEvents } from './feeds/postgres.js';
+export type {
+  PgNotification,
+  PgStoreEventsClient,
+  PgStoreEventsOptions,
+  PgStoreEventsPool,
+} from './feeds/postgres.js';
+export { pgStoreEventsSql } from './feeds/postgres-sql.js';
+export type { PgStoreEventsSqlOptions } from './feeds/postgres-sql.js';

@@ -70,6 +70,8 @@ const PUBLIC_EXPORTS = [
   'presence',
   'PRESENCE_STATE_EVENT',
   'PRESENCE_DIFF_EVENT',
+  'pgStoreEvents',
+  'pgStoreEventsSql',
 ].sort();
 
 /** Every runtime export of the test kit, socket.io-session-auth/testing. */
