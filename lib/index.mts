@@ -36,6 +36,7 @@ export {
   presence,
   PRESENCE_STATE_EVENT,
   PRESENCE_DIFF_EVENT,
+  redisStoreEvents,
   pgStoreEvents,
   pgStoreEventsSql,
 } from './index.js';

@@ -70,6 +70,7 @@ const PUBLIC_EXPORTS = [
   'presence',
   'PRESENCE_STATE_EVENT',
   'PRESENCE_DIFF_EVENT',
+  'redisStoreEvents',
   'pgStoreEvents',
   'pgStoreEventsSql',
 ].sort();
