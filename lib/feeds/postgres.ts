@@ -121,6 +121,7 @@ interface Listening {
 
 /** One LISTEN shared by every sink; `run` counts starts, so a stopped run's callbacks do nothing. */
 class PgListener implements StoreEventFeed {
+  readonly name = 'postgres';
   private readonly sinks = new Set<StoreEventSink>();
   private state: 'stopped' | 'starting' | 'up' | 'down' | 'unavailable' = 'stopped';
   private unavailableMessage = '';
