@@ -10,6 +10,7 @@
 //   REDIS_URL         redis://host:port (required with ENGINE=redis)
 //   DATABASE_URL      postgres://user@host:port/db (required with ENGINE=postgres; the tables of
 //                     spec/support/postgres.ts exist)
+//   STORE_EVENTS      `on`: the store's change feed (ENGINE=postgres: pgStoreEvents, createTrigger)
 //   PG_ERROR_GUARD    `off`: no 'error' listener on each pg client (the README's guard), to show
 //                     that a Postgres restart then crashes the process
 //   NODE_NAME         a name for logs and `whoami` answers (default `node-<pid>`)
@@ -43,6 +44,7 @@ import {
   disconnectOnLogout,
   disconnectSession,
   disconnectUser,
+  pgStoreEvents,
   presence,
   rateLimit,
   refreshUser,
@@ -181,6 +183,7 @@ interface Engine {
   redis?: PresenceRedisClient;
   adapter: ServerOptions['adapter'];
   close(): Promise<unknown>;
+  storeEvents?: ReturnType<typeof pgStoreEvents>;
 }
 
 async function redisEngine(key: string, requestsTimeout: number, log: LogError): Promise<Engine> {
@@ -218,6 +221,9 @@ function postgresEngine(key: string, log: LogError): Engine {
       errorHandler: log('pg adapter'),
     }) as ServerOptions['adapter'],
     close: () => pool.end(),
+    ...(process.env.STORE_EVENTS === 'on' && {
+      storeEvents: pgStoreEvents({ pool, createTrigger: true }),
+    }),
   };
 }
 
@@ -316,6 +322,7 @@ async function main(): Promise<void> {
     passport,
     app,
     ...(revalidateIntervalMs !== undefined && { revalidateIntervalMs }),
+    ...(engine.storeEvents && { storeEvents: engine.storeEvents }),
   };
   for (const nsp of [
     sessionNamespace(io, sessionMiddleware, options),
