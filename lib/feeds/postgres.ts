@@ -6,6 +6,7 @@ import { checkBoolean } from '../api/setup.js';
 import type { StoreEventFeed, StoreEventSink } from '../live/store-events.js';
 import {
   checkNames,
+  creationSql,
   quoteIdent,
   triggerProblem,
   triggerSql,
@@ -87,17 +88,19 @@ const FIRST_RETRY_MS = 1000;
 const LAST_RETRY_MS = 10_000;
 const DIGEST = /^[A-Za-z0-9_-]{22}$/;
 
-/** The notification's session and reason, or undefined for a payload the trigger never sends. */
-function parsePayload(
-  payload: string | undefined,
-): { digest: string; reason: 'deleted' | 'expired' } | undefined {
+/** What a notification says: a session gone, or the whole table emptied (TRUNCATE). */
+type Heard = { digest: string; reason: 'deleted' | 'expired' } | { truncated: true };
+
+/** What the trigger's payload says, or undefined for a payload it never sends. */
+function parsePayload(payload: string | undefined): Heard | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(payload ?? '');
   } catch {
     return undefined;
   }
-  const { digest, expired } = (parsed ?? {}) as { digest?: unknown; expired?: unknown };
+  const { digest, expired, truncated } = (parsed ?? {}) as Record<string, unknown>;
+  if (truncated === true) return { truncated };
   if (typeof digest !== 'string' || !DIGEST.test(digest)) return undefined;
   return { digest, reason: expired === true ? 'expired' : 'deleted' };
 }
@@ -134,9 +137,16 @@ class PgListener implements StoreEventFeed {
   private pending: Promise<void> = Promise.resolve();
   private readonly onNotification = (message: PgNotification): void => {
     if (message.channel !== this.names.channel) return;
-    const ended = parsePayload(message.payload);
-    if (!ended) return;
-    for (const sink of this.sinks) sink.ended({ digest: ended.digest }, ended.reason);
+    const heard = parsePayload(message.payload);
+    if (!heard) return;
+    if ('digest' in heard) {
+      for (const sink of this.sinks) sink.ended({ digest: heard.digest }, heard.reason);
+    } else if (this.state === 'up') {
+      // Every session is gone, and no row said so: a sink reads every session with sockets
+      // again after a `down` (what it may have missed), which is what this needs.
+      for (const sink of this.sinks) sink.down('the session table was truncated');
+      for (const sink of this.sinks) sink.up();
+    }
   };
 
   constructor(
@@ -249,7 +259,7 @@ class PgListener implements StoreEventFeed {
     const problem = await triggerProblem(this.pool, this.names);
     if (problem === undefined || !this.createTrigger) return problem;
     try {
-      await this.pool.query(triggerSql(this.names));
+      await this.pool.query(creationSql(this.names));
     } catch (error) {
       if (!lasting(error)) throw error;
       return `${problem}, and createTrigger failed (${reasonOf(error)})`;
