@@ -280,6 +280,42 @@ describe('pgStoreEvents: the connect-pg-simple feed on a real Postgres', { skip 
       (disabled.first as { message: string }).message,
       /^pgStoreEvents: the trigger socket_io_session_auth_ended on "bare" is disabled/,
     );
+    await admin.query('ALTER TABLE bare ENABLE TRIGGER socket_io_session_auth_ended');
+    await admin.query('DROP TRIGGER socket_io_session_auth_truncated ON bare');
+    const noTruncate = await started({ table: 'bare' });
+    assert.match(
+      (noTruncate.first as { message: string }).message,
+      /^pgStoreEvents: the trigger socket_io_session_auth_truncated is not on "bare"/,
+    );
+  });
+
+  test('nodes starting at once with createTrigger: true each create it, one after another', async () => {
+    await table('raced');
+    const feeds = await Promise.all(
+      Array.from({ length: 4 }, () => started({ table: 'raced', createTrigger: true })),
+    );
+    assert.deepEqual(
+      feeds.map(({ first }) => first),
+      feeds.map(() => ({ type: 'up' })),
+    );
+  });
+
+  test('TRUNCATE: down, then up at once (the package then reads every session again)', async () => {
+    const qualified = await table('truncated');
+    const { sink } = await started({ table: 'truncated', createTrigger: true });
+    await insert(qualified, newSid());
+    await admin.query('TRUNCATE truncated');
+    assert.deepEqual(await sink.next(2, 1, 'down, up'), [
+      { type: 'down', reason: 'the session table was truncated' },
+      { type: 'up' },
+    ]);
+    // Still listening: a DELETE after it is heard as before.
+    const sid = newSid();
+    await insert(qualified, sid);
+    await admin.query(`DELETE FROM ${qualified}`);
+    assert.deepEqual(await sink.next(1, 3, 'the DELETE'), [
+      { type: 'ended', session: { digest: sessionDigest(sid) }, reason: 'deleted' },
+    ]);
   });
 
   test('a schema and a mixed-case table, as connect-pg-simple quotes them', async () => {

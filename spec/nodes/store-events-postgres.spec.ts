@@ -166,6 +166,23 @@ describe('store events on Postgres: pgStoreEvents on two nodes', { skip }, () =>
     for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob: ${label(tab)}`);
   });
 
+  test('TRUNCATE session: every session’s sockets on B end, found by one full round', async () => {
+    const [alice, bob] = await Promise.all([login(A(), 'alice'), login(A(), 'bob')]);
+    const all = [
+      ...(await tabs(B(), alice, ['/', '/chat'], 'alice')),
+      ...(await tabs(B(), bob, ['/chat'], 'bob')),
+    ];
+    const since = Date.now();
+    // No row trigger fires: the statement trigger says the table was emptied.
+    await sql().query('TRUNCATE session');
+    await expectAllEnded(all, ERR_SESSION_REVOKED);
+    assert.deepEqual(
+      [await readsOnB(alice, since), await readsOnB(bob, since)],
+      [1, 1],
+      'B read each session once',
+    );
+  });
+
   test('DELETE → session:ended on B: latency over 20 deletes (measured, not asserted)', async (t) => {
     const latencies: number[] = [];
     for (let i = 0; i < 20; i++) {
