@@ -230,6 +230,11 @@ export class ServerState {
   /** Store events heard and held before they end sockets (live/store-events.ts), oldest first. */
   heldEnds: HeldEnd[] = [];
   heldTimer: NodeJS.Timeout | undefined = undefined;
+  /**
+   * Sessions a node announced it is rotating (live/revocation.ts `announceRotation`), until when
+   * (ms since epoch, oldest first): their store events wait for the END that says so.
+   */
+  readonly rotating = new Map<SessionDigest, number>();
   /** The feeds are stopped when the server's HTTP server closes: listened for once. */
   feedsCloseHooked = false;
   /** The presence trackers on this server (lib/presence/), told by the handshake's admit and leave. */

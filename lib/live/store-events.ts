@@ -78,10 +78,11 @@ export const STORE_EVENTS_OFF = 'SOCKET_IO_SESSION_AUTH_STORE_EVENTS_OFF';
 
 /**
  * How long a store event waits before it ends sockets. Redis publishes a `del` before the node
- * that deleted gets its reply: a login's rotation (or a logout) there ends the sockets through
- * its wrapped store with the right code (`ERR_SESSION_ROTATED`) and tells every node through the
- * adapter, a few ms later. Held this long, that word comes first; a socket it ended is not ended
- * again. Measured on two local nodes: see docs/store-events.md.
+ * that deleted gets its reply. A logout there ends the sockets through its wrapped store and tells
+ * every node through the adapter; a login's rotation is announced to every node before the delete
+ * (revocation.ts `announceRotation`), and its END (`ERR_SESSION_ROTATED`) comes after the login's
+ * response: an event of a session announced as rotating waits for that END. The hold covers the
+ * announcement arriving on another connection than the event. Measured: docs/store-events.md.
  */
 const HOLD_MS = 50;
 
@@ -195,7 +196,15 @@ function endHeld(server: ServerState): void {
   if (next) server.heldTimer = setTimeout(endHeld, Math.max(0, next.due - now), server).unref();
 }
 
-function endSessionHere(server: ServerState, { digest, code, heardAt }: HeldEnd): void {
+function endSessionHere(server: ServerState, held: HeldEnd): void {
+  const { digest, code, heardAt } = held;
+  // A node announced it is rotating this session: its END says so, after the login's response.
+  const rotating = server.rotating.get(digest);
+  if (rotating !== undefined && rotating > Date.now()) {
+    server.heldEnds.push({ ...held, due: rotating });
+    server.heldEnds.sort((a, b) => a.due - b.due);
+    return;
+  }
   for (const state of server.bySession.get(digest)) {
     // A socket that came after the event read the store after it (and had no such session).
     if (state.ended || state.readAt > heardAt) continue;

@@ -10,7 +10,6 @@
 //   REDIS_URL         redis://host:port (required with ENGINE=redis)
 //   DATABASE_URL      postgres://user@host:port/db (required with ENGINE=postgres; the tables of
 //                     spec/support/postgres.ts exist)
-//   STORE_EVENTS      `on`: the store's change feed (ENGINE=postgres: pgStoreEvents, createTrigger)
 //   PG_ERROR_GUARD    `off`: no 'error' listener on each pg client (the README's guard), to show
 //                     that a Postgres restart then crashes the process
 //   NODE_NAME         a name for logs and `whoami` answers (default `node-<pid>`)
@@ -26,10 +25,18 @@
 //   PRESENCE_FEED_MS  the client feed on, with this intervalMs (unset: no feed)
 //   LIMITS            JSON of rateLimit's options: rateLimit(io, { ...LIMITS, redis }) with the
 //                     adapter's Redis client (ENGINE=redis)
+//   STORE_EVENTS      `on`: storeEvents on every namespace: redisStoreEvents({ client }) with the
+//                     adapter's Redis client, or (ENGINE=postgres) pgStoreEvents({ pool,
+//                     createTrigger: true }) on the app's pool
+//   LOGIN_DELAY_MS    POST /login answers this long after Passport's login (an app's slow work
+//                     after req.login: the rotation's end is sent after the response)
+//   REVALIDATE_WITH_EVENTS_MS  sessionNamespace's revalidateWithEventsMs: a number, `off`
+//                     (false), or unset (the package's default)
 //
 // It tells its parent `{ ready: { port, name } }` once it listens, then answers `{ id, cmd, args }`
 // messages with `{ id, ok, result }` or `{ id, ok: false, error }`. It exits on SIGTERM and as soon
 // as its parent is gone.
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer } from 'node:http';
 import { createAdapter as createPostgresAdapter } from '@socket.io/postgres-adapter';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -41,16 +48,21 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import type { ServerOptions } from 'socket.io';
 import {
+  DIAGNOSTICS_CHANNELS,
   disconnectOnLogout,
   disconnectSession,
   disconnectUser,
   pgStoreEvents,
   presence,
   rateLimit,
+  redisStoreEvents,
   refreshUser,
   requireAuth,
   sessionNamespace,
   type PresenceRedisClient,
+  type RedisStoreEventsClient,
+  type SessionEndedMessage,
+  type StoreEventsMessage,
 } from '../../lib/index.js';
 import { users, usersPassport } from './server.js';
 import { Server } from './stack.js';
@@ -122,6 +134,13 @@ export interface NodeCommands {
   deafen: { args: null | { only: 'refresh' }; result: null };
   /** Hears them again. */
   hear: { args: null; result: null };
+  /** What the `store-events` diagnostics channel said, from the `from`-th message on. */
+  storeEvents: { args: { from: number }; result: StoreEventsMessage[] };
+  /** What the `session-ended` channel said (code and how), from the `from`-th message on. */
+  sessionsEnded: {
+    args: { from: number };
+    result: Pick<SessionEndedMessage, 'namespace' | 'code' | 'how'>[];
+  };
 }
 
 export interface NodeReady {
@@ -147,8 +166,8 @@ function required(name: string): string {
   return value;
 }
 
-function revalidateOption(): number | false | undefined {
-  const value = process.env.REVALIDATE_MS;
+function revalidateOption(name = 'REVALIDATE_MS'): number | false | undefined {
+  const value = process.env[name];
   if (value === undefined || value === '') return undefined;
   if (value === 'off') return false;
   return Number(value);
@@ -181,6 +200,8 @@ interface Engine {
   store: CountingRedisStore | CountingPgStore;
   /** The app's own client, as presence's `redis` option takes it. */
   redis?: PresenceRedisClient;
+  /** The same client, as redisStoreEvents takes it. */
+  feedClient?: RedisStoreEventsClient;
   adapter: ServerOptions['adapter'];
   close(): Promise<unknown>;
   storeEvents?: ReturnType<typeof pgStoreEvents>;
@@ -196,6 +217,7 @@ async function redisEngine(key: string, requestsTimeout: number, log: LogError):
   return {
     store: new CountingRedisStore({ client: pub, prefix: 'sess:' }),
     redis: pub,
+    feedClient: pub,
     adapter: createAdapter(pub, sub, { key, requestsTimeout }) as ServerOptions['adapter'],
     close: () => Promise.allSettled([pub.quit(), sub.quit()]),
   };
@@ -305,8 +327,9 @@ async function main(): Promise<void> {
   app.use(passport.session());
   app.use(disconnectOnLogout(io));
   app.use(express.urlencoded({ extended: false }));
+  const loginDelayMs = Number(process.env.LOGIN_DELAY_MS ?? 0);
   app.post('/login', passport.authenticate('local') as express.RequestHandler, (_req, res) => {
-    res.json({ ok: true, node: name });
+    setTimeout(() => res.json({ ok: true, node: name }), loginDelayMs);
   });
   app.post('/logout', (req, res, next) => {
     req.logout((err) => {
@@ -318,10 +341,27 @@ async function main(): Promise<void> {
     });
   });
 
+  const storeEvents: StoreEventsMessage[] = [];
+  diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.storeEvents, (message) => {
+    storeEvents.push(message as StoreEventsMessage);
+  });
+  const ended: Pick<SessionEndedMessage, 'namespace' | 'code' | 'how'>[] = [];
+  diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.sessionEnded, (message) => {
+    const { namespace, code, how } = message as SessionEndedMessage;
+    ended.push({ namespace, code, how });
+  });
+  const revalidateWithEventsMs = revalidateOption('REVALIDATE_WITH_EVENTS_MS');
+
   const options = {
     passport,
     app,
     ...(revalidateIntervalMs !== undefined && { revalidateIntervalMs }),
+    ...(revalidateWithEventsMs !== undefined && { revalidateWithEventsMs }),
+    // One feed object for the three namespaces: one subscription.
+    ...(process.env.STORE_EVENTS === 'on' &&
+      engine.feedClient && {
+        storeEvents: redisStoreEvents({ client: engine.feedClient, prefix: 'sess:' }),
+      }),
     ...(engine.storeEvents && { storeEvents: engine.storeEvents }),
   };
   for (const nsp of [
@@ -417,6 +457,12 @@ async function main(): Promise<void> {
       for (const [event, listener] of deafened) io.sockets.on(event, listener);
       deafened = [];
       return null;
+    },
+    storeEvents({ from }) {
+      return storeEvents.slice(from);
+    },
+    sessionsEnded({ from }) {
+      return ended.slice(from);
     },
   };
 
