@@ -104,11 +104,17 @@ describe('store events on Postgres: pgStoreEvents on two nodes', { skip }, () =>
     const aliceTabs = await tabs(B(), alice, ['/', '/chat'], 'alice');
     const bobTabs = await tabs(B(), bob, ['/chat'], 'bob');
     const since = Date.now();
+    const endedBefore = (await B().call('sessionsEnded', { from: 0 })).length;
     // No node hears of this but through the trigger: no logout, no broadcast.
     const { rowCount } = await sql().query('DELETE FROM session WHERE sid = $1', [sidOf(alice)]);
     assert.equal(rowCount, 1);
     await within(expectAllEnded(aliceTabs, ERR_SESSION_REVOKED), 'the ends on B', 5000);
     assert.equal(await readsOnB(alice, since), 0, 'B read the deleted session');
+    const ended = await B().call('sessionsEnded', { from: endedBefore });
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      aliceTabs.map(() => 'store-event'),
+    );
     for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob: ${label(tab)}`);
   });
 
@@ -135,6 +141,7 @@ describe('store events on Postgres: pgStoreEvents on two nodes', { skip }, () =>
     const [pid] = await listeners('B');
     assert.ok(pid !== undefined);
     const since = Date.now();
+    const statesBefore = (await B().call('storeEvents', { from: 0 })).length;
     await sql().query('SELECT pg_terminate_backend($1)', [pid]);
     await until(
       () => listeners('B'),
@@ -157,6 +164,21 @@ describe('store events on Postgres: pgStoreEvents on two nodes', { skip }, () =>
       'the full round to read bob’s session',
     );
     for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob: ${label(tab)}`);
+    const states = await until(
+      () => B().call('storeEvents', { from: statesBefore }),
+      (messages) => messages.at(-1)?.state === 'up',
+      5000,
+      'B’s feed up after its round',
+    );
+    assert.deepEqual(
+      states.map(({ feed, state }) => [feed, state]),
+      [
+        ['postgres', 'down'],
+        ['postgres', 'resync'],
+        ['postgres', 'up'],
+      ],
+    );
+    assert.match(states[0]?.message ?? '', /LISTEN connection/);
 
     // Events again: carol's session (bob's second) deleted, and ended without a read.
     const deleted = Date.now();
