@@ -37,17 +37,28 @@ export interface PgStoreEventsPool extends PgQueryable {
   connect(): Promise<PgStoreEventsClient>;
 }
 
-/** Options for {@link pgStoreEvents}. */
+/**
+ * Options for {@link pgStoreEvents}: the pool, and connect-pg-simple's table as its own options
+ * name it (`tableName`, `schemaName`).
+ *
+ * @example
+ * ```ts
+ * // connect-pg-simple with { pool, schemaName: 'auth', tableName: 'user_sessions' }:
+ * pgStoreEvents({ pool, schema: 'auth', table: 'user_sessions' });
+ * ```
+ */
 export interface PgStoreEventsOptions extends PgStoreEventsSqlOptions {
   /**
-   * The app's `pg` Pool (the one connect-pg-simple uses, or any on the same database). One of its
-   * clients stays checked out for `LISTEN` while a server uses the feed.
+   * The app's `pg` Pool (the one connect-pg-simple uses, or any on the same database, not through
+   * a transaction-pooling PgBouncer: LISTEN needs a session). One of its clients stays checked out
+   * for `LISTEN` while a server uses the feed: close Socket.IO before `pool.end()`, which waits
+   * for it.
    */
   pool: PgStoreEventsPool;
   /**
-   * Creates the trigger ({@link pgStoreEventsSql}) at start when it is missing: the pool's role
-   * must own the table. Without it, a missing trigger makes the feed unavailable (a warning, and
-   * the package keeps polling the store).
+   * Creates the triggers ({@link pgStoreEventsSql}) at start when they are missing: the pool's
+   * role must own the table. Without it, a missing trigger makes the feed unavailable (a warning,
+   * and the package keeps polling the store).
    * @default false
    */
   createTrigger?: boolean;
