@@ -23,6 +23,7 @@ import {
   label,
   login,
   nodeNamed,
+  quantile,
   settle,
   startNodes,
   tabs,
@@ -33,12 +34,6 @@ import { expectUntouched, sidOf, within } from '../support/session-ending.js';
 
 // Throws under CI=true when Postgres is missing: the spec then fails instead of skipping.
 const skip = postgresUnavailable() ?? false;
-
-/** The value at quantile `q` (0..1) of `values`, nearest rank. */
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-}
 
 describe('store events on Postgres: pgStoreEvents on two nodes', { skip }, () => {
   let postgres: PostgresServer | undefined;

@@ -284,6 +284,12 @@ export async function settle(nodes: ClusterNode[]): Promise<void> {
   }
 }
 
+/** The value at quantile `q` (0..1) of `values`, nearest rank (the latency measurements). */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
+}
+
 /** Polls `get` (an IPC call) until `done` holds; fails after `ms`, a hang guard. */
 export async function until<T>(
   get: () => Promise<T>,
