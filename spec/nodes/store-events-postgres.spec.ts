@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from '../../lib/index.js';
+import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from '../../lib/index.js';
 import {
   ClusterNode,
   closeClients,
@@ -72,7 +72,14 @@ describe('store events on Postgres: pgStoreEvents on two nodes', { skip }, () =>
     postgres = await startPostgres();
     db = new pg.Pool({ connectionString: postgres.url, max: 2 });
     db.on('error', () => {});
-    const common = { ENGINE: 'postgres', ADAPTER_KEY: 'pg-events', STORE_EVENTS: 'on' };
+    // The login route answers 300 ms after Passport's login (an app's own work after it): a
+    // rotation's END, sent after the response, comes long after the old row's NOTIFY.
+    const common = {
+      ENGINE: 'postgres',
+      ADAPTER_KEY: 'pg-events',
+      STORE_EVENTS: 'on',
+      LOGIN_DELAY_MS: '300',
+    };
     await Promise.all(
       ['A', 'B'].map((name) =>
         startNodes(
@@ -111,6 +118,15 @@ describe('store events on Postgres: pgStoreEvents on two nodes', { skip }, () =>
       aliceTabs.map(() => 'store-event'),
     );
     for (const tab of bobTabs) expectUntouched(tab.socket, tab.seen, `bob: ${label(tab)}`);
+  });
+
+  test('a login again on A (a rotation): ERR_SESSION_ROTATED on B, not REVOKED', async () => {
+    const alice = await login(A(), 'alice');
+    const aliceTabs = await tabs(B(), alice, ['/chat'], 'alice');
+    // connect-pg-simple's destroy of the old row commits (and NOTIFYs) before A has its reply.
+    const rotated = await login(A(), 'alice', alice);
+    assert.notEqual(sidOf(rotated), sidOf(alice));
+    await expectAllEnded(aliceTabs, ERR_SESSION_ROTATED);
   });
 
   test('a prune of expired rows: ERR_SESSION_EXPIRED on B', async () => {

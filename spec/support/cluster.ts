@@ -160,12 +160,16 @@ export function nodeNamed(nodes: ClusterNode[], name: string): ClusterNode {
 // Browsers: HTTP with cookies, websocket-only Socket.IO clients
 // ---------------------------------------------------------------------------------------------
 
-export async function login(node: ClusterNode, username: string): Promise<string> {
+/** POST /login as `username`; with `cookie`, a login again in that session (Passport rotates it). */
+export async function login(node: ClusterNode, username: string, cookie?: string): Promise<string> {
   const user = users.find((u) => u.username === username);
   assert.ok(user);
   const res = await fetch(`${node.url}/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(cookie !== undefined && { cookie }),
+    },
     body: new URLSearchParams({ username, password: user.password }),
     redirect: 'manual',
   });
