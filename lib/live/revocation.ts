@@ -133,15 +133,25 @@ function endLocal(
 
 /**
  * A rotation of `sessionID` starts on this node (store-logouts.ts, before the store's destroy):
- * every node's store events of that session wait for the END that follows the login's response,
- * so its sockets are told `ERR_SESSION_ROTATED` (reconnect) rather than `ERR_SESSION_REVOKED`.
+ * with store event feeds, every node's events of that session wait for the END that follows the
+ * login's response, so its sockets are told `ERR_SESSION_ROTATED` (reconnect) rather than
+ * `ERR_SESSION_REVOKED`.
  */
 export function announceRotation(io: Server, sessionID: string): void {
+  const server = serverState(io);
+  // Only for store event feeds: an app without one sends nothing more at a login.
+  if (server.feeds.size === 0) return;
   const key = sessionKey(sessionID);
   listenForEnds(io);
-  noteRotating(serverState(io), key);
-  // Before the store's delete is sent: on one Redis connection, it is published first.
-  if (crossNode(io)) io.serverSideEmit(ROTATING_EVENT as never, key);
+  noteRotating(server, key);
+  if (!crossNode(io)) return;
+  try {
+    // Before the store's delete is sent: on one Redis connection, it is published first.
+    io.serverSideEmit(ROTATING_EVENT as never, key);
+  } catch (error) {
+    // Never a failed login: without it, other nodes' feeds may say REVOKED for ROTATED.
+    debug('announcing a rotation to the other nodes failed: %O', error);
+  }
 }
 
 function noteRotating(server: ServerState, key: string): void {

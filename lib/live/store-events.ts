@@ -174,8 +174,19 @@ function heard(
   if (digest === undefined || server.bySession.get(digest).length === 0) return;
   const heardAt = Date.now();
   const code = reason === 'expired' ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED;
-  server.heldEnds.push({ digest, code, heardAt, due: heardAt + HOLD_MS });
-  server.heldTimer ??= setTimeout(endHeld, HOLD_MS, server).unref();
+  hold(server, { digest, code, heardAt, due: heardAt + HOLD_MS });
+}
+
+/** Holds an event until `due`: the list stays in order, its timer set for the first one. */
+function hold(server: ServerState, held: HeldEnd): void {
+  const list = server.heldEnds;
+  const last = list.at(-1);
+  list.push(held);
+  // Only an event held for a rotation is due later than a new one.
+  if (last && last.due > held.due) list.sort((a, b) => a.due - b.due);
+  if (list[0] !== held) return;
+  clearTimeout(server.heldTimer);
+  server.heldTimer = setTimeout(endHeld, Math.max(0, held.due - Date.now()), server).unref();
 }
 
 function digestOf(session: unknown): SessionDigest | undefined {
@@ -192,8 +203,12 @@ function endHeld(server: ServerState): void {
   const ending = due === -1 ? server.heldEnds : server.heldEnds.slice(0, due);
   server.heldEnds = due === -1 ? [] : server.heldEnds.slice(due);
   for (const held of ending) endSessionHere(server, held);
+  // (A rotation held again above may have set it already.)
+  clearTimeout(server.heldTimer);
   const [next] = server.heldEnds;
-  if (next) server.heldTimer = setTimeout(endHeld, Math.max(0, next.due - now), server).unref();
+  server.heldTimer = next
+    ? setTimeout(endHeld, Math.max(0, next.due - now), server).unref()
+    : undefined;
 }
 
 function endSessionHere(server: ServerState, held: HeldEnd): void {
@@ -201,8 +216,7 @@ function endSessionHere(server: ServerState, held: HeldEnd): void {
   // A node announced it is rotating this session: its END says so, after the login's response.
   const rotating = server.rotating.get(digest);
   if (rotating !== undefined && rotating > Date.now()) {
-    server.heldEnds.push({ ...held, due: rotating });
-    server.heldEnds.sort((a, b) => a.due - b.due);
+    hold(server, { ...held, due: rotating });
     return;
   }
   for (const state of server.bySession.get(digest)) {

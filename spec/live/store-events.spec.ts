@@ -6,6 +6,7 @@
 //
 // Needs redis-server. Under CI=true its absence fails this spec; elsewhere it is skipped.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer } from 'node:http';
 import { after, before, beforeEach, describe, test, type TestContext } from 'node:test';
@@ -21,6 +22,8 @@ import {
   sessionNamespace,
   type SessionEndedMessage,
   type SessionNamespaceOptions,
+  type StoreEventFeed,
+  type StoreEventSink,
   type StoreEventsMessage,
 } from 'socket.io-session-auth';
 import {
@@ -92,7 +95,12 @@ async function appOn(
     feed = true,
     configure,
     revalidateIntervalMs = 600_000,
-  }: { feed?: boolean; configure?: boolean; revalidateIntervalMs?: number } = {},
+  }: {
+    /** The connect-redis feed (true), none (false), or this one. */
+    feed?: boolean | StoreEventFeed;
+    configure?: boolean;
+    revalidateIntervalMs?: number;
+  } = {},
 ): Promise<App> {
   assert.ok(redis);
   const states = heard<StoreEventsMessage>(tc, DIAGNOSTICS_CHANNELS.storeEvents);
@@ -123,14 +131,16 @@ async function appOn(
     passport,
     app,
     revalidateIntervalMs,
-    ...(feed && {
-      storeEvents: redisStoreEvents({
-        client,
-        prefix,
-        ...(configure !== undefined && { configure }),
-      }),
+    ...(feed !== false && {
+      storeEvents:
+        feed === true
+          ? redisStoreEvents({ client, prefix, ...(configure !== undefined && { configure }) })
+          : feed,
     }),
   };
+  // A second namespace of the server, given the same feed: still one feed per server.
+  const { passport: _, ...rest } = options;
+  passportNamespace(io.of('/open'), passport, ['session'], { ...rest, session: sessionMiddleware });
   requireAuth(sessionNamespace(io.of('/chat'), sessionMiddleware, options)).on(
     'connection',
     (socket) => {
@@ -260,6 +270,50 @@ describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, (
       ended.map(({ how }) => how),
       ['revalidation'],
     );
+  });
+
+  test('a feed of your own: started once per server, a digest ends the sockets, stopped at close', async (tc) => {
+    let starts = 0;
+    let stops = 0;
+    let told: StoreEventSink | undefined;
+    const feed: StoreEventFeed = {
+      name: 'spec-feed',
+      start(sink) {
+        starts++;
+        told = sink;
+        sink.up();
+        return () => {
+          stops++;
+          return Promise.resolve();
+        };
+      },
+    };
+    const { kit, states, ended } = await appOn(tc, { feed });
+    assert.equal(starts, 1, 'two namespaces, one server: one start');
+    assert.deepEqual(states, [{ feed: 'spec-feed', state: 'up' }]);
+    const alice = await logIn(kit, 'alice');
+    const [chat, open] = [await alice.connect('/chat'), await alice.connect('/open')];
+    // As the Postgres trigger tells it: SHA-256 of the ID, base64url, its first 22 characters.
+    const digest = createHash('sha256')
+      .update(await sessionIdOf(alice))
+      .digest('base64url')
+      .slice(0, 22);
+    assert.ok(told);
+    told.ended({ digest }, 'evicted');
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+    await expectEnded(open, 'ERR_SESSION_REVOKED');
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      ['store-event', 'store-event'],
+    );
+    told.down('the spec says so');
+    assert.deepEqual(states.at(-1), {
+      feed: 'spec-feed',
+      state: 'down',
+      message: 'the spec says so',
+    });
+    await kit.close();
+    assert.equal(stops, 1, 'stopped when the server closed');
   });
 
   test('options: a storeEvents that is not a feed is a TypeError naming the helper', () => {

@@ -189,8 +189,14 @@ describe('storeEvents: the connect-redis feed on node processes', { skip }, () =
     for (const tab of aliceTabs) await whoami<NodeWho>(tab.socket, label(tab));
     for (const tab of aliceTabs) expectUntouched(tab.socket, tab.seen, label(tab));
 
+    // As a restarted Redis would have it: the setting the feeds turned on is lost.
+    await redisAdmin().configSet('notify-keyspace-events', '');
     await redisAdmin().configSet('maxclients', '10000');
     await feedSaid(B, 'resync');
+    // Checked again at the reconnection, and turned on again.
+    const { 'notify-keyspace-events': flags = '' } =
+      await redisAdmin().configGet('notify-keyspace-events');
+    assert.deepEqual(flags.split('').sort(), ['E', 'e', 'g', 'x']);
     await expectAllEnded(aliceTabs, ERR_SESSION_REVOKED);
     await feedSaid(B, 'up', 2);
     const ended = await B.call('sessionsEnded', { from: 0 });
