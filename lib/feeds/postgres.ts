@@ -3,6 +3,7 @@
 // checked out, LISTENs for every server of the process. A dropped connection is `down` until that
 // client's successor listens again (`up`: the package then reads what it may have missed).
 import { checkBoolean } from '../api/setup.js';
+import { debug } from '../diagnostics/debug.js';
 import type { StoreEventFeed, StoreEventSink } from '../live/store-events.js';
 import {
   checkNames,
@@ -305,6 +306,8 @@ class PgListener implements StoreEventFeed {
     if (wasUp) for (const sink of this.sinks) sink.down(reason);
     const delay = Math.min(FIRST_RETRY_MS * 2 ** this.failures, LAST_RETRY_MS);
     this.failures++;
+    // Only the first drop reaches the sinks (`down`); each failed try is logged here.
+    debug('pgStoreEvents: %s; LISTEN again in %d ms', reason, delay);
     const run = this.run;
     this.timer = setTimeout(() => {
       this.timer = undefined;
