@@ -292,6 +292,38 @@ describe('pgStoreEvents: the connect-pg-simple feed on a real Postgres', { skip 
     );
   });
 
+  test('an app role that does not own the table: createTrigger fails (unavailable), yet once the owner ran the SQL it is heard', async () => {
+    assert.ok(postgres);
+    const qualified = await table('owned');
+    await admin.query('CREATE ROLE app LOGIN');
+    await admin.query('GRANT SELECT, INSERT, UPDATE, DELETE ON owned TO app');
+    const asApp = new pg.Pool({ connectionString: postgres.url.replace('postgres@', 'app@') });
+    asApp.on('error', () => undefined);
+    try {
+      const refused = await started({ table: 'owned', createTrigger: true }, asApp);
+      assert.equal(refused.first.type, 'unavailable');
+      // Postgres 15 on: the public schema refuses CREATE to other roles; before it, the trigger.
+      assert.match(
+        (refused.first as { message: string }).message,
+        /^pgStoreEvents: the trigger socket_io_session_auth_ended is not on "owned", and createTrigger failed \((permission denied|must be owner)[^)]*\)/,
+      );
+      await refused.stop();
+      // The owner's migration; the app's role needs nothing more to LISTEN and be heard.
+      await admin.query(pgStoreEventsSql({ table: 'owned' }));
+      const { sink, first } = await started({ table: 'owned' }, asApp);
+      assert.deepEqual(first, { type: 'up' });
+      const sid = newSid();
+      await insert(qualified, sid);
+      await asApp.query('DELETE FROM owned WHERE sid = $1', [sid]);
+      assert.deepEqual(await sink.next(1, 1, 'the app role’s DELETE'), [
+        { type: 'ended', session: { digest: sessionDigest(sid) }, reason: 'deleted' },
+      ]);
+    } finally {
+      for (const stop of stops.splice(0)) await stop();
+      await asApp.end();
+    }
+  });
+
   test('nodes starting at once with createTrigger: true each create it, one after another', async () => {
     await table('raced');
     const feeds = await Promise.all(
