@@ -41,5 +41,7 @@ export {
   sessionHandle,
   endSessions,
   redisStoreEvents,
+  pgStoreEvents,
+  pgStoreEventsSql,
 } from './index.js';
 export type * from './index.js';

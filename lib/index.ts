@@ -97,3 +97,12 @@ export type {
   RedisStoreEventsOptions,
   RedisStoreEventsSubscriber,
 } from './feeds/redis.js';
+export { pgStoreEvents } from './feeds/postgres.js';
+export type {
+  PgNotification,
+  PgStoreEventsClient,
+  PgStoreEventsOptions,
+  PgStoreEventsPool,
+} from './feeds/postgres.js';
+export { pgStoreEventsSql } from './feeds/postgres-sql.js';
+export type { PgStoreEventsSqlOptions } from './feeds/postgres-sql.js';

@@ -26,8 +26,9 @@
 //   LIMITS            JSON of rateLimit's options: rateLimit(io, { ...LIMITS, redis }) with the
 //                     adapter's Redis client (ENGINE=redis)
 //   SESSION_REGISTRY  `redis`: sessionRegistry(io, { redis }) with the adapter's Redis client
-//   STORE_EVENTS      `on`: storeEvents: redisStoreEvents({ client }) on every namespace, with the
-//                     adapter's Redis client (ENGINE=redis)
+//   STORE_EVENTS      `on`: storeEvents on every namespace: redisStoreEvents({ client }) with the
+//                     adapter's Redis client, or (ENGINE=postgres) pgStoreEvents({ pool,
+//                     createTrigger: true }) on the app's pool
 //   LOGIN_DELAY_MS    POST /login answers this long after Passport's login (an app's slow work
 //                     after req.login: the rotation's end is sent after the response)
 //   REVALIDATE_WITH_EVENTS_MS  sessionNamespace's revalidateWithEventsMs: a number, `off`
@@ -54,6 +55,7 @@ import {
   disconnectUser,
   endSessions,
   listSessions,
+  pgStoreEvents,
   presence,
   rateLimit,
   redisStoreEvents,
@@ -210,6 +212,7 @@ interface Engine {
   feedClient?: RedisStoreEventsClient;
   adapter: ServerOptions['adapter'];
   close(): Promise<unknown>;
+  storeEvents?: ReturnType<typeof pgStoreEvents>;
 }
 
 async function redisEngine(key: string, requestsTimeout: number, log: LogError): Promise<Engine> {
@@ -248,6 +251,9 @@ function postgresEngine(key: string, log: LogError): Engine {
       errorHandler: log('pg adapter'),
     }) as ServerOptions['adapter'],
     close: () => pool.end(),
+    ...(process.env.STORE_EVENTS === 'on' && {
+      storeEvents: pgStoreEvents({ pool, createTrigger: true }),
+    }),
   };
 }
 
@@ -353,9 +359,7 @@ async function main(): Promise<void> {
     ended.push({ namespace, code, how });
   });
   const revalidateWithEventsMs = revalidateOption('REVALIDATE_WITH_EVENTS_MS');
-  if (process.env.STORE_EVENTS === 'on' && !engine.feedClient) {
-    throw new Error('cluster-node: STORE_EVENTS=on needs ENGINE=redis');
-  }
+
   const options = {
     passport,
     app,
@@ -366,6 +370,7 @@ async function main(): Promise<void> {
       engine.feedClient && {
         storeEvents: redisStoreEvents({ client: engine.feedClient, prefix: 'sess:' }),
       }),
+    ...(engine.storeEvents && { storeEvents: engine.storeEvents }),
   };
   for (const nsp of [
     sessionNamespace(io, sessionMiddleware, options),
