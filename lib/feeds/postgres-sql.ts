@@ -1,5 +1,5 @@
 // The Postgres side of pgStoreEvents: the trigger that notifies a deleted session's digest (never
-// its ID) on a channel, its SQL, and the check that it is in place on the session table.
+// its ID) on a channel, its SQL, the check that it is in place, and what its payload says.
 
 /** Options for {@link pgStoreEventsSql}: the table and channel of `pgStoreEvents`. */
 export interface PgStoreEventsSqlOptions {
@@ -180,4 +180,29 @@ export async function triggerProblem(db: PgQueryable, names: PgNames): Promise<s
     }
   }
   return undefined;
+}
+
+const DIGEST = /^[A-Za-z0-9_-]{22}$/;
+
+/** What a notification says: a session gone, or the whole table emptied (TRUNCATE). */
+export type Heard = { digest: string; reason: 'deleted' | 'expired' } | { truncated: true };
+
+/** What the trigger's payload says, or undefined for a payload it never sends. */
+export function parsePayload(payload: string | undefined): Heard | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload ?? '');
+  } catch {
+    return undefined;
+  }
+  const { digest, expired, truncated } = (parsed ?? {}) as Record<string, unknown>;
+  if (truncated === true) return { truncated };
+  if (typeof digest !== 'string' || !DIGEST.test(digest)) return undefined;
+  return { digest, reason: expired === true ? 'expired' : 'deleted' };
+}
+
+/** A Postgres error that another try would meet again (a privilege, a syntax): not a dropped link. */
+export function lasting(error: unknown): boolean {
+  const { code } = (error ?? {}) as { code?: unknown };
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57)/.test(code);
 }

@@ -8,6 +8,8 @@ import type { StoreEventFeed, StoreEventSink } from '../live/store-events.js';
 import {
   checkNames,
   creationSql,
+  lasting,
+  parsePayload,
   quoteIdent,
   triggerProblem,
   triggerSql,
@@ -98,30 +100,6 @@ export function pgStoreEvents(options: PgStoreEventsOptions): StoreEventFeed {
 
 const FIRST_RETRY_MS = 1000;
 const LAST_RETRY_MS = 10_000;
-const DIGEST = /^[A-Za-z0-9_-]{22}$/;
-
-/** What a notification says: a session gone, or the whole table emptied (TRUNCATE). */
-type Heard = { digest: string; reason: 'deleted' | 'expired' } | { truncated: true };
-
-/** What the trigger's payload says, or undefined for a payload it never sends. */
-function parsePayload(payload: string | undefined): Heard | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload ?? '');
-  } catch {
-    return undefined;
-  }
-  const { digest, expired, truncated } = (parsed ?? {}) as Record<string, unknown>;
-  if (truncated === true) return { truncated };
-  if (typeof digest !== 'string' || !DIGEST.test(digest)) return undefined;
-  return { digest, reason: expired === true ? 'expired' : 'deleted' };
-}
-
-/** A Postgres error that another try would meet again (a privilege, a syntax): not a dropped link. */
-function lasting(error: unknown): boolean {
-  const { code } = (error ?? {}) as { code?: unknown };
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57)/.test(code);
-}
 
 function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

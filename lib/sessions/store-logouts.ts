@@ -11,7 +11,8 @@ import type { Server } from 'socket.io';
 import { debug } from '../diagnostics/debug.js';
 import type { EndedHow } from '../diagnostics/diagnostics.js';
 import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from '../core/errors.js';
-import { serverState, type SessionRecorder } from '../core/state.js';
+import { serverState } from '../core/state.js';
+import type { SessionRecorder } from './session-registry.js';
 import { newStoreWatch, storeWatchOf, type StoreWatch } from '../core/state-fields.js';
 import { announceRotation, endEverywhere, sessionKey } from '../live/revocation.js';
 
