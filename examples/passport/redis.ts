@@ -1,5 +1,6 @@
-// What several copies of the demo share through Redis: the session store, the Socket.IO adapter
-// who is online (presence), and Redis's word when a session is deleted (store events). server.ts uses it when REDIS_URL is set; the specs build their nodes with it too.
+// What several copies of the demo share through Redis: the session store, the Socket.IO adapter,
+// who is online (presence), and Redis's word when a session is deleted (store events). server.ts
+// uses it when REDIS_URL is set; the specs build their nodes with it too.
 import { createAdapter } from '@socket.io/redis-adapter';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
