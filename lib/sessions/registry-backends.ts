@@ -28,8 +28,8 @@ export interface RegistryBackend {
     entry: RegistryEntry,
     keepMs: number,
   ): Promise<void>;
-  /** The session is gone, or has no user any more. */
-  forget(digest: SessionDigest): Promise<void>;
+  /** The session is gone, or has no user any more; with `userKey`, out of that user's list only. */
+  forget(digest: SessionDigest, userKey?: string): Promise<void>;
   /** The user's sessions by digest, the expired ones pruned. */
   list(userKey: string, now: number): Promise<Map<SessionDigest, RegistryEntry>>;
 }
@@ -62,8 +62,8 @@ export class MemoryBackend implements RegistryBackend {
     return Promise.resolve();
   }
 
-  forget(digest: SessionDigest) {
-    this.drop(digest);
+  forget(digest: SessionDigest, userKey?: string) {
+    if (userKey === undefined || this.userOf.get(digest)?.userKey === userKey) this.drop(digest);
     return Promise.resolve();
   }
 
@@ -129,6 +129,12 @@ if user then redis.call('HDEL', user, ARGV[1]) end
 redis.call('DEL', KEYS[1])
 return 1`;
 
+// KEYS: one user's hash, the session's key. ARGV: digest. Out of that user's hash only.
+const FORGET_FOR_SCRIPT = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('GET', KEYS[2]) == KEYS[1] then redis.call('DEL', KEYS[2]) end
+return 1`;
+
 /** Several nodes: the registry in Redis, shared. */
 export class RedisBackend implements RegistryBackend {
   constructor(
@@ -160,8 +166,13 @@ export class RedisBackend implements RegistryBackend {
     ]);
   }
 
-  async forget(digest: SessionDigest) {
-    await this.client.sendCommand(['EVAL', FORGET_SCRIPT, '1', this.sessionKey(digest), digest]);
+  async forget(digest: SessionDigest, userKey?: string) {
+    const session = this.sessionKey(digest);
+    await this.client.sendCommand(
+      userKey === undefined
+        ? ['EVAL', FORGET_SCRIPT, '1', session, digest]
+        : ['EVAL', FORGET_FOR_SCRIPT, '2', this.userHash(userKey), session, digest],
+    );
   }
 
   async list(userKey: string, now: number) {

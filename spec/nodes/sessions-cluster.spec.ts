@@ -164,6 +164,32 @@ describe(
       assert.deepEqual(await store().hKeys(hash), [handle(kept)]);
     });
 
+    test('a session whose user changed in Redis behind the package’s back is not listed or ended for alice', async () => {
+      const kept = await login(A(), 'alice');
+      const changed = await login(B(), 'alice');
+      const hash = `${PREFIX}u:${digestOf(ALICE)}`;
+      assert.deepEqual((await store().hKeys(hash)).sort(), [handle(kept), handle(changed)].sort());
+      // As another app sharing the store would: the session now holds bob, and no write told the
+      // registry.
+      const key = `sess:${sidOf(changed)}`;
+      const stored = JSON.parse((await store().get(key)) ?? 'null') as { passport: object };
+      stored.passport = { user: '2' };
+      await store().set(key, JSON.stringify(stored), { KEEPTTL: true });
+
+      const list = await A().call('listSessions', { key: ALICE });
+
+      assert.deepEqual(
+        list.map((s) => s.handle),
+        [handle(kept)],
+      );
+      assert.deepEqual(await store().hKeys(hash), [handle(kept)], 'out of alice’s list');
+      assert.deepEqual(await A().call('endSessions', { key: ALICE, except: handle(kept) }), {
+        sessions: 0,
+        sockets: 0,
+      });
+      assert.notEqual(await store().get(key), null, 'bob’s session is not destroyed');
+    });
+
     test('logins and logouts on both nodes leave nothing in the registry', async () => {
       for (let i = 0; i < 10; i++) {
         const node = i % 2 === 0 ? A() : B();
