@@ -22,6 +22,7 @@ export interface SessionInfo {
   createdAt?: number;
   /** When it was last seen: a request (to the minute), or a socket's handshake. */
   lastSeenAt?: number;
+  /** The `User-Agent` of the request (registry) or socket that last showed it. */
   userAgent?: string;
   /** As the app's `trust proxy` sees it (Express's `req.ip`). */
   ip?: string;
