@@ -21,6 +21,7 @@ import {
   requireAuth,
   sessionNamespace,
   type SessionEndedMessage,
+  type RedisStoreEventsClient,
   type SessionNamespaceOptions,
   type StoreEventFeed,
   type StoreEventSink,
@@ -96,6 +97,8 @@ async function appOn(
     configure,
     revalidateIntervalMs = 600_000,
     url,
+    onDeserialize,
+    wrap,
   }: {
     /** The connect-redis feed (true), none (false), or this one. */
     feed?: boolean | StoreEventFeed;
@@ -103,6 +106,10 @@ async function appOn(
     revalidateIntervalMs?: number;
     /** The app's Redis URL (another user), if not the spec's. */
     url?: string;
+    /** Called in each deserializeUser (a handshake's, between its session read and tracking). */
+    onDeserialize?: () => void;
+    /** What the connect-redis feed is given instead of the app's client (it wraps it). */
+    wrap?: (client: RedisStoreEventsClient) => RedisStoreEventsClient;
   } = {},
 ): Promise<App> {
   assert.ok(redis);
@@ -121,7 +128,7 @@ async function appOn(
     saveUninitialized: false,
     store,
   });
-  const passport = usersPassport();
+  const passport = usersPassport(onDeserialize);
   const app = express();
   app.use(sessionMiddleware);
   app.use(passport.session());
@@ -137,7 +144,11 @@ async function appOn(
     ...(feed !== false && {
       storeEvents:
         feed === true
-          ? redisStoreEvents({ client, prefix, ...(configure !== undefined && { configure }) })
+          ? redisStoreEvents({
+              client: wrap ? wrap(client) : client,
+              prefix,
+              ...(configure !== undefined && { configure }),
+            })
           : feed,
     }),
   };
@@ -179,6 +190,31 @@ async function logIn(kit: TestKit, username: string): Promise<Agent> {
 
 async function sessionIdOf(agent: Agent): Promise<string> {
   return (await agent.session())?.id ?? assert.fail(`${agent.name} has no session`);
+}
+
+/** As the Postgres trigger tells it: SHA-256 of the ID, base64url, its first 22 characters. */
+async function digestOf(agent: Agent): Promise<string> {
+  return createHash('sha256')
+    .update(await sessionIdOf(agent))
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+/** A feed of the spec's own: it says what the spec tells its sink, when the spec tells it. */
+function specFeed(): { feed: StoreEventFeed; sink: () => StoreEventSink; stops: () => number } {
+  let told: StoreEventSink | undefined;
+  let stops = 0;
+  const feed: StoreEventFeed = {
+    name: 'spec-feed',
+    start(sink) {
+      told = sink;
+      return () => {
+        stops++;
+        return Promise.resolve();
+      };
+    },
+  };
+  return { feed, sink: () => told ?? assert.fail('the feed was not started'), stops: () => stops };
 }
 
 function redisAdmin(): Client {
@@ -361,6 +397,89 @@ describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, (
     });
     await kit.close();
     assert.equal(stops, 1, 'stopped when the server closed');
+  });
+
+  test('a feed that comes up after sockets connected reads them once: a delete before its up is found', async (tc) => {
+    const { feed, sink } = specFeed();
+    const { kit, states, ended } = await appOn(tc, { feed });
+    // Still starting (a Postgres feed retrying at boot says nothing until it listens).
+    const alice = await logIn(kit, 'alice');
+    const chat = await alice.connect('/chat');
+    // Deleted in the store before the feed hears anything: no feed tells it, and no round runs.
+    await kit.removeFromStore(alice);
+    sink().up();
+    await arrived(states, (m) => m.state === 'up', "the feed's up");
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['resync', 'up'],
+      'one full round, then events alone',
+    );
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      ['revalidation'],
+    );
+  });
+
+  test('a store event between a handshake’s read and its tracking (in deserializeUser) still ends it', async (tc) => {
+    const { feed, sink } = specFeed();
+    let during: (() => void) | undefined;
+    const { kit, ended } = await appOn(tc, {
+      feed,
+      onDeserialize: () => {
+        during?.();
+      },
+    });
+    sink().up();
+    const alice = await logIn(kit, 'alice');
+    const digest = await digestOf(alice);
+    // The session was read; the socket is not tracked yet: the event finds no socket of it here.
+    during = () => {
+      during = undefined;
+      sink().ended({ digest }, 'deleted');
+    };
+    const chat = await alice.connect('/chat');
+    assert.equal(during, undefined, 'the event came during the handshake');
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      ['store-event'],
+    );
+    // A session read after the event is another: its socket stays.
+    const again = await logIn(kit, 'alice');
+    const chatAgain = await again.connect('/chat');
+    assert.equal(await chatAgain.timeout(5000).emitWithAck('echo'), 'echo');
+    await chatAgain.refuteEvent('session:ended', { within: 0 });
+  });
+
+  test('an async start (a promise of its stop function) is refused: unavailable, and stopped', async (tc) => {
+    let stops = 0;
+    let told: StoreEventSink | undefined;
+    const feed = {
+      name: 'async-feed',
+      async start(sink: StoreEventSink) {
+        told = sink;
+        await Promise.resolve();
+        return () => {
+          stops++;
+          return Promise.resolve();
+        };
+      },
+    };
+    const { states } = await appOn(tc, { feed: feed as unknown as StoreEventFeed });
+    const off = await arrived(states, (m) => m.state === 'unavailable', 'the feed refused');
+    assert.equal(
+      off.message,
+      "the async-feed feed's start returned a promise instead of its stop function (start must " +
+        'return it at once, not be async, and call sink.up() once it hears events)',
+    );
+    // The stop function it promised is called once it comes; its sink is cut off.
+    await arrived([true], () => stops === 1, 'the promised stop called');
+    told?.up();
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['unavailable'],
+    );
   });
 
   test('options: a storeEvents that is not a feed is a TypeError naming the helper', () => {
