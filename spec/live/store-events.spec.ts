@@ -227,6 +227,64 @@ async function keyspaceEvents(): Promise<string> {
   return reply['notify-keyspace-events'] ?? assert.fail('no notify-keyspace-events');
 }
 
+/**
+ * The app's client as the feed sees it, with its CONFIG commands held while the spec says so, and
+ * the subscriber's drops counted (the spec's listener runs before the feed's).
+ */
+function configGate() {
+  let held: Promise<void> | undefined;
+  let release = (): void => undefined;
+  const gate = {
+    /** CONFIG commands that reached the client, and those answered. */
+    reached: 0,
+    answered: 0,
+    /** The subscriber's 'reconnecting' events. */
+    drops: 0,
+    hold(): void {
+      held = new Promise((resolve) => {
+        release = () => {
+          held = undefined;
+          resolve();
+        };
+      });
+    },
+    release(): void {
+      release();
+    },
+    wrap(client: RedisStoreEventsClient): RedisStoreEventsClient {
+      return {
+        options: client.options,
+        async sendCommand(args) {
+          if (args[0] !== 'CONFIG') return client.sendCommand(args);
+          gate.reached++;
+          await held;
+          const reply = await client.sendCommand(args);
+          gate.answered++;
+          return reply;
+        },
+        duplicate() {
+          const subscriber = client.duplicate();
+          subscriber.on('reconnecting', () => {
+            gate.drops++;
+          });
+          return subscriber;
+        },
+      };
+    },
+  };
+  return gate;
+}
+
+/** Waits (polled, bounded) until `ok()`. */
+async function until(ok: () => boolean, what: string): Promise<void> {
+  await arrived([true], ok, what);
+}
+
+/** The connections subscribed to channels (the feeds'). */
+async function subscribers(): Promise<number> {
+  return (await redisAdmin().clientList({ TYPE: 'PUBSUB' })).length;
+}
+
 describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, () => {
   before(async () => {
     redis = await startRedis();
@@ -397,6 +455,76 @@ describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, (
     });
     await kit.close();
     assert.equal(stops, 1, 'stopped when the server closed');
+  });
+
+  test('a feed stopped and started again during its settings check keeps one subscription, closed at the end', async (tc) => {
+    assert.ok(redis);
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    tc.after(() => client.close());
+    const gate = configGate();
+    // One feed object, given to one server, then (that one closed) to another.
+    const feed = redisStoreEvents({ client: gate.wrap(client), prefix: 'sess:restarted:' });
+    gate.hold();
+    const first = await appOn(tc, { feed });
+    await until(() => gate.reached === 1, 'the first check');
+    await first.kit.close();
+    const second = await appOn(tc, { feed });
+    await until(() => gate.reached === 2, 'the second check');
+    gate.release();
+    await arrived(second.states, (m) => m.state === 'up', "the feed's up");
+    await second.kit.close();
+    // The first start's check went on after its stop: it must not have subscribed (a connection
+    // nobody closes, which keeps the process up). Polled: Redis sees a close a moment later.
+    let left = -1;
+    for (const deadline = Date.now() + 5000; left !== 0 && Date.now() < deadline;) {
+      left = await subscribers();
+      if (left !== 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(left, 0, 'a subscription left open after every server closed');
+  });
+
+  test('a drop during the settings check after a reconnection: no up until the subscription is back', async (tc) => {
+    const gate = configGate();
+    const { kit, prefix, states, ended } = await appOn(tc, { wrap: (c) => gate.wrap(c) });
+    await arrived(states, (m) => m.state === 'up', "the feed's up");
+    const alice = await logIn(kit, 'alice');
+    const chat = await alice.connect('/chat');
+    gate.hold();
+    const { reached, answered } = gate;
+    await redisAdmin().sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    // node-redis reconnects; at its 'ready' the feed checks the settings again: held here.
+    await until(
+      () => gate.reached === reached + 1 && gate.drops === 1,
+      `the check after the reconnection (${JSON.stringify(gate)})`,
+    );
+    // The subscription drops again and stays down (Redis takes no new connection).
+    const info = await redisAdmin().info('clients');
+    const connected = Number(/connected_clients:(\d+)/.exec(info)?.[1]);
+    await redisAdmin().configSet('maxclients', String(connected - 1));
+    tc.after(() => redisAdmin().configSet('maxclients', '10000'));
+    await redisAdmin().sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    await until(() => gate.drops === 2, 'the second drop');
+    gate.release();
+    await until(() => gate.answered === answered + 1, 'the check answered');
+    // The check found the settings on, but nothing listens: still down, polling as without a feed.
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['up', 'down'],
+    );
+    // Deleted while nobody listens; the subscription comes back: one full round finds it.
+    assert.equal(await redisAdmin().del(`${prefix}${await sessionIdOf(alice)}`), 1);
+    await redisAdmin().configSet('maxclients', '10000');
+    await expectEnded(chat, 'ERR_SESSION_REVOKED', { within: 15_000 });
+    await arrived(states, (m, i = states.indexOf(m)) => i >= 3 && m.state === 'up', 'up again');
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['up', 'down', 'resync', 'up'],
+    );
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      ['revalidation'],
+    );
   });
 
   test('a feed that comes up after sockets connected reads them once: a delete before its up is found', async (tc) => {
