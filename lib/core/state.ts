@@ -35,7 +35,7 @@ export interface HandshakeOptions {
   allowedOrigins: AllowedOrigins | undefined;
   requireOrigin: boolean;
   revalidateIntervalMs: number | false | undefined;
-  storeEvents: StoreEventFeed | undefined; // live/store-events.ts: one per server
+  storeEvents: StoreEventFeed | undefined; // live/store-events.ts: once per server and feed
   revalidateWithEventsMs: number | false; // the round while the server's feeds are up
   /** Put the reason a socket has no user in `err.data.reason` (never in production). */
   explain: boolean;
