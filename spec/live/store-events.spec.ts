@@ -235,9 +235,10 @@ function configGate() {
   let held: Promise<void> | undefined;
   let release = (): void => undefined;
   const gate = {
-    /** CONFIG commands that reached the client, and those answered. */
+    /** CONFIG commands that reached the client, those answered, and those that failed. */
     reached: 0,
     answered: 0,
+    failed: 0,
     /** The subscriber's 'reconnecting' events. */
     drops: 0,
     hold(): void {
@@ -258,9 +259,14 @@ function configGate() {
           if (args[0] !== 'CONFIG') return client.sendCommand(args);
           gate.reached++;
           await held;
-          const reply = await client.sendCommand(args);
-          gate.answered++;
-          return reply;
+          try {
+            const reply = await client.sendCommand(args);
+            gate.answered++;
+            return reply;
+          } catch (error) {
+            gate.failed++;
+            throw error;
+          }
         },
         duplicate() {
           const subscriber = client.duplicate();
@@ -524,6 +530,40 @@ describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, (
     assert.deepEqual(
       ended.map(({ how }) => how),
       ['revalidation'],
+    );
+  });
+
+  test('a settings check lost with its connection after a reconnection is a down, tried again, not unavailable', async (tc) => {
+    assert.ok(redis);
+    // An app client that fails commands while disconnected instead of queueing them.
+    const own = createClient({ url: redis.url, disableOfflineQueue: true });
+    own.on('error', () => undefined); // (its drop below is the spec's own doing)
+    await own.connect();
+    tc.after(() => (own.isOpen ? own.close() : undefined));
+    const gate = configGate();
+    const { states } = await appOn(tc, { wrap: () => gate.wrap(own) });
+    await arrived(states, (m) => m.state === 'up', "the feed's up");
+    gate.hold();
+    const { reached } = gate;
+    await redisAdmin().sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    await until(() => gate.reached === reached + 1, 'the check after the reconnection');
+    // The app's client drops, and stays out (Redis takes no new connection) as the check is sent.
+    const reply: unknown = await own.sendCommand(['CLIENT', 'ID']);
+    const id = String(Number(reply));
+    const info = await redisAdmin().info('clients');
+    const connected = Number(/connected_clients:(\d+)/.exec(info)?.[1]);
+    await redisAdmin().configSet('maxclients', String(connected - 1));
+    tc.after(() => redisAdmin().configSet('maxclients', '10000'));
+    await redisAdmin().sendCommand(['CLIENT', 'KILL', 'ID', id]);
+    await until(() => !own.isReady, "the app client's drop");
+    gate.release();
+    await until(() => gate.failed === 1, 'the check failed');
+    await redisAdmin().configSet('maxclients', '10000');
+    // Tried again a second later, on the client back: up (no socket here: no round to run).
+    await arrived(states, (m, i = states.indexOf(m)) => i >= 2 && m.state === 'up', 'up again');
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['up', 'down', 'up'],
     );
   });
 
