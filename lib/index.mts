@@ -36,5 +36,6 @@ export {
   presence,
   PRESENCE_STATE_EVENT,
   PRESENCE_DIFF_EVENT,
+  redisStoreEvents,
 } from './index.js';
 export type * from './index.js';

@@ -38,6 +38,7 @@ export type {
   RateLimitedMessage,
   SessionEndedMessage,
   StoreErrorMessage,
+  StoreEventsMessage,
 } from './diagnostics/diagnostics.js';
 export {
   SessionAuthError,
@@ -80,3 +81,10 @@ export type { PresenceEntry } from './presence/tracker.js';
 export type { PresenceRedisClient, PresenceRedisSubscriber } from './presence/shared.js';
 export { PRESENCE_DIFF_EVENT, PRESENCE_STATE_EVENT } from './presence/feed.js';
 export type { PresenceDiff, PresenceFeedEntry } from './presence/feed.js';
+export type { StoreEventFeed, StoreEventSink } from './live/store-events.js';
+export { redisStoreEvents } from './feeds/redis.js';
+export type {
+  RedisStoreEventsClient,
+  RedisStoreEventsOptions,
+  RedisStoreEventsSubscriber,
+} from './feeds/redis.js';

@@ -23,6 +23,7 @@ import {
   checkFunction,
   checkMiddleware,
   checkOptions,
+  checkStoreEvents,
   checkTimeout,
   isGuarded,
   markTracking,
@@ -42,6 +43,7 @@ import type {
   PassportAuthenticator,
 } from '../core/types.js';
 import { expressApp } from './wrap-express-middleware.js';
+import { startStoreEvents, type StoreEventFeed } from '../live/store-events.js';
 
 export type { AllowedOrigins };
 
@@ -125,6 +127,22 @@ export interface SessionNamespaceOptions {
    * @default 30000 on an adapter that spans nodes (Redis, …), `false` on the in-memory adapter
    */
   revalidateIntervalMs?: number | false;
+  /**
+   * A store's change feed (`redisStoreEvents(…)`, or your own {@link StoreEventFeed}): a session
+   * deleted, expired or evicted in the store ends its sockets on this node at once
+   * (`session:ended`), whoever deleted it; revalidation becomes rare (`revalidateWithEventsMs`).
+   * One feed per server: every session namespace of the server is covered. See
+   * docs/store-events.md.
+   * @default undefined (no feed: revalidation alone, `revalidateIntervalMs`)
+   */
+  storeEvents?: StoreEventFeed;
+  /**
+   * While the server's store event feed is up, the full revalidation round runs only this often
+   * (the safety net), instead of every `revalidateIntervalMs`. `false`: never while it is up. A
+   * feed that is down or unavailable leaves `revalidateIntervalMs` in force.
+   * @default 600000 (10 minutes)
+   */
+  revalidateWithEventsMs?: number | false;
 }
 
 function isAuthenticator(value: unknown): value is PassportAuthenticator {
@@ -197,6 +215,8 @@ export function handshakeOptions(
     allowedOrigins,
     requireOrigin = false,
     revalidateIntervalMs,
+    storeEvents,
+    revalidateWithEventsMs = 600_000,
     explain = false,
   } = checkOptions(helper, options);
   checkTimeout(helper, timeoutMs);
@@ -205,6 +225,10 @@ export function handshakeOptions(
   if (revalidateIntervalMs !== false) {
     checkTimeout(helper, revalidateIntervalMs, 'options.revalidateIntervalMs');
   }
+  if (revalidateWithEventsMs !== false) {
+    checkTimeout(helper, revalidateWithEventsMs, 'options.revalidateWithEventsMs');
+  }
+  checkStoreEvents(helper, storeEvents);
   checkTimeout(helper, touchIntervalMs, 'options.touchIntervalMs');
   checkBoolean(helper, 'options.autoSave', autoSave);
   checkBoolean(helper, 'options.requireOrigin', requireOrigin);
@@ -227,6 +251,8 @@ export function handshakeOptions(
     allowedOrigins,
     requireOrigin,
     revalidateIntervalMs,
+    storeEvents,
+    revalidateWithEventsMs,
     explain: explainAllowed(explain, helper),
   };
 }
@@ -278,5 +304,6 @@ export function layerLifecycle(nsp: Namespace, handshake: HandshakeOptions): voi
   } else guardRecovery(nsp, server);
   listenForEnds(nsp.server);
   listenForRefreshes(nsp.server);
+  if (handshake.storeEvents) startStoreEvents(nsp.server, handshake.storeEvents);
   setupWarnings(nsp.server);
 }

@@ -58,6 +58,21 @@ export function checkMiddleware(
   return list as ((req: unknown, res: unknown, next: (err?: unknown) => void) => unknown)[];
 }
 
+/** `storeEvents`: a store event feed (an object with `start`), or undefined; throws naming `helper`. */
+export function checkStoreEvents(helper: string, feed: unknown): void {
+  if (feed === undefined) return;
+  if (
+    feed === null ||
+    typeof feed !== 'object' ||
+    typeof (feed as { start?: unknown }).start !== 'function'
+  ) {
+    throw new TypeError(
+      `${helper}: options.storeEvents must be a store event feed (an object with start(sink)), ` +
+        'such as redisStoreEvents({ client })',
+    );
+  }
+}
+
 /** An Express application, or undefined; throws naming `helper`. */
 export function checkApp(helper: string, app: unknown): void {
   if (app === undefined) return;

@@ -32,6 +32,8 @@ export const CHANNELS = {
   presence: 'socket.io-session-auth:presence',
   /** `rateLimit`: a connection or an event was over a limit, or the limiter's store failed. */
   rateLimited: 'socket.io-session-auth:rate-limited',
+  /** A store event feed (`storeEvents`) is up, down, resyncing or unavailable. */
+  storeEvents: 'socket.io-session-auth:store-events',
 } as const;
 
 /** Why a socket has no user, or was refused: for the developer, never for end users. */
@@ -128,7 +130,8 @@ export type EndedHow =
   | 'recovery'
   | 'token'
   | 'layered'
-  | 'rate-limit';
+  | 'rate-limit'
+  | 'store-event';
 
 /** Messages of the `session-ended` channel. */
 export interface SessionEndedMessage {
@@ -197,6 +200,20 @@ export interface RateLimitedMessage {
   retryAfterMs: number | undefined;
 }
 
+/**
+ * Messages of the `store-events` channel: a feed's state changed. Never a session ID or digest.
+ * `up`: it hears events (revalidation is rare); `down`: it may miss events (polling as without a
+ * feed); `resync`: up again after a `down`, the one full revalidation round under way (then
+ * `up`); `unavailable`: it cannot work (the message says why), polling as without a feed.
+ */
+export interface StoreEventsMessage {
+  /** The feed's name: `redis`, `postgres`, or the custom feed's `name` (`custom` without one). */
+  feed: string;
+  state: 'up' | 'down' | 'resync' | 'unavailable';
+  /** Why it is down or unavailable. */
+  message?: string;
+}
+
 const channels = {
   handshake: diagnosticsChannel.channel(CHANNELS.handshake),
   eventRefused: diagnosticsChannel.channel(CHANNELS.eventRefused),
@@ -205,6 +222,7 @@ const channels = {
   broadcast: diagnosticsChannel.channel(CHANNELS.broadcast),
   presence: diagnosticsChannel.channel(CHANNELS.presence),
   rateLimited: diagnosticsChannel.channel(CHANNELS.rateLimited),
+  storeEvents: diagnosticsChannel.channel(CHANNELS.storeEvents),
 };
 
 /** Whether anyone listens: a message is built only then. */
@@ -219,6 +237,7 @@ export function publish(name: 'storeError', message: () => StoreErrorMessage): v
 export function publish(name: 'broadcast', message: () => BroadcastMessage): void;
 export function publish(name: 'presence', message: () => PresenceMessage): void;
 export function publish(name: 'rateLimited', message: () => RateLimitedMessage): void;
+export function publish(name: 'storeEvents', message: () => StoreEventsMessage): void;
 export function publish(name: keyof typeof channels, message: () => object): void {
   const channel = channels[name];
   if (channel.hasSubscribers) channel.publish(message());

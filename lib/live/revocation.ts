@@ -1,6 +1,7 @@
 // Ending a session's (or a user's) sockets: on this node from its index, sockets still in their
 // handshake included, and on every other node through the adapter, acknowledged and retried.
-// disconnectOnLogout, disconnectSession, disconnectUser and revalidation all end sockets here.
+// disconnectOnLogout, disconnectSession, disconnectUser, revalidation and store events all end
+// sockets here.
 import { debug } from '../diagnostics/debug.js';
 import type { Server, Socket } from 'socket.io';
 import {
@@ -126,7 +127,7 @@ function endLocal(
  * A session or user just ended: remembered as long as a socket of it may recover, so that
  * connectionStateRecovery does not bring it back (recovery.ts refuses the restore).
  */
-function rememberEnded(server: ServerState, key: string): void {
+export function rememberEnded(server: ServerState, key: string): void {
   const window = recoveryWindow(server.io);
   if (window === undefined) return;
   const now = Date.now();

@@ -1,6 +1,23 @@
 // A store's change feed, wired to the sockets: a session deleted, expired or evicted in the store
 // (by anyone: an admin script, a TTL, another app) ends its sockets on this node at once, instead
 // of at the next revalidation round. Each node subscribes itself, so each hears each event once.
+// One sink per server and feed; the feed's state decides how often revalidation runs
+// (revalidation.ts `eventsUp`), and a feed back after a drop runs one full round.
+import type { Server } from 'socket.io';
+import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, type SocketEndedCode } from '../core/errors.js';
+import {
+  serverState,
+  sessionDigest,
+  type FeedRecord,
+  type HeldEnd,
+  type ServerState,
+  type SessionDigest,
+  type SocketState,
+} from '../core/state.js';
+import { debug } from '../diagnostics/debug.js';
+import { publish, warnOnce } from '../diagnostics/diagnostics.js';
+import { fullRound } from './revalidation.js';
+import { digestKey, endSocket, rememberEnded } from './revocation.js';
 
 /**
  * A session store's change feed: tells the package which sessions were deleted, expired or
@@ -20,6 +37,11 @@
  * ```
  */
 export interface StoreEventFeed {
+  /**
+   * The feed's name in the `store-events` diagnostics channel and warnings.
+   * @default 'custom'
+   */
+  readonly name?: string;
   /**
    * Starts telling `sink` (one per Socket.IO server; a feed may serve several servers of one
    * process from one subscription). Returns a function that stops telling this sink.
@@ -49,4 +71,171 @@ export interface StoreEventSink {
    * package warns once and keeps polling the store (`revalidateIntervalMs`).
    */
   unavailable(message: string): void;
+}
+
+/** The warning given once when a feed cannot work (`unavailable`). */
+export const STORE_EVENTS_OFF = 'SOCKET_IO_SESSION_AUTH_STORE_EVENTS_OFF';
+
+/**
+ * How long a store event waits before it ends sockets. Redis publishes a `del` before the node
+ * that deleted gets its reply: a login's rotation (or a logout) there ends the sockets through
+ * its wrapped store with the right code (`ERR_SESSION_ROTATED`) and tells every node through the
+ * adapter, a few ms later. Held this long, that word comes first; a socket it ended is not ended
+ * again. Measured on two local nodes: see docs/store-events.md.
+ */
+const HOLD_MS = 50;
+
+/**
+ * Starts `feed` on the server of a namespace (sessionNamespace, passportNamespace): once per feed
+ * and server, however many namespaces give it. The feed is stopped when the HTTP server closes.
+ */
+export function startStoreEvents(io: Server, feed: StoreEventFeed): void {
+  const server = serverState(io);
+  if (server.feeds.has(feed)) return;
+  const name = typeof feed.name === 'string' && feed.name !== '' ? feed.name : 'custom';
+  const record: FeedRecord = { name, state: 'starting', stop: undefined };
+  server.feeds.set(feed, record);
+  hookClose(server);
+  try {
+    record.stop = feed.start(sinkOf(server, feed, record));
+  } catch (error) {
+    debug('store events: the %s feed failed to start: %O', name, error);
+    unavailable(record, `the ${name} feed failed to start`);
+  }
+}
+
+function sinkOf(server: ServerState, feed: StoreEventFeed, record: FeedRecord): StoreEventSink {
+  // Calls after the feed was stopped (a late reply) are dropped. A server attached to its HTTP
+  // server after the namespaces were set up is hooked at the feed's first word.
+  const live = (): boolean => {
+    hookClose(server);
+    return server.feeds.get(feed) === record;
+  };
+  return {
+    ended(session, reason) {
+      if (live()) heard(server, session, reason);
+    },
+    up() {
+      if (live()) up(server, record);
+    },
+    down(reason) {
+      if (!live() || record.state === 'down') return;
+      record.state = 'down';
+      publish('storeEvents', () => ({ feed: record.name, state: 'down', message: reason }));
+    },
+    unavailable(message) {
+      if (live()) unavailable(record, message);
+    },
+  };
+}
+
+function up(server: ServerState, record: FeedRecord): void {
+  const missed = record.state === 'down';
+  if (record.state === 'up' || record.state === 'resync') return;
+  if (!missed) {
+    record.state = 'up';
+    publish('storeEvents', () => ({ feed: record.name, state: 'up' }));
+    return;
+  }
+  // Events were missed while it was down: one full round finds them, then events alone.
+  record.state = 'resync';
+  publish('storeEvents', () => ({ feed: record.name, state: 'resync' }));
+  fullRound(server)
+    .catch((error: unknown) => {
+      debug('store events: the full round after a drop failed: %O', error);
+    })
+    .finally(() => {
+      if (record.state !== 'resync') return;
+      record.state = 'up';
+      publish('storeEvents', () => ({ feed: record.name, state: 'up' }));
+    });
+}
+
+function unavailable(record: FeedRecord, message: string): void {
+  if (record.state === 'unavailable') return;
+  record.state = 'unavailable';
+  warnOnce(
+    STORE_EVENTS_OFF,
+    `storeEvents: ${message}. Sockets of sessions ended in the store are found by revalidation ` +
+      '(revalidateIntervalMs) instead.',
+  );
+  publish('storeEvents', () => ({ feed: record.name, state: 'unavailable', message }));
+}
+
+/** A session gone from the store: its sockets here, read before now, end after the hold. */
+function heard(
+  server: ServerState,
+  session: { id: string } | { digest: string },
+  reason: 'deleted' | 'expired' | 'evicted',
+): void {
+  const digest = digestOf(session);
+  // Most events are of sessions with no socket on this node: nothing is kept for them.
+  if (digest === undefined || server.bySession.get(digest).length === 0) return;
+  const heardAt = Date.now();
+  const code = reason === 'expired' ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED;
+  server.heldEnds.push({ digest, code, heardAt, due: heardAt + HOLD_MS });
+  server.heldTimer ??= setTimeout(endHeld, HOLD_MS, server).unref();
+}
+
+function digestOf(session: unknown): SessionDigest | undefined {
+  const { id, digest } = (session ?? {}) as { id?: unknown; digest?: unknown };
+  if (typeof digest === 'string' && digest !== '') return digest as SessionDigest;
+  return typeof id === 'string' && id !== '' ? sessionDigest(id) : undefined;
+}
+
+/** Ends the held events whose hold is over, then waits for the next one. */
+function endHeld(server: ServerState): void {
+  server.heldTimer = undefined;
+  const now = Date.now();
+  const due = server.heldEnds.findIndex((held) => held.due > now);
+  const ending = due === -1 ? server.heldEnds : server.heldEnds.slice(0, due);
+  server.heldEnds = due === -1 ? [] : server.heldEnds.slice(due);
+  for (const held of ending) endSessionHere(server, held);
+  const [next] = server.heldEnds;
+  if (next) server.heldTimer = setTimeout(endHeld, Math.max(0, next.due - now), server).unref();
+}
+
+function endSessionHere(server: ServerState, { digest, code, heardAt }: HeldEnd): void {
+  for (const state of server.bySession.get(digest)) {
+    // A socket that came after the event read the store after it (and had no such session).
+    if (state.ended || state.readAt > heardAt) continue;
+    endSocket(state, codeFor(state, code), 'store-event');
+  }
+  rememberEnded(server, digestKey(digest));
+}
+
+/** A session deleted once its expiry had passed (connect-redis deletes it at a save) expired. */
+function codeFor(state: SocketState, code: SocketEndedCode): SocketEndedCode {
+  const expires = state.expiredAt ?? state.expires;
+  return expires !== undefined && expires <= state.server.clock.now() ? ERR_SESSION_EXPIRED : code;
+}
+
+/** The server's feeds stop when its HTTP server closes (io.close() closes it). */
+function hookClose(server: ServerState): void {
+  if (server.feedsCloseHooked) return;
+  // (Undefined for a Server attached to no HTTP server yet, whatever its type says.)
+  const http = server.io.httpServer as typeof server.io.httpServer | undefined;
+  if (!http) return;
+  server.feedsCloseHooked = true;
+  http.once('close', () => {
+    void stopStoreEvents(server);
+  });
+}
+
+/** Stops every feed of the server and forgets the events held. */
+export async function stopStoreEvents(server: ServerState): Promise<void> {
+  const records = [...server.feeds.values()];
+  server.feeds.clear();
+  clearTimeout(server.heldTimer);
+  server.heldTimer = undefined;
+  server.heldEnds = [];
+  await Promise.all(
+    records.map(async (record) => {
+      try {
+        await record.stop?.();
+      } catch (error) {
+        debug('store events: stopping the %s feed failed: %O', record.name, error);
+      }
+    }),
+  );
 }

@@ -40,6 +40,7 @@ function subscribe(tc: NodeTestContext): Record<keyof typeof CHANNELS, Message[]
     broadcast: [] as Message[],
     presence: [] as Message[],
     rateLimited: [] as Message[],
+    storeEvents: [] as Message[],
   };
   for (const [key, name] of Object.entries(CHANNELS) as [keyof typeof CHANNELS, string][]) {
     const listener = (message: unknown): void => {

@@ -70,6 +70,7 @@ const PUBLIC_EXPORTS = [
   'presence',
   'PRESENCE_STATE_EVENT',
   'PRESENCE_DIFF_EVENT',
+  'redisStoreEvents',
 ].sort();
 
 /** Every runtime export of the test kit, socket.io-session-auth/testing. */

@@ -35,6 +35,8 @@ export interface SessionSeen {
   session: SessionLike | undefined;
   /** Whether the session lives in a store (express-session) rather than in the cookie. */
   stored: boolean;
+  /** The session middleware's store (`req.sessionStore`), when there is one. */
+  store?: unknown;
 }
 
 const JOB_HEADER = 'x-socket-io-session-auth-test-kit';
@@ -215,7 +217,12 @@ export class Desk {
       if (sessionStore !== undefined) {
         const sessionID = typeof fromCookie === 'string' ? fromCookie : undefined;
         const found = sessionID !== undefined && current === sessionID;
-        seen = { sessionID, session: found ? session : undefined, stored: true };
+        seen = {
+          sessionID,
+          session: found ? session : undefined,
+          stored: true,
+          store: sessionStore,
+        };
         // No cookie, no save, no touch on this response: the kit only looked.
         delete (req as { session?: unknown }).session;
       } else {

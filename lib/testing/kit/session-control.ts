@@ -1,5 +1,6 @@
 // Session control through the app's own store, as a script or an admin tool would: a session made
-// to expire now (its live sockets on the kit's nodes check at once), or deleted.
+// to expire now (its live sockets on the kit's nodes check at once), deleted, or deleted behind
+// the package's back (only a store event feed or revalidation then ends its sockets).
 import type { Server } from 'socket.io';
 import { asError, failure } from '../bounded.js';
 import { KitAgent, type Agent } from '../client/agent.js';
@@ -14,7 +15,7 @@ async function storedSession(
   kit: LoginContext,
   helper: string,
   agent: Agent,
-): Promise<{ session: StoredSession; sessionID: string }> {
+): Promise<{ session: StoredSession; sessionID: string; store: unknown }> {
   kit.open(helper);
   if (!(agent instanceof KitAgent) || !agent.isOf(kit)) {
     throw new TypeError(`${helper}: expected an agent of this kit`);
@@ -26,14 +27,14 @@ async function storedSession(
         'is no store to change them in',
     );
   }
-  const { session, sessionID } = seen;
+  const { session, sessionID, store } = seen;
   if (!session || sessionID === undefined) {
     throw failure(
       `${helper}(${agent.name}): ${agent.name} has no session in the store (logged out, ` +
         'destroyed or expired already?)',
     );
   }
-  return { session, sessionID };
+  return { session, sessionID, store };
 }
 
 function settle(call: ((cb: (err?: unknown) => void) => unknown) | undefined): Promise<void> {
@@ -72,4 +73,23 @@ export async function expireSession(
 export async function destroySession(kit: LoginContext, agent: Agent): Promise<void> {
   const { session } = await storedSession(kit, 'kit.destroy', agent);
   await settle(session.destroy?.bind(session));
+}
+
+/**
+ * Deletes the agent's session with the store class's own `destroy` (found on its prototype chain,
+ * not the instance's: the package wraps that one to end the session's sockets), as an admin script
+ * or another app on the same store would.
+ */
+export async function removeFromStore(kit: LoginContext, agent: Agent): Promise<void> {
+  const helper = 'kit.removeFromStore';
+  const { sessionID, store } = await storedSession(kit, helper, agent);
+  const proto: unknown =
+    store === null || typeof store !== 'object' ? undefined : Object.getPrototypeOf(store);
+  const destroy = (proto as { destroy?: unknown } | null | undefined)?.destroy;
+  if (typeof destroy !== 'function') {
+    throw new TypeError(`${helper}: the session store's class has no destroy method`);
+  }
+  await settle((cb) =>
+    (destroy as (sid: string, cb: (err?: unknown) => void) => unknown).call(store, sessionID, cb),
+  );
 }

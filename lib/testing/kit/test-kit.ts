@@ -26,7 +26,7 @@ import {
   type TestKitAppFactory,
   type TestNode,
 } from './nodes.js';
-import { destroySession, expireSession } from './session-control.js';
+import { destroySession, expireSession, removeFromStore } from './session-control.js';
 
 /**
  * Your app on a loopback port, and what tests do with it. Made by {@link createTestKit}.
@@ -87,6 +87,21 @@ export interface TestKit extends AsyncDisposable {
    * session end with `ERR_SESSION_REVOKED`, as at a logout.
    */
   destroy(agent: Agent): Promise<void>;
+  /**
+   * Deletes the agent's session from the store behind the package's back, as an admin script or
+   * another app sharing the store would: with the store class's own `destroy`, which the package
+   * does not hear. The live sockets of that session then end only through a store event feed
+   * (`storeEvents`: at once, `ERR_SESSION_REVOKED`) or at the next revalidation round; without
+   * either they stay connected, which is what this lets a test show.
+   *
+   * @example
+   * ```ts
+   * const chat = await alice.connect('/chat');
+   * await kit.removeFromStore(alice);
+   * await expectEnded(chat, 'ERR_SESSION_REVOKED'); // with storeEvents: redisStoreEvents({ client })
+   * ```
+   */
+  removeFromStore(agent: Agent): Promise<void>;
   /**
    * Starts one more node, from the factory given to `createTestKit`, and resolves with it. Fails
    * unless the nodes' adapter spans nodes.
@@ -202,6 +217,10 @@ export class Kit implements LoginContext, TestKit {
 
   destroy(agent: Agent): Promise<void> {
     return destroySession(this, agent);
+  }
+
+  removeFromStore(agent: Agent): Promise<void> {
+    return removeFromStore(this, agent);
   }
 
   async resetLimits(): Promise<void> {

@@ -1,0 +1,298 @@
+// storeEvents on one node, with the connect-redis feed on a real redis-server: a session deleted,
+// expired or removed in Redis behind the package's back ends its sockets at once, with no
+// revalidation round; a Redis whose keyspace events are off and may not be configured leaves the
+// feed unavailable (a warning), and polling still ends the socket. The store and the feed are
+// connect-redis on every leg, whatever the leg's STORE: this is the feed's own spec.
+//
+// Needs redis-server. Under CI=true its absence fails this spec; elsewhere it is skipped.
+import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { createServer } from 'node:http';
+import { after, before, beforeEach, describe, test, type TestContext } from 'node:test';
+import { RedisStore } from 'connect-redis';
+import express from 'express';
+import session from 'express-session';
+import { createClient } from 'redis';
+import {
+  DIAGNOSTICS_CHANNELS,
+  passportNamespace,
+  redisStoreEvents,
+  requireAuth,
+  sessionNamespace,
+  type SessionEndedMessage,
+  type SessionNamespaceOptions,
+  type StoreEventsMessage,
+} from 'socket.io-session-auth';
+import {
+  createTestKit,
+  expectEnded,
+  type Agent,
+  type TestKit,
+} from 'socket.io-session-auth/testing';
+import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
+import { users, usersPassport } from '../support/server.js';
+import { Server } from '../support/stack.js';
+import { warningsOf } from '../support/warnings.js';
+
+const noRedis = redisUnavailable();
+
+type Client = ReturnType<typeof createClient>;
+
+/** connect-redis, counting its reads: a revalidation round is a read. */
+class CountingRedisStore extends RedisStore {
+  gets = 0;
+  override get(sid: string, cb?: Parameters<RedisStore['get']>[1]): Promise<unknown> {
+    this.gets++;
+    return super.get(sid, cb);
+  }
+}
+
+/** What each channel said from now on, until the test ends. */
+function heard<T>(tc: TestContext, channel: string): T[] {
+  const messages: T[] = [];
+  const listener = (message: unknown): void => {
+    messages.push(message as T);
+  };
+  diagnosticsChannel.subscribe(channel, listener);
+  tc.after(() => diagnosticsChannel.unsubscribe(channel, listener));
+  return messages;
+}
+
+/** Resolves once `list` holds a message `match` accepts (a hang guard after `ms`). */
+async function arrived<T>(list: T[], match: (m: T) => boolean, what: string, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = list.find(match);
+    if (found) return found;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}: ${JSON.stringify(list)}`);
+    // Polled, bounded: a diagnostics channel has no promise to wait on.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+let redis: RedisServer | undefined;
+let admin: Client | undefined;
+let prefixes = 0;
+
+interface App {
+  kit: TestKit;
+  store: CountingRedisStore;
+  prefix: string;
+  states: StoreEventsMessage[];
+  ended: SessionEndedMessage[];
+}
+
+/**
+ * The app: connect-redis on the spec's Redis, /chat guarded, the feed on (unless `feed` is
+ * false), revalidation every `revalidateIntervalMs` (10 minutes unless told: no round in a test).
+ */
+async function appOn(
+  tc: TestContext,
+  {
+    feed = true,
+    configure,
+    revalidateIntervalMs = 600_000,
+  }: { feed?: boolean; configure?: boolean; revalidateIntervalMs?: number } = {},
+): Promise<App> {
+  assert.ok(redis);
+  const states = heard<StoreEventsMessage>(tc, DIAGNOSTICS_CHANNELS.storeEvents);
+  const ended = heard<SessionEndedMessage>(tc, DIAGNOSTICS_CHANNELS.sessionEnded);
+  const client = createClient({ url: redis.url });
+  client.on('error', (error: unknown) => {
+    console.error('redis:', error);
+  });
+  await client.connect();
+  const prefix = `sess:${++prefixes}:`;
+  const store = new CountingRedisStore({ client, prefix });
+  const sessionMiddleware = session({
+    secret: 'store-events-spec',
+    resave: false,
+    saveUninitialized: false,
+    store,
+  });
+  const passport = usersPassport();
+  const app = express();
+  app.use(sessionMiddleware);
+  app.use(passport.session());
+  app.use(express.urlencoded({ extended: false }));
+  app.post('/login', passport.authenticate('local') as express.RequestHandler, (_req, res) => {
+    res.json({ ok: true });
+  });
+  const io = new Server(createServer(app));
+  const options: SessionNamespaceOptions = {
+    passport,
+    app,
+    revalidateIntervalMs,
+    ...(feed && {
+      storeEvents: redisStoreEvents({
+        client,
+        prefix,
+        ...(configure !== undefined && { configure }),
+      }),
+    }),
+  };
+  requireAuth(sessionNamespace(io.of('/chat'), sessionMiddleware, options)).on(
+    'connection',
+    (socket) => {
+      socket.on('echo', (ack: (reply: string) => void) => {
+        ack('echo');
+      });
+    },
+  );
+  const kit = await createTestKit({
+    io,
+    session: sessionMiddleware,
+    passport,
+    async close() {
+      // io.close() closes the HTTP server, which stops the feed: nothing is left to keep the
+      // process up (a feed left subscribed would hang this file).
+      await io.close();
+      await client.close();
+    },
+  });
+  tc.after(() => kit.close());
+  return { kit, store, prefix, states, ended };
+}
+
+async function logIn(kit: TestKit, username: string): Promise<Agent> {
+  const user = users.find((u) => u.username === username) ?? assert.fail(`no user ${username}`);
+  return kit.loginWith('/login', { username, password: user.password });
+}
+
+async function sessionIdOf(agent: Agent): Promise<string> {
+  return (await agent.session())?.id ?? assert.fail(`${agent.name} has no session`);
+}
+
+async function keyspaceEvents(): Promise<string> {
+  assert.ok(admin);
+  const reply = await admin.configGet('notify-keyspace-events');
+  return reply['notify-keyspace-events'] ?? assert.fail('no notify-keyspace-events');
+}
+
+describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, () => {
+  before(async () => {
+    redis = await startRedis();
+    admin = createClient({ url: redis.url });
+    await admin.connect();
+  });
+  after(async () => {
+    await admin?.close();
+    await redis?.stop();
+  });
+  // Redis as it comes: keyspace events off. The feed turns them on (configure) where asked.
+  beforeEach(async () => {
+    await admin?.sendCommand(['CONFIG', 'SET', 'notify-keyspace-events', '']);
+  });
+
+  test('a DEL by another client ends the socket with ERR_SESSION_REVOKED, with no store read', async (tc) => {
+    const { kit, store, prefix, states, ended } = await appOn(tc);
+    await arrived(states, (m) => m.state === 'up', "the feed's up");
+    // configure (the default) turned on what the feed needs, keeping nothing it did not add.
+    assert.deepEqual((await keyspaceEvents()).split('').sort(), ['E', 'e', 'g', 'x']);
+    const alice = await logIn(kit, 'alice');
+    const chat = await alice.connect('/chat');
+    const key = `${prefix}${await sessionIdOf(alice)}`;
+    const readsBefore = store.gets;
+    assert.equal(await admin?.del(key), 1);
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+    assert.equal(store.gets, readsBefore, 'no revalidation read: the event ended it');
+    assert.deepEqual(
+      ended.map(({ code, how }) => ({ code, how })),
+      [{ code: 'ERR_SESSION_REVOKED', how: 'store-event' }],
+    );
+    // Never a session ID in what the feed tells operators.
+    for (const message of states) assert.deepEqual(Object.keys(message).sort(), ['feed', 'state']);
+  });
+
+  test('an EXPIRE that lapses ends the socket with ERR_SESSION_EXPIRED', async (tc) => {
+    const { kit, store, prefix, states } = await appOn(tc);
+    await arrived(states, (m) => m.state === 'up', "the feed's up");
+    const bob = await logIn(kit, 'bob');
+    const chat = await bob.connect('/chat');
+    const key = `${prefix}${await sessionIdOf(bob)}`;
+    const readsBefore = store.gets;
+    assert.equal(await admin?.expire(key, 1), 1);
+    await expectEnded(chat, 'ERR_SESSION_EXPIRED', { within: 5000 });
+    assert.equal(store.gets, readsBefore, 'no revalidation read: the event ended it');
+  });
+
+  test('kit.removeFromStore ends a socket through the feed, and not without one', async (tc) => {
+    const withFeed = await appOn(tc);
+    await arrived(withFeed.states, (m) => m.state === 'up', "the feed's up");
+    const alice = await logIn(withFeed.kit, 'alice');
+    const chat = await alice.connect('/chat');
+    await withFeed.kit.removeFromStore(alice);
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+    assert.equal((await alice.session())?.user, undefined, 'gone from the store');
+
+    // Without a feed, nothing hears it: the store's own destroy is not the package's wrapped one.
+    const without = await appOn(tc, { feed: false });
+    const bob = await logIn(without.kit, 'bob');
+    const bobChat = await bob.connect('/chat');
+    await without.kit.removeFromStore(bob);
+    assert.equal((await bob.session())?.user, undefined, 'gone from the store');
+    // A wrapped destroy would have ended it before removeFromStore resolved; a round trip after it
+    // shows it still connected and told nothing.
+    assert.equal(await bobChat.timeout(5000).emitWithAck('echo'), 'echo');
+    await bobChat.refuteEvent('session:ended', { within: 0 });
+    assert.equal(bobChat.connected, true);
+  });
+
+  test('keyspace events off and configure: false: a warning, and polling still ends the socket', async (tc) => {
+    const warnings = warningsOf(tc, 'SOCKET_IO_SESSION_AUTH_STORE_EVENTS_OFF');
+    const { kit, prefix, states, ended } = await appOn(tc, {
+      configure: false,
+      revalidateIntervalMs: 300,
+    });
+    const off = await arrived(states, (m) => m.state === 'unavailable', 'the feed unavailable');
+    assert.match(
+      off.message ?? '',
+      /notify-keyspace-events must include Egxe \(it is '', missing Egxe\), and configure is false/,
+    );
+    assert.equal(await keyspaceEvents(), '', 'left as it was');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /^storeEvents: notify-keyspace-events must include Egxe/);
+    const alice = await logIn(kit, 'alice');
+    const chat = await alice.connect('/chat');
+    assert.equal(await admin?.del(`${prefix}${await sessionIdOf(alice)}`), 1);
+    await expectEnded(chat, 'ERR_SESSION_REVOKED', { within: 5000 });
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      ['revalidation'],
+    );
+  });
+
+  test('options: a storeEvents that is not a feed is a TypeError naming the helper', () => {
+    const io = new Server();
+    const sessionMiddleware = session({ secret: 's', resave: false, saveUninitialized: false });
+    const passport = usersPassport();
+    for (const storeEvents of [{}, null, 'redis', { start: true }]) {
+      assert.throws(
+        () =>
+          sessionNamespace(io.of('/a'), sessionMiddleware, { storeEvents: storeEvents as never }),
+        {
+          name: 'TypeError',
+          message:
+            'sessionNamespace: options.storeEvents must be a store event feed (an object with ' +
+            'start(sink)), such as redisStoreEvents({ client })',
+        },
+      );
+      assert.throws(
+        () =>
+          passportNamespace(io.of('/b'), passport, ['session'], {
+            session: sessionMiddleware,
+            storeEvents: storeEvents as never,
+          }),
+        { name: 'TypeError', message: /^passportNamespace: options\.storeEvents must be/ },
+      );
+    }
+    assert.throws(
+      () => sessionNamespace(io.of('/c'), sessionMiddleware, { revalidateWithEventsMs: 0 }),
+      { name: 'TypeError', message: /^sessionNamespace: options\.revalidateWithEventsMs must be/ },
+    );
+    assert.throws(() => redisStoreEvents({ client: {} as never }), {
+      name: 'TypeError',
+      message: 'redisStoreEvents: options.client must be a node-redis client (v4 or later)',
+    });
+  });
+});
