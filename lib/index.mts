@@ -37,5 +37,9 @@ export {
   PRESENCE_STATE_EVENT,
   PRESENCE_DIFF_EVENT,
   redisStoreEvents,
+  sessionRegistry,
+  listSessions,
+  sessionHandle,
+  endSessions,
 } from './index.js';
 export type * from './index.js';

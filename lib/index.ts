@@ -88,3 +88,12 @@ export type {
   RedisStoreEventsOptions,
   RedisStoreEventsSubscriber,
 } from './feeds/redis.js';
+export { sessionRegistry } from './sessions/session-registry.js';
+export type {
+  SessionRegistryOptions,
+  SessionRegistryRedisClient,
+} from './sessions/session-registry.js';
+export { listSessions, sessionHandle } from './sessions/list-sessions.js';
+export type { SessionInfo } from './sessions/list-sessions.js';
+export { endSessions } from './sessions/end-sessions.js';
+export type { EndSessionsOptions, EndSessionsResult } from './sessions/end-sessions.js';

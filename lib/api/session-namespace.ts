@@ -16,6 +16,7 @@ import {
 import { guardRecovery } from '../live/recovery.js';
 import { listenForRefreshes } from '../live/refresh.js';
 import { listenForEnds } from '../live/revocation.js';
+import { listenForSessions } from '../sessions/sessions-across-nodes.js';
 import {
   checkAllowedOrigins,
   checkApp,
@@ -305,5 +306,6 @@ export function layerLifecycle(nsp: Namespace, handshake: HandshakeOptions): voi
   listenForEnds(nsp.server);
   listenForRefreshes(nsp.server);
   if (handshake.storeEvents) startStoreEvents(nsp.server, handshake.storeEvents);
+  listenForSessions(nsp.server);
   setupWarnings(nsp.server);
 }

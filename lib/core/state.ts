@@ -174,6 +174,17 @@ export interface RevalidationRounds {
   withEventsMs: number | false;
 }
 
+/**
+ * sessionRegistry's record of each user's sessions (lib/sessions/session-registry.ts), told by the
+ * wrapped store's writes and destroys (sessions/store-logouts.ts) and by tracked handshakes.
+ */
+export interface SessionRecorder {
+  /** A session was written, touched or read: `session`, with its request if known. */
+  seen(sessionID: string, session: unknown, req: unknown): void;
+  /** A session was destroyed in the store. */
+  gone(sessionID: string): void;
+}
+
 /** What the package keeps for one Socket.IO server. */
 export class ServerState {
   /** Tracked sockets, connected or still in their handshake, by session digest and by user key. */
@@ -215,8 +226,11 @@ export class ServerState {
   crossNode: boolean | undefined = undefined;
   /** This server listens for other nodes' revocations. */
   listening = false;
-  /** The session stores whose destroys this server hears (sessions/store-logouts.ts). */
-  readonly watchedStores = new WeakSet();
+  /**
+   * The session stores whose destroys this server hears (sessions/store-logouts.ts): one in almost
+   * every app; iterable, for the sessions sessionRegistry reads and destroys (sessions/).
+   */
+  readonly watchedStores = new Set<object>();
   /** disconnectOnLogout has seen a request with a session: it is in the path of some routes. */
   logoutWatched = false;
   /**
@@ -238,6 +252,10 @@ export class ServerState {
   readonly limits: HandshakeLimit[] = [];
   /** rateLimit's budgets on this server (lib/limits/), so the test kit can reset them all. */
   readonly limiters = new Set<{ resetAll(): Promise<void> }>();
+  /** sessionRegistry's record of each user's sessions, once the app opted in. */
+  registry: SessionRecorder | undefined = undefined;
+  /** This server answers other nodes' questions about a user's sessions (sessions/). */
+  sessionsListening = false;
 
   constructor(readonly io: Server) {}
 }

@@ -36,6 +36,8 @@ export function track(socket: Socket, options: HandshakeOptions): void {
   // The store's destroys end this session's sockets, whoever calls them (store-logouts.ts).
   if (sessionID !== undefined) watchStore(socket.nsp.server, req.sessionStore);
   const state = trackSocket(socket, options, sessionID, userKey);
+  // sessionRegistry: a session seen by a socket (its device, its activity).
+  if (sessionID !== undefined) state.server.registry?.seen(sessionID, session, req);
   rememberIdentity(state);
   if (options.autoSave) {
     if (sessionID === undefined) {

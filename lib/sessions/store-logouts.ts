@@ -3,13 +3,15 @@
 // `unset: 'destroy'`, admin code calling store.destroy(sid). The store a socket's request was given
 // (and the one the setup probe found) has its own `destroy`, `regenerate` and `set` wrapped once,
 // on the instance; every server that saw the store ends the session's sockets on every node
-// (live/revocation.ts), so no `app.use` line decides whether a logout is seen.
+// (live/revocation.ts), so no `app.use` line decides whether a logout is seen. Its `set` and
+// `touch` (wrapped too) tell a server's sessionRegistry that a session was seen, with the request
+// express-session's Session carries; its destroys take the session out of the registry.
 import type { ServerResponse } from 'node:http';
 import type { Server } from 'socket.io';
 import { debug } from '../diagnostics/debug.js';
 import type { EndedHow } from '../diagnostics/diagnostics.js';
 import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from '../core/errors.js';
-import { serverState } from '../core/state.js';
+import { serverState, type SessionRecorder } from '../core/state.js';
 import { newStoreWatch, storeWatchOf, type StoreWatch } from '../core/state-fields.js';
 import { endEverywhere, sessionKey } from '../live/revocation.js';
 
@@ -33,7 +35,7 @@ export function watchStore(io: Server, store: unknown): boolean {
 }
 
 function wrapStore(store: object): StoreWatch | undefined {
-  const { destroy, regenerate, set } = store as Record<string, unknown>;
+  const { destroy, regenerate, set, touch } = store as Record<string, unknown>;
   if (typeof destroy !== 'function') return undefined;
   try {
     const watch = newStoreWatch(store);
@@ -42,6 +44,7 @@ function wrapStore(store: object): StoreWatch | undefined {
       replace(store, 'regenerate', regenerateWrapper(watch, regenerate as Method));
     }
     if (typeof set === 'function') replace(store, 'set', setWrapper(watch, set as Method));
+    if (typeof touch === 'function') replace(store, 'touch', touchWrapper(watch, touch as Method));
     return watch;
   } catch (error) {
     // A frozen or sealed store: its destroys stay unseen (disconnectOnLogout still sees logouts).
@@ -67,9 +70,11 @@ function destroyWrapper(watch: StoreWatch, destroy: Method): Method {
     if (typeof sid !== 'string') return destroy.apply(this, args);
     // Decided now: the regenerate or the expired save it is part of is under way only this turn.
     const ending = endingOf(watch, sid);
-    if (!ending) return destroy.apply(this, args);
+    const recorders = recordersOf(watch);
+    if (!ending && recorders.length === 0) return destroy.apply(this, args);
     return callThen(destroy, this, args, 1, () => {
-      end(watch, sid, ending);
+      for (const registry of recorders) registry.gone(sid);
+      if (ending) end(watch, sid, ending);
     });
   };
 }
@@ -97,7 +102,8 @@ function regenerateWrapper(watch: StoreWatch, regenerate: Method): Method {
 function setWrapper(watch: StoreWatch, set: Method): Method {
   return function set_(this: unknown, ...args: unknown[]) {
     const [sid, session] = args;
-    if (typeof sid !== 'string' || !cookieExpired(session)) return set.apply(this, args);
+    if (typeof sid !== 'string') return set.apply(this, args);
+    if (!cookieExpired(session)) return recordThen(watch, set, this, args);
     watch.expiring.add(sid);
     try {
       return set.apply(this, args);
@@ -105,6 +111,39 @@ function setWrapper(watch: StoreWatch, set: Method): Method {
       watch.expiring.delete(sid);
     }
   };
+}
+
+/** express-session touches an unchanged session (its expiry moves): a sign of activity. */
+function touchWrapper(watch: StoreWatch, touch: Method): Method {
+  return function touch_(this: unknown, ...args: unknown[]) {
+    return typeof args[0] === 'string'
+      ? recordThen(watch, touch, this, args)
+      : touch.apply(this, args);
+  };
+}
+
+/** The servers hearing the store that keep a registry of sessions (sessionRegistry). */
+function recordersOf(watch: StoreWatch): SessionRecorder[] {
+  const recorders: SessionRecorder[] = [];
+  for (const ref of watch.servers) {
+    const registry = ref.deref() && serverState(ref.deref() as Server).registry;
+    if (registry) recorders.push(registry);
+  }
+  return recorders;
+}
+
+/**
+ * A store's `set` or `touch(sid, session, cb)`: once the store has it, each registry is told,
+ * with the request express-session's Session carries (non-enumerable `req`).
+ */
+function recordThen(watch: StoreWatch, method: Method, self: unknown, args: unknown[]): unknown {
+  const recorders = recordersOf(watch);
+  if (recorders.length === 0) return method.apply(self, args);
+  const [sid, session] = args as [string, unknown];
+  return callThen(method, self, args, 2, () => {
+    const req = (session as { req?: unknown } | null | undefined)?.req;
+    for (const registry of recorders) registry.seen(sid, session, req);
+  });
 }
 
 function cookieExpired(session: unknown): boolean {

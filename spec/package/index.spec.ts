@@ -71,6 +71,10 @@ const PUBLIC_EXPORTS = [
   'PRESENCE_STATE_EVENT',
   'PRESENCE_DIFF_EVENT',
   'redisStoreEvents',
+  'sessionRegistry',
+  'listSessions',
+  'sessionHandle',
+  'endSessions',
 ].sort();
 
 /** Every runtime export of the test kit, socket.io-session-auth/testing. */

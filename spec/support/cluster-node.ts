@@ -25,6 +25,7 @@
 //   PRESENCE_FEED_MS  the client feed on, with this intervalMs (unset: no feed)
 //   LIMITS            JSON of rateLimit's options: rateLimit(io, { ...LIMITS, redis }) with the
 //                     adapter's Redis client (ENGINE=redis)
+//   SESSION_REGISTRY  `redis`: sessionRegistry(io, { redis }) with the adapter's Redis client
 //
 // It tells its parent `{ ready: { port, name } }` once it listens, then answers `{ id, cmd, args }`
 // messages with `{ id, ok, result }` or `{ id, ok: false, error }`. It exits on SIGTERM and as soon
@@ -43,12 +44,17 @@ import {
   disconnectOnLogout,
   disconnectSession,
   disconnectUser,
+  endSessions,
+  listSessions,
   presence,
   rateLimit,
   refreshUser,
   requireAuth,
   sessionNamespace,
+  sessionRegistry,
+  type EndSessionsResult,
   type PresenceRedisClient,
+  type SessionInfo,
 } from '../../lib/index.js';
 import { users, usersPassport } from './server.js';
 import { Server } from './stack.js';
@@ -120,6 +126,8 @@ export interface NodeCommands {
   deafen: { args: null | { only: 'refresh' }; result: null };
   /** Hears them again. */
   hear: { args: null; result: null };
+  listSessions: { args: { key: string }; result: SessionInfo[] };
+  endSessions: { args: { key: string; except?: string }; result: EndSessionsResult };
 }
 
 export interface NodeReady {
@@ -327,6 +335,7 @@ async function main(): Promise<void> {
     reporting(nsp, { more: () => ({ node: name }) });
   }
   const online = await presenceOn(io, engine);
+  if (process.env.SESSION_REGISTRY === 'redis') sessionRegistry(io, { redis: engine.redis });
   if (process.env.LIMITS) {
     rateLimit(io, { ...(JSON.parse(process.env.LIMITS) as object), redis: engine.redis });
   }
@@ -411,6 +420,9 @@ async function main(): Promise<void> {
       deafened = [];
       return null;
     },
+    listSessions: ({ key: userKey }) => listSessions(io, userKey),
+    endSessions: ({ key: userKey, except }) =>
+      endSessions(io, userKey, except === undefined ? {} : { except }),
   };
 
   process.on('message', (message: NodeCall) => {

@@ -1,0 +1,145 @@
+// listSessions / endSessions across two node processes (spec/support/cluster-node.ts with
+// SESSION_REGISTRY=redis: sessionRegistry on the adapter's Redis client, connect-redis sessions)
+// over a real redis-server: alice's sessions on both nodes, one without a socket, listed from A
+// with every node's sockets counted; "sign out other devices" from A ends B's socket and destroys
+// the other sessions in Redis; a session known only by its socket on B is destroyed by B.
+//
+// Needs redis-server. Under CI=true its absence fails this spec; elsewhere it is skipped with a
+// warning. Run it alone with:
+//   node --import tsx --test --test-timeout=120000 spec/nodes/sessions-cluster.spec.ts
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { createClient } from 'redis';
+import { digestOf, sessionDigest } from '../../lib/core/state.js';
+import {
+  ClusterNode,
+  closeClients,
+  expectAllEnded,
+  killAll,
+  login,
+  nodeNamed,
+  settle,
+  startNodes,
+  tabs,
+} from '../support/cluster.js';
+import type { NodeWho } from '../support/cluster-node.js';
+import { redisUnavailable, startRedis, type RedisServer } from '../support/redis.js';
+import { sidOf } from '../support/session-ending.js';
+import { whoami } from '../support/whoami.js';
+
+// Throws under CI=true when redis-server is missing: the spec then fails instead of skipping.
+const unavailable = redisUnavailable();
+const skip = unavailable ?? false;
+
+const ALICE = '1';
+const PREFIX = 'sio-sessions:';
+
+describe(
+  'listSessions / endSessions on two nodes: a real Redis and two node processes',
+  { skip },
+  () => {
+    let redis: RedisServer | undefined;
+    let spy: ReturnType<typeof createClient> | undefined;
+    const nodes: ClusterNode[] = [];
+    const A = (): ClusterNode => nodeNamed(nodes, 'A');
+    const B = (): ClusterNode => nodeNamed(nodes, 'B');
+    const store = (): ReturnType<typeof createClient> => {
+      assert.ok(spy, 'the spec’s Redis client');
+      return spy;
+    };
+    const handle = (cookie: string): string => sessionDigest(sidOf(cookie));
+
+    before(async () => {
+      redis = await startRedis();
+      spy = createClient({ url: redis.url });
+      spy.on('error', (error: unknown) => {
+        console.error('sessions-cluster spec: redis client:', error);
+      });
+      await spy.connect();
+      await startNodes(
+        ['A', 'B'],
+        { REDIS_URL: redis.url, ADAPTER_KEY: 'sessions-cluster', SESSION_REGISTRY: 'redis' },
+        nodes,
+      );
+    });
+    // Registered before any node starts (`before` starts them), so that a failed start cleans up.
+    after(async () => {
+      closeClients();
+      killAll();
+      if (spy?.isOpen) spy.destroy();
+      await redis?.stop();
+    });
+    afterEach(async () => {
+      await settle(nodes.filter((node) => node.running));
+      await store().flushAll();
+    });
+
+    test('three sessions over two nodes, one without a socket: listed from A; sign out the others', async () => {
+      const onA = await login(A(), 'alice');
+      const onB = await login(B(), 'alice');
+      const noSocket = await login(B(), 'alice');
+      const [tabA] = await tabs(A(), onA, ['/chat'], 'alice');
+      const [tabB] = await tabs(B(), onB, ['/chat'], 'alice');
+      assert.ok(tabA && tabB);
+
+      const list = await A().call('listSessions', { key: ALICE });
+
+      assert.deepEqual(
+        list.map((s) => [s.handle, s.sockets]).sort(),
+        [
+          [handle(onA), 1],
+          [handle(onB), 1],
+          [handle(noSocket), 0],
+        ].sort(),
+      );
+      for (const entry of list) {
+        assert.equal(entry.userAgent, 'node', 'the login request’s user agent');
+        assert.equal(entry.ip, '127.0.0.1');
+        assert.ok((entry.expiresAt ?? 0) > Date.now());
+      }
+      const text = JSON.stringify(list);
+      for (const cookie of [onA, onB, noSocket]) {
+        assert.ok(!text.includes(sidOf(cookie)), 'no session ID in listSessions');
+      }
+      // One hash for alice, named by a digest of her user key, never the key in clear.
+      assert.deepEqual(await store().keys(`${PREFIX}u:*`), [`${PREFIX}u:${digestOf(ALICE)}`]);
+
+      const result = await A().call('endSessions', { key: ALICE, except: handle(onA) });
+
+      assert.deepEqual(result, { sessions: 2, sockets: 1 });
+      await expectAllEnded([tabB], 'ERR_SESSION_REVOKED');
+      assert.equal(await store().get(`sess:${sidOf(onB)}`), null);
+      assert.equal(await store().get(`sess:${sidOf(noSocket)}`), null);
+      assert.notEqual(await store().get(`sess:${sidOf(onA)}`), null);
+      // A's own socket is untouched: it still answers, and no session:ended came before the answer.
+      assert.equal((await whoami<NodeWho>(tabA.socket, 'A')).user, 'alice');
+      assert.deepEqual(tabA.seen.events, []);
+      const left = await B().call('listSessions', { key: ALICE });
+      assert.deepEqual(
+        left.map((s) => [s.handle, s.sockets]),
+        [[handle(onA), 1]],
+      );
+    });
+
+    test('a session known only by its socket on B (no registry entry) is destroyed by B', async () => {
+      const onA = await login(A(), 'alice');
+      const onB = await login(B(), 'alice');
+      const [tabB] = await tabs(B(), onB, ['/chat'], 'alice');
+      assert.ok(tabB);
+      // As for a session from before the registry: only B's socket knows its ID.
+      await store().del(`${PREFIX}u:${digestOf(ALICE)}`);
+      assert.deepEqual(
+        (await A().call('listSessions', { key: ALICE })).map((s) => [s.handle, s.sockets]),
+        [[handle(onB), 1]],
+      );
+
+      const result = await A().call('endSessions', { key: ALICE });
+
+      assert.deepEqual(result, { sessions: 1, sockets: 1 });
+      await expectAllEnded([tabB], 'ERR_SESSION_REVOKED');
+      assert.equal(await store().get(`sess:${sidOf(onB)}`), null);
+      // A's session had no socket and no entry: the package could not know of it.
+      assert.notEqual(await store().get(`sess:${sidOf(onA)}`), null);
+    });
+  },
+);
