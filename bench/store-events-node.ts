@@ -190,7 +190,7 @@ async function start(node: FeedNode, entry: string): Promise<void> {
   });
   if (node.registry) {
     if (!engine.redis) throw new Error(`node ${node.id}: the registry is in Redis`);
-    pkg.sessionRegistry(io, { redis: engine.redis });
+    pkg.sessionRegistry(io, { redis: engine.redis, prefix: `${node.adapterKey}:registry:` });
   }
   pkg.requireAuth(
     pkg.sessionNamespace(io, sessionMiddleware, {

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Child } from './ipc.js';
 import { median, type Column, type Row } from './report.js';
-import { storeChanges, userSessions } from './store-events-ends.js';
+import { postgresChanges, redisChanges, userSessions } from './store-events-ends.js';
 import type { FeedNode, FeedNodeCommands, FeedNodeInfo } from './store-events-node.js';
 import type { ClientCommands } from './variants.js';
 
@@ -62,8 +62,8 @@ export interface StoreEventsHost {
   /** The package entry the nodes load (its tsc build, or lib/ through tsx). */
   entry: string;
   runId: string;
-  addRow(row: Row, samples?: Partial<Record<Column, number[]>>): void;
-  log(message: string): void;
+  addRow: (row: Row, samples?: Partial<Record<Column, number[]>>) => void;
+  log: (message: string) => void;
 }
 
 export interface NodeHandle {
@@ -75,7 +75,7 @@ export interface NodeHandle {
 /** The host, with what the figure's parts share. */
 export interface Figure extends StoreEventsHost {
   section: string;
-  start(node: FeedNode): Promise<NodeHandle>;
+  start: (node: FeedNode) => Promise<NodeHandle>;
 }
 
 const NODE_FILE = resolve(__dirname, 'store-events-node.ts');
@@ -97,8 +97,9 @@ export async function storeEventsFigure(host: StoreEventsHost, redisUrl?: string
   }
   const figure: Figure = { ...host, section: SECTION, start: (node) => startNode(host, node) };
   await revalidationWindows(figure);
-  await storeChanges(figure);
+  await redisChanges(figure);
   await userSessions(figure);
+  await postgresChanges(figure);
 }
 
 /** (a)'s three ways for a node to learn of sessions ended behind its back. */
