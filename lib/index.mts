@@ -41,5 +41,7 @@ export {
   listSessions,
   sessionHandle,
   endSessions,
+  pgStoreEvents,
+  pgStoreEventsSql,
 } from './index.js';
 export type * from './index.js';

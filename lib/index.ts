@@ -97,3 +97,12 @@ export { listSessions, sessionHandle } from './sessions/list-sessions.js';
 export type { SessionInfo } from './sessions/list-sessions.js';
 export { endSessions } from './sessions/end-sessions.js';
 export type { EndSessionsOptions, EndSessionsResult } from './sessions/end-sessions.js';
+export { pgStoreEvents } from './feeds/postgres.js';
+export type {
+  PgNotification,
+  PgStoreEventsClient,
+  PgStoreEventsOptions,
+  PgStoreEventsPool,
+} from './feeds/postgres.js';
+export { pgStoreEventsSql } from './feeds/postgres-sql.js';
+export type { PgStoreEventsSqlOptions } from './feeds/postgres-sql.js';

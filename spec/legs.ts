@@ -35,9 +35,10 @@ interface LegResult {
 
 // A leg runs folders of spec/, never a list of files: a spec belongs to a group by the folder it
 // sits in, and a new spec runs where its folder does. The folders no group names (examples,
-// hostile, kit, leaks, nodes, package: the package as installed, the examples, hostile input,
-// leaks and load, several nodes on Redis and Postgres, the kit's assertions and session control)
-// run in the newest leg only, which keeps `npm test` near 12 minutes. A spec file outside every
+// feeds, hostile, kit, leaks, nodes, package: the package as installed, the examples, the store
+// feeds on their real stores (Postgres is given to the newest leg only), hostile input, leaks and
+// load, several nodes on Redis and Postgres, the kit's assertions and session control) run in the
+// newest leg only, which keeps `npm test` near 12 minutes. A spec file outside every
 // folder runs in no leg: a run refuses to start while there is one.
 
 /**

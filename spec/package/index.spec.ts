@@ -75,6 +75,8 @@ const PUBLIC_EXPORTS = [
   'listSessions',
   'sessionHandle',
   'endSessions',
+  'pgStoreEvents',
+  'pgStoreEventsSql',
 ].sort();
 
 /** Every runtime export of the test kit, socket.io-session-auth/testing. */
