@@ -789,7 +789,9 @@ async function main(): Promise<void> {
     await limitsFigure({ ...host, addRow: bench.addRow.bind(bench) }, process.env.REDIS_URL);
   }
   if (want('store-events')) {
-    const host = { plan: plan.storeEvents, client, entry, runId, log };
+    const startClient = async () =>
+      (await Child.start<ClientCommands>('client', CLIENT_FILE, [], CLIENT_FLAGS)).child;
+    const host = { plan: plan.storeEvents, client, startClient, entry, runId, log };
     await storeEventsFigure({ ...host, addRow: bench.addRow.bind(bench) }, process.env.REDIS_URL);
   }
   if (want('heap')) await bench.heap();

@@ -59,6 +59,8 @@ const SECTION = "11. Store events and a user's sessions";
 export interface StoreEventsHost {
   plan: StoreEventsPlan;
   client: Child<ClientCommands>;
+  /** One more client child (a process holds at most 20,000 sockets here). */
+  startClient: () => Promise<Child<ClientCommands>>;
   /** The package entry the nodes load (its tsc build, or lib/ through tsx). */
   entry: string;
   runId: string;
@@ -160,15 +162,16 @@ async function revalidationWindows(host: Figure): Promise<void> {
   }
   // The feed and off nodes at once, window for window: what differs between them is the feed
   // alone, under the same load. Polling first, alone (its rounds would weigh on the others).
+  const second = await host.startClient();
   for (const phase of [['polling'], ['feed', 'off']] as const) {
-    const groups: number[] = [];
-    for (const mode of phase) {
+    const groups: [Child<ClientCommands>, number][] = [];
+    for (const [i, mode] of phase.entries()) {
       const { child, url } = node(mode);
       log(`store-events: ${mode}, ${plan.sessions} sockets`);
+      const opener = i === 0 ? client : second;
       const nsp = '/';
-      groups.push(
-        await client.call('open', { url, nsp, cookies, count: plan.sessions, concurrency: 32 }),
-      );
+      const args = { url, nsp, cookies, count: plan.sessions, concurrency: 32 };
+      groups.push([opener, await opener.call('open', args)]);
       await child.call('waitConnections', { count: plan.sessions, timeoutMs: 120_000 });
       if (mode === 'feed') await child.call('feedUp', { timeoutMs: 10_000 });
     }
@@ -184,12 +187,12 @@ async function revalidationWindows(host: Figure): Promise<void> {
         }),
       );
     }
-    for (const group of groups) await client.call('close', { group });
+    for (const [opener, group] of groups) await opener.call('close', { group });
     for (const mode of phase) {
       await node(mode).child.call('waitConnections', { count: 0, timeoutMs: 120_000 });
     }
   }
-  await Promise.all(nodes.map((n) => n.child.stop()));
+  await Promise.all([second.stop(), ...nodes.map((n) => n.child.stop())]);
   windowRows(host, windows);
 }
 
