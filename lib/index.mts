@@ -36,11 +36,11 @@ export {
   presence,
   PRESENCE_STATE_EVENT,
   PRESENCE_DIFF_EVENT,
-  redisStoreEvents,
   sessionRegistry,
   listSessions,
   sessionHandle,
   endSessions,
+  redisStoreEvents,
   pgStoreEvents,
   pgStoreEventsSql,
 } from './index.js';

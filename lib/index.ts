@@ -81,13 +81,6 @@ export type { PresenceEntry } from './presence/tracker.js';
 export type { PresenceRedisClient, PresenceRedisSubscriber } from './presence/shared.js';
 export { PRESENCE_DIFF_EVENT, PRESENCE_STATE_EVENT } from './presence/feed.js';
 export type { PresenceDiff, PresenceFeedEntry } from './presence/feed.js';
-export type { StoreEventFeed, StoreEventSink } from './live/store-events.js';
-export { redisStoreEvents } from './feeds/redis.js';
-export type {
-  RedisStoreEventsClient,
-  RedisStoreEventsOptions,
-  RedisStoreEventsSubscriber,
-} from './feeds/redis.js';
 export { sessionRegistry } from './sessions/session-registry.js';
 export type {
   SessionRegistryOptions,
@@ -97,6 +90,13 @@ export { listSessions, sessionHandle } from './sessions/list-sessions.js';
 export type { SessionInfo } from './sessions/list-sessions.js';
 export { endSessions } from './sessions/end-sessions.js';
 export type { EndSessionsOptions, EndSessionsResult } from './sessions/end-sessions.js';
+export type { StoreEventFeed, StoreEventSink } from './live/store-events.js';
+export { redisStoreEvents } from './feeds/redis.js';
+export type {
+  RedisStoreEventsClient,
+  RedisStoreEventsOptions,
+  RedisStoreEventsSubscriber,
+} from './feeds/redis.js';
 export { pgStoreEvents } from './feeds/postgres.js';
 export type {
   PgNotification,

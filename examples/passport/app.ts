@@ -17,13 +17,15 @@ import {
   refreshUser,
   requireAuth,
   sessionNamespace,
+  sessionRegistry,
 } from 'socket.io-session-auth';
+import { signOutEverywhere, useAccount } from './account.js';
 import { documentsOf, mayOpen } from './documents.js';
 import { limitUsers, type LimitOptions } from './limits.js';
 import { loginPage } from './login-page.js';
 import { createMetrics } from './metrics.js';
 import { useTokens } from './tokens.js';
-import { authenticate, findUserById, setAccess, type Access } from './users.js';
+import { authenticate, findUserById, isAccess, setAccess } from './users.js';
 
 /** Options for {@link createApp}, the limits' among them (`limits.ts`). */
 export interface CreateAppOptions extends LimitOptions {
@@ -53,8 +55,9 @@ export interface CreateAppOptions extends LimitOptions {
   /**
    * The app's node-redis client, with several copies of the app: who is online is then shared by
    * them (presence's `redis` option), so every copy lists every copy's users, and so are the
-   * limits' budgets and counts (rateLimit's `redis` option).
-   * @default none: each copy lists its own users and keeps its own limits
+   * limits' budgets and counts (rateLimit's `redis` option), and each user's sessions, for the
+   * account page (sessionRegistry's `redis` option).
+   * @default none: each copy lists its own users and sessions and keeps its own limits
    */
   redis?: PresenceOptions['redis'];
   /**
@@ -157,6 +160,9 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     cleanupEmptyChildNamespaces: true,
     ...(options.adapter && { adapter: options.adapter }),
   });
+  // Each user's sessions, for account.ts. With `redis`, shared by the copies (as presence, limits).
+  const shared = options.redis === undefined ? {} : { redis: options.redis };
+  sessionRegistry(io, shared);
 
   // --- HTTP: sessions, Passport, login and logout ------------------------------------------
 
@@ -220,6 +226,7 @@ export function createApp(options: CreateAppOptions): ExampleApp {
   });
   // Tokens for clients that are not browsers (`npm run example:client`): they chat on /chat.
   useTokens(app, passport, tokenSecret, options.tokenLifetimeS);
+  useAccount(app, io); // GET /account: the user's devices, each with its sign-out button
   // In production, serve this on an internal port (or behind the proxy's access rules).
   app.get('/metrics', (_req, res, next) => {
     metrics.registry.metrics().then((text) => {
@@ -284,6 +291,7 @@ export function createApp(options: CreateAppOptions): ExampleApp {
       authorize: (user) => user.role === 'admin',
     },
   );
+  signOutEverywhere(io, admin); // its `sign-out-everywhere` event
   const tenantOf = (socket: Socket): string => socket.nsp.name.slice(TENANT_PREFIX.length);
   const tenants = requireAuth(
     sessionNamespace(io.of(/^\/tenant-[\w-]+$/), sessionMiddleware, { passport, ...layer }),
@@ -303,7 +311,6 @@ export function createApp(options: CreateAppOptions): ExampleApp {
   // Who is online: presence() counts each user once, however many tabs, and keeps it true through
   // logouts, kicks and expiries; its feed sends each page the list, then the changes. With
   // `redis`, the copies share it: each lists every copy's users.
-  const shared = options.redis === undefined ? {} : { redis: options.redis };
   const online = presence<OnlineUser>(chat, { graceMs, feed: FEED, ...shared });
   // The admin panel's list, with each user's tabs, to this copy's admins. A read of Redis with
   // several copies: close() waits for those under way, and none starts once it has been called.
@@ -507,16 +514,6 @@ export function createApp(options: CreateAppOptions): ExampleApp {
 /** What goes into `socket.data.user`: small, serialisable, no secrets. */
 function onlineUser(user: Express.User): OnlineUser {
   return { id: user.id, username: user.username, role: user.role, tenants: [...user.tenants] };
-}
-
-function isAccess(value: unknown): value is Access {
-  const access = value as Partial<Access> | undefined;
-  return (
-    (access?.role === 'admin' || access?.role === 'member') &&
-    Array.isArray(access.tenants) &&
-    access.tenants.length <= 20 &&
-    access.tenants.every((t) => typeof t === 'string' && /^[\w-]{1,40}$/.test(t))
-  );
 }
 
 /** Broadcasts a chat message. The sender's name is the session's user, whatever the client sent. */

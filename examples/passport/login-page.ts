@@ -1,6 +1,7 @@
 import { demoAccounts } from './users.js';
 
-function escapeHtml(text: string): string {
+/** Text made safe to put in HTML, in an element or a quoted attribute. */
+export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

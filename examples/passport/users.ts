@@ -137,6 +137,17 @@ export function findUserById(id: string): Express.User | undefined {
 /** What an admin may change about a user: their role and their tenants. */
 export type Access = Pick<Express.User, 'role' | 'tenants'>;
 
+/** Whether a client sent a valid `Access`: a role, and at most 20 tenant names. */
+export function isAccess(value: unknown): value is Access {
+  const access = value as Partial<Access> | undefined;
+  return (
+    (access?.role === 'admin' || access?.role === 'member') &&
+    Array.isArray(access.tenants) &&
+    access.tenants.length <= 20 &&
+    access.tenants.every((t) => typeof t === 'string' && /^[\w-]{1,40}$/.test(t))
+  );
+}
+
 const initialAccess = new Map(users.map((u) => [u.id, { role: u.role, tenants: [...u.tenants] }]));
 
 /**

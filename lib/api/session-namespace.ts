@@ -26,10 +26,12 @@ import {
   checkOptions,
   checkStoreEvents,
   checkTimeout,
+  isAuthenticator,
   isGuarded,
   markTracking,
   toNamespace,
 } from './setup.js';
+import { defaultUserData } from '../core/user.js';
 import { explainAllowed, knownStore, probeSession } from '../diagnostics/explain.js';
 import { watchStore } from '../sessions/store-logouts.js';
 import { setupWarnings } from '../diagnostics/setup-warnings.js';
@@ -144,21 +146,6 @@ export interface SessionNamespaceOptions {
    * @default 600000 (10 minutes)
    */
   revalidateWithEventsMs?: number | false;
-}
-
-function isAuthenticator(value: unknown): value is PassportAuthenticator {
-  const { initialize, session } = (value ?? {}) as Partial<PassportAuthenticator>;
-  return typeof initialize === 'function' && typeof session === 'function';
-}
-
-/** The default `userData`: the user's usual identifying fields, nothing else. */
-export function defaultUserData(user: Express.User): Record<string, unknown> {
-  const summary: Record<string, unknown> = {};
-  for (const key of ['id', 'username', 'name', 'displayName']) {
-    const value = (user as unknown as Record<string, unknown>)[key];
-    if (typeof value === 'string' || typeof value === 'number') summary[key] = value;
-  }
-  return summary;
 }
 
 /**
@@ -305,7 +292,7 @@ export function layerLifecycle(nsp: Namespace, handshake: HandshakeOptions): voi
   } else guardRecovery(nsp, server);
   listenForEnds(nsp.server);
   listenForRefreshes(nsp.server);
-  if (handshake.storeEvents) startStoreEvents(nsp.server, handshake.storeEvents);
   listenForSessions(nsp.server);
+  if (handshake.storeEvents) startStoreEvents(nsp.server, handshake.storeEvents);
   setupWarnings(nsp.server);
 }

@@ -1,6 +1,6 @@
 // Setup checks shared by the factories: each throws, at once, a TypeError that names the helper.
 import type { Namespace, Server } from 'socket.io';
-import type { ExpressApp, NamespaceTarget } from '../core/types.js';
+import type { ExpressApp, NamespaceTarget, PassportAuthenticator } from '../core/types.js';
 
 export function checkOptions<T extends object>(helper: string, options: T | undefined): Partial<T> {
   const value: unknown = options;
@@ -176,4 +176,10 @@ export function toScope(
     }
   }
   throw new TypeError(`${helper}: target must be a Socket.IO Server or Namespace`);
+}
+
+/** Whether `value` is a Passport instance (`initialize` and `session`). */
+export function isAuthenticator(value: unknown): value is PassportAuthenticator {
+  const { initialize, session } = (value ?? {}) as Partial<PassportAuthenticator>;
+  return typeof initialize === 'function' && typeof session === 'function';
 }

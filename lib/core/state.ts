@@ -10,7 +10,9 @@ import { realClock, type Clock, type ClockTimer } from './clock.js';
 import type { SocketEndedCode } from './errors.js';
 import type { ReadResponse } from './response.js';
 import { SocketIndex } from './socket-index.js';
-import type { StoreEventFeed } from '../live/store-events.js';
+import type { RevalidationRounds } from '../live/revalidation.js';
+import type { FeedRecord, HeldEnd, StoreEventFeed } from '../live/store-events.js';
+import type { SessionRecorder } from '../sessions/session-registry.js';
 import type {
   AllowedOrigins,
   ErrorHook,
@@ -33,10 +35,8 @@ export interface HandshakeOptions {
   allowedOrigins: AllowedOrigins | undefined;
   requireOrigin: boolean;
   revalidateIntervalMs: number | false | undefined;
-  /** The store's change feed, if any (live/store-events.ts): one per server. */
-  storeEvents: StoreEventFeed | undefined;
-  /** The full revalidation round while the server's feeds are up (ms; false: none). */
-  revalidateWithEventsMs: number | false;
+  storeEvents: StoreEventFeed | undefined; // live/store-events.ts: one per server
+  revalidateWithEventsMs: number | false; // the round while the server's feeds are up
   /** Put the reason a socket has no user in `err.data.reason` (never in production). */
   explain: boolean;
 }
@@ -142,49 +142,6 @@ export interface HandshakeLimit {
   left(state: SocketState): void;
 }
 
-/** A store event feed started on a server (live/store-events.ts). */
-export interface FeedRecord {
-  /** The feed's name, for diagnostics (`redis`, `postgres`, or `custom`). */
-  readonly name: string;
-  /**
-   * `starting` until its first `up`; `resync` while the one full round after a `down` runs.
-   * Revalidation is rare only while every feed of the server is `up` or `resync`.
-   */
-  state: 'starting' | 'up' | 'down' | 'resync' | 'unavailable';
-  /** What the feed's `start` returned: stops telling this server. */
-  stop: (() => Promise<void>) | undefined;
-}
-
-/** A store event heard, held a moment for the adapter's word on how it ended (store-events.ts). */
-export interface HeldEnd {
-  digest: SessionDigest;
-  code: SocketEndedCode;
-  /** When it was heard (ms since epoch): only sockets whose session was read before it end. */
-  heardAt: number;
-  /** When the hold is over (ms since epoch). */
-  due: number;
-}
-
-/** The revalidation rounds of one interval (live/revalidation.ts). */
-export interface RevalidationRounds {
-  timer: ClockTimer;
-  sockets: number;
-  running: boolean;
-  lastRound: number;
-  withEventsMs: number | false;
-}
-
-/**
- * sessionRegistry's record of each user's sessions (lib/sessions/session-registry.ts), told by the
- * wrapped store's writes and destroys (sessions/store-logouts.ts) and by tracked handshakes.
- */
-export interface SessionRecorder {
-  /** A session was written, touched or read: `session`, with its request if known. */
-  seen(sessionID: string, session: unknown, req: unknown): void;
-  /** A session was destroyed in the store. */
-  gone(sessionID: string): void;
-}
-
 /** What the package keeps for one Socket.IO server. */
 export class ServerState {
   /** Tracked sockets, connected or still in their handshake, by session digest and by user key. */
@@ -226,24 +183,19 @@ export class ServerState {
   crossNode: boolean | undefined = undefined;
   /** This server listens for other nodes' revocations. */
   listening = false;
-  /**
-   * The session stores whose destroys this server hears (sessions/store-logouts.ts): one in almost
-   * every app; iterable, for the sessions sessionRegistry reads and destroys (sessions/).
-   */
+  /** The session stores whose destroys this server hears (store-logouts.ts); sessionRegistry's. */
   readonly watchedStores = new Set<object>();
   /** disconnectOnLogout has seen a request with a session: it is in the path of some routes. */
   logoutWatched = false;
-  /**
-   * Revalidation rounds, by interval: their timer, how many connected sockets use them, when the
-   * last full round ran (on the server's clock), and the shortest `revalidateWithEventsMs` of
-   * their sockets (the interval while the server's store event feeds are up).
-   */
+  /** Revalidation rounds, by interval (live/revalidation.ts `RevalidationRounds`). */
   readonly revalidations = new Map<number, RevalidationRounds>();
   /** The store event feeds started on this server (live/store-events.ts), by feed object. */
   readonly feeds = new Map<object, FeedRecord>();
   /** Store events heard and held before they end sockets (live/store-events.ts), oldest first. */
   heldEnds: HeldEnd[] = [];
   heldTimer: NodeJS.Timeout | undefined = undefined;
+  /** Sessions a node is rotating (revocation.ts `announceRotation`), until when (epoch ms). */
+  readonly rotating = new Map<SessionDigest, number>();
   /** The feeds are stopped when the server's HTTP server closes: listened for once. */
   feedsCloseHooked = false;
   /** The presence trackers on this server (lib/presence/), told by the handshake's admit and leave. */

@@ -22,6 +22,16 @@ export function sessionUserKey(session: unknown): string | undefined {
   return userKeyOf(sessionUserOf(session));
 }
 
+/** The default `userData`: the user's usual identifying fields, nothing else. */
+export function defaultUserData(user: Express.User): Record<string, unknown> {
+  const summary: Record<string, unknown> = {};
+  for (const key of ['id', 'username', 'name', 'displayName']) {
+    const value = (user as unknown as Record<string, unknown>)[key];
+    if (typeof value === 'string' || typeof value === 'number') summary[key] = value;
+  }
+  return summary;
+}
+
 /**
  * Puts what the namespace's `userData` makes of `user` in `socket.data.user` (which
  * `fetchSockets()` returns on every node). A `userData` that throws is reported, never a refusal.

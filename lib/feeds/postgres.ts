@@ -3,9 +3,13 @@
 // checked out, LISTENs for every server of the process. A dropped connection is `down` until that
 // client's successor listens again (`up`: the package then reads what it may have missed).
 import { checkBoolean } from '../api/setup.js';
+import { debug } from '../diagnostics/debug.js';
 import type { StoreEventFeed, StoreEventSink } from '../live/store-events.js';
 import {
   checkNames,
+  creationSql,
+  lasting,
+  parsePayload,
   quoteIdent,
   triggerProblem,
   triggerSql,
@@ -36,17 +40,28 @@ export interface PgStoreEventsPool extends PgQueryable {
   connect(): Promise<PgStoreEventsClient>;
 }
 
-/** Options for {@link pgStoreEvents}. */
+/**
+ * Options for {@link pgStoreEvents}: the pool, and connect-pg-simple's table as its own options
+ * name it (`tableName`, `schemaName`).
+ *
+ * @example
+ * ```ts
+ * // connect-pg-simple with { pool, schemaName: 'auth', tableName: 'user_sessions' }:
+ * pgStoreEvents({ pool, schema: 'auth', table: 'user_sessions' });
+ * ```
+ */
 export interface PgStoreEventsOptions extends PgStoreEventsSqlOptions {
   /**
-   * The app's `pg` Pool (the one connect-pg-simple uses, or any on the same database). One of its
-   * clients stays checked out for `LISTEN` while a server uses the feed.
+   * The app's `pg` Pool (the one connect-pg-simple uses, or any on the same database, not through
+   * a transaction-pooling PgBouncer: LISTEN needs a session). One of its clients stays checked out
+   * for `LISTEN` while a server uses the feed: close Socket.IO before `pool.end()`, which waits
+   * for it.
    */
   pool: PgStoreEventsPool;
   /**
-   * Creates the trigger ({@link pgStoreEventsSql}) at start when it is missing: the pool's role
-   * must own the table. Without it, a missing trigger makes the feed unavailable (a warning, and
-   * the package keeps polling the store).
+   * Creates the triggers ({@link pgStoreEventsSql}) at start when they are missing: the pool's
+   * role must own the table. Without it, a missing trigger makes the feed unavailable (a warning,
+   * and the package keeps polling the store).
    * @default false
    */
   createTrigger?: boolean;
@@ -85,28 +100,6 @@ export function pgStoreEvents(options: PgStoreEventsOptions): StoreEventFeed {
 
 const FIRST_RETRY_MS = 1000;
 const LAST_RETRY_MS = 10_000;
-const DIGEST = /^[A-Za-z0-9_-]{22}$/;
-
-/** The notification's session and reason, or undefined for a payload the trigger never sends. */
-function parsePayload(
-  payload: string | undefined,
-): { digest: string; reason: 'deleted' | 'expired' } | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload ?? '');
-  } catch {
-    return undefined;
-  }
-  const { digest, expired } = (parsed ?? {}) as { digest?: unknown; expired?: unknown };
-  if (typeof digest !== 'string' || !DIGEST.test(digest)) return undefined;
-  return { digest, reason: expired === true ? 'expired' : 'deleted' };
-}
-
-/** A Postgres error that another try would meet again (a privilege, a syntax): not a dropped link. */
-function lasting(error: unknown): boolean {
-  const { code } = (error ?? {}) as { code?: unknown };
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57)/.test(code);
-}
 
 function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -121,6 +114,7 @@ interface Listening {
 
 /** One LISTEN shared by every sink; `run` counts starts, so a stopped run's callbacks do nothing. */
 class PgListener implements StoreEventFeed {
+  readonly name = 'postgres';
   private readonly sinks = new Set<StoreEventSink>();
   private state: 'stopped' | 'starting' | 'up' | 'down' | 'unavailable' = 'stopped';
   private unavailableMessage = '';
@@ -133,9 +127,16 @@ class PgListener implements StoreEventFeed {
   private pending: Promise<void> = Promise.resolve();
   private readonly onNotification = (message: PgNotification): void => {
     if (message.channel !== this.names.channel) return;
-    const ended = parsePayload(message.payload);
-    if (!ended) return;
-    for (const sink of this.sinks) sink.ended({ digest: ended.digest }, ended.reason);
+    const heard = parsePayload(message.payload);
+    if (!heard) return;
+    if ('digest' in heard) {
+      for (const sink of this.sinks) sink.ended({ digest: heard.digest }, heard.reason);
+    } else if (this.state === 'up') {
+      // Every session is gone, and no row said so: a sink reads every session with sockets
+      // again after a `down` (what it may have missed), which is what this needs.
+      for (const sink of this.sinks) sink.down('the session table was truncated');
+      for (const sink of this.sinks) sink.up();
+    }
   };
 
   constructor(
@@ -248,7 +249,7 @@ class PgListener implements StoreEventFeed {
     const problem = await triggerProblem(this.pool, this.names);
     if (problem === undefined || !this.createTrigger) return problem;
     try {
-      await this.pool.query(triggerSql(this.names));
+      await this.pool.query(creationSql(this.names));
     } catch (error) {
       if (!lasting(error)) throw error;
       return `${problem}, and createTrigger failed (${reasonOf(error)})`;
@@ -283,6 +284,8 @@ class PgListener implements StoreEventFeed {
     if (wasUp) for (const sink of this.sinks) sink.down(reason);
     const delay = Math.min(FIRST_RETRY_MS * 2 ** this.failures, LAST_RETRY_MS);
     this.failures++;
+    // Only the first drop reaches the sinks (`down`); each failed try is logged here.
+    debug('pgStoreEvents: %s; LISTEN again in %d ms', reason, delay);
     const run = this.run;
     this.timer = setTimeout(() => {
       this.timer = undefined;

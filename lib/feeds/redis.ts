@@ -41,9 +41,10 @@ export interface RedisStoreEventsOptions {
   database?: number;
   /**
    * Turn on the keyspace events the feed needs (`CONFIG SET notify-keyspace-events`, the flags
-   * already set kept) when Redis has them off. `false`, or a Redis that refuses `CONFIG` (most
-   * managed ones), leaves the feed unavailable (a warning; revalidation goes on as without it)
-   * until you set them in Redis's own settings.
+   * already set kept) when Redis has them off. With `false`, or on a Redis that refuses
+   * `CONFIG SET`, a setting without them leaves the feed unavailable (a warning; revalidation
+   * goes on as without it). On a Redis that refuses `CONFIG` altogether (most managed ones), set
+   * them in its own settings and pass `false`: the feed then trusts the setting it cannot read.
    * @default true
    */
   configure?: boolean;
@@ -156,7 +157,9 @@ class RedisFeed implements StoreEventFeed {
       );
     } catch (error) {
       if (this.subscriber !== subscriber) return;
-      this.down(`the Redis subscription failed: ${messageOf(error)}`);
+      // Never subscribed: nothing would resubscribe it. Polling goes on as without a feed.
+      this.unavailable(`the Redis subscription failed: ${messageOf(error)}`);
+      void this.close(false);
       return;
     }
     // (A drop meanwhile made it 'down': its 'ready' brings the 'up'.)
@@ -195,9 +198,12 @@ class RedisFeed implements StoreEventFeed {
     try {
       flags = settingOf(await this.client.sendCommand(['CONFIG', 'GET', 'notify-keyspace-events']));
     } catch (error) {
+      // A managed Redis that refuses CONFIG: with configure false, the setting is the operator's.
+      if (!this.configure) return this.state !== 'closed';
       return this.unavailable(
-        `CONFIG GET notify-keyspace-events was refused (${messageOf(error)}), so ` +
-          `whether Redis sends keyspace events is unknown`,
+        `CONFIG GET notify-keyspace-events was refused (${messageOf(error)}), so whether Redis ` +
+          `sends the keyspace events the feed needs is unknown: once notify-keyspace-events ` +
+          `includes ${NEEDED.join('')} in your Redis's settings, pass configure: false`,
       );
     }
     const missing = missingFlags(flags);
@@ -223,8 +229,9 @@ class RedisFeed implements StoreEventFeed {
     return false;
   }
 
-  private async close(): Promise<void> {
-    this.state = 'closed';
+  /** Closes the subscription; `forget`: the feed is stopped (else it stays as it is). */
+  private async close(forget = true): Promise<void> {
+    if (forget) this.state = 'closed';
     const subscriber = this.subscriber as
       { destroy?: () => void; disconnect?: () => Promise<unknown> } | undefined;
     this.subscriber = undefined;

@@ -9,7 +9,8 @@ import type { Server } from 'socket.io';
 import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED } from '../core/errors.js';
 import { refreshSockets } from './refresh.js';
 import { crossNode, endSocket } from './revocation.js';
-import type { RevalidationRounds, ServerState, SocketState } from '../core/state.js';
+import type { ClockTimer } from '../core/clock.js';
+import type { ServerState, SocketState } from '../core/state.js';
 import { sessionUserKey } from '../core/user.js';
 import type { SessionStoreLike, StoredSession } from '../core/types.js';
 import { withTimeout } from '../core/with-timeout.js';
@@ -23,6 +24,15 @@ const SLICE_MS = 100;
 const READ_TIMEOUT_MS = 10_000;
 /** The one full round after a store event feed came back is spread over this long. */
 const RESYNC_SPREAD_MS = 5_000;
+
+/** The revalidation rounds of one interval (`ServerState.revalidations`). */
+export interface RevalidationRounds {
+  timer: ClockTimer;
+  sockets: number;
+  running: boolean;
+  lastRound: number;
+  withEventsMs: number | false;
+}
 
 /** The interval for a namespace's option: 30 s on an adapter that spans nodes, else off. */
 export function revalidationInterval(io: Server, option: number | false | undefined): number {

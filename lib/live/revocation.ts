@@ -56,6 +56,12 @@ const END_EVENT = 'socket.io-session-auth:end';
 const SESSION_PREFIX = 'session-auth:session:';
 const USER_PREFIX = 'session-auth:user:';
 const END_ATTEMPTS = 3;
+// Sent, without waiting, by a node whose wrapped store is about to destroy a session in a rotation
+// (Passport's login): a store event feed hears the store's delete at once, but the END that says
+// "rotated" comes only after the login's response. Its argument is the session's key (a digest).
+const ROTATING_EVENT = 'socket.io-session-auth:rotating';
+/** How long store events of a session announced as rotating wait for its END (store-events.ts). */
+const ROTATING_MS = 10_000;
 
 /**
  * The name under which a session's sockets are ended everywhere (and remembered for recovery):
@@ -120,7 +126,45 @@ function endLocal(
   for (const state of socketsUnder(server, key)) {
     if (state.readAt <= before) endSocket(state, code, how);
   }
+  const digest = digestOfKey(key);
+  if (digest !== undefined) server.rotating.delete(digest);
   rememberEnded(server, key);
+}
+
+/**
+ * A rotation of `sessionID` starts on this node (store-logouts.ts, before the store's destroy):
+ * with store event feeds, every node's events of that session wait for the END that follows the
+ * login's response, so its sockets are told `ERR_SESSION_ROTATED` (reconnect) rather than
+ * `ERR_SESSION_REVOKED`.
+ */
+export function announceRotation(io: Server, sessionID: string): void {
+  const server = serverState(io);
+  // Only for store event feeds: an app without one sends nothing more at a login.
+  if (server.feeds.size === 0) return;
+  const key = sessionKey(sessionID);
+  listenForEnds(io);
+  noteRotating(server, key);
+  if (!crossNode(io)) return;
+  try {
+    // Before the store's delete is sent: on one Redis connection, it is published first.
+    io.serverSideEmit(ROTATING_EVENT as never, key);
+  } catch (error) {
+    // Never a failed login: without it, other nodes' feeds may say REVOKED for ROTATED.
+    debug('announcing a rotation to the other nodes failed: %O', error);
+  }
+}
+
+function noteRotating(server: ServerState, key: string): void {
+  const digest = digestOfKey(key);
+  if (digest === undefined) return;
+  const now = Date.now();
+  // Oldest first: drop the ones whose END never came (a failed destroy).
+  for (const [rotating, until] of server.rotating) {
+    if (until > now) break;
+    server.rotating.delete(rotating);
+  }
+  server.rotating.delete(digest);
+  server.rotating.set(digest, now + ROTATING_MS);
 }
 
 /**
@@ -176,6 +220,12 @@ export function listenForEnds(io: Server): void {
         endLocal(server, key, code, before, how);
       }
       if (typeof ack === 'function') (ack as (ok: boolean) => void)(true);
+    }) as never,
+  );
+  io.on(
+    ROTATING_EVENT as never,
+    ((key: unknown) => {
+      if (typeof key === 'string') noteRotating(server, key);
     }) as never,
   );
 }

@@ -8,8 +8,6 @@ import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, type SocketEndedCode } from '
 import {
   serverState,
   sessionDigest,
-  type FeedRecord,
-  type HeldEnd,
   type ServerState,
   type SessionDigest,
   type SocketState,
@@ -73,15 +71,39 @@ export interface StoreEventSink {
   unavailable(message: string): void;
 }
 
+/** A store event feed started on a server (`ServerState.feeds`). */
+export interface FeedRecord {
+  /** The feed's name, for diagnostics (`redis`, `postgres`, or `custom`). */
+  readonly name: string;
+  /**
+   * `starting` until its first `up`; `resync` while the one full round after a `down` runs.
+   * Revalidation is rare only while every feed of the server is `up` or `resync`.
+   */
+  state: 'starting' | 'up' | 'down' | 'resync' | 'unavailable';
+  /** What the feed's `start` returned: stops telling this server. */
+  stop: (() => Promise<void>) | undefined;
+}
+
+/** A store event heard, held a moment for the adapter's word on how it ended. */
+export interface HeldEnd {
+  digest: SessionDigest;
+  code: SocketEndedCode;
+  /** When it was heard (ms since epoch): only sockets whose session was read before it end. */
+  heardAt: number;
+  /** When the hold is over (ms since epoch). */
+  due: number;
+}
+
 /** The warning given once when a feed cannot work (`unavailable`). */
 export const STORE_EVENTS_OFF = 'SOCKET_IO_SESSION_AUTH_STORE_EVENTS_OFF';
 
 /**
  * How long a store event waits before it ends sockets. Redis publishes a `del` before the node
- * that deleted gets its reply: a login's rotation (or a logout) there ends the sockets through
- * its wrapped store with the right code (`ERR_SESSION_ROTATED`) and tells every node through the
- * adapter, a few ms later. Held this long, that word comes first; a socket it ended is not ended
- * again. Measured on two local nodes: see docs/store-events.md.
+ * that deleted gets its reply. A logout there ends the sockets through its wrapped store and tells
+ * every node through the adapter; a login's rotation is announced to every node before the delete
+ * (revocation.ts `announceRotation`), and its END (`ERR_SESSION_ROTATED`) comes after the login's
+ * response: an event of a session announced as rotating waits for that END. The hold covers the
+ * announcement arriving on another connection than the event. Measured: docs/store-events.md.
  */
 const HOLD_MS = 50;
 
@@ -173,8 +195,19 @@ function heard(
   if (digest === undefined || server.bySession.get(digest).length === 0) return;
   const heardAt = Date.now();
   const code = reason === 'expired' ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED;
-  server.heldEnds.push({ digest, code, heardAt, due: heardAt + HOLD_MS });
-  server.heldTimer ??= setTimeout(endHeld, HOLD_MS, server).unref();
+  hold(server, { digest, code, heardAt, due: heardAt + HOLD_MS });
+}
+
+/** Holds an event until `due`: the list stays in order, its timer set for the first one. */
+function hold(server: ServerState, held: HeldEnd): void {
+  const list = server.heldEnds;
+  const last = list.at(-1);
+  list.push(held);
+  // Only an event held for a rotation is due later than a new one.
+  if (last && last.due > held.due) list.sort((a, b) => a.due - b.due);
+  if (list[0] !== held) return;
+  clearTimeout(server.heldTimer);
+  server.heldTimer = setTimeout(endHeld, Math.max(0, held.due - Date.now()), server).unref();
 }
 
 function digestOf(session: unknown): SessionDigest | undefined {
@@ -191,11 +224,22 @@ function endHeld(server: ServerState): void {
   const ending = due === -1 ? server.heldEnds : server.heldEnds.slice(0, due);
   server.heldEnds = due === -1 ? [] : server.heldEnds.slice(due);
   for (const held of ending) endSessionHere(server, held);
+  // (A rotation held again above may have set it already.)
+  clearTimeout(server.heldTimer);
   const [next] = server.heldEnds;
-  if (next) server.heldTimer = setTimeout(endHeld, Math.max(0, next.due - now), server).unref();
+  server.heldTimer = next
+    ? setTimeout(endHeld, Math.max(0, next.due - now), server).unref()
+    : undefined;
 }
 
-function endSessionHere(server: ServerState, { digest, code, heardAt }: HeldEnd): void {
+function endSessionHere(server: ServerState, held: HeldEnd): void {
+  const { digest, code, heardAt } = held;
+  // A node announced it is rotating this session: its END says so, after the login's response.
+  const rotating = server.rotating.get(digest);
+  if (rotating !== undefined && rotating > Date.now()) {
+    hold(server, { ...held, due: rotating });
+    return;
+  }
   for (const state of server.bySession.get(digest)) {
     // A socket that came after the event read the store after it (and had no such session).
     if (state.ended || state.readAt > heardAt) continue;

@@ -50,16 +50,24 @@ function handles(name: string, value: unknown): Set<string> | undefined {
  * });
  * ```
  */
-export async function endSessions(
+export function endSessions(
   io: Server,
   userKey: string,
   options?: EndSessionsOptions,
 ): Promise<EndSessionsResult> {
+  // Mistakes throw at once (not a rejection), as disconnectUser's do.
   const server = toServer(io, helper);
   const key = toUserKey(helper, userKey);
   const { except: kept, only: picked } = checkOptions(helper, options);
-  const except = handles('except', kept);
-  const only = handles('only', picked);
+  return endChosen(server, key, handles('except', kept), handles('only', picked));
+}
+
+async function endChosen(
+  server: Server,
+  key: string,
+  except: Set<string> | undefined,
+  only: Set<string> | undefined,
+): Promise<EndSessionsResult> {
   const found = await findSessions(server, key);
   const chosen = [...found.values()].filter(
     ({ info }) => !except?.has(info.handle) && (!only || only.has(info.handle)),

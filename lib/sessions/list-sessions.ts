@@ -64,10 +64,11 @@ export function toUserKey(helper: string, userKey: unknown): string {
  * });
  * ```
  */
-export async function listSessions(io: Server, userKey: string): Promise<SessionInfo[]> {
+export function listSessions(io: Server, userKey: string): Promise<SessionInfo[]> {
+  // Mistakes throw at once (not a rejection), as disconnectUser's do.
   const server = toServer(io, 'listSessions');
   const key = toUserKey('listSessions', userKey);
-  return [...(await findSessions(server, key)).values()].map(({ info }) => info);
+  return findSessions(server, key).then((found) => [...found.values()].map(({ info }) => info));
 }
 
 /** The user's sessions by handle, sorted, with the IDs the registry or scan holds. */
@@ -188,7 +189,7 @@ async function scanStore(store: object, userKey: string): Promise<Map<string, Li
 
 /**
  * The handle of the session of an HTTP request (after the session middleware) or of a socket,
- * as {@link listSessions} gives it; undefined without a stored session.
+ * as {@link listSessions} gives it; undefined without a session ID.
  *
  * @example
  * ```ts

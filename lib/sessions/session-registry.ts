@@ -5,7 +5,7 @@
 import type { Server } from 'socket.io';
 import { checkBoolean, checkOptions, toServer } from '../api/setup.js';
 import { debug } from '../diagnostics/debug.js';
-import { serverState, sessionDigest, type SessionRecorder } from '../core/state.js';
+import { serverState, sessionDigest } from '../core/state.js';
 import { sessionUserKey } from '../core/user.js';
 import {
   MemoryBackend,
@@ -45,6 +45,17 @@ export interface SessionRegistryOptions {
    * @default 86400000 (a day)
    */
   keepMs?: number;
+}
+
+/**
+ * sessionRegistry's record of each user's sessions (`ServerState.registry`), told by the wrapped
+ * store's writes and destroys (sessions/store-logouts.ts) and by tracked handshakes.
+ */
+export interface SessionRecorder {
+  /** A session was written, touched or read: `session`, with its request if known. */
+  seen(sessionID: string, session: unknown, req: unknown): void;
+  /** A session was destroyed in the store. */
+  gone(sessionID: string): void;
 }
 
 /** The registry of one server. */

@@ -11,9 +11,10 @@ import type { Server } from 'socket.io';
 import { debug } from '../diagnostics/debug.js';
 import type { EndedHow } from '../diagnostics/diagnostics.js';
 import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED, type SessionEndedCode } from '../core/errors.js';
-import { serverState, type SessionRecorder } from '../core/state.js';
+import { serverState } from '../core/state.js';
+import type { SessionRecorder } from './session-registry.js';
 import { newStoreWatch, storeWatchOf, type StoreWatch } from '../core/state-fields.js';
-import { endEverywhere, sessionKey } from '../live/revocation.js';
+import { announceRotation, endEverywhere, sessionKey } from '../live/revocation.js';
 
 type Method = (this: unknown, ...args: unknown[]) => unknown;
 type Ending = { code: SessionEndedCode; how: EndedHow; res?: ServerResponse | undefined };
@@ -72,6 +73,12 @@ function destroyWrapper(watch: StoreWatch, destroy: Method): Method {
     const ending = endingOf(watch, sid);
     const recorders = recordersOf(watch);
     if (!ending && recorders.length === 0) return destroy.apply(this, args);
+    // Store event feeds hear the delete before the rotation's end (after the response) is sent.
+    if (ending?.how === 'rotation') {
+      forEachServer(watch, (io) => {
+        announceRotation(io, sid);
+      });
+    }
     return callThen(destroy, this, args, 1, () => {
       for (const registry of recorders) registry.gone(sid);
       if (ending) end(watch, sid, ending);
@@ -126,7 +133,8 @@ function touchWrapper(watch: StoreWatch, touch: Method): Method {
 function recordersOf(watch: StoreWatch): SessionRecorder[] {
   const recorders: SessionRecorder[] = [];
   for (const ref of watch.servers) {
-    const registry = ref.deref() && serverState(ref.deref() as Server).registry;
+    const io = ref.deref();
+    const registry = io && serverState(io).registry;
     if (registry) recorders.push(registry);
   }
   return recorders;
@@ -183,15 +191,22 @@ function regenerated(req: object): Ending {
   };
 }
 
+/** Calls `fn` with each live server that hears the store (a closed one is forgotten). */
+function forEachServer(watch: StoreWatch, fn: (io: Server) => void): void {
+  for (const ref of watch.servers) {
+    const io = ref.deref();
+    if (io === undefined) watch.servers.delete(ref);
+    else fn(io);
+  }
+}
+
 function end(watch: StoreWatch, sid: string, { code, how, res }: Ending): void {
   const endNow = (): void => {
-    for (const ref of watch.servers) {
-      const io = ref.deref();
-      if (io === undefined) watch.servers.delete(ref);
+    forEachServer(watch, (io) => {
       // Fire and forget, but never an unhandled rejection: an app's 'disconnect' listener that
       // throws would otherwise take the process down from inside a store's callback.
-      else endEverywhere(io, sessionKey(sid), code, how).catch(reportEndFailed);
-    }
+      endEverywhere(io, sessionKey(sid), code, how).catch(reportEndFailed);
+    });
   };
   if (res) afterResponse(res, endNow);
   else endNow();

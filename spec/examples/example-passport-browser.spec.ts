@@ -411,6 +411,38 @@ function browserSteps(): void {
     await screenshot(carol, '7-unauthorized-to-login');
   });
 
+  test('7b. the account page lists both browsers of a user; "Sign out all others" signs the other out, and its page says so', async () => {
+    const first = await newPage();
+    await signIn(first, 'carol');
+    await shows(status(first, '#chat'), /^connected$/);
+    await shows(room(first, 'acme').locator('.status'), /^connected$/);
+    const second = await newPage();
+    await signIn(second, 'carol');
+    await second.click('#account a');
+    await second.waitForURL(`${url}/account`);
+    await expectFavicon(second);
+    const rows = second.locator('#devices tbody tr');
+    assert.equal(await rows.count(), 2);
+    await shows(second.locator('#devices .this-device button'), 'Sign out this device');
+    // The first browser's page: /chat and the acme room, on one connection.
+    assert.equal(
+      await second.locator('#devices tr:not(.this-device) td.sockets').textContent(),
+      '2',
+    );
+    await screenshot(second, '7b-account-page', true);
+    // At a phone's width, each device is a block of lines: nothing sticks out.
+    await second.setViewportSize(PHONE);
+    await expectLayout(second, '390 px, the account page');
+    await screenshot(second, '7b-account-page-phone', true);
+
+    await second.click('#sign-out-others button');
+    await shows(second.locator('#account-result'), 'Signed out 1 device.');
+    assert.equal(await rows.count(), 1);
+    await shows(first.locator('#banner .message'), 'You were signed out in another tab.');
+    await expectSignedOut(first);
+    await screenshot(first, '7b-signed-out-from-another-browser');
+  });
+
   test('8. at phone and desktop widths: a two-row header, every button inside its card', async () => {
     // Someone else online, so that the admin panel shows a Disconnect button.
     const bob = await newPage();

@@ -9,7 +9,7 @@
 //   node --import tsx --test --test-timeout=120000 spec/feeds/postgres.spec.ts
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import connectPgSimple from 'connect-pg-simple';
 import session from 'express-session';
@@ -94,8 +94,11 @@ describe('pgStoreEvents: the connect-pg-simple feed on a real Postgres', { skip 
     pool.on('error', () => undefined);
     admin.on('error', () => undefined);
   });
-  after(async () => {
+  // Each feed keeps one of the pool's clients (10 at most) for as long as it runs.
+  afterEach(async () => {
     for (const stop of stops.splice(0)) await stop();
+  });
+  after(async () => {
     await pool.end();
     await admin.end();
     await postgres?.destroy();
@@ -123,7 +126,7 @@ describe('pgStoreEvents: the connect-pg-simple feed on a real Postgres', { skip 
   /** Starts the feed on a recording sink, stopped after the spec. */
   async function started(
     options: Partial<PgStoreEventsOptions>,
-    from: pg.Pool = pool,
+    from: PgStoreEventsOptions['pool'] = pool,
   ): Promise<{ sink: RecordingSink; first: Call; stop: () => Promise<void> }> {
     const sink = new RecordingSink();
     const stop = pgStoreEvents({ pool: from, ...options }).start(sink);
@@ -280,6 +283,74 @@ describe('pgStoreEvents: the connect-pg-simple feed on a real Postgres', { skip 
       (disabled.first as { message: string }).message,
       /^pgStoreEvents: the trigger socket_io_session_auth_ended on "bare" is disabled/,
     );
+    await admin.query('ALTER TABLE bare ENABLE TRIGGER socket_io_session_auth_ended');
+    await admin.query('DROP TRIGGER socket_io_session_auth_truncated ON bare');
+    const noTruncate = await started({ table: 'bare' });
+    assert.match(
+      (noTruncate.first as { message: string }).message,
+      /^pgStoreEvents: the trigger socket_io_session_auth_truncated is not on "bare"/,
+    );
+  });
+
+  test('an app role that does not own the table: createTrigger fails (unavailable), yet once the owner ran the SQL it is heard', async () => {
+    assert.ok(postgres);
+    const qualified = await table('owned');
+    await admin.query('CREATE ROLE app LOGIN');
+    await admin.query('GRANT SELECT, INSERT, UPDATE, DELETE ON owned TO app');
+    const asApp = new pg.Pool({ connectionString: postgres.url.replace('postgres@', 'app@') });
+    asApp.on('error', () => undefined);
+    try {
+      const refused = await started({ table: 'owned', createTrigger: true }, asApp);
+      assert.equal(refused.first.type, 'unavailable');
+      // Postgres 15 on: the public schema refuses CREATE to other roles; before it, the trigger.
+      assert.match(
+        (refused.first as { message: string }).message,
+        /^pgStoreEvents: the trigger socket_io_session_auth_ended is not on "owned", and createTrigger failed \((permission denied|must be owner)[^)]*\)/,
+      );
+      await refused.stop();
+      // The owner's migration; the app's role needs nothing more to LISTEN and be heard.
+      await admin.query(pgStoreEventsSql({ table: 'owned' }));
+      const { sink, first } = await started({ table: 'owned' }, asApp);
+      assert.deepEqual(first, { type: 'up' });
+      const sid = newSid();
+      await insert(qualified, sid);
+      await asApp.query('DELETE FROM owned WHERE sid = $1', [sid]);
+      assert.deepEqual(await sink.next(1, 1, 'the app role’s DELETE'), [
+        { type: 'ended', session: { digest: sessionDigest(sid) }, reason: 'deleted' },
+      ]);
+    } finally {
+      for (const stop of stops.splice(0)) await stop();
+      await asApp.end();
+    }
+  });
+
+  test('nodes starting at once with createTrigger: true each create it, one after another', async () => {
+    await table('raced');
+    const feeds = await Promise.all(
+      Array.from({ length: 4 }, () => started({ table: 'raced', createTrigger: true })),
+    );
+    assert.deepEqual(
+      feeds.map(({ first }) => first),
+      feeds.map(() => ({ type: 'up' })),
+    );
+  });
+
+  test('TRUNCATE: down, then up at once (the package then reads every session again)', async () => {
+    const qualified = await table('truncated');
+    const { sink } = await started({ table: 'truncated', createTrigger: true });
+    await insert(qualified, newSid());
+    await admin.query('TRUNCATE truncated');
+    assert.deepEqual(await sink.next(2, 1, 'down, up'), [
+      { type: 'down', reason: 'the session table was truncated' },
+      { type: 'up' },
+    ]);
+    // Still listening: a DELETE after it is heard as before.
+    const sid = newSid();
+    await insert(qualified, sid);
+    await admin.query(`DELETE FROM ${qualified}`);
+    assert.deepEqual(await sink.next(1, 3, 'the DELETE'), [
+      { type: 'ended', session: { digest: sessionDigest(sid) }, reason: 'deleted' },
+    ]);
   });
 
   test('a schema and a mixed-case table, as connect-pg-simple quotes them', async () => {
@@ -312,7 +383,8 @@ describe('pgStoreEvents: the connect-pg-simple feed on a real Postgres', { skip 
     };
     const [pid] = await listener();
     assert.ok(pid !== undefined, 'the feed’s LISTEN backend');
-    const total = pool.totalCount;
+    const checkedOut = (): number => pool.totalCount - pool.idleCount;
+    assert.equal(checkedOut(), 1, 'the LISTEN client, checked out');
     await admin.query('SELECT pg_terminate_backend($1)', [pid]);
     const [down, up] = await sink.next(2, 1, 'down, then up');
     assert.equal(down?.type, 'down');
@@ -321,8 +393,8 @@ describe('pgStoreEvents: the connect-pg-simple feed on a real Postgres', { skip 
     const after = await listener();
     assert.equal(after.length, 1);
     assert.notEqual(after[0], pid);
-    // The broken client was destroyed, not given back: the pool holds as many as before.
-    assert.equal(pool.totalCount, total);
+    // Nothing leaked: one client checked out, the new one.
+    assert.equal(checkedOut(), 1);
 
     const sid = newSid();
     await insert(qualified, sid);
@@ -380,6 +452,57 @@ describe('pgStoreEvents: the connect-pg-simple feed on a real Postgres', { skip 
     } finally {
       await own.end();
     }
+  });
+
+  // Last: it stops the server under every other test's pool.
+  test('Postgres stopped: down, tries again after 1 s, 2 s, … while it is down, then up once it is back', async () => {
+    assert.ok(postgres);
+    const qualified = await table('restarted');
+    await admin.query(pgStoreEventsSql({ table: 'restarted' }));
+    // The app's pool, with each of the feed's connects (when, and whether it failed) noted.
+    const connects: { at: number; failed?: boolean }[] = [];
+    let noted: (() => void) | undefined;
+    const watched: PgStoreEventsOptions['pool'] = {
+      query: (text, values) => pool.query(text, values),
+      async connect() {
+        const attempt: { at: number; failed?: boolean } = { at: Date.now() };
+        connects.push(attempt);
+        try {
+          return await pool.connect();
+        } catch (error) {
+          attempt.failed = true;
+          throw error;
+        } finally {
+          noted?.();
+        }
+      },
+    };
+    const { sink } = await started({ table: 'restarted' }, watched);
+    await postgres.stop();
+    const [down] = await sink.next(1, 1, 'down');
+    assert.equal(down?.type, 'down');
+    // Two tries fail while it is stopped, 1 s then 2 s apart (timers never fire early).
+    await within(
+      new Promise<void>((resolve) => {
+        noted = () => {
+          if (connects.filter((c) => c.failed).length >= 2) resolve();
+        };
+      }),
+      'two failed tries',
+      10_000,
+    );
+    const [, first, second] = connects;
+    assert.ok(first && second, JSON.stringify(connects));
+    assert.ok(second.at - first.at >= 1900, `${second.at - first.at} ms between the tries`);
+    assert.deepEqual(sink.calls.slice(1), [down], 'nothing told while it tries');
+    await postgres.start();
+    assert.deepEqual(await sink.next(1, 2, 'up once Postgres is back'), [{ type: 'up' }]);
+    const sid = newSid();
+    await insert(qualified, sid);
+    await admin.query(`DELETE FROM ${qualified}`);
+    assert.deepEqual(await sink.next(1, 3, 'the DELETE after the restart'), [
+      { type: 'ended', session: { digest: sessionDigest(sid) }, reason: 'deleted' },
+    ]);
   });
 
   test('setup mistakes throw a TypeError naming the helper, at once', () => {

@@ -6,6 +6,7 @@
 //
 // Needs redis-server. Under CI=true its absence fails this spec; elsewhere it is skipped.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer } from 'node:http';
 import { after, before, beforeEach, describe, test, type TestContext } from 'node:test';
@@ -21,6 +22,8 @@ import {
   sessionNamespace,
   type SessionEndedMessage,
   type SessionNamespaceOptions,
+  type StoreEventFeed,
+  type StoreEventSink,
   type StoreEventsMessage,
 } from 'socket.io-session-auth';
 import {
@@ -92,12 +95,20 @@ async function appOn(
     feed = true,
     configure,
     revalidateIntervalMs = 600_000,
-  }: { feed?: boolean; configure?: boolean; revalidateIntervalMs?: number } = {},
+    url,
+  }: {
+    /** The connect-redis feed (true), none (false), or this one. */
+    feed?: boolean | StoreEventFeed;
+    configure?: boolean;
+    revalidateIntervalMs?: number;
+    /** The app's Redis URL (another user), if not the spec's. */
+    url?: string;
+  } = {},
 ): Promise<App> {
   assert.ok(redis);
   const states = heard<StoreEventsMessage>(tc, DIAGNOSTICS_CHANNELS.storeEvents);
   const ended = heard<SessionEndedMessage>(tc, DIAGNOSTICS_CHANNELS.sessionEnded);
-  const client = createClient({ url: redis.url });
+  const client = createClient({ url: url ?? redis.url });
   client.on('error', (error: unknown) => {
     console.error('redis:', error);
   });
@@ -123,14 +134,16 @@ async function appOn(
     passport,
     app,
     revalidateIntervalMs,
-    ...(feed && {
-      storeEvents: redisStoreEvents({
-        client,
-        prefix,
-        ...(configure !== undefined && { configure }),
-      }),
+    ...(feed !== false && {
+      storeEvents:
+        feed === true
+          ? redisStoreEvents({ client, prefix, ...(configure !== undefined && { configure }) })
+          : feed,
     }),
   };
+  // A second namespace of the server, given the same feed: still one feed per server.
+  const { passport: _, ...rest } = options;
+  passportNamespace(io.of('/open'), passport, ['session'], { ...rest, session: sessionMiddleware });
   requireAuth(sessionNamespace(io.of('/chat'), sessionMiddleware, options)).on(
     'connection',
     (socket) => {
@@ -145,8 +158,13 @@ async function appOn(
     passport,
     async close() {
       // io.close() closes the HTTP server, which stops the feed: nothing is left to keep the
-      // process up (a feed left subscribed would hang this file).
-      await io.close();
+      // process up (a feed left subscribed would hang this file). Its callback, not its promise:
+      // before Socket.IO 4.8, close() returns before the HTTP server has closed.
+      await new Promise<void>((resolve) => {
+        void io.close(() => {
+          resolve();
+        });
+      });
       await client.close();
     },
   });
@@ -161,6 +179,10 @@ async function logIn(kit: TestKit, username: string): Promise<Agent> {
 
 async function sessionIdOf(agent: Agent): Promise<string> {
   return (await agent.session())?.id ?? assert.fail(`${agent.name} has no session`);
+}
+
+function redisAdmin(): Client {
+  return admin ?? assert.fail('no Redis client');
 }
 
 async function keyspaceEvents(): Promise<string> {
@@ -260,6 +282,85 @@ describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, (
       ended.map(({ how }) => how),
       ['revalidation'],
     );
+  });
+
+  // After the test above: the warning is given once per process, and was given there.
+  test('a Redis that refuses CONFIG (a managed one): unavailable, unless configure: false trusts it', async (tc) => {
+    assert.ok(redis);
+    // The app's Redis user may not run CONFIG; the operator turned the events on (as in a managed
+    // Redis's settings).
+    await redisAdmin().sendCommand([
+      'ACL',
+      'SETUSER',
+      'app',
+      'on',
+      'nopass',
+      '~*',
+      '&*',
+      '+@all',
+      '-config',
+    ]);
+    tc.after(() => redisAdmin().sendCommand(['ACL', 'DELUSER', 'app']));
+    await redisAdmin().configSet('notify-keyspace-events', 'Egxe');
+    const url = redis.url.replace('redis://', 'redis://app:any@');
+
+    const refused = await appOn(tc, { url });
+    const off = await arrived(refused.states, (m) => m.state === 'unavailable', 'unavailable');
+    assert.match(
+      off.message ?? '',
+      /^CONFIG GET notify-keyspace-events was refused \(NOPERM .*\), so whether Redis sends the keyspace events the feed needs is unknown: once notify-keyspace-events includes Egxe in your Redis's settings, pass configure: false$/,
+    );
+
+    const trusted = await appOn(tc, { url, configure: false });
+    await arrived(trusted.states, (m) => m.state === 'up', "the trusted feed's up");
+    const alice = await logIn(trusted.kit, 'alice');
+    const chat = await alice.connect('/chat');
+    assert.equal(await redisAdmin().del(`${trusted.prefix}${await sessionIdOf(alice)}`), 1);
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+  });
+
+  test('a feed of your own: started once per server, a digest ends the sockets, stopped at close', async (tc) => {
+    let starts = 0;
+    let stops = 0;
+    let told: StoreEventSink | undefined;
+    const feed: StoreEventFeed = {
+      name: 'spec-feed',
+      start(sink) {
+        starts++;
+        told = sink;
+        sink.up();
+        return () => {
+          stops++;
+          return Promise.resolve();
+        };
+      },
+    };
+    const { kit, states, ended } = await appOn(tc, { feed });
+    assert.equal(starts, 1, 'two namespaces, one server: one start');
+    assert.deepEqual(states, [{ feed: 'spec-feed', state: 'up' }]);
+    const alice = await logIn(kit, 'alice');
+    const [chat, open] = [await alice.connect('/chat'), await alice.connect('/open')];
+    // As the Postgres trigger tells it: SHA-256 of the ID, base64url, its first 22 characters.
+    const digest = createHash('sha256')
+      .update(await sessionIdOf(alice))
+      .digest('base64url')
+      .slice(0, 22);
+    assert.ok(told);
+    told.ended({ digest }, 'evicted');
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+    await expectEnded(open, 'ERR_SESSION_REVOKED');
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      ['store-event', 'store-event'],
+    );
+    told.down('the spec says so');
+    assert.deepEqual(states.at(-1), {
+      feed: 'spec-feed',
+      state: 'down',
+      message: 'the spec says so',
+    });
+    await kit.close();
+    assert.equal(stops, 1, 'stopped when the server closed');
   });
 
   test('options: a storeEvents that is not a feed is a TypeError naming the helper', () => {

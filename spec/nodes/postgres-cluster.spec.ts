@@ -31,6 +31,7 @@ import {
   logout,
   nodeNamed,
   open,
+  quantile,
   refusalOf,
   settle,
   startNodes,
@@ -54,12 +55,6 @@ if (unavailable !== undefined) {
 const skip = unavailable ?? false;
 
 const REVALIDATE_MS = 500;
-
-/** The value at quantile `q` (0..1) of `values`, nearest rank. */
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-}
 
 describe('cluster on Postgres: connect-pg-simple, @socket.io/postgres-adapter', { skip }, () => {
   let postgres: PostgresServer | undefined;

@@ -17,6 +17,7 @@ import {
   expectAllEnded,
   killAll,
   login,
+  logout,
   nodeNamed,
   settle,
   startNodes,
@@ -101,8 +102,10 @@ describe(
       for (const cookie of [onA, onB, noSocket]) {
         assert.ok(!text.includes(sidOf(cookie)), 'no session ID in listSessions');
       }
-      // One hash for alice, named by a digest of her user key, never the key in clear.
-      assert.deepEqual(await store().keys(`${PREFIX}u:*`), [`${PREFIX}u:${digestOf(ALICE)}`]);
+      // One hash for alice, named by a digest of her user key, never the key in clear; it expires.
+      const hash = `${PREFIX}u:${digestOf(ALICE)}`;
+      assert.deepEqual(await store().keys(`${PREFIX}u:*`), [hash]);
+      assert.ok((await store().pTTL(hash)) > 0, 'the user’s hash expires');
 
       const result = await A().call('endSessions', { key: ALICE, except: handle(onA) });
 
@@ -114,6 +117,8 @@ describe(
       // A's own socket is untouched: it still answers, and no session:ended came before the answer.
       assert.equal((await whoami<NodeWho>(tabA.socket, 'A')).user, 'alice');
       assert.deepEqual(tabA.seen.events, []);
+      // The destroyed sessions left the registry with the store's destroys.
+      assert.deepEqual(await store().hKeys(hash), [handle(onA)]);
       const left = await B().call('listSessions', { key: ALICE });
       assert.deepEqual(
         left.map((s) => [s.handle, s.sockets]),
@@ -140,6 +145,34 @@ describe(
       assert.equal(await store().get(`sess:${sidOf(onB)}`), null);
       // A's session had no socket and no entry: the package could not know of it.
       assert.notEqual(await store().get(`sess:${sidOf(onA)}`), null);
+    });
+
+    test('a session deleted in Redis behind the package’s back leaves the list and the registry', async () => {
+      const kept = await login(A(), 'alice');
+      const deleted = await login(B(), 'alice');
+      const hash = `${PREFIX}u:${digestOf(ALICE)}`;
+      assert.deepEqual((await store().hKeys(hash)).sort(), [handle(kept), handle(deleted)].sort());
+      // As an admin script would.
+      await store().del(`sess:${sidOf(deleted)}`);
+
+      const list = await A().call('listSessions', { key: ALICE });
+
+      assert.deepEqual(
+        list.map((s) => s.handle),
+        [handle(kept)],
+      );
+      assert.deepEqual(await store().hKeys(hash), [handle(kept)]);
+    });
+
+    test('logins and logouts on both nodes leave nothing in the registry', async () => {
+      for (let i = 0; i < 10; i++) {
+        const node = i % 2 === 0 ? A() : B();
+        const cookie = await login(node, 'alice');
+        await tabs(node, cookie, ['/chat'], 'alice');
+        await logout(node, cookie);
+      }
+      assert.deepEqual(await store().keys(`${PREFIX}*`), []);
+      assert.deepEqual(await A().call('listSessions', { key: ALICE }), []);
     });
   },
 );

@@ -70,11 +70,11 @@ const PUBLIC_EXPORTS = [
   'presence',
   'PRESENCE_STATE_EVENT',
   'PRESENCE_DIFF_EVENT',
-  'redisStoreEvents',
   'sessionRegistry',
   'listSessions',
   'sessionHandle',
   'endSessions',
+  'redisStoreEvents',
   'pgStoreEvents',
   'pgStoreEventsSql',
 ].sort();

@@ -257,3 +257,41 @@ describe('listSessions / endSessions without a registry: sessions with sockets',
     await stillUp(laptopTab);
   });
 });
+
+describe('sessionRegistry, listSessions, endSessions: setup mistakes and the write budget', () => {
+  test('mistakes throw at once, a TypeError naming the helper', async (tc) => {
+    const { t } = await app(tc, registry);
+    assert.throws(() => {
+      sessionRegistry(t.io);
+    }, /^TypeError: sessionRegistry: already called for this server$/);
+    const { io } = await app(tc, { ...registry, registry: undefined }).then(({ t: s }) => s);
+    for (const [options, message] of [
+      [{ scan: 'yes' }, /^TypeError: sessionRegistry: options\.scan must be a boolean$/],
+      [{ redis: {} }, /^TypeError: sessionRegistry: options\.redis must be a node-redis client/],
+      [{ keepMs: 0 }, /^TypeError: sessionRegistry: options\.keepMs must be a positive/],
+    ] as const) {
+      assert.throws(() => {
+        sessionRegistry(io, options as SessionRegistryOptions);
+      }, message);
+    }
+    assert.throws(() => {
+      sessionRegistry(io.of('/x') as never);
+    }, /^TypeError: sessionRegistry: io must be a Socket\.IO Server$/);
+    assert.throws(() => listSessions(io, ''), /^TypeError: listSessions: userKey must be/);
+    assert.throws(
+      () => endSessions(io, ALICE, { except: [1] as never }),
+      /^TypeError: endSessions: options\.except must be a handle or a list of handles$/,
+    );
+  });
+
+  test("a device's requests within the minute write nothing more", async (tc) => {
+    const { t, kit } = await app(tc, registry);
+    const phone = await logIn(kit, 'alice');
+    const [before] = await listSessions(t.io, ALICE);
+    assert.equal(before?.userAgent, 'node');
+    const res = await phone.fetch('/me', { headers: { 'user-agent': 'Other' } });
+    assert.notEqual(((await res.json()) as { user: unknown }).user, null);
+    // The touch at the end of that response reached the store before its body was sent.
+    assert.deepEqual(await listSessions(t.io, ALICE), [before]);
+  });
+});

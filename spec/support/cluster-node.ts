@@ -26,10 +26,18 @@
 //   LIMITS            JSON of rateLimit's options: rateLimit(io, { ...LIMITS, redis }) with the
 //                     adapter's Redis client (ENGINE=redis)
 //   SESSION_REGISTRY  `redis`: sessionRegistry(io, { redis }) with the adapter's Redis client
+//   STORE_EVENTS      `on`: storeEvents on every namespace: redisStoreEvents({ client }) with the
+//                     adapter's Redis client, or (ENGINE=postgres) pgStoreEvents({ pool,
+//                     createTrigger: true }) on the app's pool
+//   LOGIN_DELAY_MS    POST /login answers this long after Passport's login (an app's slow work
+//                     after req.login: the rotation's end is sent after the response)
+//   REVALIDATE_WITH_EVENTS_MS  sessionNamespace's revalidateWithEventsMs: a number, `off`
+//                     (false), or unset (the package's default)
 //
 // It tells its parent `{ ready: { port, name } }` once it listens, then answers `{ id, cmd, args }`
 // messages with `{ id, ok, result }` or `{ id, ok: false, error }`. It exits on SIGTERM and as soon
 // as its parent is gone.
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer } from 'node:http';
 import { createAdapter as createPostgresAdapter } from '@socket.io/postgres-adapter';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -41,13 +49,16 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import type { ServerOptions } from 'socket.io';
 import {
+  DIAGNOSTICS_CHANNELS,
   disconnectOnLogout,
   disconnectSession,
   disconnectUser,
   endSessions,
   listSessions,
+  pgStoreEvents,
   presence,
   rateLimit,
+  redisStoreEvents,
   refreshUser,
   requireAuth,
   sessionNamespace,
@@ -55,6 +66,9 @@ import {
   type EndSessionsResult,
   type PresenceRedisClient,
   type SessionInfo,
+  type RedisStoreEventsClient,
+  type SessionEndedMessage,
+  type StoreEventsMessage,
 } from '../../lib/index.js';
 import { users, usersPassport } from './server.js';
 import { Server } from './stack.js';
@@ -128,6 +142,13 @@ export interface NodeCommands {
   hear: { args: null; result: null };
   listSessions: { args: { key: string }; result: SessionInfo[] };
   endSessions: { args: { key: string; except?: string }; result: EndSessionsResult };
+  /** What the `store-events` diagnostics channel said, from the `from`-th message on. */
+  storeEvents: { args: { from: number }; result: StoreEventsMessage[] };
+  /** What the `session-ended` channel said (code and how), from the `from`-th message on. */
+  sessionsEnded: {
+    args: { from: number };
+    result: Pick<SessionEndedMessage, 'namespace' | 'code' | 'how'>[];
+  };
 }
 
 export interface NodeReady {
@@ -153,8 +174,8 @@ function required(name: string): string {
   return value;
 }
 
-function revalidateOption(): number | false | undefined {
-  const value = process.env.REVALIDATE_MS;
+function revalidateOption(name = 'REVALIDATE_MS'): number | false | undefined {
+  const value = process.env[name];
   if (value === undefined || value === '') return undefined;
   if (value === 'off') return false;
   return Number(value);
@@ -187,8 +208,11 @@ interface Engine {
   store: CountingRedisStore | CountingPgStore;
   /** The app's own client, as presence's `redis` option takes it. */
   redis?: PresenceRedisClient;
+  /** The same client, as redisStoreEvents takes it. */
+  feedClient?: RedisStoreEventsClient;
   adapter: ServerOptions['adapter'];
   close(): Promise<unknown>;
+  storeEvents?: ReturnType<typeof pgStoreEvents>;
 }
 
 async function redisEngine(key: string, requestsTimeout: number, log: LogError): Promise<Engine> {
@@ -201,6 +225,7 @@ async function redisEngine(key: string, requestsTimeout: number, log: LogError):
   return {
     store: new CountingRedisStore({ client: pub, prefix: 'sess:' }),
     redis: pub,
+    feedClient: pub,
     adapter: createAdapter(pub, sub, { key, requestsTimeout }) as ServerOptions['adapter'],
     close: () => Promise.allSettled([pub.quit(), sub.quit()]),
   };
@@ -226,6 +251,9 @@ function postgresEngine(key: string, log: LogError): Engine {
       errorHandler: log('pg adapter'),
     }) as ServerOptions['adapter'],
     close: () => pool.end(),
+    ...(process.env.STORE_EVENTS === 'on' && {
+      storeEvents: pgStoreEvents({ pool, createTrigger: true }),
+    }),
   };
 }
 
@@ -307,8 +335,9 @@ async function main(): Promise<void> {
   app.use(passport.session());
   app.use(disconnectOnLogout(io));
   app.use(express.urlencoded({ extended: false }));
+  const loginDelayMs = Number(process.env.LOGIN_DELAY_MS ?? 0);
   app.post('/login', passport.authenticate('local') as express.RequestHandler, (_req, res) => {
-    res.json({ ok: true, node: name });
+    setTimeout(() => res.json({ ok: true, node: name }), loginDelayMs);
   });
   app.post('/logout', (req, res, next) => {
     req.logout((err) => {
@@ -320,10 +349,28 @@ async function main(): Promise<void> {
     });
   });
 
+  const storeEvents: StoreEventsMessage[] = [];
+  diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.storeEvents, (message) => {
+    storeEvents.push(message as StoreEventsMessage);
+  });
+  const ended: Pick<SessionEndedMessage, 'namespace' | 'code' | 'how'>[] = [];
+  diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.sessionEnded, (message) => {
+    const { namespace, code, how } = message as SessionEndedMessage;
+    ended.push({ namespace, code, how });
+  });
+  const revalidateWithEventsMs = revalidateOption('REVALIDATE_WITH_EVENTS_MS');
+
   const options = {
     passport,
     app,
     ...(revalidateIntervalMs !== undefined && { revalidateIntervalMs }),
+    ...(revalidateWithEventsMs !== undefined && { revalidateWithEventsMs }),
+    // One feed object for the three namespaces: one subscription.
+    ...(process.env.STORE_EVENTS === 'on' &&
+      engine.feedClient && {
+        storeEvents: redisStoreEvents({ client: engine.feedClient, prefix: 'sess:' }),
+      }),
+    ...(engine.storeEvents && { storeEvents: engine.storeEvents }),
   };
   for (const nsp of [
     sessionNamespace(io, sessionMiddleware, options),
@@ -423,6 +470,12 @@ async function main(): Promise<void> {
     listSessions: ({ key: userKey }) => listSessions(io, userKey),
     endSessions: ({ key: userKey, except }) =>
       endSessions(io, userKey, except === undefined ? {} : { except }),
+    storeEvents({ from }) {
+      return storeEvents.slice(from);
+    },
+    sessionsEnded({ from }) {
+      return ended.slice(from);
+    },
   };
 
   process.on('message', (message: NodeCall) => {

@@ -160,12 +160,16 @@ export function nodeNamed(nodes: ClusterNode[], name: string): ClusterNode {
 // Browsers: HTTP with cookies, websocket-only Socket.IO clients
 // ---------------------------------------------------------------------------------------------
 
-export async function login(node: ClusterNode, username: string): Promise<string> {
+/** POST /login as `username`; with `cookie`, a login again in that session (Passport rotates it). */
+export async function login(node: ClusterNode, username: string, cookie?: string): Promise<string> {
   const user = users.find((u) => u.username === username);
   assert.ok(user);
   const res = await fetch(`${node.url}/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(cookie !== undefined && { cookie }),
+    },
     body: new URLSearchParams({ username, password: user.password }),
     redirect: 'manual',
   });
@@ -282,6 +286,12 @@ export async function settle(nodes: ClusterNode[]): Promise<void> {
       await delay(20);
     }
   }
+}
+
+/** The value at quantile `q` (0..1) of `values`, nearest rank (the latency measurements). */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 }
 
 /** Polls `get` (an IPC call) until `done` holds; fails after `ms`, a hang guard. */

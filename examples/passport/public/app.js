@@ -339,7 +339,28 @@ function userItem(user) {
     });
   });
   row.append(accessForm(user), button);
+  item.append(signOutEverywhere(user));
   return item;
+}
+
+/** Below the row: every session of the user destroyed, on every device (endSessions). */
+function signOutEverywhere(user) {
+  const row = document.createElement('div');
+  row.className = 'user-more';
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'everywhere';
+  button.textContent = 'Sign out everywhere';
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    admin.emit('sign-out-everywhere', user.id, (result) => {
+      $('#kick-result').textContent = result.ok
+        ? `${user.username} was signed out on ${result.sessions === 1 ? '1 device' : `${result.sessions} devices`}.`
+        : `Could not sign ${user.username} out: ${result.error}`;
+    });
+  });
+  row.append(button);
+  return row;
 }
 
 /** Role and tenants of a user: saved through /admin, which calls refreshUser on the server. */
@@ -441,7 +462,8 @@ function setStatus(panel, text, kind) {
 
 /** The controls that need the panel's socket: its message form, and the admin's buttons. */
 function setEnabled(panel, enabled) {
-  const controls = '.say input, .say button, .note input, .note button, button.kick, .access *';
+  const controls =
+    '.say input, .say button, .note input, .note button, button.kick, button.everywhere, .access *';
   for (const control of panel.querySelectorAll(controls)) {
     // A panel told to slow down keeps its message form off until the wait is over.
     control.disabled = !enabled || (panel.dataset.slowDown !== undefined && isSay(control));
