@@ -34,6 +34,8 @@ export interface FeedNode {
   database: number;
   /** revalidateIntervalMs, when not the default. */
   revalidateMs?: number | false;
+  /** Engine.IO's pingInterval, when not its default (25 s). */
+  pingIntervalMs?: number;
   /** Postgres's URL (engine 'postgres'). */
   databaseUrl?: string;
 }
@@ -174,7 +176,10 @@ async function start(node: FeedNode, entry: string): Promise<void> {
   const app = express();
   app.use(sessionMiddleware, passport.session() as express.RequestHandler);
   const http = createServer(app);
-  const io = new Server(http, { adapter: engine.adapter });
+  const io = new Server(http, {
+    adapter: engine.adapter,
+    ...(node.pingIntervalMs !== undefined && { pingInterval: node.pingIntervalMs }),
+  });
   app.post(
     '/login',
     express.urlencoded({ extended: false }),

@@ -126,6 +126,10 @@ async function revalidationWindows(host: Figure): Promise<void> {
     prefix: `bench:${runId}:sess:`,
     adapterKey: `bench:${runId}:store-events-a`,
     database: 0,
+    // One heartbeat per socket per window, whatever its phase: with the default 25 s, a 30 s
+    // window holds one or two of each socket's, as it falls (the first paired run's gaps moved
+    // between 73 and 310 ms from that alone).
+    pingIntervalMs: plan.windowMs,
   };
   const nodes = await Promise.all(
     modes.map((mode) =>
@@ -231,7 +235,8 @@ function windowRows(host: StoreEventsHost, w: Windows): void {
       baselineLabel: 'polling',
       note:
         `polling: ${above('polling').toFixed(1)} ms; revalidation off (no feed, no polling: ` +
-        `Socket.IO's own heartbeats of ${n} sockets): ${off.toFixed(1)} ms; the idle window: ` +
+        `Socket.IO's own heartbeats of ${n} sockets, pingInterval ${s}): ${off.toFixed(1)} ms; ` +
+        `the idle window: ` +
         `${median(w.idle.feed).toFixed(1)} ms`,
     },
     { package: w.cpu.feed, recipe: w.cpu.polling, stock: w.cpu.off },
