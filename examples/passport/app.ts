@@ -7,7 +7,11 @@ import createMemoryStore from 'memorystore';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type Namespace, type ServerOptions, type Socket } from 'socket.io';
-import type { Presence as PresenceOf, PresenceOptions } from 'socket.io-session-auth';
+import type {
+  Presence as PresenceOf,
+  PresenceOptions,
+  StoreEventFeed,
+} from 'socket.io-session-auth';
 import {
   disconnectOnLogout,
   refreshCookieRoute,
@@ -36,6 +40,12 @@ export interface CreateAppOptions extends LimitOptions {
    * @default a `memorystore` MemoryStore, in this process, pruned every 15 minutes
    */
   store?: session.Store;
+  /**
+   * The store's change feed (`redisStoreEvents` with connect-redis): a session deleted or expired
+   * in the store, by anyone, ends its sockets on every copy at once.
+   * @default none: such a session is found by revalidation (every 30 s with several copies)
+   */
+  storeEvents?: StoreEventFeed;
   /**
    * How long a session lasts, in milliseconds.
    * @default 86_400_000 (one day)
@@ -277,6 +287,7 @@ export function createApp(options: CreateAppOptions): ExampleApp {
     app,
     userData: onlineUser,
     touchIntervalMs: Math.min(60_000, Math.ceil(sessionMaxAgeMs / 10)),
+    ...(options.storeEvents && { storeEvents: options.storeEvents }),
   };
   // /chat takes browsers (the cookie session) and token clients (a JWT in `auth.token`).
   const chat = requireAuth(

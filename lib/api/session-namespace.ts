@@ -134,7 +134,8 @@ export interface SessionNamespaceOptions {
    * A store's change feed (`redisStoreEvents(…)`, or your own {@link StoreEventFeed}): a session
    * deleted, expired or evicted in the store ends its sockets on this node at once
    * (`session:ended`), whoever deleted it; revalidation becomes rare (`revalidateWithEventsMs`).
-   * One feed per server: every session namespace of the server is covered. See
+   * A feed runs once per server, and covers every session namespace of the server; a server given
+   * several feeds waits for all of them to be up before revalidation becomes rare. See
    * docs/store-events.md.
    * @default undefined (no feed: revalidation alone, `revalidateIntervalMs`)
    */

@@ -1,8 +1,7 @@
 // What the package keeps, in one module: one record per Socket.IO server and one per tracked
 // socket (this file), and the few fields kept on a socket itself (its record here, the others in
-// state-fields.ts). Each is created here and nowhere else; the modules that work on them (expiry, revocation, writes, revalidation) keep their
-// data in these records, never in module-level registries, so two servers in one process share
-// nothing.
+// state-fields.ts). Each is created here and nowhere else; the modules that work on them keep their
+// data in these records, never in module-level registries: two servers in a process share nothing.
 import { createHash, hash } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
 import type { Middleware } from './chain.js';
@@ -11,7 +10,8 @@ import type { SocketEndedCode } from './errors.js';
 import type { ReadResponse } from './response.js';
 import { SocketIndex } from './socket-index.js';
 import type { RevalidationRounds } from '../live/revalidation.js';
-import type { FeedRecord, HeldEnd, StoreEventFeed } from '../live/store-events.js';
+import type { HeldEnd } from '../live/held-ends.js';
+import type { FeedRecord, StoreEventFeed } from '../live/store-events.js';
 import type { SessionRecorder } from '../sessions/session-registry.js';
 import type {
   AllowedOrigins,
@@ -35,7 +35,7 @@ export interface HandshakeOptions {
   allowedOrigins: AllowedOrigins | undefined;
   requireOrigin: boolean;
   revalidateIntervalMs: number | false | undefined;
-  storeEvents: StoreEventFeed | undefined; // live/store-events.ts: one per server
+  storeEvents: StoreEventFeed | undefined; // live/store-events.ts: once per server and feed
   revalidateWithEventsMs: number | false; // the round while the server's feeds are up
   /** Put the reason a socket has no user in `err.data.reason` (never in production). */
   explain: boolean;
@@ -194,6 +194,8 @@ export class ServerState {
   /** Store events heard and held before they end sockets (live/store-events.ts), oldest first. */
   heldEnds: HeldEnd[] = [];
   heldTimer: NodeJS.Timeout | undefined = undefined;
+  /** Store events of the last seconds, oldest first, for sockets tracked after them (held-ends.ts). */
+  readonly recentEnds = new Map<SessionDigest, HeldEnd>();
   /** Sessions a node is rotating (revocation.ts `announceRotation`), until when (epoch ms). */
   readonly rotating = new Map<SessionDigest, number>();
   /** The feeds are stopped when the server's HTTP server closes: listened for once. */

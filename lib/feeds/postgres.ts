@@ -61,7 +61,7 @@ export interface PgStoreEventsOptions extends PgStoreEventsSqlOptions {
   /**
    * Creates the triggers ({@link pgStoreEventsSql}) at start when they are missing: the pool's
    * role must own the table. Without it, a missing trigger makes the feed unavailable (a warning,
-   * and the package keeps polling the store).
+   * and the package polls the store: `revalidateIntervalMs`, off by default on one node).
    * @default false
    */
   createTrigger?: boolean;
@@ -261,7 +261,7 @@ class PgListener implements StoreEventFeed {
     this.state = 'unavailable';
     this.unavailableMessage =
       `pgStoreEvents: ${problem}, so deleted sessions are not heard and the store is polled ` +
-      'instead. Run this SQL once, as a role that owns the table (pgStoreEventsSql gives it), ' +
+      'instead (revalidateIntervalMs; off by default on one node). Run this SQL once, as a role that owns the table (pgStoreEventsSql gives it), ' +
       `or pass createTrigger: true:\n${triggerSql(this.names)}`;
     for (const sink of this.sinks) sink.unavailable(this.unavailableMessage);
   }

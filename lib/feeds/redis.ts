@@ -2,8 +2,11 @@
 // one subscribed duplicate of the app's node-redis client per feed object, shared by every server
 // (sink) of the process that was given that feed. Redis publishes them only when its
 // `notify-keyspace-events` setting says so: checked at start and after every reconnection (a
-// restarted Redis lost a CONFIG SET), and set when allowed.
+// restarted Redis lost a CONFIG SET), and set when allowed (redis-settings.ts). Only Redis's own
+// refusal makes it unavailable; a command lost with its connection is a `down`, tried again.
+import { debug } from '../diagnostics/debug.js';
 import type { StoreEventFeed, StoreEventSink } from '../live/store-events.js';
+import { type Check, isErrorReply, keyspaceEvents, messageOf } from './redis-settings.js';
 
 /** What the feed needs of a node-redis (v4 and later) client: the app's own. */
 export interface RedisStoreEventsClient {
@@ -57,10 +60,6 @@ const EVENTS: Readonly<Record<string, 'deleted' | 'expired' | 'evicted'>> = {
   expired: 'expired',
   evicted: 'evicted',
 };
-/** keyevent notifications (E), of generic commands (g: del, unlink), expiries (x), evictions (e). */
-const NEEDED = ['E', 'g', 'x', 'e'];
-/** The classes `A` stands for. */
-const ALL_CLASSES = 'g$lshzxetd';
 
 /**
  * A {@link StoreEventFeed} for connect-redis: the sockets of a session deleted (`DEL`, `UNLINK`),
@@ -101,12 +100,25 @@ export function redisStoreEvents(options: RedisStoreEventsOptions): StoreEventFe
 
 type State = 'closed' | 'starting' | 'up' | 'down' | 'unavailable';
 
+const FIRST_RETRY_MS = 1000;
+const LAST_RETRY_MS = 10_000;
+
 class RedisFeed implements StoreEventFeed {
   readonly name = 'redis';
   private readonly sinks = new Set<StoreEventSink>();
   private subscriber: RedisStoreEventsSubscriber | undefined;
   private state: State = 'closed';
   private message = '';
+  /** Counts opens and closes: a run that was closed meanwhile stops at its next await. */
+  private run = 0;
+  /** The subscriber's SUBSCRIBE succeeded (node-redis resubscribes it after a reconnection). */
+  private subscribed = false;
+  private retry: NodeJS.Timeout | undefined;
+  private failures = 0;
+  /** One listener for every SUBSCRIBE of the run: node-redis keeps it once, whatever the tries. */
+  private readonly onMessage = (key: string, channel: string): void => {
+    this.heard(key, channel.slice(`__keyevent@${this.database}__:`.length));
+  };
 
   constructor(
     private readonly client: RedisStoreEventsClient,
@@ -117,7 +129,7 @@ class RedisFeed implements StoreEventFeed {
 
   start(sink: StoreEventSink): () => Promise<void> {
     this.sinks.add(sink);
-    if (this.state === 'closed') void this.open();
+    if (this.state === 'closed') logged(this.open(++this.run), 'opening the feed');
     else if (this.state === 'up') sink.up();
     else if (this.state === 'unavailable') sink.unavailable(this.message);
     return async () => {
@@ -127,43 +139,70 @@ class RedisFeed implements StoreEventFeed {
   }
 
   /** The first sink: the settings checked, then one subscription for every sink. */
-  private async open(): Promise<void> {
+  private async open(run: number): Promise<void> {
     this.state = 'starting';
-    if (!(await this.checkSettings())) return;
-    const subscriber = this.client.duplicate();
+    const check = await this.checkSettings();
+    if (run !== this.run || check === 'refused') return;
+    let subscriber: RedisStoreEventsSubscriber;
+    try {
+      subscriber = this.client.duplicate();
+    } catch (error) {
+      this.unavailable(`the client could not be duplicated: ${messageOf(error)}`);
+      return;
+    }
     this.subscriber = subscriber;
     // Every drop is a 'down' (events may be missed), every connection after one a check of the
-    // settings then an 'up' (one full revalidation round). node-redis resubscribes by itself.
+    // settings then an 'up' (one full revalidation round). node-redis resubscribes by itself. A
+    // closed subscriber's late words are not this one's.
+    const mine = (): boolean => this.subscriber === subscriber;
     subscriber.on('error', (error) => {
-      this.down(`the Redis subscription failed: ${error.message}`);
+      if (mine()) this.down(`the Redis subscription failed: ${error.message}`);
     });
     subscriber.on('end', () => {
-      this.down('the Redis subscription ended');
+      if (mine()) this.down('the Redis subscription ended');
     });
     subscriber.on('reconnecting', () => {
-      this.down('the Redis subscription is reconnecting');
+      if (mine()) this.down('the Redis subscription is reconnecting');
     });
     subscriber.on('ready', () => {
-      if (this.state === 'down') void this.again();
+      if (mine() && this.state === 'down') logged(this.again(run), 'a reconnection');
     });
     try {
       await subscriber.connect();
-      const db = `__keyevent@${this.database}__:`;
-      await subscriber.subscribe(
-        Object.keys(EVENTS).map((event) => db + event),
-        (key, channel) => {
-          this.heard(key, channel.slice(db.length));
-        },
-      );
     } catch (error) {
-      if (this.subscriber !== subscriber) return;
-      // Never subscribed: nothing would resubscribe it. Polling goes on as without a feed.
+      if (run !== this.run) return;
+      // Never connected: nothing would reconnect it. Polling goes on as without a feed.
       this.unavailable(`the Redis subscription failed: ${messageOf(error)}`);
-      void this.close(false);
+      logged(this.close(false), 'closing the subscription');
       return;
     }
+    if (run !== this.run) return;
+    if (check === 'failed') this.failed(run, 'the settings check failed');
+    else await this.subscribe(run);
+  }
+
+  /** SUBSCRIBE, the first time or after a try that failed; then `up`, if nothing dropped. */
+  private async subscribe(run: number): Promise<void> {
+    const db = `__keyevent@${this.database}__:`;
+    const channels = Object.keys(EVENTS).map((event) => db + event);
+    try {
+      if (!this.subscribed) await this.subscriber?.subscribe(channels, this.onMessage);
+    } catch (error) {
+      if (run !== this.run || this.subscribed) return;
+      if (!isErrorReply(error)) {
+        // The connection dropped under it: nothing resubscribes a SUBSCRIBE that failed.
+        this.failed(run, `the Redis subscription failed: ${messageOf(error)}`);
+        return;
+      }
+      this.unavailable(`the Redis subscription was refused: ${messageOf(error)}`);
+      logged(this.close(false), 'closing the subscription');
+      return;
+    }
+    if (run !== this.run) return;
+    this.subscribed = true;
+    this.failures = 0;
     // (A drop meanwhile made it 'down': its 'ready' brings the 'up'.)
-    if (this.subscriber === subscriber && (this.state as State) === 'starting') this.up();
+    if (this.state === 'starting') this.up();
   }
 
   private heard(key: string, event: string): void {
@@ -174,10 +213,27 @@ class RedisFeed implements StoreEventFeed {
     for (const sink of this.sinks) sink.ended({ id }, reason);
   }
 
-  /** Connected again after a drop: Redis may have restarted without the settings. */
-  private async again(): Promise<void> {
+  /** Connected again after a drop (or a failed try): Redis may have restarted without the settings. */
+  private async again(run: number): Promise<void> {
     this.state = 'starting';
-    if (await this.checkSettings()) this.up();
+    const check = await this.checkSettings();
+    if (run !== this.run || check === 'refused') return;
+    // A drop during the check made it 'down' again: the next 'ready' tries again.
+    if ((this.state as State) !== 'starting') return;
+    if (check === 'failed') this.failed(run, 'the settings check failed');
+    else await this.subscribe(run);
+  }
+
+  /** A command failed (not refused): down, and tried again after 1 s, 2 s, … 10 s. */
+  private failed(run: number, reason: string): void {
+    this.down(reason);
+    clearTimeout(this.retry);
+    const delay = Math.min(FIRST_RETRY_MS * 2 ** this.failures, LAST_RETRY_MS);
+    this.failures++;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (run === this.run && this.state === 'down') logged(this.again(run), 'a retry');
+    }, delay).unref();
   }
 
   private up(): void {
@@ -192,69 +248,46 @@ class RedisFeed implements StoreEventFeed {
     for (const sink of this.sinks) sink.down(reason);
   }
 
-  /** Whether Redis sends the events; if not, tries to turn them on, else says why not. */
-  private async checkSettings(): Promise<boolean> {
-    let flags: string;
-    try {
-      flags = settingOf(await this.client.sendCommand(['CONFIG', 'GET', 'notify-keyspace-events']));
-    } catch (error) {
-      // A managed Redis that refuses CONFIG: with configure false, the setting is the operator's.
-      if (!this.configure) return this.state !== 'closed';
-      return this.unavailable(
-        `CONFIG GET notify-keyspace-events was refused (${messageOf(error)}), so whether Redis ` +
-          `sends the keyspace events the feed needs is unknown: once notify-keyspace-events ` +
-          `includes ${NEEDED.join('')} in your Redis's settings, pass configure: false`,
-      );
-    }
-    const missing = missingFlags(flags);
-    if (missing === '') return this.state !== 'closed';
-    const wanted = `notify-keyspace-events must include ${NEEDED.join('')} (it is '${flags}', missing ${missing})`;
-    if (!this.configure) return this.unavailable(`${wanted}, and configure is false`);
-    try {
-      await this.client.sendCommand(['CONFIG', 'SET', 'notify-keyspace-events', flags + missing]);
-    } catch (error) {
-      return this.unavailable(
-        `${wanted}, and CONFIG SET was refused (${messageOf(error)}): set it in ` +
-          "your Redis's settings (on a managed Redis, its parameter group)",
-      );
-    }
-    return this.state !== 'closed';
+  /** Whether Redis sends the events (turned on if need be); refused: unavailable, and why. */
+  private async checkSettings(): Promise<Check> {
+    const found = await keyspaceEvents(this.client, this.configure);
+    return found.check === 'refused' ? this.unavailable(found.message) : found.check;
   }
 
-  private unavailable(message: string): false {
-    if (this.state === 'closed') return false;
+  private unavailable(message: string): 'refused' {
+    if (this.state === 'closed') return 'refused';
     this.state = 'unavailable';
     this.message = message;
     for (const sink of this.sinks) sink.unavailable(message);
-    return false;
+    return 'refused';
   }
 
   /** Closes the subscription; `forget`: the feed is stopped (else it stays as it is). */
   private async close(forget = true): Promise<void> {
-    if (forget) this.state = 'closed';
+    if (forget) {
+      this.state = 'closed';
+      this.run++;
+    }
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.subscribed = false;
     const subscriber = this.subscriber as
       { destroy?: () => void; disconnect?: () => Promise<unknown> } | undefined;
     this.subscriber = undefined;
-    // node-redis 5 and later: destroy; 4: disconnect.
-    if (typeof subscriber?.destroy === 'function') subscriber.destroy();
-    else if (typeof subscriber?.disconnect === 'function') await subscriber.disconnect();
+    // node-redis 5 and later: destroy; 4: disconnect. Before 6, both throw on a client that never
+    // connected (ClientClosedError): it holds nothing, then.
+    try {
+      if (typeof subscriber?.destroy === 'function') subscriber.destroy();
+      else if (typeof subscriber?.disconnect === 'function') await subscriber.disconnect();
+    } catch (error) {
+      debug('redisStoreEvents: closing the subscription: %O', error);
+    }
   }
 }
 
-/** The value of a CONFIG GET reply: [name, value] (RESP2), or a map or object (RESP3). */
-function settingOf(reply: unknown): string {
-  if (Array.isArray(reply)) return String(reply[1] ?? '');
-  if (reply instanceof Map) return String([...reply.values()][0] ?? '');
-  if (reply !== null && typeof reply === 'object') return String(Object.values(reply)[0] ?? '');
-  return '';
-}
-
-/** The flags of {@link NEEDED} that `flags` lacks (`A` stands for every class). */
-export function missingFlags(flags: string): string {
-  const has = flags.includes('A') ? flags + ALL_CLASSES : flags;
-  return NEEDED.filter((flag) => !has.includes(flag)).join('');
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** A background step's failure is logged, never an unhandled rejection. */
+function logged(work: Promise<void>, what: string): void {
+  work.catch((error: unknown) => {
+    debug('redisStoreEvents: %s failed: %O', what, error);
+  });
 }

@@ -7,6 +7,7 @@ import { type HandshakeOptions, trackSocket } from '../core/state.js';
 import type { SessionRequest } from '../core/types.js';
 import { giveUserData, sessionUserKey } from '../core/user.js';
 import { guardEvents, installAutoSave } from '../live/events.js';
+import { endIfHeard } from '../live/held-ends.js';
 import { rememberIdentity } from '../live/recovery.js';
 import { hashOf } from '../live/writes.js';
 import { storedSessionID } from './session-read.js';
@@ -36,6 +37,8 @@ export function track(socket: Socket, options: HandshakeOptions): void {
   // The store's destroys end this session's sockets, whoever calls them (store-logouts.ts).
   if (sessionID !== undefined) watchStore(socket.nsp.server, req.sessionStore);
   const state = trackSocket(socket, options, sessionID, userKey);
+  // storeEvents: its session deleted in the store since the read (admit tells it, once connected).
+  endIfHeard(state);
   // sessionRegistry: a session seen by a socket (its device, its activity).
   if (sessionID !== undefined) state.server.registry?.seen(sessionID, session, req);
   rememberIdentity(state);

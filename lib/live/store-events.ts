@@ -4,18 +4,11 @@
 // One sink per server and feed; the feed's state decides how often revalidation runs
 // (revalidation.ts `eventsUp`), and a feed back after a drop runs one full round.
 import type { Server } from 'socket.io';
-import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, type SocketEndedCode } from '../core/errors.js';
-import {
-  serverState,
-  sessionDigest,
-  type ServerState,
-  type SessionDigest,
-  type SocketState,
-} from '../core/state.js';
+import { serverState, type ServerState } from '../core/state.js';
 import { debug } from '../diagnostics/debug.js';
 import { publish, warnOnce } from '../diagnostics/diagnostics.js';
+import { forgetHeld, heard } from './held-ends.js';
 import { fullRound } from './revalidation.js';
-import { digestKey, endSocket, rememberEnded } from './revocation.js';
 
 /**
  * A session store's change feed: tells the package which sessions were deleted, expired or
@@ -66,7 +59,7 @@ export interface StoreEventSink {
   down(reason: string): void;
   /**
    * The feed cannot work (keyspace events off and `CONFIG SET` refused; the trigger missing): the
-   * package warns once and keeps polling the store (`revalidateIntervalMs`).
+   * package warns once and polls the store (`revalidateIntervalMs`; off by default on one node).
    */
   unavailable(message: string): void;
 }
@@ -84,28 +77,8 @@ export interface FeedRecord {
   stop: (() => Promise<void>) | undefined;
 }
 
-/** A store event heard, held a moment for the adapter's word on how it ended. */
-export interface HeldEnd {
-  digest: SessionDigest;
-  code: SocketEndedCode;
-  /** When it was heard (ms since epoch): only sockets whose session was read before it end. */
-  heardAt: number;
-  /** When the hold is over (ms since epoch). */
-  due: number;
-}
-
 /** The warning given once when a feed cannot work (`unavailable`). */
 export const STORE_EVENTS_OFF = 'SOCKET_IO_SESSION_AUTH_STORE_EVENTS_OFF';
-
-/**
- * How long a store event waits before it ends sockets. Redis publishes a `del` before the node
- * that deleted gets its reply. A logout there ends the sockets through its wrapped store and tells
- * every node through the adapter; a login's rotation is announced to every node before the delete
- * (revocation.ts `announceRotation`), and its END (`ERR_SESSION_ROTATED`) comes after the login's
- * response: an event of a session announced as rotating waits for that END. The hold covers the
- * announcement arriving on another connection than the event. Measured: docs/store-events.md.
- */
-const HOLD_MS = 50;
 
 /**
  * Starts `feed` on the server of a namespace (sessionNamespace, passportNamespace): once per feed
@@ -118,12 +91,38 @@ export function startStoreEvents(io: Server, feed: StoreEventFeed): void {
   const record: FeedRecord = { name, state: 'starting', stop: undefined };
   server.feeds.set(feed, record);
   hookClose(server);
+  let stop: unknown;
   try {
-    record.stop = feed.start(sinkOf(server, feed, record));
+    stop = feed.start(sinkOf(server, feed, record));
   } catch (error) {
     debug('store events: the %s feed failed to start: %O', name, error);
-    unavailable(record, `the ${name} feed failed to start`);
+    unavailable(record, `the ${name} feed failed to start (${String(error)})`);
+    return;
   }
+  if (typeof stop === 'function') record.stop = stop as () => Promise<void>;
+  else refuse(server, feed, record, stop);
+}
+
+/**
+ * A `start` that returned no stop function (an async one: a promise of it) is refused: its sink
+ * is cut off (a new record takes its place), and a promised stop is called once it comes.
+ */
+function refuse(server: ServerState, feed: StoreEventFeed, record: FeedRecord, got: unknown): void {
+  const refused: FeedRecord = { name: record.name, state: 'starting', stop: undefined };
+  server.feeds.set(feed, refused);
+  const thenable = typeof (got as { then?: unknown } | null)?.then === 'function';
+  unavailable(
+    refused,
+    `the ${record.name} feed's start returned ${thenable ? 'a promise' : typeof got} instead of ` +
+      'its stop function (start must return it at once, not be async, and call sink.up() once ' +
+      'it hears events)',
+  );
+  if (!thenable) return;
+  Promise.resolve(got as Promise<unknown>)
+    .then((late) => (typeof late === 'function' ? (late as () => unknown)() : undefined))
+    .catch((error: unknown) => {
+      debug('store events: stopping the refused %s feed failed: %O', record.name, error);
+    });
 }
 
 function sinkOf(server: ServerState, feed: StoreEventFeed, record: FeedRecord): StoreEventSink {
@@ -152,19 +151,21 @@ function sinkOf(server: ServerState, feed: StoreEventFeed, record: FeedRecord): 
 }
 
 function up(server: ServerState, record: FeedRecord): void {
-  const missed = record.state === 'down';
   if (record.state === 'up' || record.state === 'resync') return;
+  // Not up until now (down, still starting, unavailable): a session deleted since its sockets were
+  // read was not heard. With no socket here, there is nothing to read again.
+  const missed = server.bySession.size > 0;
   if (!missed) {
     record.state = 'up';
     publish('storeEvents', () => ({ feed: record.name, state: 'up' }));
     return;
   }
-  // Events were missed while it was down: one full round finds them, then events alone.
+  // One full round finds what was missed, then events alone.
   record.state = 'resync';
   publish('storeEvents', () => ({ feed: record.name, state: 'resync' }));
   fullRound(server)
     .catch((error: unknown) => {
-      debug('store events: the full round after a drop failed: %O', error);
+      debug('store events: the full round before events alone failed: %O', error);
     })
     .finally(() => {
       if (record.state !== 'resync') return;
@@ -179,79 +180,9 @@ function unavailable(record: FeedRecord, message: string): void {
   warnOnce(
     STORE_EVENTS_OFF,
     `storeEvents: ${message}. Sockets of sessions ended in the store are found by revalidation ` +
-      '(revalidateIntervalMs) instead.',
+      '(revalidateIntervalMs; off by default on one node) instead.',
   );
   publish('storeEvents', () => ({ feed: record.name, state: 'unavailable', message }));
-}
-
-/** A session gone from the store: its sockets here, read before now, end after the hold. */
-function heard(
-  server: ServerState,
-  session: { id: string } | { digest: string },
-  reason: 'deleted' | 'expired' | 'evicted',
-): void {
-  const digest = digestOf(session);
-  // Most events are of sessions with no socket on this node: nothing is kept for them.
-  if (digest === undefined || server.bySession.get(digest).length === 0) return;
-  const heardAt = Date.now();
-  const code = reason === 'expired' ? ERR_SESSION_EXPIRED : ERR_SESSION_REVOKED;
-  hold(server, { digest, code, heardAt, due: heardAt + HOLD_MS });
-}
-
-/** Holds an event until `due`: the list stays in order, its timer set for the first one. */
-function hold(server: ServerState, held: HeldEnd): void {
-  const list = server.heldEnds;
-  const last = list.at(-1);
-  list.push(held);
-  // Only an event held for a rotation is due later than a new one.
-  if (last && last.due > held.due) list.sort((a, b) => a.due - b.due);
-  if (list[0] !== held) return;
-  clearTimeout(server.heldTimer);
-  server.heldTimer = setTimeout(endHeld, Math.max(0, held.due - Date.now()), server).unref();
-}
-
-function digestOf(session: unknown): SessionDigest | undefined {
-  const { id, digest } = (session ?? {}) as { id?: unknown; digest?: unknown };
-  if (typeof digest === 'string' && digest !== '') return digest as SessionDigest;
-  return typeof id === 'string' && id !== '' ? sessionDigest(id) : undefined;
-}
-
-/** Ends the held events whose hold is over, then waits for the next one. */
-function endHeld(server: ServerState): void {
-  server.heldTimer = undefined;
-  const now = Date.now();
-  const due = server.heldEnds.findIndex((held) => held.due > now);
-  const ending = due === -1 ? server.heldEnds : server.heldEnds.slice(0, due);
-  server.heldEnds = due === -1 ? [] : server.heldEnds.slice(due);
-  for (const held of ending) endSessionHere(server, held);
-  // (A rotation held again above may have set it already.)
-  clearTimeout(server.heldTimer);
-  const [next] = server.heldEnds;
-  server.heldTimer = next
-    ? setTimeout(endHeld, Math.max(0, next.due - now), server).unref()
-    : undefined;
-}
-
-function endSessionHere(server: ServerState, held: HeldEnd): void {
-  const { digest, code, heardAt } = held;
-  // A node announced it is rotating this session: its END says so, after the login's response.
-  const rotating = server.rotating.get(digest);
-  if (rotating !== undefined && rotating > Date.now()) {
-    hold(server, { ...held, due: rotating });
-    return;
-  }
-  for (const state of server.bySession.get(digest)) {
-    // A socket that came after the event read the store after it (and had no such session).
-    if (state.ended || state.readAt > heardAt) continue;
-    endSocket(state, codeFor(state, code), 'store-event');
-  }
-  rememberEnded(server, digestKey(digest));
-}
-
-/** A session deleted once its expiry had passed (connect-redis deletes it at a save) expired. */
-function codeFor(state: SocketState, code: SocketEndedCode): SocketEndedCode {
-  const expires = state.expiredAt ?? state.expires;
-  return expires !== undefined && expires <= state.server.clock.now() ? ERR_SESSION_EXPIRED : code;
 }
 
 /** The server's feeds stop when its HTTP server closes (io.close() closes it). */
@@ -270,9 +201,7 @@ function hookClose(server: ServerState): void {
 export async function stopStoreEvents(server: ServerState): Promise<void> {
   const records = [...server.feeds.values()];
   server.feeds.clear();
-  clearTimeout(server.heldTimer);
-  server.heldTimer = undefined;
-  server.heldEnds = [];
+  forgetHeld(server);
   await Promise.all(
     records.map(async (record) => {
       try {

@@ -12,9 +12,15 @@ import { destroyElsewhere, destroyIn, destroyLocal } from './sessions-across-nod
 
 /** Options for {@link endSessions}. */
 export interface EndSessionsOptions {
-  /** Handles of sessions to keep: `sessionHandle(req)` signs out the other devices. */
+  /**
+   * Handles of sessions to keep: `sessionHandle(req)` signs out the other devices.
+   * @default undefined (none kept)
+   */
   except?: string | readonly string[];
-  /** Handles of the only sessions to end (those of the user among them). */
+  /**
+   * Handles of the only sessions to end (those of the user among them).
+   * @default undefined (every session of the user)
+   */
   only?: string | readonly string[];
 }
 

@@ -22,6 +22,7 @@ export interface SessionInfo {
   createdAt?: number;
   /** When it was last seen: a request (to the minute), or a socket's handshake. */
   lastSeenAt?: number;
+  /** The `User-Agent` of the request (registry) or socket that last showed it. */
   userAgent?: string;
   /** As the app's `trust proxy` sees it (Express's `req.ip`). */
   ip?: string;
@@ -123,7 +124,8 @@ function defined(info: SessionInfo): SessionInfo {
 
 /**
  * The registry's entries of the user, each checked in the store: one gone from it (destroyed
- * behind the package's back, expired) leaves the answer and the registry. With `scan`, the store's
+ * behind the package's back, expired), or that holds another user (or none) now, leaves the answer
+ * and the user's list: never another user's device listed or ended. With `scan`, the store's
  * sessions of the user.
  */
 async function fromRegistry(
@@ -138,10 +140,12 @@ async function fromRegistry(
   if (!store) return entries;
   await Promise.all(
     [...entries].map(async ([digest, entry]) => {
-      if ((await readSession(store as SessionStoreLike, entry.sid)) !== null) return;
+      const stored = await readSession(store as SessionStoreLike, entry.sid);
+      // A failed read keeps the entry: the store may still hold it.
+      if (stored === undefined || (stored !== null && sessionUserKey(stored) === userKey)) return;
       entries.delete(digest);
       registry.unmemo(digest);
-      await backend.forget(digest);
+      await backend.forget(digest, stored === null ? undefined : userKey);
     }),
   );
   return entries;

@@ -1,8 +1,8 @@
 // Where sessionRegistry keeps each user's sessions: this process's memory (one node), or Redis
 // (every node): one hash per user, keyed by a digest of the user key, one field per session
 // digest, and per session a small key naming its user's hash, so that a destroy (which knows only
-// the session) finds its entry. Everything expires with the sessions; expired fields are pruned
-// when written or read.
+// the session) finds its entry. Every entry has a prune time (its session's expiry, or keepMs after
+// it was last seen): past it, the entry goes at the next write or read, and the keys expire with it.
 import { digestOf, type SessionDigest } from '../core/state.js';
 
 /** One session as the registry keeps it: the only place its ID is kept outside the store. */
@@ -13,6 +13,8 @@ export interface RegistryEntry {
   userAgent?: string | undefined;
   ip?: string | undefined;
   expiresAt?: number | undefined;
+  /** When the entry goes: `expiresAt`, or keepMs after `lastSeenAt` (set by the backend). */
+  pruneAt?: number | undefined;
 }
 
 /** What sessionRegistry needs of a node-redis (v4 and later) client: the app's own. */
@@ -28,20 +30,31 @@ export interface RegistryBackend {
     entry: RegistryEntry,
     keepMs: number,
   ): Promise<void>;
-  /** The session is gone, or has no user any more. */
-  forget(digest: SessionDigest): Promise<void>;
-  /** The user's sessions by digest, the expired ones pruned. */
+  /** The session is gone, or has no user any more; with `userKey`, out of that user's list only. */
+  forget(digest: SessionDigest, userKey?: string): Promise<void>;
+  /** The user's sessions by digest, those past their prune time pruned. */
   list(userKey: string, now: number): Promise<Map<SessionDigest, RegistryEntry>>;
 }
 
-const expired = (entry: RegistryEntry, now: number): boolean =>
-  entry.expiresAt !== undefined && entry.expiresAt <= now;
+const pruneAt = (entry: RegistryEntry, keepMs: number): number =>
+  entry.expiresAt ?? entry.lastSeenAt + keepMs;
+const expired = (entry: RegistryEntry, now: number): boolean => {
+  const until = entry.pruneAt ?? entry.expiresAt;
+  return until !== undefined && until <= now;
+};
 
-/** One node: a map per user, and the user of each session. */
+/** The memory registry sweeps by the minute: whole minutes of prune times at once. */
+const BUCKET_MS = 60_000;
+
+/** One node: a map per user, the user of each session, and the sessions by prune minute. */
 export class MemoryBackend implements RegistryBackend {
   private readonly byUser = new Map<string, Map<SessionDigest, RegistryEntry>>();
-  /** Each session's user, in the order they were last written: the oldest are swept first. */
-  private readonly userOf = new Map<SessionDigest, { userKey: string; until: number }>();
+  /** Each session's user and the minute (bucket) of its prune time. */
+  private readonly userOf = new Map<SessionDigest, { userKey: string; bucket: number }>();
+  /** The sessions by the minute of their prune time, in any order. */
+  private readonly buckets = new Map<number, Set<SessionDigest>>();
+  /** Every bucket before this one is swept; undefined before the first write. */
+  private sweptTo: number | undefined;
 
   /** How many sessions it holds, over every user (the specs' check that it stays bounded). */
   get size(): number {
@@ -50,20 +63,28 @@ export class MemoryBackend implements RegistryBackend {
 
   write(digest: SessionDigest, userKey: string, entry: RegistryEntry, keepMs: number) {
     const now = entry.lastSeenAt;
-    const before = this.userOf.get(digest);
-    if (before && before.userKey !== userKey) this.drop(digest);
+    this.sweep(now);
+    const old = this.byUser.get(userKey)?.get(digest);
+    this.drop(digest);
     let sessions = this.byUser.get(userKey);
     if (!sessions) this.byUser.set(userKey, (sessions = new Map<SessionDigest, RegistryEntry>()));
-    const old = sessions.get(digest);
-    sessions.set(digest, { ...entry, createdAt: old?.createdAt ?? entry.createdAt });
-    this.userOf.delete(digest);
-    this.userOf.set(digest, { userKey, until: entry.expiresAt ?? now + keepMs });
-    this.sweep(now);
+    const until = pruneAt(entry, keepMs);
+    sessions.set(digest, {
+      ...entry,
+      createdAt: old?.createdAt ?? entry.createdAt,
+      pruneAt: until,
+    });
+    // Never a bucket already swept (a prune time past, a clock gone back): the next one swept.
+    const bucket = Math.max(Math.floor(until / BUCKET_MS), this.sweptTo ?? -Infinity);
+    this.userOf.set(digest, { userKey, bucket });
+    let inBucket = this.buckets.get(bucket);
+    if (!inBucket) this.buckets.set(bucket, (inBucket = new Set<SessionDigest>()));
+    inBucket.add(digest);
     return Promise.resolve();
   }
 
-  forget(digest: SessionDigest) {
-    this.drop(digest);
+  forget(digest: SessionDigest, userKey?: string) {
+    if (userKey === undefined || this.userOf.get(digest)?.userKey === userKey) this.drop(digest);
     return Promise.resolve();
   }
 
@@ -77,28 +98,45 @@ export class MemoryBackend implements RegistryBackend {
     return Promise.resolve(live);
   }
 
-  /** The few oldest writes whose time has passed go: amortised, so every write stays O(1). */
+  /**
+   * Every whole minute of prune times now past goes, whatever the order of the writes: each entry
+   * is dropped once, and the minutes are stepped through (or, after a long idle, the buckets), so
+   * writes stay O(1) amortised.
+   */
   private sweep(now: number): void {
-    let checked = 0;
-    for (const [digest, { until }] of this.userOf) {
-      if (until > now || ++checked > 2) break;
-      this.drop(digest);
+    const current = Math.floor(now / BUCKET_MS);
+    const from = this.sweptTo ?? current;
+    if (current <= from) {
+      this.sweptTo = from;
+      return;
     }
+    const past =
+      current - from > this.buckets.size
+        ? [...this.buckets.keys()].filter((bucket) => bucket < current)
+        : Array.from({ length: current - from }, (_, i) => from + i);
+    for (const bucket of past) {
+      for (const digest of this.buckets.get(bucket) ?? []) this.drop(digest);
+    }
+    this.sweptTo = current;
   }
 
   private drop(digest: SessionDigest): void {
     const mine = this.userOf.get(digest);
     if (!mine) return;
     this.userOf.delete(digest);
+    const inBucket = this.buckets.get(mine.bucket);
+    inBucket?.delete(digest);
+    if (inBucket?.size === 0) this.buckets.delete(mine.bucket);
     const sessions = this.byUser.get(mine.userKey);
     sessions?.delete(digest);
     if (sessions?.size === 0) this.byUser.delete(mine.userKey);
   }
 }
 
-// KEYS: the user's hash, the session's key. ARGV: digest, entry (JSON), now, keepMs. The entry
-// keeps its createdAt; the other user's hash (a session that changed users) loses it; the hash
-// lives as long as its longest session.
+// KEYS: the user's hash, the session's key. ARGV: digest, entry (JSON, with its pruneAt), now,
+// keep (ms to its pruneAt). The entry keeps its createdAt; the other user's hash (a session that
+// changed users) loses it; the user's entries past their pruneAt go (so the hash holds the user's
+// live sessions only, and each write reads that many); the hash lives as long as its longest entry.
 const WRITE_SCRIPT = `
 local old = redis.call('GET', KEYS[2])
 if old and old ~= KEYS[1] then redis.call('HDEL', old, ARGV[1]) end
@@ -115,7 +153,8 @@ local now = tonumber(ARGV[3])
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local e = cjson.decode(all[i + 1])
-  if e.expiresAt and e.expiresAt <= now then redis.call('HDEL', KEYS[1], all[i]) end
+  local due = e.pruneAt or e.expiresAt
+  if due and due <= now then redis.call('HDEL', KEYS[1], all[i]) end
 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl >= 0 and ttl < keep then redis.call('PEXPIRE', KEYS[1], keep) end
@@ -127,6 +166,12 @@ const FORGET_SCRIPT = `
 local user = redis.call('GET', KEYS[1])
 if user then redis.call('HDEL', user, ARGV[1]) end
 redis.call('DEL', KEYS[1])
+return 1`;
+
+// KEYS: one user's hash, the session's key. ARGV: digest. Out of that user's hash only.
+const FORGET_FOR_SCRIPT = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('GET', KEYS[2]) == KEYS[1] then redis.call('DEL', KEYS[2]) end
 return 1`;
 
 /** Several nodes: the registry in Redis, shared. */
@@ -146,7 +191,8 @@ export class RedisBackend implements RegistryBackend {
   }
 
   async write(digest: SessionDigest, userKey: string, entry: RegistryEntry, keepMs: number) {
-    const keep = Math.max(1, Math.ceil(entry.expiresAt ?? entry.lastSeenAt + keepMs) - Date.now());
+    const until = pruneAt(entry, keepMs);
+    const keep = Math.max(1, Math.ceil(until) - Date.now());
     await this.client.sendCommand([
       'EVAL',
       WRITE_SCRIPT,
@@ -154,14 +200,19 @@ export class RedisBackend implements RegistryBackend {
       this.userHash(userKey),
       this.sessionKey(digest),
       digest,
-      JSON.stringify(entry),
+      JSON.stringify({ ...entry, pruneAt: until }),
       String(Date.now()),
       String(keep),
     ]);
   }
 
-  async forget(digest: SessionDigest) {
-    await this.client.sendCommand(['EVAL', FORGET_SCRIPT, '1', this.sessionKey(digest), digest]);
+  async forget(digest: SessionDigest, userKey?: string) {
+    const session = this.sessionKey(digest);
+    await this.client.sendCommand(
+      userKey === undefined
+        ? ['EVAL', FORGET_SCRIPT, '1', session, digest]
+        : ['EVAL', FORGET_FOR_SCRIPT, '2', this.userHash(userKey), session, digest],
+    );
   }
 
   async list(userKey: string, now: number) {

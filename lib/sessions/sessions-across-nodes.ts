@@ -48,14 +48,29 @@ export function localSessions(server: ServerState, userKey: string): LiveSession
 /** Every other node's answer for the user (none on one node; none from a node that timed out). */
 export async function otherNodesSessions(io: Server, userKey: string): Promise<LiveSession[]> {
   if (!crossNode(io)) return [];
+  const answers = await answersOf(io, 'listSessions', LIST_EVENT, userKey);
+  return answers.flatMap((answer: unknown) =>
+    Array.isArray(answer) ? (answer as unknown[]).filter(isLiveSession) : [],
+  );
+}
+
+/**
+ * The other nodes' acks. When one node does not answer within the adapter's requestsTimeout,
+ * Socket.IO rejects but puts the answers it did get on the error (`responses`): they are kept.
+ */
+async function answersOf(
+  io: Server,
+  helper: string,
+  event: string,
+  ...args: unknown[]
+): Promise<unknown[]> {
   try {
-    const answers: unknown = await io.serverSideEmitWithAck(LIST_EVENT as never, userKey);
-    return (Array.isArray(answers) ? answers : []).flatMap((answer: unknown) =>
-      Array.isArray(answer) ? (answer as unknown[]).filter(isLiveSession) : [],
-    );
+    const answers: unknown = await io.serverSideEmitWithAck(event as never, ...(args as never[]));
+    return Array.isArray(answers) ? (answers as unknown[]) : [];
   } catch (error) {
-    debug('listSessions: not every node answered: %O', error);
-    return [];
+    debug('%s: not every node answered: %O', helper, error);
+    const { responses } = (error ?? {}) as { responses?: unknown };
+    return Array.isArray(responses) ? (responses as unknown[]) : [];
   }
 }
 
@@ -98,19 +113,10 @@ export async function destroyElsewhere(
   handles: readonly string[],
 ): Promise<string[]> {
   if (handles.length === 0 || !crossNode(io)) return [];
-  try {
-    const answers: unknown = await io.serverSideEmitWithAck(
-      DESTROY_EVENT as never,
-      userKey,
-      handles,
-    );
-    return (Array.isArray(answers) ? answers : []).flatMap((done: unknown) =>
-      Array.isArray(done) ? done.filter((h): h is string => typeof h === 'string') : [],
-    );
-  } catch (error) {
-    debug('endSessions: not every node answered: %O', error);
-    return [];
-  }
+  const answers = await answersOf(io, 'endSessions', DESTROY_EVENT, userKey, handles);
+  return answers.flatMap((done: unknown) =>
+    Array.isArray(done) ? done.filter((h): h is string => typeof h === 'string') : [],
+  );
 }
 
 /** Destroys `sid` in `store` (callback or promise style); false when the store failed. */

@@ -144,6 +144,17 @@ describe('the demo on two nodes over Redis', { skip }, () => {
     await kit.expire(alice);
     for (const socket of aliceSockets) await expectEnded(socket, ERR_SESSION_EXPIRED);
   });
+
+  test('a session deleted in Redis behind the app (an admin script) ends its sockets on both nodes at once', async () => {
+    // No logout, no revalidation round (30 s): only Redis's keyspace event, heard by each node.
+    const bob = await kit.loginAs(userOf('2'));
+    const sockets = [
+      await bob.connect('/chat', { node: a }),
+      await bob.connect('/tenant-globex', { node: b }),
+    ];
+    await kit.removeFromStore(bob);
+    for (const socket of sockets) await expectEnded(socket, ERR_SESSION_REVOKED);
+  });
 });
 
 test(

@@ -21,6 +21,7 @@ import {
   requireAuth,
   sessionNamespace,
   type SessionEndedMessage,
+  type RedisStoreEventsClient,
   type SessionNamespaceOptions,
   type StoreEventFeed,
   type StoreEventSink,
@@ -96,6 +97,8 @@ async function appOn(
     configure,
     revalidateIntervalMs = 600_000,
     url,
+    onDeserialize,
+    wrap,
   }: {
     /** The connect-redis feed (true), none (false), or this one. */
     feed?: boolean | StoreEventFeed;
@@ -103,6 +106,10 @@ async function appOn(
     revalidateIntervalMs?: number;
     /** The app's Redis URL (another user), if not the spec's. */
     url?: string;
+    /** Called in each deserializeUser (a handshake's, between its session read and tracking). */
+    onDeserialize?: () => void;
+    /** What the connect-redis feed is given instead of the app's client (it wraps it). */
+    wrap?: (client: RedisStoreEventsClient) => RedisStoreEventsClient;
   } = {},
 ): Promise<App> {
   assert.ok(redis);
@@ -121,7 +128,7 @@ async function appOn(
     saveUninitialized: false,
     store,
   });
-  const passport = usersPassport();
+  const passport = usersPassport(onDeserialize);
   const app = express();
   app.use(sessionMiddleware);
   app.use(passport.session());
@@ -137,7 +144,11 @@ async function appOn(
     ...(feed !== false && {
       storeEvents:
         feed === true
-          ? redisStoreEvents({ client, prefix, ...(configure !== undefined && { configure }) })
+          ? redisStoreEvents({
+              client: wrap ? wrap(client) : client,
+              prefix,
+              ...(configure !== undefined && { configure }),
+            })
           : feed,
     }),
   };
@@ -181,6 +192,31 @@ async function sessionIdOf(agent: Agent): Promise<string> {
   return (await agent.session())?.id ?? assert.fail(`${agent.name} has no session`);
 }
 
+/** As the Postgres trigger tells it: SHA-256 of the ID, base64url, its first 22 characters. */
+async function digestOf(agent: Agent): Promise<string> {
+  return createHash('sha256')
+    .update(await sessionIdOf(agent))
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+/** A feed of the spec's own: it says what the spec tells its sink, when the spec tells it. */
+function specFeed(): { feed: StoreEventFeed; sink: () => StoreEventSink; stops: () => number } {
+  let told: StoreEventSink | undefined;
+  let stops = 0;
+  const feed: StoreEventFeed = {
+    name: 'spec-feed',
+    start(sink) {
+      told = sink;
+      return () => {
+        stops++;
+        return Promise.resolve();
+      };
+    },
+  };
+  return { feed, sink: () => told ?? assert.fail('the feed was not started'), stops: () => stops };
+}
+
 function redisAdmin(): Client {
   return admin ?? assert.fail('no Redis client');
 }
@@ -189,6 +225,70 @@ async function keyspaceEvents(): Promise<string> {
   assert.ok(admin);
   const reply = await admin.configGet('notify-keyspace-events');
   return reply['notify-keyspace-events'] ?? assert.fail('no notify-keyspace-events');
+}
+
+/**
+ * The app's client as the feed sees it, with its CONFIG commands held while the spec says so, and
+ * the subscriber's drops counted (the spec's listener runs before the feed's).
+ */
+function configGate() {
+  let held: Promise<void> | undefined;
+  let release = (): void => undefined;
+  const gate = {
+    /** CONFIG commands that reached the client, those answered, and those that failed. */
+    reached: 0,
+    answered: 0,
+    failed: 0,
+    /** The subscriber's 'reconnecting' events. */
+    drops: 0,
+    hold(): void {
+      held = new Promise((resolve) => {
+        release = () => {
+          held = undefined;
+          resolve();
+        };
+      });
+    },
+    release(): void {
+      release();
+    },
+    wrap(client: RedisStoreEventsClient): RedisStoreEventsClient {
+      return {
+        options: client.options,
+        async sendCommand(args) {
+          if (args[0] !== 'CONFIG') return client.sendCommand(args);
+          gate.reached++;
+          await held;
+          try {
+            const reply = await client.sendCommand(args);
+            gate.answered++;
+            return reply;
+          } catch (error) {
+            gate.failed++;
+            throw error;
+          }
+        },
+        duplicate() {
+          const subscriber = client.duplicate();
+          subscriber.on('reconnecting', () => {
+            gate.drops++;
+          });
+          return subscriber;
+        },
+      };
+    },
+  };
+  return gate;
+}
+
+/** Waits (polled, bounded) until `ok()`. */
+async function until(ok: () => boolean, what: string): Promise<void> {
+  await arrived([true], ok, what);
+}
+
+/** The connections subscribed to channels (the feeds'). */
+async function subscribers(): Promise<number> {
+  return (await redisAdmin().clientList({ TYPE: 'PUBSUB' })).length;
 }
 
 describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, () => {
@@ -361,6 +461,193 @@ describe('storeEvents: the connect-redis feed on one node', { skip: noRedis }, (
     });
     await kit.close();
     assert.equal(stops, 1, 'stopped when the server closed');
+  });
+
+  test('a feed stopped and started again during its settings check keeps one subscription, closed at the end', async (tc) => {
+    assert.ok(redis);
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    tc.after(() => client.close());
+    const gate = configGate();
+    // One feed object, given to one server, then (that one closed) to another.
+    const feed = redisStoreEvents({ client: gate.wrap(client), prefix: 'sess:restarted:' });
+    gate.hold();
+    const first = await appOn(tc, { feed });
+    await until(() => gate.reached === 1, 'the first check');
+    await first.kit.close();
+    const second = await appOn(tc, { feed });
+    await until(() => gate.reached === 2, 'the second check');
+    gate.release();
+    await arrived(second.states, (m) => m.state === 'up', "the feed's up");
+    await second.kit.close();
+    // The first start's check went on after its stop: it must not have subscribed (a connection
+    // nobody closes, which keeps the process up). Polled: Redis sees a close a moment later.
+    let left = -1;
+    for (const deadline = Date.now() + 5000; left !== 0 && Date.now() < deadline;) {
+      left = await subscribers();
+      if (left !== 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(left, 0, 'a subscription left open after every server closed');
+  });
+
+  test('a drop during the settings check after a reconnection: no up until the subscription is back', async (tc) => {
+    const gate = configGate();
+    const { kit, prefix, states, ended } = await appOn(tc, { wrap: (c) => gate.wrap(c) });
+    await arrived(states, (m) => m.state === 'up', "the feed's up");
+    const alice = await logIn(kit, 'alice');
+    const chat = await alice.connect('/chat');
+    gate.hold();
+    const { reached, answered } = gate;
+    await redisAdmin().sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    // node-redis reconnects; at its 'ready' the feed checks the settings again: held here.
+    await until(
+      () => gate.reached === reached + 1 && gate.drops === 1,
+      `the check after the reconnection (${JSON.stringify(gate)})`,
+    );
+    // The subscription drops again and stays down (Redis takes no new connection).
+    const info = await redisAdmin().info('clients');
+    const connected = Number(/connected_clients:(\d+)/.exec(info)?.[1]);
+    await redisAdmin().configSet('maxclients', String(connected - 1));
+    tc.after(() => redisAdmin().configSet('maxclients', '10000'));
+    await redisAdmin().sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    await until(() => gate.drops === 2, 'the second drop');
+    gate.release();
+    await until(() => gate.answered === answered + 1, 'the check answered');
+    // The check found the settings on, but nothing listens: still down, polling as without a feed.
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['up', 'down'],
+    );
+    // Deleted while nobody listens; the subscription comes back: one full round finds it.
+    assert.equal(await redisAdmin().del(`${prefix}${await sessionIdOf(alice)}`), 1);
+    await redisAdmin().configSet('maxclients', '10000');
+    await expectEnded(chat, 'ERR_SESSION_REVOKED', { within: 15_000 });
+    await arrived(states, (m, i = states.indexOf(m)) => i >= 3 && m.state === 'up', 'up again');
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['up', 'down', 'resync', 'up'],
+    );
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      ['revalidation'],
+    );
+  });
+
+  test('a settings check lost with its connection after a reconnection is a down, tried again, not unavailable', async (tc) => {
+    assert.ok(redis);
+    // An app client that fails commands while disconnected instead of queueing them.
+    const own = createClient({ url: redis.url, disableOfflineQueue: true });
+    own.on('error', () => undefined); // (its drop below is the spec's own doing)
+    await own.connect();
+    tc.after(() => (own.isOpen ? own.close() : undefined));
+    const gate = configGate();
+    const { states } = await appOn(tc, { wrap: () => gate.wrap(own) });
+    await arrived(states, (m) => m.state === 'up', "the feed's up");
+    gate.hold();
+    const { reached } = gate;
+    await redisAdmin().sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    await until(() => gate.reached === reached + 1, 'the check after the reconnection');
+    // The app's client drops, and stays out (Redis takes no new connection) as the check is sent.
+    const reply: unknown = await own.sendCommand(['CLIENT', 'ID']);
+    const id = String(Number(reply));
+    const info = await redisAdmin().info('clients');
+    const connected = Number(/connected_clients:(\d+)/.exec(info)?.[1]);
+    await redisAdmin().configSet('maxclients', String(connected - 1));
+    tc.after(() => redisAdmin().configSet('maxclients', '10000'));
+    await redisAdmin().sendCommand(['CLIENT', 'KILL', 'ID', id]);
+    await until(() => !own.isReady, "the app client's drop");
+    gate.release();
+    await until(() => gate.failed === 1, 'the check failed');
+    await redisAdmin().configSet('maxclients', '10000');
+    // Tried again a second later, on the client back: up (no socket here: no round to run).
+    await arrived(states, (m, i = states.indexOf(m)) => i >= 2 && m.state === 'up', 'up again');
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['up', 'down', 'up'],
+    );
+  });
+
+  test('a feed that comes up after sockets connected reads them once: a delete before its up is found', async (tc) => {
+    const { feed, sink } = specFeed();
+    const { kit, states, ended } = await appOn(tc, { feed });
+    // Still starting (a Postgres feed retrying at boot says nothing until it listens).
+    const alice = await logIn(kit, 'alice');
+    const chat = await alice.connect('/chat');
+    // Deleted in the store before the feed hears anything: no feed tells it, and no round runs.
+    await kit.removeFromStore(alice);
+    sink().up();
+    await arrived(states, (m) => m.state === 'up', "the feed's up");
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['resync', 'up'],
+      'one full round, then events alone',
+    );
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      ['revalidation'],
+    );
+  });
+
+  test('a store event between a handshake’s read and its tracking (in deserializeUser) still ends it', async (tc) => {
+    const { feed, sink } = specFeed();
+    let during: (() => void) | undefined;
+    const { kit, ended } = await appOn(tc, {
+      feed,
+      onDeserialize: () => {
+        during?.();
+      },
+    });
+    sink().up();
+    const alice = await logIn(kit, 'alice');
+    const digest = await digestOf(alice);
+    // The session was read; the socket is not tracked yet: the event finds no socket of it here.
+    during = () => {
+      during = undefined;
+      sink().ended({ digest }, 'deleted');
+    };
+    const chat = await alice.connect('/chat');
+    assert.equal(during, undefined, 'the event came during the handshake');
+    await expectEnded(chat, 'ERR_SESSION_REVOKED');
+    assert.deepEqual(
+      ended.map(({ how }) => how),
+      ['store-event'],
+    );
+    // A session read after the event is another: its socket stays.
+    const again = await logIn(kit, 'alice');
+    const chatAgain = await again.connect('/chat');
+    assert.equal(await chatAgain.timeout(5000).emitWithAck('echo'), 'echo');
+    await chatAgain.refuteEvent('session:ended', { within: 0 });
+  });
+
+  test('an async start (a promise of its stop function) is refused: unavailable, and stopped', async (tc) => {
+    let stops = 0;
+    let told: StoreEventSink | undefined;
+    const feed = {
+      name: 'async-feed',
+      async start(sink: StoreEventSink) {
+        told = sink;
+        await Promise.resolve();
+        return () => {
+          stops++;
+          return Promise.resolve();
+        };
+      },
+    };
+    const { states } = await appOn(tc, { feed: feed as unknown as StoreEventFeed });
+    const off = await arrived(states, (m) => m.state === 'unavailable', 'the feed refused');
+    assert.equal(
+      off.message,
+      "the async-feed feed's start returned a promise instead of its stop function (start must " +
+        'return it at once, not be async, and call sink.up() once it hears events)',
+    );
+    // The stop function it promised is called once it comes; its sink is cut off.
+    await arrived([true], () => stops === 1, 'the promised stop called');
+    told?.up();
+    assert.deepEqual(
+      states.map((m) => m.state),
+      ['unavailable'],
+    );
   });
 
   test('options: a storeEvents that is not a feed is a TypeError naming the helper', () => {

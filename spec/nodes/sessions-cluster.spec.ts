@@ -164,6 +164,32 @@ describe(
       assert.deepEqual(await store().hKeys(hash), [handle(kept)]);
     });
 
+    test('a session whose user changed in Redis behind the package’s back is not listed or ended for alice', async () => {
+      const kept = await login(A(), 'alice');
+      const changed = await login(B(), 'alice');
+      const hash = `${PREFIX}u:${digestOf(ALICE)}`;
+      assert.deepEqual((await store().hKeys(hash)).sort(), [handle(kept), handle(changed)].sort());
+      // As another app sharing the store would: the session now holds bob, and no write told the
+      // registry.
+      const key = `sess:${sidOf(changed)}`;
+      const stored = JSON.parse((await store().get(key)) ?? 'null') as { passport: object };
+      stored.passport = { user: '2' };
+      await store().set(key, JSON.stringify(stored), { KEEPTTL: true });
+
+      const list = await A().call('listSessions', { key: ALICE });
+
+      assert.deepEqual(
+        list.map((s) => s.handle),
+        [handle(kept)],
+      );
+      assert.deepEqual(await store().hKeys(hash), [handle(kept)], 'out of alice’s list');
+      assert.deepEqual(await A().call('endSessions', { key: ALICE, except: handle(kept) }), {
+        sessions: 0,
+        sockets: 0,
+      });
+      assert.notEqual(await store().get(key), null, 'bob’s session is not destroyed');
+    });
+
     test('logins and logouts on both nodes leave nothing in the registry', async () => {
       for (let i = 0; i < 10; i++) {
         const node = i % 2 === 0 ? A() : B();
@@ -173,6 +199,72 @@ describe(
       }
       assert.deepEqual(await store().keys(`${PREFIX}*`), []);
       assert.deepEqual(await A().call('listSessions', { key: ALICE }), []);
+    });
+  },
+);
+
+// A node that does not answer within the adapter's requestsTimeout (C, frozen with SIGSTOP) must
+// not make A throw away B's answer: Socket.IO rejects, with the answers it got on the error.
+// No registry: B's session is known only by B's socket, so only B's answer can name it.
+describe(
+  'listSessions / endSessions with a node that does not answer: the other nodes’ answers kept',
+  { skip },
+  () => {
+    let redis: RedisServer | undefined;
+    const nodes: ClusterNode[] = [];
+    let frozen: number | undefined;
+    const thaw = (): void => {
+      if (frozen !== undefined) process.kill(frozen, 'SIGCONT');
+      frozen = undefined;
+    };
+
+    before(async () => {
+      redis = await startRedis();
+      // Short, so that the frozen node costs seconds; B answers from memory in a round trip.
+      const env = {
+        REDIS_URL: redis.url,
+        ADAPTER_KEY: 'sessions-frozen',
+        REQUESTS_TIMEOUT: '1500',
+      };
+      await startNodes(['A', 'B', 'C'], env, nodes);
+    });
+    after(async () => {
+      thaw();
+      closeClients();
+      killAll();
+      await redis?.stop();
+    });
+
+    test('C frozen: A lists and ends alice’s session that has its socket on B', async () => {
+      const A = nodeNamed(nodes, 'A');
+      const B = nodeNamed(nodes, 'B');
+      const onB = await login(B, 'alice');
+      const [tabB] = await tabs(B, onB, ['/chat'], 'alice');
+      assert.ok(tabB);
+      frozen = nodeNamed(nodes, 'C').pid;
+      assert.ok(frozen !== undefined);
+      process.kill(frozen, 'SIGSTOP');
+      try {
+        const list = await A.call('listSessions', { key: ALICE });
+        assert.deepEqual(
+          list.map((s) => [s.handle, s.sockets]),
+          [[sessionDigest(sidOf(onB)), 1]],
+        );
+
+        const result = await A.call('endSessions', { key: ALICE });
+
+        assert.deepEqual(result, { sessions: 1, sockets: 1 }, 'B’s destroy counted');
+        await expectAllEnded([tabB], 'ERR_SESSION_REVOKED');
+        const check = createClient({ url: redis?.url });
+        await check.connect();
+        try {
+          assert.equal(await check.get(`sess:${sidOf(onB)}`), null, 'destroyed in the store');
+        } finally {
+          check.destroy();
+        }
+      } finally {
+        thaw();
+      }
     });
   },
 );

@@ -53,6 +53,11 @@ export class ClusterNode {
     return child !== undefined && child.exitCode === null && child.signalCode === null;
   }
 
+  /** The process last launched, while it runs: for a signal such as SIGSTOP (a node frozen). */
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
