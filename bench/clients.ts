@@ -8,6 +8,7 @@ import { io, Manager, type Socket } from 'socket.io-client';
 import { serve } from './ipc.js';
 import { limitsClientHandlers } from './limits-child.js';
 import { presenceHandlers } from './presence-clients.js';
+import { storeEventsClientHandlers } from './store-events-clients.js';
 import { ECHO_EVENT, USER, userName, type ClientCommands } from './variants.js';
 
 interface ConnectError extends Error {
@@ -84,6 +85,7 @@ function closeAll(sockets: Iterable<Socket>): void {
 serve<ClientCommands>(
   {
     ...limitsClientHandlers((group) => groups.get(group)),
+    ...storeEventsClientHandlers((group) => groups.get(group)),
     async login({ base, count, concurrency, from }) {
       const cookies: string[] = [];
       let next = 0;

@@ -1,4 +1,5 @@
-// npm run bench [-- --quick] [-- --readme] [-- --only handshakes,acks,refused,latency,presence,limits,heap]
+// npm run bench [-- --quick] [-- --readme]
+//   [-- --only handshakes,acks,refused,latency,presence,limits,store-events,heap]
 //                [-- --source]  (measure lib/ through tsx instead of its tsc build)
 //
 // Each server variant runs in its own child process, every client in one more. Server CPU is read
@@ -14,6 +15,12 @@ import jwt from 'jsonwebtoken';
 import { Child, killChildren } from './ipc.js';
 import { presence, PRESENCE_FULL, PRESENCE_QUICK, type PresencePlan } from './presence.js';
 import { limitsFigure, limitVariants } from './limits.js';
+import {
+  STORE_EVENTS_FULL,
+  STORE_EVENTS_QUICK,
+  storeEventsFigure,
+  type StoreEventsPlan,
+} from './store-events.js';
 import { RESULTS_FILE, writeReadme } from './readme.js';
 import {
   judge,
@@ -56,6 +63,7 @@ interface Plan {
   latency: { warmup: number; samples: number };
   revalidation: { sessions: number; rounds: number };
   presence: PresencePlan;
+  storeEvents: StoreEventsPlan;
 }
 
 const FULL: Plan = {
@@ -67,6 +75,7 @@ const FULL: Plan = {
   latency: { warmup: 20, samples: 300 },
   revalidation: { sessions: 10_000, rounds: 3 },
   presence: PRESENCE_FULL,
+  storeEvents: STORE_EVENTS_FULL,
 };
 
 const QUICK: Plan = {
@@ -78,6 +87,7 @@ const QUICK: Plan = {
   latency: { warmup: 3, samples: 20 },
   revalidation: { sessions: 200, rounds: 2 },
   presence: PRESENCE_QUICK,
+  storeEvents: STORE_EVENTS_QUICK,
 };
 
 /** What `--only` selects, in the order they run: CPU figures first, memory last. */
@@ -91,6 +101,7 @@ const FIGURES = [
   'revalidation',
   'presence',
   'limits',
+  'store-events',
   'heap',
 ] as const;
 type Figure = (typeof FIGURES)[number];
@@ -776,6 +787,12 @@ async function main(): Promise<void> {
     const server = (v: Variant) => bench.server(v);
     const host = { ...plan, quick, client, log, serverCpu, server, clientFlags: CLIENT_FLAGS };
     await limitsFigure({ ...host, addRow: bench.addRow.bind(bench) }, process.env.REDIS_URL);
+  }
+  if (want('store-events')) {
+    const startClient = async () =>
+      (await Child.start<ClientCommands>('client', CLIENT_FILE, [], CLIENT_FLAGS)).child;
+    const host = { plan: plan.storeEvents, client, startClient, entry, runId, log };
+    await storeEventsFigure({ ...host, addRow: bench.addRow.bind(bench) }, process.env.REDIS_URL);
   }
   if (want('heap')) await bench.heap();
 

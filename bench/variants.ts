@@ -1,6 +1,7 @@
 // What the bench compares, and what its processes say to each other. Pure data and types: the
 // orchestrator, the server children and the client child all import it.
 import type { LimitsClientCommands } from './limits-child.js';
+import type { StoreEventsClientCommands } from './store-events-clients.js';
 
 /** How a server variant guards its namespaces. */
 export type Auth = 'stock' | 'recipe' | 'package';
@@ -204,7 +205,7 @@ export interface LatencyArgs {
 }
 
 /** Commands the client child answers. */
-export interface ClientCommands extends LimitsClientCommands {
+export interface ClientCommands extends LimitsClientCommands, StoreEventsClientCommands {
   /**
    * Logs in over HTTP `count` times (one session each) and returns the Cookie headers: as alice,
    * or with `from`, as distinct users `userName(from + i)`, cookie i for user from + i.
