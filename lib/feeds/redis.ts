@@ -62,9 +62,10 @@ const EVENTS: Readonly<Record<string, 'deleted' | 'expired' | 'evicted'>> = {
 };
 
 /**
- * A {@link StoreEventFeed} for connect-redis: the sockets of a session deleted (`DEL`, `UNLINK`),
- * expired (its TTL) or evicted (`maxmemory`) in Redis end at once, on every node, whoever deleted
- * it. Needs keyevent notifications of generic commands, expiries and evictions
+ * A {@link StoreEventFeed} for connect-redis: the sockets of a session deleted (`DEL`, `UNLINK`)
+ * or evicted (`maxmemory`) in Redis end at once, on every node, whoever deleted it; one whose TTL
+ * lapsed, when Redis expires the key (a read, or its background cycle: seconds late among many
+ * keys with a TTL; see docs/store-events.md). Needs keyevent notifications of generic commands, expiries and evictions
  * (`notify-keyspace-events` with `E`, `g`, `x` and `e`): turned on at start unless `configure` is
  * false. Costs one pub/sub message per deleted or expired key of the database, per node.
  *
