@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
-import { ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from '../../lib/index.js';
+import { ERR_SESSION_EXPIRED, ERR_SESSION_REVOKED, ERR_SESSION_ROTATED } from '../../lib/index.js';
 import {
   ClusterNode,
   closeClients,
@@ -123,6 +123,24 @@ describe('storeEvents: the connect-redis feed on node processes', { skip }, () =
     }
     await whoami<NodeWho>(bobTab.socket, label(bobTab));
     expectUntouched(bobTab.socket, bobTab.seen, `bob: ${label(bobTab)}`);
+  });
+
+  test('a TTL shortened in Redis that lapses ends the sockets on every node with ERR_SESSION_EXPIRED', async () => {
+    // The cookie lasts a day: only Redis's `expired` event, heard by each node, can end them.
+    const env = { STORE_EVENTS: 'on', REVALIDATE_MS: '600000' };
+    const [A, B] = await Promise.all([start('A', env), start('B', env)]);
+    await Promise.all([feedSaid(A, 'up'), feedSaid(B, 'up')]);
+    const alice = await login(A, 'alice');
+    const aliceTabs = [
+      ...(await tabs(A, alice, ['/chat'], 'alice')),
+      ...(await tabs(B, alice, ['/chat'], 'alice')),
+    ];
+    assert.equal(await redisAdmin().pExpire(`sess:${sidOf(alice)}`, 200), 1);
+    await expectAllEnded(aliceTabs, ERR_SESSION_EXPIRED);
+    for (const node of [A, B]) {
+      const ended = await node.call('sessionsEnded', { from: 0 });
+      assert.ok(ended.length > 0 && ended.every((m) => m.how === 'store-event'), node.name);
+    }
   });
 
   test('a login again on A (a rotation) ends the tabs on A and B with ERR_SESSION_ROTATED, not REVOKED', async () => {
