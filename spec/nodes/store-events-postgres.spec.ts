@@ -91,6 +91,19 @@ describe('store events on Postgres: pgStoreEvents on two nodes', { skip }, () =>
     );
     nodes.sort((a, b) => a.name.localeCompare(b.name));
     await Promise.all([listening('A'), listening('B')]);
+    // Each node must know the other before a rotation's END: the Postgres adapter learns of nodes
+    // from their heartbeats, and sends a broadcast with an ack to none it has not heard yet.
+    const alice = await login(A(), 'alice');
+    await Promise.all([tabs(A(), alice, ['/chat'], 'alice'), tabs(B(), alice, ['/chat'], 'alice')]);
+    for (const node of [A(), B()]) {
+      await until(
+        () => node.call('fetchSockets', { nsp: '/chat' }).catch(() => []),
+        (sockets) => sockets.length === 2,
+        30_000,
+        `${node.name}'s fetchSockets to count both nodes' sockets`,
+      );
+    }
+    await settle(nodes);
   });
   after(async () => {
     closeClients();
