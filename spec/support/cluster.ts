@@ -299,6 +299,42 @@ export function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 }
 
+/**
+ * Times `samples` rounds of: a fresh login on `from`, one tab on `to`, `end(cookie)`, until that
+ * tab's `session:ended` (then `code`). Returns a line for `t.diagnostic`: measured, not asserted.
+ */
+export async function endLatency(
+  what: string,
+  {
+    from,
+    to,
+    samples = 20,
+    code,
+  }: { from: ClusterNode; to: ClusterNode; samples?: number; code: SocketEndedCode },
+  end: (cookie: string) => Promise<unknown>,
+): Promise<string> {
+  const latencies: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const cookie = await login(from, 'alice');
+    const [tab] = await tabs(to, cookie, ['/chat'], 'alice');
+    assert.ok(tab);
+    const ended = new Promise<number>((resolve) => {
+      tab.socket.once('session:ended', () => {
+        resolve(Date.now());
+      });
+    });
+    const start = Date.now();
+    await end(cookie);
+    latencies.push((await within(ended, `session:ended on ${to.name}`, 10_000)) - start);
+    await expectAllEnded([tab], code);
+  }
+  return (
+    `${what} → session:ended on ${to.name}'s client, ${samples} samples: ` +
+    `p50 ${quantile(latencies, 0.5)} ms, p99 ${quantile(latencies, 0.99)} ms, ` +
+    `min ${Math.min(...latencies)} ms`
+  );
+}
+
 /** Polls `get` (an IPC call) until `done` holds; fails after `ms`, a hang guard. */
 export async function until<T>(
   get: () => Promise<T>,
